@@ -1,0 +1,77 @@
+# twzrd.ops — developer entry points. `make run` and `make test` are the two
+# commands README.md promises on a fresh Debian machine (root, package
+# registries only); every other target is a piece of those two.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON     ?= python3
+VENV       ?= $(CURDIR)/.venv
+BIN        := $(VENV)/bin
+BUILD      := $(CURDIR)/.build
+# The repo root is the collection root; Ansible finds it through this link.
+COLLECTIONS := $(BUILD)/collections
+COLLECTION_LINK := $(COLLECTIONS)/ansible_collections/twzrd/ops
+NODE_DIR   := $(CURDIR)/tests/node
+PM2        := $(NODE_DIR)/node_modules/.bin/pm2
+PYTEST_ARGS ?=
+
+export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
+export ANSIBLE_COLLECTIONS_SCAN_SYS_PATH := false
+export PATH := $(BIN):$(PATH)
+
+.PHONY: help run test deps system-deps venv node-tools collection sanity lint unit integration bench build clean
+
+help:
+	@echo "make run          on-demand health report of this machine (read-only)"
+	@echo "make test         everything CI runs: sanity, lint, unit, integration"
+	@echo "make sanity|lint|unit|integration|bench   one part"
+
+run: venv collection
+	@$(BIN)/ansible-playbook -i localhost, -c local playbooks/health.yml \
+	  -e twzrd_state_file=$${TWZRD_STATE_FILE:-/var/lib/twzrd/state.json}
+
+test: sanity lint unit integration
+
+deps: system-deps venv node-tools collection
+
+# Debian packages the tests use for real: cron, logrotate, PostgreSQL 15, Node.js.
+system-deps:
+	@scripts/install-system-deps.sh
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: requirements/dev.txt
+	@PYTHON=$(PYTHON) scripts/bootstrap-venv.sh $(VENV)
+	@touch $@
+
+node-tools: $(PM2)
+$(PM2): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
+	@command -v npm >/dev/null || scripts/install-system-deps.sh
+	@cd $(NODE_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+collection:
+	@mkdir -p $(dir $(COLLECTION_LINK))
+	@ln -sfn $(CURDIR) $(COLLECTION_LINK)
+
+sanity: venv
+	@scripts/sanity.sh
+
+lint: venv collection
+	@cd $(CURDIR) && $(BIN)/ansible-lint --profile production --offline
+
+unit: venv collection
+	@$(BIN)/python -m pytest tests/unit -q $(PYTEST_ARGS)
+
+integration: deps
+	@TWZRD_PM2=$(PM2) $(BIN)/python -m pytest tests/integration -q $(PYTEST_ARGS)
+
+bench: deps
+	@$(BIN)/python -m bench
+
+build: venv
+	@$(BIN)/ansible-galaxy collection build --force --output-path $(BUILD)
+
+clean:
+	rm -rf $(BUILD) tests/output .pytest_cache

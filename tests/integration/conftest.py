@@ -1,0 +1,21 @@
+import os
+
+import pytest
+
+from harness import Pm2, default_pm2_bin
+
+
+@pytest.fixture(scope='session')
+def pm2_bin():
+    path = default_pm2_bin()
+    if not os.access(path, os.X_OK):
+        pytest.fail('PM2 not installed at %s: run `make node-tools`' % path)
+    return path
+
+
+@pytest.fixture
+def pm2(pm2_bin, tmp_path):
+    """A private PM2 (own PM2_HOME), killed after the test."""
+    daemon = Pm2(pm2_bin, tmp_path / 'pm2home')
+    yield daemon
+    daemon.kill()

@@ -1,0 +1,83 @@
+"""Shared integration helpers: run a module the way cron runs it, and a private PM2.
+
+Every PM2 here gets its own PM2_HOME under the test's tmp dir and is killed
+at teardown, so no test touches a real ~/.pm2 and no daemon outlives a test.
+"""
+import json
+import os
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+COLLECTIONS = os.path.join(ROOT, '.build', 'collections')
+APPS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'apps')
+
+
+def default_pm2_bin():
+    return os.environ.get('TWZRD_PM2') or os.path.join(ROOT, 'tests', 'node', 'node_modules', '.bin', 'pm2')
+
+
+def run_module(name, args, tmp_path, env=None, timeout=120):
+    """Execute plugins/modules/<name>.py directly with an args file (DESIGN.md:
+    the cron code path). Returns (returncode, parsed JSON or None, stdout, stderr)."""
+    args_file = tmp_path / ('%s-args-%d.json' % (name, time.monotonic_ns()))
+    args_file.write_text(json.dumps({'ANSIBLE_MODULE_ARGS': args}))
+    run_env = {'PATH': os.environ.get('PATH', '/usr/bin:/bin'), 'PYTHONPATH': COLLECTIONS, 'LANG': 'C.UTF-8'}
+    run_env.update(env or {})
+    proc = subprocess.run(
+        [sys.executable, '-m', 'ansible_collections.twzrd.ops.plugins.modules.%s' % name, str(args_file)],
+        capture_output=True, text=True, env=run_env, timeout=timeout, cwd=str(tmp_path),
+    )
+    try:
+        result = json.loads(proc.stdout)
+    except ValueError:
+        result = None
+    return proc.returncode, result, proc.stdout, proc.stderr
+
+
+class Pm2:
+    """A private PM2 daemon for one test."""
+
+    def __init__(self, pm2_bin, home):
+        self.bin = pm2_bin
+        self.home = str(home)
+        self.started = False
+
+    def env(self, extra=None):
+        env = {'PATH': os.environ.get('PATH', '/usr/bin:/bin'), 'HOME': os.environ.get('HOME', '/root'),
+               'PM2_HOME': self.home, 'LANG': 'C.UTF-8'}
+        env.update(extra or {})
+        return env
+
+    def cmd(self, *args, env=None, check=True, timeout=60):
+        self.started = True
+        proc = subprocess.run([self.bin] + list(args), capture_output=True, text=True,
+                              env=self.env(env), timeout=timeout)
+        if check and proc.returncode != 0:
+            raise AssertionError('pm2 %s failed: %s %s' % (' '.join(args), proc.stdout, proc.stderr))
+        return proc
+
+    def start(self, app, name, env=None, extra_args=()):
+        script = app if os.path.isabs(app) else os.path.join(APPS, app)
+        return self.cmd('start', script, '--name', name, *extra_args, env=env)
+
+    def jlist(self):
+        out = self.cmd('jlist').stdout
+        return json.loads(out[out.index('['):])
+
+    def wait_for(self, predicate, timeout=30, interval=0.25):
+        """Poll jlist until predicate(list) is true; returns that list."""
+        deadline = time.monotonic() + timeout
+        while True:
+            procs = self.jlist()
+            if predicate(procs):
+                return procs
+            if time.monotonic() > deadline:
+                raise AssertionError('PM2 never reached the expected state: %s' % [
+                    (p['name'], p['pm2_env']['status'], p['pm2_env']['restart_time']) for p in procs])
+            time.sleep(interval)
+
+    def kill(self):
+        if self.started:
+            subprocess.run([self.bin, 'kill'], capture_output=True, env=self.env(), timeout=60)
