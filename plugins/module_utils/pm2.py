@@ -240,3 +240,23 @@ def snapshot(target, timeout=30, now_ms=None):
     processes = [summarize_process(raw, now_ms) for raw in raw_list if isinstance(raw, dict)]
     processes.sort(key=lambda p: (p['name'], p['pm_id']))
     return Pm2Snapshot(target, pid, processes, secret_values(raw_list))
+
+
+# --- restarts we made ourselves -------------------------------------------
+# State section 'pm2' in the shared state file (module_utils/state.py):
+#   restart_baseline: {"<name>#<pm_id>": restart_time seen by the last alerts run}
+#                     (owned by twzrd_health)
+#   own_restarts:     {"<name>#<pm_id>": restarts pm2_restart made since then}
+#                     (added to by pm2_restart, consumed by twzrd_health)
+STATE_SECTION = 'pm2'
+
+
+def process_key(proc):
+    return '%s#%s' % (proc['name'], proc['pm_id'])
+
+
+def record_own_restarts(store, counts):
+    """Add ``{process_key: n}`` to the restarts this collection made (store is locked)."""
+    own = store.section(STATE_SECTION).setdefault('own_restarts', {})
+    for key, count in counts.items():
+        own[key] = int(own.get(key, 0)) + int(count)
