@@ -30,6 +30,7 @@ help:
 
 run: venv collection
 	@$(BIN)/ansible-playbook -i localhost, -c local playbooks/health.yml \
+	  -e ansible_python_interpreter=$(BIN)/python \
 	  -e twzrd_state_file=$${TWZRD_STATE_FILE:-/var/lib/twzrd/state.json}
 
 test: sanity lint unit integration
