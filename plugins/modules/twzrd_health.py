@@ -325,7 +325,7 @@ def main():
             if store.warning:
                 module.warn(store.warning)
             result = run(params, store, target, started)
-            if not read_only:
+            if not store.read_only:
                 store.save()
     except StateError as exc:
         module.fail_json(msg=str(exc))
