@@ -56,7 +56,7 @@ collection:
 	@mkdir -p $(dir $(COLLECTION_LINK))
 	@ln -sfn $(CURDIR) $(COLLECTION_LINK)
 
-sanity: venv
+sanity: venv system-deps
 	@scripts/sanity.sh
 
 lint: venv collection

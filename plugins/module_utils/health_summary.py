@@ -50,8 +50,8 @@ def _system_lines(metrics):
         if 'error' in disk:
             lines.append('disk %s: %s' % (path, disk['error']))
         else:
-            lines.append('disk %s %.1f%% used, %.1f GiB free' % (path, disk['used_percent'],
-                                                                disk['free_bytes'] / 1073741824.0))
+            free_gib = disk['free_bytes'] / 1073741824.0
+            lines.append('disk %s %.1f%% used, %.1f GiB free' % (path, disk['used_percent'], free_gib))
     return lines
 
 

@@ -22,15 +22,17 @@ description:
   - The module can be executed directly with its arguments in a JSON file, which is how the cron
     jobs installed by the C(twzrd.ops.install) role run it.
 author:
-  - twzrd.ops maintainers
+  - twzrd.ops maintainers (@twzrd)
 extends_documentation_fragment:
   - twzrd.ops.common
   - twzrd.ops.pm2
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Nothing is written in check mode (no state, no log line); the checks still run.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 options:
   mode:

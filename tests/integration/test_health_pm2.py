@@ -196,7 +196,7 @@ def test_pm2_owned_by_another_user(pm2_bin, tmp_path):
     env = daemon.env({'HOME': home})
     as_nobody = ['runuser', '-u', 'nobody', '--']
     started = subprocess.run(as_nobody + [pm2_bin, 'start', os.path.join(APPS, 'steady.js'), '--name', 'owned'],
-                             env=env, capture_output=True, text=True, timeout=60)
+                             env=env, capture_output=True, text=True, timeout=60, check=False)
     try:
         assert started.returncode == 0, started.stdout + started.stderr
         args = alerts_args(daemon, tmp_path, pm2_user='nobody', pm2_expected_apps=['owned'])
@@ -205,5 +205,5 @@ def test_pm2_owned_by_another_user(pm2_bin, tmp_path):
         assert result['metrics']['pm2']['user'] == 'nobody'
         assert result['metrics']['pm2']['apps']['owned']['online'] == 1
     finally:
-        subprocess.run(as_nobody + [pm2_bin, 'kill'], env=env, capture_output=True, timeout=60)
+        subprocess.run(as_nobody + [pm2_bin, 'kill'], env=env, capture_output=True, timeout=60, check=False)
         shutil.rmtree(home, ignore_errors=True)

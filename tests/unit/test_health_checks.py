@@ -62,19 +62,19 @@ def test_restart_growth_fresh_start_counts_nothing():
 
 def test_restart_growth_subtracts_own_restarts_and_handles_resets():
     procs = recorded_processes()  # worker#2 has restart_time 9
-    growth, _ = checks.restart_growth(procs, {'worker#2': 4, 'api#0': 0, 'api#1': 0, 'cron-job#3': 0}, {'worker#2': 2})
+    growth, _baseline = checks.restart_growth(procs, {'worker#2': 4, 'api#0': 0, 'api#1': 0, 'cron-job#3': 0}, {'worker#2': 2})
     assert growth['worker#2'] == 3
-    growth, _ = checks.restart_growth(procs, {'worker#2': 20}, {})  # counter went down: reset
+    growth, _baseline = checks.restart_growth(procs, {'worker#2': 20}, {})  # counter went down: reset
     assert growth['worker#2'] == 9
-    growth, _ = checks.restart_growth(procs, {'other#9': 1}, {})  # new process: all of it is new
+    growth, _baseline = checks.restart_growth(procs, {'other#9': 1}, {})  # new process: all of it is new
     assert growth['worker#2'] == 9 and growth['api#0'] == 0
-    growth, _ = checks.restart_growth(procs, {'worker#2': 4}, {'worker#2': 50})  # never negative
+    growth, _baseline = checks.restart_growth(procs, {'worker#2': 4}, {'worker#2': 50})  # never negative
     assert growth['worker#2'] == 0
 
 
 def test_pm2_crash_alerts_from_recorded_jlist():
     procs = recorded_processes()
-    growth, _ = checks.restart_growth(procs, {'worker#2': 4, 'api#0': 0, 'api#1': 0, 'cron-job#3': 0}, {})
+    growth, _baseline = checks.restart_growth(procs, {'worker#2': 4, 'api#0': 0, 'api#1': 0, 'cron-job#3': 0}, {})
     apps = checks.summarize_apps(procs, growth)
     assert apps['api']['instances'] == 2 and apps['api']['crashes'] == 0
     alerts = {a['subject']: a for a in checks.check_pm2_crashes(apps, 0)}

@@ -19,7 +19,7 @@ def test_result_fields_shape():
     result = {'status': 'warning', 'alerts': [{'level': 'warning', 'message': 'swap 25% used'}]}
     fields = logline.result_fields('twzrd_health', result, started=0, extra=[('mode', 'alerts')],
                                    metric_fields=[('swap_pct', 25.0)])
-    keys = [k for k, _ in fields]
+    keys = [key for key, _value in fields]
     assert keys == ['ts', 'job', 'mode', 'status', 'alerts', 'duration_ms', 'swap_pct', 'msg']
     assert dict(fields)['msg'] == 'WARNING swap 25% used'
     assert dict(fields)['ts'] == '1970-01-01T00:00:00Z'

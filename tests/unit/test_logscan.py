@@ -14,9 +14,9 @@ def test_iso_timestamps_with_and_without_zone():
     assert ts == NOW - 7200 and rest == 'Error: boom'
     ts, rest = logscan.line_timestamp('2026-11-28 11:00:00 +01:00: Error: boom', NOW)
     assert ts == NOW - 7200 and rest == 'Error: boom'
-    ts, _ = logscan.line_timestamp('[2026-11-28T10:00:00.123Z] x', NOW)
+    ts, _rest = logscan.line_timestamp('[2026-11-28T10:00:00.123Z] x', NOW)
     assert ts == NOW - 7200
-    ts, _ = logscan.line_timestamp('2026-11-28T10:00:00 local', NOW)
+    ts, _rest = logscan.line_timestamp('2026-11-28T10:00:00 local', NOW)
     assert ts == time.mktime((2026, 11, 28, 10, 0, 0, 0, 0, -1))
 
 
@@ -24,7 +24,7 @@ def test_syslog_timestamps_and_year_wrap():
     ts, rest = logscan.line_timestamp('Nov 27 12:00:00 host app[1]: error x', NOW)
     assert ts == time.mktime((2026, 11, 27, 12, 0, 0, 0, 0, -1)) and rest == 'host app[1]: error x'
     jan = calendar.timegm((2027, 1, 2, 0, 0, 0, 0, 0, 0))
-    ts, _ = logscan.line_timestamp('Dec 31 23:00:00 host x', jan)
+    ts, _rest = logscan.line_timestamp('Dec 31 23:00:00 host x', jan)
     assert time.localtime(ts).tm_year == 2026
 
 
