@@ -30,7 +30,7 @@ def timed_run(cmd, env=None, cwd=None):
 def compare(label_a, cmd_a, label_b, cmd_b, runs=7, env=None, cwd=None):
     """Alternate two commands ``runs`` times each; medians of wall and CPU time."""
     samples = {label_a: [], label_b: []}
-    for _ in range(runs):
+    for _round in range(runs):
         for label, cmd in ((label_a, cmd_a), (label_b, cmd_b)):
             wall, cpu, rc, err = timed_run(cmd, env=env, cwd=cwd)
             if rc != 0:
