@@ -234,3 +234,6 @@ if pytest is not None:
         pg_cluster.create_database(name)
         yield name
         pg_cluster.execute('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name)
+
+    # What `from pg_harness import *` in conftest.py registers: the fixtures only.
+    __all__ = ['pg_cluster', 'pg_db']
