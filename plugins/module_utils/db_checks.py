@@ -116,6 +116,17 @@ def evaluate_connections(backends, settings, warning_pct, critical_pct,
 
 # -- database size and growth ----------------------------------------------------
 
+def _clean_history(samples):
+    """Only well-formed [epoch, bytes] pairs survive a hand-edited or old state file."""
+    clean = []
+    for sample in samples if isinstance(samples, list) else []:
+        try:
+            clean.append([int(sample[0]), int(sample[1])])
+        except (TypeError, ValueError, IndexError, KeyError):
+            continue
+    return clean
+
+
 def growth_reference(history, now, min_interval=MIN_GROWTH_INTERVAL):
     """The newest [ts, bytes] sample at least ``min_interval`` old, or None."""
     best = None
@@ -143,7 +154,7 @@ def evaluate_sizes(sizes, previous, now, growth_pct_warning, growth_bytes_warnin
         name, size = row['database'], row['bytes']
         if size is None:
             continue
-        past = [s for s in (previous or {}).get(name) or [] if isinstance(s, list) and len(s) == 2]
+        past = _clean_history((previous or {}).get(name))
         entry = {'bytes': size, 'pretty': human_bytes(size), 'growth_bytes_per_day': None,
                  'growth_pct_per_day': None, 'growth_since': None}
         ref = growth_reference(past, now, min_interval)
