@@ -256,7 +256,9 @@ def run(module, params):
     try:
         try:
             settings = db_collect.collect_settings(conn)
-            tables = db_collect.collect_tables(conn)
+            # a targeted run only ever picks tables with dead rows: let the server filter
+            only_dirty = not (params["tables"] or params["all_tables"])
+            tables = db_collect.collect_tables(conn, only_dirty=only_dirty)
         except psycopg2.Error as exc:
             module.fail_json(msg='cannot read the catalog: %s' % query_error_message(exc, params))
         requested = [split_table_name(name) for name in params['tables']]
