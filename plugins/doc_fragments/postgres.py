@@ -63,7 +63,7 @@ options:
     aliases: [ssl_rootcert]
   connect_params:
     description:
-      - Further libpq connection parameters, for example C({connect_timeout: 5}).
+      - 'Further libpq connection parameters, for example C({connect_timeout: 5}).'
       - An C(options) entry is kept and the statement timeout is appended to it.
     type: dict
     default: {}
