@@ -162,12 +162,13 @@ def evaluate_sizes(sizes, previous, now, growth_pct_warning, growth_bytes_warnin
             days = (now - ref[0]) / DAY
             per_day = (size - ref[1]) / days
             entry['growth_bytes_per_day'] = int(round(per_day))
-            entry['growth_pct_per_day'] = round(100.0 * per_day / ref[1], 2) if ref[1] else None
             entry['growth_since'] = ref[0]
             reasons = []
-            pct = entry['growth_pct_per_day']
-            if growth_pct_warning is not None and pct is not None and pct > growth_pct_warning:
-                reasons.append(('%.1f%%/day > %s%%/day' % (pct, growth_pct_warning), pct, growth_pct_warning))
+            if ref[1]:
+                pct = round(100.0 * per_day / ref[1], 2)
+                entry['growth_pct_per_day'] = pct
+                if growth_pct_warning is not None and pct > growth_pct_warning:
+                    reasons.append(('%.1f%%/day > %s%%/day' % (pct, growth_pct_warning), pct, growth_pct_warning))
             if growth_bytes_warning is not None and per_day > growth_bytes_warning:
                 reasons.append(('%s/day > %s/day' % (human_bytes(per_day), human_bytes(growth_bytes_warning)),
                                 int(round(per_day)), growth_bytes_warning))

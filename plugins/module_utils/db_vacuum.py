@@ -198,18 +198,18 @@ def summarize(plan, not_found, max_duration=None, check_mode=False):
         return alerts, metrics
     skipped = [t for t in plan if t['status'] == SKIPPED]
     if skipped:
+        listed = '; '.join('%s (%s)' % (t['table'], t.get('message')) for t in skipped)
         alerts.append(make_alert(
             'vacuum_skipped', WARNING, len(skipped), 0,
-            '%d table(s) skipped: %s' % (len(skipped), '; '.join('%s (%s)' % (t['table'], t.get('message'))
-                                                                   for t in skipped)),
+            '%d table(s) skipped: %s' % (len(skipped), listed),
             'Another session held a conflicting lock: find it (SELECT pid, mode, granted FROM pg_locks WHERE '
             'relation = \'schema.table\'::regclass) and rerun the vacuum playbook in a quieter moment.'))
     failed = [t for t in plan if t['status'] == FAILED]
     if failed:
+        listed = '; '.join('%s (%s)' % (t['table'], t.get('message')) for t in failed)
         alerts.append(make_alert(
             'vacuum_failed', CRITICAL, len(failed), 0,
-            '%d table(s) failed: %s' % (len(failed), '; '.join('%s (%s)' % (t['table'], t.get('message'))
-                                                                 for t in failed)),
+            '%d table(s) failed: %s' % (len(failed), listed),
             'Read the error; a cancelled VACUUM keeps its partial work: raise table_timeout or rerun; check the '
             'PostgreSQL log for I/O or permission problems.'))
     left = [t for t in plan if t['status'] == NOT_STARTED]

@@ -23,7 +23,7 @@ description:
   - Database sizes are kept in O(state_file) (section C(twzrd_db_health)) to compute growth per day.
   - Alerts and their remediation are described in C(docs/db_health.md) of the collection.
 author:
-  - twzrd.ops maintainers
+  - twzrd.ops maintainers (@twzrd)
 extends_documentation_fragment:
   - twzrd.ops.common
   - twzrd.ops.postgres

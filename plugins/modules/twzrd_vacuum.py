@@ -24,7 +24,7 @@ description:
   - Table names come from the catalog and are quoted as identifiers.
   - Alerts and procedures are described in C(docs/vacuum.md) of the collection.
 author:
-  - twzrd.ops maintainers
+  - twzrd.ops maintainers (@twzrd)
 extends_documentation_fragment:
   - twzrd.ops.common
   - twzrd.ops.postgres
@@ -316,8 +316,8 @@ def main():
                 section = store.section(STATE_SECTION)
                 section['last_run'] = int(started)
                 section['last_status'] = result['status']
-                section['last_metrics'] = dict((k, metrics[k]) for k in ('planned', 'vacuumed', 'skipped',
-                                                                          'failed', 'not_started'))
+                counted = ('planned', 'vacuumed', 'skipped', 'failed', 'not_started')
+                section['last_metrics'] = dict((k, metrics[k]) for k in counted)
                 store.save()
         except StateError as exc:
             module.warn('%s: last run not recorded' % exc)

@@ -21,6 +21,9 @@ import time
 
 import psycopg2
 
+# What `from pg_harness import *` in conftest.py registers: the pytest fixtures only.
+__all__ = ['pg_cluster', 'pg_db']
+
 PG_USER = 'postgres'
 PASSWORD_ROLE = 'twzrd_pw'
 PASSWORD = 'S3cret-pw-for-tests'
@@ -68,7 +71,7 @@ class PgCluster:
     def _run(self, argv, check=True):
         if self.as_root:
             argv = ['runuser', '-u', PG_USER, '--'] + argv
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
         if check and proc.returncode != 0:
             raise RuntimeError('%s failed (%d): %s %s' % (argv, proc.returncode, proc.stdout, proc.stderr))
         return proc
@@ -234,6 +237,3 @@ if pytest is not None:
         pg_cluster.create_database(name)
         yield name
         pg_cluster.execute('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name)
-
-    # What `from pg_harness import *` in conftest.py registers: the fixtures only.
-    __all__ = ['pg_cluster', 'pg_db']

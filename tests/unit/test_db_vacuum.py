@@ -37,8 +37,8 @@ def test_all_tables_skips_partitioned_parents():
 
 
 def test_requested_tables_and_not_found():
-    plan, missing = db_vacuum.plan_vacuum(TABLES, SETTINGS, requested=[('public', 'clean'), ('public', 'nope'),
-                                                                      ('public', 'clean')])
+    requested = [('public', 'clean'), ('public', 'nope'), ('public', 'clean')]
+    plan, missing = db_vacuum.plan_vacuum(TABLES, SETTINGS, requested=requested)
     assert names(plan) == ['public.clean'] and plan[0]['reason'] == 'requested'
     assert missing == ['public.nope']
 
