@@ -160,6 +160,17 @@ def execute_plan(conn, plan, full=False, analyze=True, max_duration=None, clock=
     return plan
 
 
+def apply_before_stats(plan, stats):
+    """Exact dead rows and size just before the run (collect_table_stats output)."""
+    for target in plan:
+        row = stats.get((target['schema'], target['name']))
+        if row:
+            target['dead_rows_before'] = row['dead_rows']
+            target['bytes_before'] = row['bytes']
+            target['size_before'] = human_bytes(row['bytes'])
+    return plan
+
+
 def apply_after_stats(plan, stats):
     """Fill dead rows and size after the run from collect_table_stats output."""
     for target in plan:

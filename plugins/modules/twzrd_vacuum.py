@@ -265,6 +265,13 @@ def run(module, params):
         plan, not_found = db_vacuum.plan_vacuum(
             tables, settings, requested=requested, all_tables=params['all_tables'],
             min_dead_rows=params['min_dead_rows'], use_trigger=params['autovacuum_trigger'])
+        if plan:
+            try:
+                # exact sizes for the chosen few (the catalog listing estimates clean tables)
+                db_vacuum.apply_before_stats(plan, db_collect.collect_table_stats(
+                    conn, [(t['schema'], t['name']) for t in plan]))
+            except psycopg2.Error as exc:
+                module.warn('cannot read table sizes before vacuum: %s' % query_error_message(exc, params))
         if module.check_mode or not plan:
             return plan, not_found
         try:
