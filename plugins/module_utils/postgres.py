@@ -101,10 +101,10 @@ def connection_kwargs(params, statement_timeout=None, lock_timeout=None):
     kwargs.update(extra)
     if statement_timeout is not None:
         # -c at startup: the timeout holds from the very first statement.
-        timeout_option = '-c statement_timeout=%d' % int(round(statement_timeout * 1000))
+        timeout_option = '-c statement_timeout=%d' % max(1, int(round(statement_timeout * 1000)))
         options = ('%s %s' % (options, timeout_option)).strip()
     if lock_timeout is not None:
-        options = ('%s -c lock_timeout=%d' % (options, int(round(lock_timeout * 1000)))).strip()
+        options = ('%s -c lock_timeout=%d' % (options, max(1, int(round(lock_timeout * 1000))))).strip()
     if options:
         kwargs['options'] = options
     return kwargs

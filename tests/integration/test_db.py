@@ -251,3 +251,19 @@ def test_playbooks_print_summaries(pg_cluster, pg_db, seeded, tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert 'public.events' in proc.stdout and 'vacuumed' in proc.stdout
     assert dead_rows(seeded, 'events') == 0
+
+
+def test_db_health_does_not_wait_for_a_locked_table(pg_cluster, pg_db, seeded, tmp_path):
+    """A migration holding ACCESS EXCLUSIVE must not stall or break the read-only health check."""
+    locker = pg_cluster.connect(pg_db, autocommit=False)
+    locker.cursor().execute('LOCK TABLE events IN ACCESS EXCLUSIVE MODE')
+    try:
+        started = time.monotonic()
+        result, out = health(pg_cluster, pg_db, tmp_path, statement_timeout=30)
+        elapsed = time.monotonic() - started
+    finally:
+        locker.rollback()
+        locker.close()
+    assert elapsed < 10, elapsed
+    assert not [a for a in result['alerts'] if 'could not run' in a['message']], result['alerts']
+    assert by_check(result, 'dead_rows')[0]['subject'] == 'public.events'
