@@ -1,6 +1,7 @@
 """PostgreSQL benchmarks for twzrd_db_health and twzrd_vacuum (issue 3).
 
     python -m bench.bench_db            # from the repo root; ~1-2 minutes
+    python -m bench db                  # the same through bench/__main__.py (make bench runs all)
     python -m bench.bench_db --quick    # smaller catalog, for a smoke run
 
 Runs its own throwaway cluster (tests/integration/pg_harness.py, no pytest
@@ -254,7 +255,8 @@ def write_readme(results):
         handle.write(text)
 
 
-def main(argv=None):
+def main(argv=()):
+    """0 when both targets are met, 1 otherwise (bench/__main__.py calls main() without arguments)."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('--quick', action='store_true', help='small catalog, one round (smoke test)')
     parser.add_argument('--rounds', type=int, default=3)
@@ -294,8 +296,12 @@ def main(argv=None):
              vacuum['twzrd_vacuum_s'], vacuum['vacuumdb_s'], vacuum['ratio']))
     if not options.quick and not options.no_readme:
         write_readme(results)
-    return 0
+    met = health['ratio'] >= 3 and vacuum['ratio'] >= 10
+    if not met:
+        print('target missed: db health >= 3x (got %.1fx), vacuum >= 10x (got %.1fx)'
+              % (health['ratio'], vacuum['ratio']))
+    return 0 if met else 1
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
