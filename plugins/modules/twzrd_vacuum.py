@@ -238,8 +238,11 @@ def param_errors(params):
 
 def session_settings(params):
     """Maintenance session: lock_timeout always, per-table statement timeout, optional throttling."""
-    settings = [('lock_timeout', '%dms' % int(round(params['lock_timeout'] * 1000))),
-                ('statement_timeout', '%dms' % int(round((params['table_timeout'] or 0) * 1000)))]
+    table_ms = int(round((params['table_timeout'] or 0) * 1000))
+    if params['table_timeout']:
+        table_ms = max(1, table_ms)  # 0 would mean no limit at all
+    settings = [('lock_timeout', '%dms' % max(1, int(round(params['lock_timeout'] * 1000)))),
+                ('statement_timeout', '%dms' % table_ms)]
     if params.get('vacuum_cost_delay') is not None:
         settings.append(('vacuum_cost_delay', '%gms' % params['vacuum_cost_delay']))
     if params.get('vacuum_cost_limit') is not None:
@@ -283,7 +286,7 @@ def run(module, params):
         if not conn.closed:
             try:
                 # VACUUM reports its counts to shared statistics; drop our cached snapshot to read them.
-                set_session(conn, [('statement_timeout', '%dms' % int(params['statement_timeout'] * 1000))])
+                set_session(conn, [('statement_timeout', '%dms' % max(1, int(round(params['statement_timeout'] * 1000))))])
                 db_collect.clear_stats_snapshot(conn)
                 done = [(t['schema'], t['name']) for t in plan if t['status'] == db_vacuum.VACUUMED]
                 db_vacuum.apply_after_stats(plan, db_collect.collect_table_stats(conn, done))
