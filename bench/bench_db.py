@@ -13,7 +13,8 @@ needed) and compares, on the same database in the same run:
    txn_idle and bloat (one invocation per action, as Nagios/cron runs it).
 2. vacuum of a 1,000-table database where 10 tables carry dead rows:
    twzrd_vacuum (targeted) against `vacuumdb --analyze` of the whole
-   database; both must leave 0 dead rows on the 10 tables.
+   database; both must leave 0 dead rows on the 10 tables.  Run twice,
+   with 1,000 and with 5,000 live rows in every table (CLEAN_ROWS).
 
 Ratios go to stdout, bench/results/db.json and the db section of
 bench/README.md.
@@ -36,7 +37,10 @@ from pg_harness import PgCluster, create_tables, dead_rows, flush_stats  # noqa:
 
 README = os.path.join(ROOT, 'bench', 'README.md')
 RESULTS = os.path.join(ROOT, 'bench', 'results', 'db.json')
-CLEAN_ROWS = 1000
+# Live rows per table of the vacuum database: vacuumdb's cost grows with table
+# size (ANALYZE samples every table), a targeted vacuum's does not, so the
+# comparison runs at two sizes: 1,000 rows (~10 pages) and 5,000 rows (~45 pages).
+CLEAN_ROWS = (1000, 5000)
 BEGIN, END = '<!-- bench_db:begin -->', '<!-- bench_db:end -->'
 CHECK_POSTGRES_ACTIONS = [
     ('backends', []),
@@ -158,14 +162,14 @@ def dirty(cluster, db, names, rows):
     return counts
 
 
-def bench_vacuum(cluster, workdir, tables, dirty_count, rows, rounds, clean_rows=CLEAN_ROWS):
-    db = cluster.create_database('bench_vacuum')
+def bench_vacuum(cluster, workdir, tables, dirty_count, rows, rounds, clean_rows):
+    db = cluster.create_database('bench_vacuum_%d' % clean_rows)
     conn = cluster.connect(db)
     names = ['v%04d' % i for i in range(tables)]
     create_tables(conn, names, columns='id int PRIMARY KEY, v text, at timestamptz',
                   options=' WITH (autovacuum_enabled = off)')
     with conn.cursor() as cur:
-        for name in names:  # 1,000 live rows (~10 pages) everywhere: clean tables are small real tables
+        for name in names:  # live rows everywhere: the clean tables are real (small) tables
             cur.execute('INSERT INTO "%s" SELECT g, md5(g::text), now() FROM generate_series(-%d, -1) g'
                         % (name, clean_rows))
     conn.close()
@@ -212,15 +216,23 @@ def bench_vacuum(cluster, workdir, tables, dirty_count, rows, rounds, clean_rows
     }
 
 
+def vacuum_row(vacuum):
+    return ('| vacuum, %d tables of %d rows, %d dirty (%d dead rows) | twzrd_vacuum targeted: %.3f s '
+            '(its VACUUMs %.3f s) | `vacuumdb --analyze`: %.3f s | **%.1fx** |' % (
+                vacuum['tables'], vacuum['clean_rows'], vacuum['dirty_tables'], vacuum['dead_rows_per_round'],
+                vacuum['twzrd_vacuum_s'], vacuum['twzrd_vacuum_sql_s'], vacuum['vacuumdb_s'], vacuum['ratio']))
+
+
 def write_readme(results):
-    health, vacuum = results['health'], results['vacuum']
-    section = '\n'.join([
+    health, vacuums = results['health'], results['vacuum']
+    lines = [
         BEGIN,
-        '## db (PostgreSQL): `python -m bench.bench_db`',
+        '## db (PostgreSQL): `bench_db.py`',
         '',
-        'Measured %s on this machine (%s cores), PostgreSQL %s, one throwaway cluster, same run.' % (
-            results['when'], results['cpus'], results['server_version']),
-        'Medians of %d rounds. Wall times include process start (the module runs the cron way).' % health['rounds'],
+        'Measured %s on this machine (%s cores; load average at the end %s), PostgreSQL %s, one throwaway '
+        'cluster, same run, contenders alternating. Medians of %d rounds. Wall times include process start '
+        '(the module runs the cron way).' % (results['when'], results['cpus'], results['loadavg'],
+                                             results['server_version'], health['rounds']),
         '',
         '| benchmark | twzrd | baseline | baseline / twzrd |',
         '|---|---|---|---|',
@@ -228,25 +240,24 @@ def write_readme(results):
         'txn_wraparound + txn_idle + bloat: %.3f s | **%.1fx** |' % (
             health['tables'], health['twzrd_db_health_s'], health['twzrd_query_ms'], health['check_postgres_s'],
             health['ratio']),
-        '| vacuum, %d tables of %d rows / %d dirty (%d dead rows) | twzrd_vacuum targeted: %.3f s (VACUUM %.3f s) | '
-        '`vacuumdb --analyze`: %.3f s | **%.1fx** |' % (
-            vacuum['tables'], vacuum['clean_rows'], vacuum['dirty_tables'], vacuum['dead_rows_per_round'], vacuum['twzrd_vacuum_s'],
-            vacuum['twzrd_vacuum_sql_s'], vacuum['vacuumdb_s'], vacuum['ratio']),
+    ]
+    lines.extend(vacuum_row(vacuum) for vacuum in vacuums)
+    lines.extend([
         '',
         'check_postgres per action (s): %s.' % ', '.join(
             '%s %.3f' % item for item in sorted(health['check_postgres_per_action_s'].items())),
-        'Module process start alone (python + ansible.module_utils.basic + psycopg2, no work): %.3f s; '
-        'load average during the run: %s.' % (results['module_start_s'], results['loadavg']),
-        'Vacuum, SQL side only: twzrd\'s VACUUM statements %.3f s vs vacuumdb %.3f s (%.1fx); end to end the '
-        'module start dominates twzrd\'s time, so the ratio %s the 10x target at this table count.' % (
-            vacuum['twzrd_vacuum_sql_s'], vacuum['vacuumdb_s'],
-            vacuum['vacuumdb_s'] / max(vacuum['twzrd_vacuum_sql_s'], 0.001), 'meets' if vacuum['ratio'] >= 10 else 'misses'),
-        'Both vacuum contenders leave 0 dead rows on the %d dirty tables (asserted each round); twzrd reclaimed '
-        '%d dead rows per round.' % (vacuum['dirty_tables'], vacuum['dead_rows_reclaimed_twzrd']),
-        'Targets (issue 3): db health >= 3x faster than check_postgres end to end, query time well under 1 s; '
-        'targeted vacuum >= 10x less wall time than vacuumdb.',
+        'A module process that does nothing (python + ansible.module_utils.basic + psycopg2) takes %.3f s here: '
+        'most of twzrd_vacuum\'s wall time. vacuumdb\'s time grows with the size of the clean tables '
+        '(it vacuums and analyzes all of them); the targeted run\'s does not.' % results['module_start_s'],
+        'Both vacuum contenders leave 0 dead rows on the 10 dirty tables (asserted every round).',
+        'Targets (issue 3): db health >= 3x faster than check_postgres end to end (query time well under 1 s): '
+        '%s; targeted vacuum >= 10x less wall time than vacuumdb: %s.' % (
+            'met' if health['ratio'] >= 3 else 'MISSED',
+            ', '.join('%s with %d-row tables' % ('met' if v['ratio'] >= 10 else 'MISSED', v['clean_rows'])
+                      for v in vacuums)),
         END,
     ])
+    section = '\n'.join(lines)
     text = open(README).read() if os.path.exists(README) else '# Benchmarks\n\nRun with `make bench`.\n'
     if BEGIN in text and END in text:
         text = text[:text.index(BEGIN)] + section + text[text.index(END) + len(END):]
@@ -257,20 +268,22 @@ def write_readme(results):
 
 
 def main(argv=()):
-    """0 when both targets are met, 1 otherwise (bench/__main__.py calls main() without arguments)."""
+    """0 when every target is met, 1 otherwise (bench/__main__.py calls main() without arguments)."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('--quick', action='store_true', help='small catalog, one round (smoke test)')
     parser.add_argument('--rounds', type=int, default=3)
     parser.add_argument('--no-readme', action='store_true', help='do not update bench/README.md')
-    parser.add_argument('--clean-rows', type=int, default=CLEAN_ROWS,
-                        help='live rows in each table of the vacuum database (default %(default)s)')
     options = parser.parse_args(argv)
-    health_tables, vacuum_tables, rounds = (5000, 1000, options.rounds) if not options.quick else (500, 100, 1)
+    if options.quick:
+        health_tables, vacuum_tables, rounds, sizes = 500, 100, 1, (100,)
+    else:
+        health_tables, vacuum_tables, rounds, sizes = 5000, 1000, options.rounds, CLEAN_ROWS
 
     ensure_collection_link()
     workdir = tempfile.mkdtemp(prefix='twzrd-bench-db-')
     os.chmod(workdir, 0o755)
     cluster = PgCluster(settings={'autovacuum': 'off', 'max_locks_per_transaction': '256'})
+    vacuums = []
     try:
         cluster.start()
         conn = cluster.connect()
@@ -282,27 +295,29 @@ def main(argv=()):
         print('db health: %d tables ...' % health_tables, flush=True)
         health = bench_health(cluster, workdir, health_tables, rounds)
         print(json.dumps(health, indent=1), flush=True)
-        print('vacuum: %d tables, 10 dirty ...' % vacuum_tables, flush=True)
-        vacuum = bench_vacuum(cluster, workdir, vacuum_tables, 10, 20000, rounds, clean_rows=options.clean_rows)
-        print(json.dumps(vacuum, indent=1), flush=True)
+        for clean_rows in sizes:
+            print('vacuum: %d tables of %d rows, 10 dirty ...' % (vacuum_tables, clean_rows), flush=True)
+            vacuums.append(bench_vacuum(cluster, workdir, vacuum_tables, 10, 20000, rounds, clean_rows))
+            print(json.dumps(vacuums[-1], indent=1), flush=True)
     finally:
         cluster.cleanup()
         shutil.rmtree(workdir, ignore_errors=True)
     results = {'when': time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()), 'cpus': os.cpu_count(),
                'module_start_s': start_cost, 'loadavg': ' '.join('%.1f' % x for x in os.getloadavg()),
-               'server_version': version.split()[0], 'health': health, 'vacuum': vacuum}
+               'server_version': version.split()[0], 'health': health, 'vacuum': vacuums}
     os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
     with open(RESULTS, 'w') as handle:
         json.dump(results, handle, indent=1)
-    print('db health: twzrd %.3f s vs check_postgres %.3f s -> %.1fx; vacuum: twzrd %.3f s vs vacuumdb %.3f s -> %.1fx'
-          % (health['twzrd_db_health_s'], health['check_postgres_s'], health['ratio'],
-             vacuum['twzrd_vacuum_s'], vacuum['vacuumdb_s'], vacuum['ratio']))
-    if not options.quick and not options.no_readme and options.clean_rows == CLEAN_ROWS:
+    print('db health: twzrd %.3f s vs check_postgres %.3f s -> %.1fx' % (
+        health['twzrd_db_health_s'], health['check_postgres_s'], health['ratio']))
+    for vacuum in vacuums:
+        print('vacuum (%d-row tables): twzrd %.3f s vs vacuumdb %.3f s -> %.1fx' % (
+            vacuum['clean_rows'], vacuum['twzrd_vacuum_s'], vacuum['vacuumdb_s'], vacuum['ratio']))
+    if not options.quick and not options.no_readme:
         write_readme(results)
-    met = health['ratio'] >= 3 and vacuum['ratio'] >= 10
+    met = health['ratio'] >= 3 and all(vacuum['ratio'] >= 10 for vacuum in vacuums)
     if not met:
-        print('target missed: db health >= 3x (got %.1fx), vacuum >= 10x (got %.1fx)'
-              % (health['ratio'], vacuum['ratio']))
+        print('target missed: db health >= 3x and targeted vacuum >= 10x faster than their baselines')
     return 0 if met else 1
 
 
