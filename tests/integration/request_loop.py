@@ -42,7 +42,7 @@ class RequestLoop(threading.Thread):
                     status = response.getcode()
             except (urllib.error.URLError, OSError) as exc:
                 self.failed += 1
-                self.errors.append(str(exc)[:200])
+                self.errors.append('%s (request sent at +%.2fs)' % (str(exc)[:200], t0 - started))
                 continue
             self.latencies.append(time.monotonic() - t0)
             if status == 200:
@@ -50,7 +50,7 @@ class RequestLoop(threading.Thread):
                 self.bodies.add(body)
             else:
                 self.failed += 1
-                self.errors.append('HTTP %s' % status)
+                self.errors.append('HTTP %s (request sent at +%.2fs)' % (status, t0 - started))
         self.seconds = time.monotonic() - started
 
     def stop(self):
