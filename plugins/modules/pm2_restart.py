@@ -276,7 +276,7 @@ def main():
         'health_checks': checks,
         'error_patterns': pm2_rollout.compile_patterns(p['error_patterns']),
     })
-    for warning in ops.warnings:
+    for warning in sorted(set(ops.warnings), key=ops.warnings.index):  # once each, first-seen order
         module.warn(warning)
     failed = outcome['failure']
     alerts = [failure_alert(failed, outcome['untouched'])] if failed else []
