@@ -24,10 +24,18 @@ description:
   - Never starts a PM2 daemon. An unknown app name is an error before anything is restarted.
   - The procedure, and what to do when a rollout stops halfway, is in C(docs/restart.md) of the collection.
 author:
-  - twzrd.ops maintainers
+  - twzrd.ops maintainers (@twzrd)
 extends_documentation_fragment:
   - twzrd.ops.common
   - twzrd.ops.pm2
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+    details: Returns the plan (order, strategy, instances per app); nothing is restarted or written.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: none
 options:
   apps:
     description:
@@ -79,7 +87,6 @@ options:
     default: ['(?i)error', '(?i)exception', '(?i)fatal', '(?i)unhandled']
 notes:
   - In check mode the module returns the plan (order, strategy, instances per app) and touches nothing.
-  - Supports check mode.
 seealso:
   - name: PM2 graceful reload
     description: Why reload is zero-downtime only in cluster mode.
