@@ -224,6 +224,9 @@ class Pm2Ops:
             return after, counts
 
     def _restart(self, app, strategy, before):
+        # pm2 would quietly spawn a fresh, empty daemon if ours died since the last look.
+        if daemon_pid(self.target.pm2_home) is None:
+            raise Pm2Error('the PM2 daemon (PM2_HOME=%s) stopped running' % self.target.pm2_home)
         run_pm2(self.target, [strategy, app], timeout=self.pm2_timeout)
         after = self.processes(app)
         return after, count_own_restarts(before, after)

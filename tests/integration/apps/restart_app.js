@@ -46,6 +46,10 @@ server.listen(port, '127.0.0.1', () => {
 // DRAIN_MS=0 gives the naive exit-on-close, kept for bench/bench_restart.py to compare.
 const DRAIN_MS = process.env.DRAIN_MS === undefined ? 500 : parseInt(process.env.DRAIN_MS, 10);
 process.on('SIGINT', () => {
+  if (DRAIN_MS <= 0) { // the naive pattern: exit right in the close callback
+    server.close(() => process.exit(0));
+    return;
+  }
   let closed = false;
   let drained = false;
   const done = () => { if (closed && drained) process.exit(0); };
