@@ -220,3 +220,16 @@ def test_cluster_reload_under_load_fails_no_request(pm2, apps, tmp_path):
     # Both the old and the new workers answered during the run.
     responders = set(int(body.split()[1]) for body in loop.bodies)
     assert responders & set(old) and responders - set(old)
+
+
+def test_bad_parameters_fail_cleanly_before_pm2_is_touched(tmp_path):
+    rc, result, out, err = run_module('pm2_restart', {
+        'pm2_bin': '/nonexistent/pm2', 'pm2_home': str(tmp_path / 'home'), 'online_timeout': 0,
+        'error_patterns': ['('], 'health_checks': {'api': {'url': 'localhost:3000', 'status': 999}}}, tmp_path)
+    assert rc != 0 and result is not None, out + err
+    assert 'Traceback' not in out + err
+    for fragment in ('online_timeout must be >= 1', 'error_patterns', 'health_checks[api]: url',
+                     'health_checks[api]: status'):
+        assert fragment in result['msg']
+    rc, result, out, err = run_module('pm2_restart', {'pm2_bin': '/nonexistent/pm2', 'pm2_home': str(tmp_path)}, tmp_path)
+    assert rc != 0 and 'pm2_bin /nonexistent/pm2 does not exist' in result['msg']
