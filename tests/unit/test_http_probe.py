@@ -45,7 +45,7 @@ def test_gives_up_after_retries_with_last_evidence():
 
 
 def test_expected_status_other_than_200():
-    out, _ = probe([(200, 'ok', None), (204, '', None)], expected_status=204, retries=1, backoff=0)
+    out = probe([(200, 'ok', None), (204, '', None)], expected_status=204, retries=1, backoff=0)[0]
     assert out['ok'] and out['attempts'] == 2
 
 

@@ -55,7 +55,7 @@ def test_plan_rejects_names_pm2_reads_as_ids_and_stray_health_checks():
 
 def test_plan_redacts_credentials_in_health_url():
     checks, errors = ro.normalize_health_checks({'api': 'http://user:hunter2secret@127.0.0.1:3000/health'})
-    plan, _ = ro.plan_rollout(by_name(FLEET), ['api'], 'auto', checks)
+    plan = ro.plan_rollout(by_name(FLEET), ['api'], 'auto', checks)[0]
     assert errors == [] and 'hunter2secret' not in plan[0]['health_url']
 
 
@@ -64,9 +64,9 @@ def test_normalize_health_checks_defaults_and_errors():
     assert errors == []
     assert checks['api'] == {'url': 'http://127.0.0.1:3000/health', 'status': 204, 'timeout': 5.0,
                              'retries': 3, 'backoff': 1.0}
-    _, errors = ro.normalize_health_checks({'a': {'url': 'ftp://x'}, 'b': {'url': 'http://h/', 'status': 42},
-                                            'c': {'url': 'http://h/', 'colour': 'red'}, 'd': 5,
-                                            'e': {'url': 'http://h/', 'timeout': 0}})
+    errors = ro.normalize_health_checks({
+        'a': {'url': 'ftp://x'}, 'b': {'url': 'http://h/', 'status': 42},
+        'c': {'url': 'http://h/', 'colour': 'red'}, 'd': 5, 'e': {'url': 'http://h/', 'timeout': 0}})[1]
     text = ' | '.join(errors)
     for fragment in ('health_checks[a]', 'health_checks[b]: status', 'health_checks[c]: unknown keys colour',
                      'health_checks[d]', 'health_checks[e]: timeout'):
@@ -198,10 +198,10 @@ def test_execute_stops_at_first_failure(behaviour, step):
 
 
 def test_execute_health_failure_carries_evidence():
-    checks, _ = ro.normalize_health_checks({'worker': 'http://127.0.0.1:9/health'})
+    checks = ro.normalize_health_checks({'worker': 'http://127.0.0.1:9/health'})[0]
     probes = {'worker': {'ok': False, 'status': 500, 'attempts': 4, 'error': 'HTTP 500, expected 200',
                          'body': 'db password=hunter2secret down'}}
-    _, out = run(probes=probes, checks=checks)
+    out = run(probes=probes, checks=checks)[1]
     failure = out['failure']
     assert (failure['app'], failure['step']) == ('worker', 'health')
     assert failure['evidence']['status'] == 500 and failure['evidence']['attempts'] == 4
@@ -210,7 +210,7 @@ def test_execute_health_failure_carries_evidence():
 
 def test_execute_new_error_lines_fail_with_redacted_excerpts():
     lines = {'web': ['listening', 'Error: connect ECONNREFUSED token=abcdef123456', 'TypeError: x is undefined']}
-    _, out = run(log_lines=lines)
+    out = run(log_lines=lines)[1]
     failure = out['failure']
     assert (failure['app'], failure['step']) == ('web', 'errors')
     assert failure['evidence']['error_line_count'] == 2
