@@ -233,3 +233,27 @@ def test_bad_parameters_fail_cleanly_before_pm2_is_touched(tmp_path):
         assert fragment in result['msg']
     rc, result, out, err = run_module('pm2_restart', {'pm2_bin': '/nonexistent/pm2', 'pm2_home': str(tmp_path)}, tmp_path)
     assert rc != 0 and 'pm2_bin /nonexistent/pm2 does not exist' in result['msg']
+
+
+HEALTH_MODULE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                             'plugins', 'modules', 'twzrd_health.py')
+
+
+@pytest.mark.skipif(not os.path.exists(HEALTH_MODULE), reason='twzrd_health not in this tree')
+def test_twzrd_health_does_not_count_our_restarts_as_crashes(pm2, apps, tmp_path):
+    apps.start('restart-cluster', instances=2)
+    apps.start('restart-fork')
+    apps.wait()
+    state = str(tmp_path / 'state.json')
+    health = {'mode': 'alerts', 'pm2_bin': pm2.bin, 'pm2_home': pm2.home, 'state_file': state,
+              'load_warning': 1000, 'load_critical': 2000, 'disk_warning': 99.8, 'disk_critical': 99.9,
+              'swap_warning': 99.8, 'swap_critical': 99.9}
+    rc, first, out, err = run_module('twzrd_health', health, tmp_path)
+    assert rc == 0, out + err  # learns the restart baseline
+    rc, result, out, err = run_module('pm2_restart', module_args(pm2, tmp_path, state_file=state), tmp_path)
+    assert rc == 0 and len(result['restarted']) == 2, out + err
+    rc, after, out, err = run_module('twzrd_health', health, tmp_path)
+    assert rc == 0, out + err
+    assert [a for a in after['alerts'] if a['check'] == 'pm2_crashes'] == []
+    # ...while the growth was real: PM2's counters moved by what pm2_restart recorded.
+    assert sum(p['pm2_env']['restart_time'] for p in pm2.jlist()) == 3
