@@ -30,6 +30,7 @@ help:
 
 run: venv collection
 	@$(BIN)/ansible-playbook -i localhost, -c local playbooks/health.yml \
+	  -e ansible_python_interpreter=$(BIN)/python \
 	  -e twzrd_state_file=$${TWZRD_STATE_FILE:-/var/lib/twzrd/state.json}
 
 test: sanity lint unit integration
@@ -55,7 +56,7 @@ collection:
 	@mkdir -p $(dir $(COLLECTION_LINK))
 	@ln -sfn $(CURDIR) $(COLLECTION_LINK)
 
-sanity: venv
+sanity: venv system-deps
 	@scripts/sanity.sh
 
 lint: venv collection

@@ -12,6 +12,7 @@ have flock     || missing+=(util-linux)
 have node      || missing+=(nodejs)
 have npm       || missing+=(npm)
 have psql      || missing+=(postgresql-client)
+have shellcheck || missing+=(shellcheck)
 if ! have initdb && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   missing+=(postgresql)
 fi

@@ -26,4 +26,6 @@ git ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' 
   [ -e "$f" ] && printf '%s\0' "$f"
 done | tar --null -T - -cf - | tar -C "$dest" -xf -
 cd "$dest"
+# ansible-test lists files with git; the copy lives inside our ignored .build, so give it its own repo.
+git init -q . && git add -A
 "$venv/bin/ansible-test" sanity --venv --python "$python_version" --color no "$@"

@@ -211,6 +211,14 @@ def secret_values(raw_list):
     return found
 
 
+def group_by_name(processes):
+    """``{app name: [its processes]}``: cluster apps have one process per instance."""
+    apps = {}
+    for proc in processes:
+        apps.setdefault(proc['name'], []).append(proc)
+    return apps
+
+
 class Pm2Snapshot:
     """What PM2 looks like right now, already stripped of anything secret."""
 
@@ -225,10 +233,7 @@ class Pm2Snapshot:
         return self.daemon_pid is not None
 
     def by_name(self):
-        apps = {}
-        for proc in self.processes:
-            apps.setdefault(proc['name'], []).append(proc)
-        return apps
+        return group_by_name(self.processes)
 
 
 def snapshot(target, timeout=30, now_ms=None):

@@ -12,14 +12,14 @@ MASK = '***'
 MAX_EXCERPT = 240
 
 _PATTERNS = (
-    # key=value / key: value where the key says it is secret
-    (re.compile(r'(?i)\b([\w.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|'
-                r'private[_-]?key|auth|credential|session|cookie)[\w.-]*)(\s*[=:]\s*)("[^"]*"|\'[^\']*\'|[^\s,;&]+)'),
-     r'\1\2' + MASK),
     # Authorization: Bearer xxx / Basic xxx
     (re.compile(r'(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}'), r'\1 ' + MASK),
     # credentials inside URLs: scheme://user:password@host
     (re.compile(r'([a-z][a-z0-9+.-]*://[^/\s:@]+:)[^@\s/]+@', re.I), r'\1' + MASK + '@'),
+    # key=value / key: value where the key says it is secret
+    (re.compile(r'(?i)\b([\w.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|'
+                r'private[_-]?key|auth|credential|session|cookie)[\w.-]*)(\s*[=:]\s*)("[^"]*"|\'[^\']*\'|[^\s,;&]+)'),
+     r'\1\2' + MASK),
 )
 
 

@@ -27,7 +27,7 @@ def run_module(name, args, tmp_path, env=None, timeout=120):
     run_env.update(env or {})
     proc = subprocess.run(
         [sys.executable, '-m', 'ansible_collections.twzrd.ops.plugins.modules.%s' % name, str(args_file)],
-        capture_output=True, text=True, env=run_env, timeout=timeout, cwd=str(tmp_path),
+        capture_output=True, text=True, env=run_env, timeout=timeout, cwd=str(tmp_path), check=False,
     )
     try:
         result = json.loads(proc.stdout)
@@ -53,7 +53,7 @@ class Pm2:
     def cmd(self, *args, env=None, check=True, timeout=60):
         self.started = True
         proc = subprocess.run([self.bin] + list(args), capture_output=True, text=True,
-                              env=self.env(env), timeout=timeout)
+                              env=self.env(env), timeout=timeout, check=False)
         if check and proc.returncode != 0:
             raise AssertionError('pm2 %s failed: %s %s' % (' '.join(args), proc.stdout, proc.stderr))
         return proc
@@ -80,4 +80,4 @@ class Pm2:
 
     def kill(self):
         if self.started:
-            subprocess.run([self.bin, 'kill'], capture_output=True, env=self.env(), timeout=60)
+            subprocess.run([self.bin, 'kill'], capture_output=True, env=self.env(), timeout=60, check=False)

@@ -1,0 +1,42 @@
+"""Helpers shared by the benchmarks: timing a command's wall and CPU time."""
+import os
+import resource
+import statistics
+import subprocess
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COLLECTIONS = os.path.join(ROOT, '.build', 'collections')
+
+
+def ensure_collection_link():
+    link = os.path.join(COLLECTIONS, 'ansible_collections', 'twzrd', 'ops')
+    if not os.path.islink(link):
+        os.makedirs(os.path.dirname(link), exist_ok=True)
+        os.symlink(ROOT, link)
+
+
+def timed_run(cmd, env=None, cwd=None):
+    """Run ``cmd`` once; returns (wall seconds, CPU seconds of the child tree, returncode)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, proc.returncode, proc.stderr
+
+
+def compare(label_a, cmd_a, label_b, cmd_b, runs=7, env=None, cwd=None):
+    """Alternate two commands ``runs`` times each; medians of wall and CPU time."""
+    samples = {label_a: [], label_b: []}
+    for _round in range(runs):
+        for label, cmd in ((label_a, cmd_a), (label_b, cmd_b)):
+            wall, cpu, rc, err = timed_run(cmd, env=env, cwd=cwd)
+            if rc != 0:
+                raise RuntimeError('%s failed (%d): %s' % (label, rc, err.decode('utf-8', 'replace')[-500:]))
+            samples[label].append((wall, cpu))
+    medians = {}
+    for label, values in samples.items():
+        medians[label] = (statistics.median(v[0] for v in values), statistics.median(v[1] for v in values))
+    return medians

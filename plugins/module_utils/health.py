@@ -1,0 +1,193 @@
+# -*- coding: utf-8 -*-
+# Copyright: twzrd.ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""twzrd_health's two runs: the hourly alerts and the weekly report.
+
+Each run collects (system.py, pm2.py, logscan.py), evaluates
+(health_checks.py) and hands a result to the module; the state store passed
+in is already locked (alerts) or read-only (report, check mode).
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import socket
+
+from ansible_collections.twzrd.ops.plugins.module_utils import health_checks as checks
+from ansible_collections.twzrd.ops.plugins.module_utils import logscan
+from ansible_collections.twzrd.ops.plugins.module_utils import system
+from ansible_collections.twzrd.ops.plugins.module_utils.alerts import build_result, track_alerts
+from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import STATE_SECTION as PM2_SECTION
+from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import Pm2Error, daemon_pid, group_by_name, snapshot
+
+SECTION = 'twzrd_health'
+HISTORY_DAYS = 31  # the weekly report's load trend reads this hourly history
+
+
+class Pm2View:
+    """PM2 as the checks see it: installed?, running?, processes (safe fields), error."""
+
+    def __init__(self, target, daemon_running=False, processes=(), secrets=(), error=None):
+        self.target = target
+        self.daemon_running = daemon_running
+        self.processes = list(processes)
+        self.secrets = set(secrets)
+        self.error = error
+
+    @property
+    def installed(self):
+        return self.target.pm2_bin is not None
+
+    def metrics(self, apps):
+        return {
+            'installed': self.installed,
+            'pm2_home': self.target.pm2_home,
+            'user': self.target.user,
+            'daemon_running': self.daemon_running,
+            'error': self.error,
+            'apps': apps,
+        }
+
+
+def collect_pm2(target, timeout, now):
+    try:
+        snap = snapshot(target, timeout=timeout, now_ms=int(now * 1000))
+    except Pm2Error as exc:
+        return Pm2View(target, daemon_pid(target.pm2_home) is not None, error=str(exc))
+    return Pm2View(target, snap.daemon_running, snap.processes, snap.secrets)
+
+
+def _system_alerts(params, memory, load, disks):
+    return (checks.check_swap(memory['swap'], params['swap_warning'], params['swap_critical'])
+            + checks.check_load(load, params['load_warning'], params['load_critical'], params['load_per_cpu'])
+            + checks.check_disks(disks, params['disk_warning'], params['disk_critical']))
+
+
+def _pm2_alerts(params, view, apps):
+    alerts = checks.check_pm2_presence(view.daemon_running and not view.error, apps,
+                                       params['pm2_expected_apps'], view.target.pm2_home)
+    if view.error:
+        alerts.append(checks.pm2_query_failed(view.error))
+    return alerts + checks.check_pm2_crashes(apps, params['crash_warning'], params['crash_critical'])
+
+
+def run_alerts(params, store, target, now):
+    """The hourly check. Updates restart baselines, alert levels and history in ``store``."""
+    memory = system.collect_memory()
+    load = system.collect_load()
+    disks = system.collect_disks(params['disk_paths'])
+    view = collect_pm2(target, params['pm2_timeout'], now)
+
+    pm2_state = store.section(PM2_SECTION)
+    growth, baseline = checks.restart_growth(view.processes, pm2_state.get('restart_baseline') or {},
+                                             pm2_state.get('own_restarts') or {})
+    apps = checks.summarize_apps(view.processes, growth)
+    alerts = _system_alerts(params, memory, load, disks) + _pm2_alerts(params, view, apps)
+
+    health_state = store.section(SECTION)
+    levels, recovered = track_alerts(alerts, health_state.get('levels') or {}, now)
+
+    if not store.read_only:
+        if not view.error:  # a failed query must not reset what we knew
+            pm2_state['restart_baseline'] = baseline
+            pm2_state['own_restarts'] = {}
+        health_state['levels'] = levels
+        health_state['history'] = _append_history(health_state.get('history') or [], now, memory, load)
+
+    metrics = dict(memory, load=load, disks=disks, pm2=view.metrics(apps))
+    return build_result(alerts, metrics, mode='alerts', recovered=recovered)
+
+
+def _append_history(history, now, memory, load):
+    oldest = now - HISTORY_DAYS * 86400
+    kept = [h for h in history if isinstance(h, dict) and isinstance(h.get('t'), (int, float)) and h['t'] >= oldest]
+    kept.append({'t': int(now), 'load1': load['load1'], 'load5': load['load5'], 'load15': load['load15'],
+                 'swap_pct': memory['swap']['used_percent'], 'mem_pct': memory['memory']['used_percent']})
+    return kept
+
+
+def load_trend(history, since):
+    """min/avg/max of the hourly load samples since ``since``."""
+    samples = [h['load1'] for h in history
+               if isinstance(h, dict) and h.get('t', 0) >= since and isinstance(h.get('load1'), (int, float))]
+    if not samples:
+        return {'samples': 0, 'min': None, 'avg': None, 'max': None}
+    return {'samples': len(samples), 'min': min(samples), 'avg': round(sum(samples) / len(samples), 2),
+            'max': max(samples)}
+
+
+def _app_report(name, procs):
+    online = [p for p in procs if p['status'] == 'online']
+    uptimes = [p['uptime_seconds'] for p in online if 'uptime_seconds' in p]
+    return {
+        'name': name,
+        'status': procs[0]['status'] if len(set(p['status'] for p in procs)) == 1 else 'mixed',
+        'exec_mode': procs[0]['exec_mode'],
+        'instances': len(procs),
+        'online': len(online),
+        'restarts': sum(p['restart_time'] for p in procs),
+        'uptime_seconds': min(uptimes) if uptimes else None,
+        'memory_bytes': sum(p['memory_bytes'] for p in procs),
+        'cpu_percent': round(sum(p['cpu_percent'] for p in procs), 1),
+    }
+
+
+def scan_logs(params, view, since, now):
+    matcher = logscan.compile_patterns(params['error_patterns'])
+    patterns = list(params['log_paths'])
+    if params['include_pm2_logs']:
+        patterns += logscan.pm2_log_patterns(p['error_log'] for p in view.processes)
+    sources = [logscan.scan_file(path, matcher, since, now, view.secrets, params['max_scan_bytes'])
+               for path in logscan.expand_paths(patterns)]
+    if params['include_system_log']:
+        system_log = logscan.scan_system_log(since, now, matcher, view.secrets)
+        if system_log is not None:
+            sources.append(system_log)
+    sources.sort(key=lambda s: (-s['errors'], s['source']))
+    return {'total': sum(s['errors'] for s in sources), 'sources': sources}
+
+
+def run_report(params, store, target, now):
+    """The weekly report. Reads state, never writes it."""
+    since = now - params['report_days'] * 86400
+    memory = system.collect_memory()
+    load = system.collect_load()
+    disks = system.collect_disks(params['disk_paths'])
+    view = collect_pm2(target, params['pm2_timeout'], now)
+    # Crash restarts are the hourly job's business; here only apps that are down count.
+    apps = checks.summarize_apps(view.processes, {})
+    alerts = _system_alerts(params, memory, load, disks) + _pm2_alerts(params, view, apps)
+    log_errors = scan_logs(params, view, since, now)
+    alerts += checks.check_log_errors(log_errors, params['log_errors_warning'], params['report_days'])
+
+    history = store.section(SECTION).get('history') or []
+    report = {
+        'period_days': params['report_days'],
+        'since': int(since),
+        'host': dict(system.collect_uptime(now), hostname=socket.gethostname()),
+        'memory': memory['memory'],
+        'swap': memory['swap'],
+        'load': {'current': load, 'trend': load_trend(history, since)},
+        'disks': disks,
+        'pm2': {'installed': view.installed, 'daemon_running': view.daemon_running, 'error': view.error,
+                'apps': [_app_report(name, procs) for name, procs in sorted(group_by_name(view.processes).items())]},
+        'log_errors': log_errors,
+    }
+    metrics = dict(memory, load=load, disks=disks, pm2=view.metrics(apps))
+    return build_result(alerts, metrics, mode='report', report=report)
+
+
+def log_metric_fields(result):
+    """The few numbers worth a column in the run log."""
+    metrics = result['metrics']
+    pm2 = metrics['pm2']
+    fields = [
+        ('swap_pct', metrics['swap']['used_percent']),
+        ('mem_pct', metrics['memory']['used_percent']),
+        ('load1', metrics['load']['load1']),
+        ('pm2_apps', len(pm2['apps'])),
+        ('pm2_crashes', sum(a['crashes'] for a in pm2['apps'].values())),
+    ]
+    if 'report' in result:
+        fields.append(('log_errors', result['report']['log_errors']['total']))
+    return fields

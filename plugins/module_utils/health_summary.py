@@ -1,0 +1,93 @@
+# -*- coding: utf-8 -*-
+# Copyright: twzrd.ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Render a twzrd_health result as short lines a person reads (playbooks, make run)."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+
+def _duration(seconds):
+    if seconds is None:
+        return '-'
+    days, rest = divmod(int(seconds), 86400)
+    hours, rest = divmod(rest, 3600)
+    if days:
+        return '%dd %dh' % (days, hours)
+    return '%dh %dm' % (hours, rest // 60)
+
+
+def alert_lines(alerts):
+    lines = []
+    for alert in alerts:
+        lines.append('%s %s' % (alert['level'].upper(), alert['message']))
+        lines.append('    what to do: %s' % alert['remediation'])
+    return lines
+
+
+def _pm2_line(pm2):
+    if not pm2['installed'] and not pm2['daemon_running']:
+        return 'PM2: not installed'
+    if pm2['error']:
+        return 'PM2: query failed (%s)' % pm2['error']
+    if not pm2['daemon_running']:
+        return 'PM2: daemon not running (%s)' % pm2['pm2_home']
+    return 'PM2: %d app(s) under %s' % (len(pm2['apps']), pm2['pm2_home'])
+
+
+def _system_lines(metrics):
+    swap = metrics['swap']
+    load = metrics['load']
+    lines = [
+        'memory %.1f%% used of %.1f GiB; swap %s' % (
+            metrics['memory']['used_percent'], metrics['memory']['total_bytes'] / 1073741824.0,
+            '%.1f%% used' % swap['used_percent'] if swap['present'] else 'none configured'),
+        'load %.2f / %.2f / %.2f (1/5/15 min) on %d CPU(s)' % (
+            load['load1'], load['load5'], load['load15'], load['cpu_count']),
+    ]
+    for path in sorted(metrics['disks']):
+        disk = metrics['disks'][path]
+        if 'error' in disk:
+            lines.append('disk %s: %s' % (path, disk['error']))
+        else:
+            free_gib = disk['free_bytes'] / 1073741824.0
+            lines.append('disk %s %.1f%% used, %.1f GiB free' % (path, disk['used_percent'], free_gib))
+    return lines
+
+
+def summary_lines(result):
+    """Headline, alerts with remediation, then the numbers (and the report sections)."""
+    alerts = result['alerts']
+    headline = 'status %s' % result['status'].upper()
+    headline += ': %d alert(s)' % len(alerts) if alerts else ': all checks ok'
+    lines = [headline] + alert_lines(alerts) + _system_lines(result['metrics'])
+    lines.append(_pm2_line(result['metrics']['pm2']))
+    report = result.get('report')
+    if report is None:
+        for name, app in sorted(result['metrics']['pm2']['apps'].items()):
+            lines.append('  %s: %d/%d online, %d restarts in total' % (
+                name, app['online'], app['instances'], app['restart_time']))
+        if result.get('recovered'):
+            lines.append('recovered since the last run: %s' % ', '.join(result['recovered']))
+        return lines
+    for app in report['pm2']['apps']:
+        lines.append('  %s: %s, %d/%d online, %d restarts, up %s, %.0f MiB' % (
+            app['name'], app['status'], app['online'], app['instances'], app['restarts'],
+            _duration(app['uptime_seconds']), app['memory_bytes'] / 1048576.0))
+    lines.append('host up %s' % _duration(report['host']['uptime_seconds']))
+    trend = report['load']['trend']
+    if trend['samples']:
+        lines.append('load over %d days: min %.2f, avg %.2f, max %.2f (%d hourly samples)' % (
+            report['period_days'], trend['min'], trend['avg'], trend['max'], trend['samples']))
+    else:
+        lines.append('load over %d days: no history yet (the hourly alerts job records it)'
+                     % report['period_days'])
+    errors = report['log_errors']
+    lines.append('errors in logs over %d days: %d' % (report['period_days'], errors['total']))
+    for source in errors['sources']:
+        if source['errors'] or source.get('error'):
+            lines.append('  %s: %d%s' % (source['source'], source['errors'],
+                                         ' (%s)' % source['error'] if source.get('error') else ''))
+            for top in source['top'][:3]:
+                lines.append('    %dx %s' % (top['count'], top['message']))
+    return lines

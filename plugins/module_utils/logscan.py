@@ -1,0 +1,222 @@
+# -*- coding: utf-8 -*-
+# Copyright: twzrd.ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Count error lines of the last N days in log files and the system journal.
+
+Lines are matched against error patterns; identical messages that differ
+only in numbers, ids or times are grouped so the report shows "what" and
+"how often" instead of a wall of lines.  Every quoted line is redacted.
+A line without a timestamp inherits the last one seen in its file; lines
+before any timestamp count when the file changed inside the period.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import calendar
+import glob
+import os
+import re
+import subprocess
+import time
+
+from ansible_collections.twzrd.ops.plugins.module_utils.redact import excerpt
+
+DEFAULT_ERROR_PATTERNS = [r'(?i)\b(error|exception|fatal|panic|unhandled|traceback|segfault|out of memory)\b']
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+TOP_MESSAGES = 5
+SYSLOG_FILES = ('/var/log/syslog', '/var/log/messages')
+
+_ISO_TS = re.compile(r'^\[?(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:[.,]\d+)?\s?(Z|[+-]\d\d:?\d\d)?\]?:?\s*')
+_SYSLOG_TS = re.compile(r'^([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d\d):(\d\d):(\d\d)\s+')
+_MONTHS = dict((m, i) for i, m in enumerate(
+    ('Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'), 1))
+_VARIABLE = re.compile(r'0x[0-9a-f]+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|\d+', re.I)
+
+
+class AnyPattern:
+    """Matches when any of the patterns does (each keeps its own inline flags such as (?i))."""
+
+    def __init__(self, patterns):
+        self.compiled = [re.compile(p) for p in patterns]
+
+    def search(self, text):
+        for pattern in self.compiled:
+            if pattern.search(text):
+                return True
+        return False
+
+
+def compile_patterns(patterns):
+    return AnyPattern(patterns)
+
+
+def line_timestamp(line, now):
+    """(epoch, rest_of_line) when the line starts with a time we know, else (None, line)."""
+    match = _ISO_TS.match(line)
+    if match:
+        year, month, day, hour, minute, second, zone = match.groups()
+        fields = (int(year), int(month), int(day), int(hour), int(minute), int(second))
+        try:
+            if zone:
+                epoch = calendar.timegm(fields + (0, 0, 0))
+                if zone != 'Z':
+                    sign = -1 if zone[0] == '-' else 1
+                    digits = zone[1:].replace(':', '')
+                    epoch -= sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
+            else:
+                epoch = time.mktime(fields + (0, 0, -1))
+        except (ValueError, OverflowError):
+            return None, line
+        return epoch, line[match.end():]
+    match = _SYSLOG_TS.match(line)
+    if match and match.group(1) in _MONTHS:
+        month, day = _MONTHS[match.group(1)], int(match.group(2))
+        year = time.localtime(now).tm_year
+        fields = (year, month, day, int(match.group(3)), int(match.group(4)), int(match.group(5)), 0, 0, -1)
+        try:
+            epoch = time.mktime(fields)
+            if epoch > now + 86400:  # syslog has no year: December lines read in January
+                epoch = time.mktime((year - 1,) + fields[1:])
+        except (ValueError, OverflowError):
+            return None, line
+        return epoch, line[match.end():]
+    return None, line
+
+
+def message_key(message):
+    """Group messages that differ only in numbers or ids."""
+    return _VARIABLE.sub('#', message.strip())[:160]
+
+
+class ErrorTally:
+    """Error lines of one source, grouped by message shape."""
+
+    def __init__(self, source, secrets=()):
+        self.source = source
+        self.secrets = secrets
+        self.errors = 0
+        self.groups = {}
+        self.last = None
+        self.last_ts = None
+
+    def add(self, message, ts=None):
+        self.errors += 1
+        key = message_key(message)
+        group = self.groups.get(key)
+        if group is None:
+            self.groups[key] = [1, message]
+        else:
+            group[0] += 1
+        self.last, self.last_ts = message, ts
+
+    def as_dict(self):
+        top = sorted(self.groups.values(), key=lambda g: (-g[0], g[1]))[:TOP_MESSAGES]
+        return {
+            'source': self.source,
+            'errors': self.errors,
+            'distinct': len(self.groups),
+            'top': [{'count': count, 'message': excerpt(message, self.secrets)} for count, message in top],
+            'last': excerpt(self.last, self.secrets) if self.last is not None else None,
+            'last_at': int(self.last_ts) if self.last_ts else None,
+        }
+
+
+def scan_lines(lines, matcher, since, now, tally, include_undated=True):
+    """Feed matching lines newer than ``since`` into ``tally``."""
+    current_ts = None
+    for line in lines:
+        ts, message = line_timestamp(line, now)
+        if ts is not None:
+            current_ts = ts
+        if current_ts is None:
+            if not include_undated:
+                continue
+        elif current_ts < since:
+            continue
+        if matcher.search(message):
+            tally.add(message.rstrip('\n'), current_ts)
+    return tally
+
+
+def _tail_lines(path, max_bytes):
+    with open(path, 'rb') as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size > max_bytes:
+            handle.seek(size - max_bytes)
+            handle.readline()  # drop the partial first line
+        data = handle.read()
+    return data.decode('utf-8', 'replace').splitlines()
+
+
+def scan_file(path, matcher, since, now, secrets=(), max_bytes=DEFAULT_MAX_BYTES):
+    """Scan one file; files untouched since ``since`` are skipped without reading."""
+    tally = ErrorTally(path, secrets)
+    try:
+        if os.stat(path).st_mtime < since:
+            return tally.as_dict()
+        scan_lines(_tail_lines(path, max_bytes), matcher, since, now, tally)
+    except (IOError, OSError) as exc:
+        result = tally.as_dict()
+        result['error'] = exc.strerror or str(exc)
+        return result
+    return tally.as_dict()
+
+
+def expand_paths(patterns):
+    """Glob patterns to existing regular files, sorted, compressed rotations skipped."""
+    found = set()
+    for pattern in patterns:
+        for path in glob.glob(pattern):
+            if os.path.isfile(path) and not path.endswith(('.gz', '.xz', '.bz2', '.zst')):
+                found.add(path)
+    return sorted(found)
+
+
+def pm2_log_patterns(error_logs):
+    """Each PM2 error log plus its rotations (pm2-logrotate: NAME-error__DATE.log, NAME-error.log.1)."""
+    patterns = []
+    for path in error_logs:
+        if path and path != '/dev/null':
+            patterns.append(path)
+            patterns.append(re.sub(r'\.log$', '', path) + '__*.log')
+            patterns.append(path + '.[0-9]*')
+    return patterns
+
+
+def scan_journal(since, now, secrets=(), journalctl='journalctl', timeout=120, max_lines=50000):
+    """Messages of priority err and worse from the journal, or None when there is no journal."""
+    try:
+        proc = subprocess.Popen(
+            [journalctl, '--no-pager', '--quiet', '--priority=err', '--output=short-iso',
+             '--since=@%d' % int(since), '--lines=%d' % max_lines],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env={'PATH': '/usr/bin:/bin', 'LANG': 'C.UTF-8', 'SYSTEMD_PAGER': ''})
+        out, err = proc.communicate(timeout=timeout)
+    except OSError:
+        return None
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        return dict(ErrorTally('journal').as_dict(), error='journalctl took longer than %d s' % timeout)
+    if proc.returncode != 0 or b'No journal files were found' in err:
+        return None
+    tally = ErrorTally('journal', secrets)
+    for line in out.decode('utf-8', 'replace').splitlines():
+        ts, rest = line_timestamp(line, now)
+        if ts is None:
+            continue  # "-- Boot ... --" separators and continuation lines
+        # drop the host name: "host unit[pid]: message" -> "unit[pid]: message"
+        tally.add(rest.split(' ', 1)[-1], ts)
+    return tally.as_dict()
+
+
+def scan_system_log(since, now, matcher, secrets=()):
+    """The journal where there is one, else the first classic syslog file present."""
+    result = scan_journal(since, now, secrets)
+    if result is not None:
+        return result
+    for path in SYSLOG_FILES:
+        if os.path.isfile(path):
+            return scan_file(path, matcher, since, now, secrets)
+    return None

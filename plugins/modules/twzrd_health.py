@@ -1,0 +1,347 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: twzrd.ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: twzrd_health
+short_description: Hourly alerts and weekly report for a host running PM2 apps
+version_added: 0.1.0
+description:
+  - In O(mode=alerts) (the hourly job) checks swap use, the load average, disk use and PM2 crashes
+    against thresholds and returns one actionable alert per problem, nothing when all is well.
+  - In O(mode=report) (the weekly job) also counts the errors in the logs of the last O(report_days),
+    reports memory and swap, the load trend from the hourly history, PM2 status, uptime and restarts
+    per app, and the host's uptime. Report mode never writes the state file.
+  - Every alert carries the value, the threshold it crossed and what to do about it
+    (see C(docs/alerts.md) in the collection).
+  - The module can be executed directly with its arguments in a JSON file, which is how the cron
+    jobs installed by the C(twzrd.ops.install) role run it.
+author:
+  - twzrd.ops maintainers (@twzrd)
+extends_documentation_fragment:
+  - twzrd.ops.common
+  - twzrd.ops.pm2
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+    details: Nothing is written in check mode (no state, no log line); the checks still run.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: none
+options:
+  mode:
+    description:
+      - V(alerts) runs the hourly checks and updates the state (restart baselines, alert levels, load history).
+      - V(report) builds the weekly report and only reads the state.
+    type: str
+    choices: [alerts, report]
+    default: alerts
+  swap_warning:
+    description: Swap used, in percent of the swap size, above which a warning is raised.
+    type: float
+    default: 20
+  swap_critical:
+    description: Swap used, in percent, above which the alert is critical.
+    type: float
+    default: 80
+  load_warning:
+    description: 1-minute load average above which a warning is raised.
+    type: float
+    default: 8
+  load_critical:
+    description: 1-minute load average above which the alert is critical.
+    type: float
+    default: 12
+  load_per_cpu:
+    description: Divide the load average by the number of CPUs before comparing it with the thresholds.
+    type: bool
+    default: false
+  disk_paths:
+    description: Mount points (or any path on them) whose use is checked.
+    type: list
+    elements: path
+    default: ['/']
+  disk_warning:
+    description: Disk used, in percent, above which a warning is raised.
+    type: float
+    default: 85
+  disk_critical:
+    description: Disk used, in percent, above which the alert is critical.
+    type: float
+    default: 95
+  crash_warning:
+    description:
+      - PM2 crashes per app above which a warning is raised. Crashes are instances in C(errored) or
+        C(stopped) state plus the growth of C(restart_time) since the previous alerts run, minus the
+        restarts this collection made itself (M(twzrd.ops.pm2_restart)).
+    type: int
+    default: 0
+  crash_critical:
+    description: PM2 crashes per app above which the alert is critical. Unset means never critical.
+    type: int
+  pm2_expected_apps:
+    description:
+      - PM2 apps that must exist. When set, a PM2 daemon that is not running, or an app missing from
+        its process list, is critical.
+    type: list
+    elements: str
+    default: []
+  report_days:
+    description: Period covered by the report, in days (log errors, load trend).
+    type: int
+    default: 7
+  log_paths:
+    description: Extra log files to scan for errors in report mode; shell globs are expanded.
+    type: list
+    elements: path
+    default: []
+  include_pm2_logs:
+    description: Scan the error log of every PM2 app (and its rotations) in report mode.
+    type: bool
+    default: true
+  include_system_log:
+    description:
+      - Count messages of priority C(err) and worse from the systemd journal in report mode, or scan
+        C(/var/log/syslog) with O(error_patterns) where there is no journal.
+    type: bool
+    default: true
+  error_patterns:
+    description: Regular expressions (Python syntax); a log line matching any of them counts as an error.
+    type: list
+    elements: str
+    default: ['(?i)\b(error|exception|fatal|panic|unhandled|traceback|segfault|out of memory)\b']
+  max_scan_bytes:
+    description: Read at most this many bytes from the end of each log file.
+    type: int
+    default: 67108864
+  log_errors_warning:
+    description: In report mode, raise a warning when the period holds more error lines than this. Unset means report only.
+    type: int
+requirements:
+  - psutil
+seealso:
+  - module: twzrd.ops.pm2_restart
+'''
+
+EXAMPLES = r'''
+- name: Hourly checks, as the cron job runs them
+  twzrd.ops.twzrd_health:
+    mode: alerts
+    pm2_user: app
+    pm2_expected_apps: [api, worker]
+    log_file: /var/log/twzrd-daily-alerts.log
+  register: health
+
+- name: Fail the play on critical alerts only
+  ansible.builtin.fail:
+    msg: "{{ health.alerts | map(attribute='message') | join('; ') }}"
+  when: health.status == 'critical'
+
+- name: Weekly report with an extra application log and a stricter disk threshold
+  twzrd.ops.twzrd_health:
+    mode: report
+    disk_paths: [/, /var/lib/postgresql]
+    disk_warning: 80
+    log_paths: [/var/log/nginx/error.log]
+
+- name: Per-CPU load thresholds on a big machine
+  twzrd.ops.twzrd_health:
+    load_per_cpu: true
+    load_warning: 1.5
+    load_critical: 3
+'''
+
+RETURN = r'''
+status:
+  description: The worst level among the alerts.
+  returned: always
+  type: str
+  sample: warning
+alerts:
+  description: One entry per problem found, worst first. Empty when all is well.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    check:
+      description: The check that raised it (swap, load, disk, pm2_crashes, pm2_daemon, pm2_missing_app, pm2_query, log_errors).
+      type: str
+    subject:
+      description: What it is about, when the check has several (mount point, app name).
+      type: str
+      returned: when the check has several subjects
+    level:
+      description: V(warning) or V(critical).
+      type: str
+    value:
+      description: The measured value.
+      type: raw
+    threshold:
+      description: The threshold it crossed.
+      type: raw
+    message:
+      description: The value and the threshold in one sentence.
+      type: str
+    remediation:
+      description: What to do about it.
+      type: str
+    since:
+      description: Epoch seconds since when this alert has been at this level.
+      type: int
+      returned: in alerts mode
+    new:
+      description: True when this alert (at this level) was not there on the previous run.
+      type: bool
+      returned: in alerts mode
+  sample:
+    - check: swap
+      level: warning
+      value: 25.1
+      threshold: 20
+      message: swap 25.1% used (1.0 GiB of 4.0 GiB), above the warning threshold of 20%
+      remediation: "Find what holds memory: ps aux --sort=-rss | head ..."
+metrics:
+  description: The numbers measured (memory, swap, load, disks, pm2 with per-app counts). Never any PM2 environment.
+  returned: always
+  type: dict
+  sample:
+    memory: {total_bytes: 2084265984, available_bytes: 1200000000, used_percent: 42.4}
+    swap: {present: true, total_bytes: 1073741824, used_bytes: 0, used_percent: 0.0}
+    load: {load1: 0.52, load5: 0.4, load15: 0.3, cpu_count: 2}
+    disks: {"/": {total_bytes: 52576092160, used_bytes: 11634720768, free_bytes: 38252195840, used_percent: 23.3}}
+    pm2:
+      installed: true
+      daemon_running: true
+      pm2_home: /home/app/.pm2
+      user: app
+      error: null
+      apps: {api: {instances: 2, online: 2, down: 0, crash_restarts: 0, crashes: 0, restart_time: 3,
+                   exec_mode: cluster, statuses: [online, online]}}
+recovered:
+  description: Alerts of the previous run that are gone now (C(check) or C(check:subject)).
+  returned: in alerts mode
+  type: list
+  elements: str
+  sample: [swap]
+mode:
+  description: The mode that ran.
+  returned: always
+  type: str
+  sample: alerts
+report:
+  description:
+    - The weekly report; keys C(period_days), C(since), C(host) (uptime), C(memory), C(swap),
+      C(load) (current and C(trend) min/avg/max), C(disks), C(pm2) (apps with status, restarts,
+      uptime, memory) and C(log_errors) (total and per source the count, the top messages and the last one, redacted).
+  returned: in report mode
+  type: dict
+summary:
+  description: The result as short lines a person reads.
+  returned: always
+  type: list
+  elements: str
+  sample: ["status OK: all checks ok", "memory 42.4% used of 1.9 GiB; swap none configured"]
+'''
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.twzrd.ops.plugins.module_utils import health
+from ansible_collections.twzrd.ops.plugins.module_utils import logline
+from ansible_collections.twzrd.ops.plugins.module_utils import params as checks
+from ansible_collections.twzrd.ops.plugins.module_utils.health_summary import summary_lines
+from ansible_collections.twzrd.ops.plugins.module_utils.logscan import DEFAULT_ERROR_PATTERNS, DEFAULT_MAX_BYTES
+from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import Pm2Error, resolve_target
+from ansible_collections.twzrd.ops.plugins.module_utils.state import DEFAULT_STATE_FILE, StateError, StateStore
+from ansible_collections.twzrd.ops.plugins.module_utils.system import HAS_PSUTIL, PSUTIL_IMPORT_ERROR
+
+ARGUMENT_SPEC = dict(
+    mode=dict(type='str', default='alerts', choices=['alerts', 'report']),
+    swap_warning=dict(type='float', default=20),
+    swap_critical=dict(type='float', default=80),
+    load_warning=dict(type='float', default=8),
+    load_critical=dict(type='float', default=12),
+    load_per_cpu=dict(type='bool', default=False),
+    disk_paths=dict(type='list', elements='path', default=['/']),
+    disk_warning=dict(type='float', default=85),
+    disk_critical=dict(type='float', default=95),
+    crash_warning=dict(type='int', default=0),
+    crash_critical=dict(type='int'),
+    pm2_bin=dict(type='path'),
+    pm2_home=dict(type='path'),
+    pm2_user=dict(type='str'),
+    pm2_timeout=dict(type='int', default=30),
+    pm2_expected_apps=dict(type='list', elements='str', default=[]),
+    report_days=dict(type='int', default=7),
+    log_paths=dict(type='list', elements='path', default=[]),
+    include_pm2_logs=dict(type='bool', default=True),
+    include_system_log=dict(type='bool', default=True),
+    error_patterns=dict(type='list', elements='str', default=DEFAULT_ERROR_PATTERNS),
+    max_scan_bytes=dict(type='int', default=DEFAULT_MAX_BYTES),
+    log_errors_warning=dict(type='int'),
+    state_file=dict(type='path', default=DEFAULT_STATE_FILE),
+    log_file=dict(type='path'),
+)
+
+
+def parameter_errors(params):
+    errors = []
+    errors += checks.threshold_pair_errors(params, 'swap_warning', 'swap_critical', 0, 100)
+    errors += checks.threshold_pair_errors(params, 'disk_warning', 'disk_critical', 0, 100)
+    errors += checks.threshold_pair_errors(params, 'load_warning', 'load_critical', 0)
+    errors += checks.threshold_pair_errors(params, 'crash_warning', 'crash_critical', 0)
+    errors += checks.minimum_errors(params, ['report_days', 'pm2_timeout', 'max_scan_bytes'], 1)
+    errors += checks.minimum_errors(params, ['log_errors_warning'], 0)
+    errors += checks.regex_errors(params, 'error_patterns')
+    if not params['error_patterns']:
+        errors.append('error_patterns must hold at least one pattern')
+    return errors
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    params = module.params
+    if not HAS_PSUTIL:
+        module.fail_json(msg=missing_required_lib('psutil'), exception=str(PSUTIL_IMPORT_ERROR))
+    errors = parameter_errors(params)
+    if errors:
+        module.fail_json(msg='; '.join(errors))
+
+    started = time.time()
+    try:
+        target = resolve_target(params['pm2_bin'], params['pm2_home'], params['pm2_user'])
+    except Pm2Error as exc:
+        module.fail_json(msg=str(exc))
+
+    read_only = module.check_mode or params['mode'] == 'report'
+    run = health.run_alerts if params['mode'] == 'alerts' else health.run_report
+    try:
+        with StateStore(params['state_file'], read_only=read_only) as store:
+            if store.warning:
+                module.warn(store.warning)
+            result = run(params, store, target, started)
+            if not store.read_only:
+                store.save()
+    except StateError as exc:
+        module.fail_json(msg=str(exc))
+
+    if params['log_file'] and not module.check_mode:
+        fields = logline.result_fields('twzrd_health', result, started, extra=[('mode', params['mode'])],
+                                       metric_fields=health.log_metric_fields(result))
+        try:
+            logline.append_line(params['log_file'], logline.format_line(fields))
+        except (IOError, OSError) as exc:
+            module.fail_json(msg='cannot append to log_file %s: %s' % (params['log_file'], exc), **result)
+    result['summary'] = summary_lines(result)
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == '__main__':
+    main()
