@@ -26,7 +26,7 @@ import time
 from bench.common import COLLECTIONS, ROOT, compare, ensure_collection_link
 
 RUNS = 7
-RUNNER = os.path.join(ROOT, 'roles', 'install', 'files', 'twzrd-run')
+RUNNER = os.path.join(ROOT, 'roles', 'install', 'files', 'twzrd_run.py')
 IMAGE = os.environ.get('TWZRD_IMAGE', 'localhost/twzrd-debian:bookworm')
 TARGET = 4.0
 

@@ -18,10 +18,10 @@ done
 
 cache=$root/.cache/wheels
 mkdir -p "$cache" "$dest"
-wheel=$(ls "$cache"/ansible-1[0-9].*-py3-none-any.whl 2>/dev/null | head -n1 || true)
+wheel=$(find "$cache" -maxdepth 1 -name 'ansible-1[0-9].*-py3-none-any.whl' | sort | tail -n1)
 if [ -z "$wheel" ]; then
   "$python" -m pip download -q --no-deps --only-binary :all: -d "$cache" "$spec"
-  wheel=$(ls "$cache"/ansible-1[0-9].*-py3-none-any.whl | head -n1)
+  wheel=$(find "$cache" -maxdepth 1 -name 'ansible-1[0-9].*-py3-none-any.whl' | sort | tail -n1)
 fi
 for c in "${collections[@]}"; do
   rm -rf "$dest/ansible_collections/$c"

@@ -54,10 +54,18 @@ def expect_ran(result, new_lines, module):
     return line
 
 
-def test_alerts_job_sees_pm2(host):
+def test_alerts_job_sees_the_app_under_pm2(host):
     need('twzrd_health')
     result, new_lines = run_as_cron(host, 'alerts')
-    expect_ran(result, new_lines, 'twzrd_health')
+    line = expect_ran(result, new_lines, 'twzrd_health')
+    assert line['pm2_apps'] == '1', line  # PM2 of user app, as install_pm2 says
+    assert 'pm2_missing_app' not in result.stdout and 'pm2_daemon' not in result.stdout
+
+
+def test_weekly_health_job(host):
+    need('twzrd_health')
+    result, new_lines = run_as_cron(host, 'health')
+    assert expect_ran(result, new_lines, 'twzrd_health')['mode'] == 'report'
 
 
 def test_db_health_job(host):

@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 # -*- coding: utf-8 -*-
 # Copyright: twzrd.ops contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -144,7 +143,7 @@ def run(job, config_dir):
     command = [python, '-m', 'ansible_collections.twzrd.ops.plugins.modules.' + module, config_path]
     try:
         proc = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              universal_newlines=True, env=env, cwd='/',
+                              universal_newlines=True, env=env, cwd='/', check=False,
                               timeout=float(runner.get('timeout') or 3000))
     except subprocess.TimeoutExpired as exc:
         return fail(job, module, log_file, started,
