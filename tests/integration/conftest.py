@@ -3,6 +3,7 @@ import os
 import pytest
 
 from harness import Pm2, default_pm2_bin
+from pg_harness import *  # noqa: F401,F403  # pylint: disable=wildcard-import,unused-wildcard-import
 
 
 @pytest.fixture(scope='session')

@@ -1,0 +1,343 @@
+# -*- coding: utf-8 -*-
+# Copyright: twzrd.ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Graceful, verified, one-at-a-time PM2 restarts (docs/restart.md).
+
+Planning is pure: :func:`plan_rollout` turns the process list and the
+parameters into an ordered plan, or into errors before anything restarts.
+Executing is :func:`execute`: for each app in turn it restarts (cluster
+``reload`` is zero-downtime, fork ``restart``), waits until every instance is
+``online`` with a new pid and a fresh start and stays so, probes the health
+endpoint, then looks for new error lines during a settle window.  The first
+failure stops the rollout.  All I/O goes through an ``ops`` object
+(:class:`Pm2Ops` for real), so the sequencing is unit-testable.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import re
+import time
+
+from ansible_collections.twzrd.ops.plugins.module_utils import http_probe, log_watch
+from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import (
+    Pm2Error, daemon_pid, process_key, record_own_restarts, run_pm2, snapshot)
+from ansible_collections.twzrd.ops.plugins.module_utils.redact import excerpt, redact
+from ansible_collections.twzrd.ops.plugins.module_utils.state import StateError, StateStore
+
+STRATEGIES = ('auto', 'reload', 'restart')
+STEPS = ('restart', 'online', 'health', 'errors', 'stable')
+DEFAULT_ERROR_PATTERNS = (r'(?i)error', r'(?i)exception', r'(?i)fatal', r'(?i)unhandled')
+HEALTH_DEFAULTS = {'status': 200, 'timeout': 5.0, 'retries': 3, 'backoff': 1.0}
+# pm2 reads these as "every app" or as a pm_id, not as a name.
+_AMBIGUOUS_NAME = re.compile(r'^(all|\d+)$')
+MAX_EVIDENCE_LINES = 5
+
+
+# --- planning (pure) ---------------------------------------------------------
+
+def normalize_health_checks(raw):
+    """``{app: {url, status, timeout, retries, backoff}}`` with defaults, plus error messages."""
+    checks, errors = {}, []
+    if not isinstance(raw, dict):
+        return {}, ['health_checks must be a dict of app name -> {url, status, timeout, retries, backoff}']
+    for app, spec in sorted(raw.items()):
+        where = 'health_checks[%s]' % app
+        if isinstance(spec, str):
+            spec = {'url': spec}
+        if not isinstance(spec, dict):
+            errors.append('%s must be a dict with at least url' % where)
+            continue
+        unknown = sorted(set(spec) - set(HEALTH_DEFAULTS) - set(['url']))
+        if unknown:
+            errors.append('%s: unknown keys %s (allowed: url, status, timeout, retries, backoff)'
+                          % (where, ', '.join(unknown)))
+            continue
+        check = dict(HEALTH_DEFAULTS)
+        check.update((k, v) for k, v in spec.items() if v is not None)
+        errors.extend('%s: %s' % (where, msg) for msg in http_probe.url_errors(check.get('url')))
+        try:
+            check['status'] = int(check['status'])
+            check['timeout'] = float(check['timeout'])
+            check['retries'] = int(check['retries'])
+            check['backoff'] = float(check['backoff'])
+        except (TypeError, ValueError):
+            errors.append('%s: status and retries must be integers, timeout and backoff numbers' % where)
+            continue
+        if not 100 <= check['status'] <= 599:
+            errors.append('%s: status must be an HTTP status (100-599), got %s' % (where, check['status']))
+        if check['timeout'] <= 0:
+            errors.append('%s: timeout must be > 0, got %s' % (where, check['timeout']))
+        if check['retries'] < 0 or check['backoff'] < 0:
+            errors.append('%s: retries and backoff must be >= 0' % where)
+        checks[app] = check
+    return checks, errors
+
+
+def compile_patterns(patterns):
+    return [re.compile(p) for p in patterns]
+
+
+def choose_strategy(strategy, exec_mode):
+    if strategy == 'auto':
+        return 'reload' if exec_mode == 'cluster' else 'restart'
+    return strategy
+
+
+def plan_rollout(by_name, apps, strategy, health_checks):
+    """Ordered plan for ``apps`` (all apps, by lowest pm_id, when empty).
+
+    ``by_name`` is ``Pm2Snapshot.by_name()``.  Returns ``(plan, errors)``;
+    any error means nothing may be restarted.
+    """
+    errors = []
+    if not apps:
+        apps = sorted(by_name, key=lambda name: min(p['pm_id'] for p in by_name[name]))
+    ordered = []
+    for app in apps:
+        if app not in ordered:
+            ordered.append(app)
+    missing = [app for app in ordered if app not in by_name]
+    if missing:
+        errors.append('unknown PM2 app%s: %s (known: %s)' % (
+            's' if len(missing) > 1 else '', ', '.join(missing), ', '.join(sorted(by_name)) or 'none'))
+    ambiguous = [app for app in ordered if _AMBIGUOUS_NAME.match(app)]
+    if ambiguous:
+        errors.append('app names pm2 would read as "all" or a pm_id cannot be restarted by name: %s'
+                      % ', '.join(ambiguous))
+    stray = sorted(set(health_checks) - set(by_name))
+    if stray:
+        errors.append('health_checks name apps PM2 does not know: %s' % ', '.join(stray))
+    if strategy not in STRATEGIES:
+        errors.append('strategy must be one of %s, got %s' % (', '.join(STRATEGIES), strategy))
+    if errors:
+        return [], errors
+    plan = []
+    for app in ordered:
+        procs = sorted(by_name[app], key=lambda p: p['pm_id'])
+        exec_mode = procs[0]['exec_mode']
+        check = health_checks.get(app)
+        plan.append({
+            'app': app,
+            'strategy': choose_strategy(strategy, exec_mode),
+            'exec_mode': exec_mode,
+            'instances': len(procs),
+            'pm_ids': [p['pm_id'] for p in procs],
+            'pids': [p['pid'] for p in procs],
+            'statuses': [p['status'] for p in procs],
+            'health_url': redact(check['url']) if check else None,
+        })
+    return plan, errors
+
+
+def instances_state(before, now, started_epoch):
+    """Where a restarted app stands: ``('ready'|'waiting'|'errored', reason)``.
+
+    Ready means every instance that existed before is there again, ``online``,
+    with a pid that did not exist before and a start time after ours.
+    """
+    old_pids = set(p['pid'] for p in before if p['pid'])
+    current = dict((p['pm_id'], p) for p in now)
+    errored = [p for p in now if p['status'] == 'errored']
+    if errored:
+        return 'errored', 'PM2 gave up on instance%s %s (status errored)' % (
+            's' if len(errored) > 1 else '', ', '.join(str(p['pm_id']) for p in errored))
+    problems = []
+    for old in before:
+        proc = current.get(old['pm_id'])
+        if proc is None:
+            problems.append('instance %s is gone' % old['pm_id'])
+        elif proc['status'] != 'online':
+            problems.append('instance %s is %s' % (proc['pm_id'], proc['status']))
+        elif not proc['pid'] or proc['pid'] in old_pids:
+            problems.append('instance %s still has its old pid %s' % (proc['pm_id'], proc['pid']))
+        elif proc['started_at'] is None or proc['started_at'] < int(started_epoch):
+            problems.append('instance %s was started before the restart' % proc['pm_id'])
+    if problems:
+        return 'waiting', '; '.join(problems)
+    return 'ready', 'all %d instance%s online with new pids' % (len(before), '' if len(before) == 1 else 's')
+
+
+def count_own_restarts(before, after):
+    """``{process_key: n}`` restarts one pm2 command made, measured on ``restart_time``.
+
+    Each instance counts what its ``restart_time`` actually grew by, at most 1:
+    one restart/reload command restarts an instance once, so anything above
+    is a crash right after start, which twzrd_health must still see.
+    """
+    previous = dict((process_key(p), p['restart_time']) for p in before)
+    counts = {}
+    for proc in after:
+        key = process_key(proc)
+        if key in previous:
+            grown = proc['restart_time'] - previous[key]
+            if grown > 0:
+                counts[key] = min(grown, 1)
+    return counts
+
+
+def pids_of(procs):
+    return [p['pid'] for p in sorted(procs, key=lambda p: p['pm_id'])]
+
+
+# --- executing (I/O through ops) ---------------------------------------------
+
+class Pm2Ops:
+    """The real world for :func:`execute`: pm2, the state file, HTTP, logs, clocks."""
+
+    def __init__(self, target, pm2_timeout=30, state_file=None):
+        self.target = target
+        self.pm2_timeout = pm2_timeout
+        self.state_file = state_file
+        self.secrets = set()
+        self.warnings = []
+        self.sleep = time.sleep
+        self.clock = time.monotonic
+        self.wall = time.time
+
+    def processes(self, app):
+        if daemon_pid(self.target.pm2_home) is None:
+            raise Pm2Error('the PM2 daemon (PM2_HOME=%s) stopped running' % self.target.pm2_home)
+        snap = snapshot(self.target, timeout=self.pm2_timeout, now_ms=int(self.wall() * 1000))
+        self.secrets |= snap.secrets
+        return [p for p in snap.processes if p['name'] == app]
+
+    def restart(self, app, strategy, before):
+        """Run the pm2 command and record the restarts it made, under the state lock.
+
+        Holding the lock from the command until the record is saved means a
+        twzrd_health run cannot see the new restart_time without our record.
+        Returns ``(processes right after, counts)``.
+        """
+        if not self.state_file:
+            return self._restart(app, strategy, before)
+        with StateStore(self.state_file) as store:
+            if store.warning:
+                self.warnings.append(store.warning)
+            after, counts = self._restart(app, strategy, before)
+            if counts:
+                record_own_restarts(store, counts)
+                try:
+                    store.save()
+                except StateError as exc:
+                    self.warnings.append('%s: twzrd_health may count these restarts as crashes' % exc)
+            return after, counts
+
+    def _restart(self, app, strategy, before):
+        # pm2 would quietly spawn a fresh, empty daemon if ours died since the last look.
+        if daemon_pid(self.target.pm2_home) is None:
+            raise Pm2Error('the PM2 daemon (PM2_HOME=%s) stopped running' % self.target.pm2_home)
+        run_pm2(self.target, [strategy, app], timeout=self.pm2_timeout)
+        after = self.processes(app)
+        return after, count_own_restarts(before, after)
+
+    def probe(self, check):
+        return http_probe.probe(check['url'], check['status'], check['timeout'], check['retries'], check['backoff'])
+
+    def mark_logs(self, paths):
+        return log_watch.mark(paths)
+
+    def new_log_lines(self, offsets):
+        return log_watch.new_lines(offsets)
+
+
+class _Failure(Exception):
+    def __init__(self, step, message, evidence=None):
+        Exception.__init__(self, message)
+        self.step = step
+        self.message = message
+        self.evidence = evidence or {}
+
+
+def _wait_online(ops, app, before, started_epoch, online_timeout, stable_seconds, poll):
+    """Block until ready and still ready ``stable_seconds`` later with the same pids."""
+    deadline = ops.clock() + online_timeout
+    stable_pids, stable_since = None, None
+    while True:
+        now = ops.processes(app)
+        state, reason = instances_state(before, now, started_epoch)
+        evidence = {'instances': [dict((k, p[k]) for k in ('pm_id', 'pid', 'status', 'restart_time')) for p in now]}
+        if state == 'errored':
+            raise _Failure('online', '%s did not come back online: %s' % (app, reason), evidence)
+        if state == 'ready':
+            pids = pids_of(now)
+            if pids != stable_pids:
+                stable_pids, stable_since = pids, ops.clock()
+            if ops.clock() - stable_since >= stable_seconds:
+                return now
+        else:
+            stable_pids = None  # a crash-looping instance keeps changing pid: start over
+        if ops.clock() >= deadline:
+            raise _Failure('online', '%s not online with new pids after %ss: %s' % (app, online_timeout, reason), evidence)
+        ops.sleep(poll)
+
+
+def _restart_one(ops, item, options, entry):
+    """Restart and verify one app, filling ``entry`` as it goes (kept on failure too)."""
+    app, strategy = item['app'], item['strategy']
+    before = ops.processes(app)
+    offsets = ops.mark_logs(sorted(set(p['error_log'] for p in before if p['error_log'])))
+    started_epoch = ops.wall()
+    started = ops.clock()
+    entry['old_pids'] = pids_of(before)
+    try:
+        _after, counts = ops.restart(app, strategy, before)
+    except (Pm2Error, StateError) as exc:
+        raise _Failure('restart', 'pm2 %s %s failed: %s' % (strategy, app, exc))
+    entry['restart_counts'] = counts
+    online = _wait_online(ops, app, before, started_epoch, options['online_timeout'],
+                          options['stable_seconds'], options['poll_interval'])
+    entry['new_pids'] = pids_of(online)
+    entry['seconds_to_online'] = round(ops.clock() - started, 3)
+    check = options['health_checks'].get(app)
+    if check:
+        outcome = ops.probe(check)
+        entry['health'] = {'url': redact(check['url']), 'status': outcome['status'], 'attempts': outcome['attempts']}
+        if not outcome['ok']:
+            raise _Failure('health', '%s is unhealthy after restart: %s' % (app, outcome['error']), {
+                'url': redact(check['url']), 'expected_status': check['status'], 'status': outcome['status'],
+                'attempts': outcome['attempts'], 'error': excerpt(outcome['error'] or '', ops.secrets),
+                'body': excerpt(outcome['body'] or '', ops.secrets)})
+    entry['seconds_to_healthy'] = round(ops.clock() - started, 3)
+    if options['settle_seconds'] > 0:
+        ops.sleep(options['settle_seconds'])
+    errors = log_watch.error_lines(ops.new_log_lines(offsets), options['error_patterns'])
+    if errors:
+        raise _Failure('errors', '%s logged %d new error line%s after restart' % (
+            app, len(errors), '' if len(errors) == 1 else 's'), {
+            'error_lines': [excerpt(line, ops.secrets) for line in errors[-MAX_EVIDENCE_LINES:]],
+            'error_line_count': len(errors)})
+    final = ops.processes(app)
+    state, reason = instances_state(before, final, started_epoch)
+    if state != 'ready' or pids_of(final) != entry['new_pids']:
+        raise _Failure('stable', '%s did not stay up through the settle window: %s' % (
+            app, reason if state != 'ready' else 'pids changed from %s to %s' % (entry['new_pids'], pids_of(final))),
+            {'instances': [dict((k, p[k]) for k in ('pm_id', 'pid', 'status', 'restart_time')) for p in final]})
+    return entry
+
+
+def execute(plan, ops, options):
+    """Run the plan; stop at the first failure.
+
+    ``options``: online_timeout, stable_seconds, poll_interval, settle_seconds,
+    health_checks (normalized), error_patterns (compiled).
+    Returns ``{restarted, failure, untouched, own_restarts}``.
+    """
+    restarted, own = [], {}
+    for index, item in enumerate(plan):
+        entry = {'app': item['app'], 'strategy': item['strategy'], 'exec_mode': item['exec_mode'],
+                 'old_pids': item['pids']}
+        failed = None
+        try:
+            restarted.append(_restart_one(ops, item, options, entry))
+        except _Failure as exc:
+            failed = dict(entry, step=exc.step, message=excerpt(exc.message, ops.secrets, limit=500),
+                          evidence=exc.evidence)
+        except Pm2Error as exc:  # jlist failed mid-way, or the daemon went away
+            failed = dict(entry, step='online' if 'restart_counts' in entry else 'restart',
+                          message=excerpt(str(exc), ops.secrets, limit=500), evidence={})
+        own.update(entry.get('restart_counts') or {})
+        if failed:
+            return {'restarted': restarted, 'failure': failed, 'own_restarts': own,
+                    'untouched': [later['app'] for later in plan[index + 1:]]}
+    return {'restarted': restarted, 'failure': None, 'untouched': [], 'own_restarts': own}

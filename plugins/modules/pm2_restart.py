@@ -1,0 +1,301 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: twzrd.ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: pm2_restart
+short_description: Graceful, verified, one-at-a-time PM2 restarts
+version_added: 0.1.0
+description:
+  - Restarts PM2 apps B(one at a time). Cluster-mode apps are reloaded (C(pm2 reload), zero-downtime),
+    fork-mode apps restarted (C(pm2 restart)).
+  - After each app it waits until PM2 shows every instance C(online) with a new pid and a fresh start,
+    still the same pids O(stable_seconds) later; then probes the app's health endpoint (O(health_checks));
+    then waits O(settle_seconds) and fails when the app's error log got new lines matching O(error_patterns).
+  - The first failure stops the rollout. Nothing after the failed app is restarted; the result names the app,
+    the step (V(restart), V(online), V(health), V(errors), V(stable)) and the evidence
+    (HTTP status, error lines trimmed and with secrets removed), and lists the untouched apps.
+  - Restarts it makes are recorded in the shared state file (section C(pm2), key C(own_restarts)) so
+    C(twzrd.ops.twzrd_health) does not count them as crashes.
+  - Never starts a PM2 daemon. An unknown app name is an error before anything is restarted.
+  - The procedure, and what to do when a rollout stops halfway, is in C(docs/restart.md) of the collection.
+author:
+  - twzrd.ops maintainers (@twzrd)
+extends_documentation_fragment:
+  - twzrd.ops.common
+  - twzrd.ops.pm2
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+    details: Returns the plan (order, strategy, instances per app); nothing is restarted or written.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: none
+options:
+  apps:
+    description:
+      - PM2 app names to restart, in this order.
+      - When empty, every app PM2 knows, ordered by lowest C(pm_id).
+    type: list
+    elements: str
+    default: []
+  strategy:
+    description:
+      - V(auto) reloads cluster-mode apps and restarts fork-mode apps.
+      - V(reload) or V(restart) forces that pm2 command for every app (C(reload) of a fork-mode app is a restart anyway).
+    type: str
+    choices: [auto, reload, restart]
+    default: auto
+  health_checks:
+    description:
+      - Per app name, the health endpoint to probe after the app is back online.
+      - Each value is a dict with C(url) (required, http or https; redirects are not followed, no proxy is used),
+        C(status) (expected HTTP status, default 200), C(timeout) (seconds per request, default 5),
+        C(retries) (extra attempts after the first, default 3) and C(backoff) (seconds before the first retry,
+        doubled each time, default 1). A plain URL string is accepted as a shorthand.
+      - Apps without an entry are not probed.
+    type: dict
+    default: {}
+  online_timeout:
+    description:
+      - Seconds to wait, per app, until all its instances are online with new pids and stable.
+    type: int
+    default: 60
+  stable_seconds:
+    description:
+      - An app counts as online only when all its instances kept the same new pids for this many seconds
+        (a crash-looping app flips through short-lived C(online) pids).
+    type: float
+    default: 2
+  settle_seconds:
+    description:
+      - Seconds to wait after the health check before reading the app's error log for new lines.
+      - Error lines written any time since the restart count, not only those in this window.
+    type: float
+    default: 10
+  error_patterns:
+    description:
+      - Python regular expressions; a new line in an app's PM2 error log (stderr) matching any of them fails the app.
+      - Set to an empty list to skip the error log check.
+    type: list
+    elements: str
+    default: ['(?i)error', '(?i)exception', '(?i)fatal', '(?i)unhandled']
+notes:
+  - In check mode the module returns the plan (order, strategy, instances per app) and touches nothing.
+seealso:
+  - name: PM2 graceful reload
+    description: Why reload is zero-downtime only in cluster mode.
+    link: https://pm2.keymetrics.io/docs/usage/cluster-mode/
+'''
+
+EXAMPLES = r'''
+- name: Restart every PM2 app, one at a time, verified
+  twzrd.ops.pm2_restart:
+    pm2_user: app
+    health_checks:
+      api:
+        url: http://127.0.0.1:3000/health
+      web:
+        url: http://127.0.0.1:8080/healthz
+        status: 204
+        retries: 5
+    log_file: /var/log/twzrd/restart.log
+
+- name: Show the plan only
+  twzrd.ops.pm2_restart:
+    apps: [api, worker]
+  check_mode: true
+'''
+
+RETURN = r'''
+status:
+  description: V(ok) when every planned app restarted and passed its checks, V(critical) on the first failure.
+  returned: always
+  type: str
+changed:
+  description: Whether any pm2 restart or reload ran.
+  returned: always
+  type: bool
+plan:
+  description: The apps in order with strategy, exec mode, instances, pids before, statuses and health URL.
+  returned: always
+  type: list
+  elements: dict
+restarted:
+  description:
+    - Apps restarted and verified, in order. Each has C(app), C(strategy), C(exec_mode), C(old_pids), C(new_pids),
+      C(seconds_to_online), C(seconds_to_healthy) (from the pm2 command to a passing health check),
+      C(restart_counts) (per C(name#pm_id), the restarts recorded) and C(health) when probed.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - app: api
+      strategy: reload
+      exec_mode: cluster
+      old_pids: [4101, 4102]
+      new_pids: [5210, 5233]
+      seconds_to_online: 2.6
+      seconds_to_healthy: 2.7
+      restart_counts: {"api#0": 1, "api#1": 1}
+      health: {url: "http://127.0.0.1:3000/health", status: 200, attempts: 1}
+failure:
+  description:
+    - The app that stopped the rollout (null when none; named C(failure) because Ansible reserves C(failed)
+      for the task's own boolean) with C(step) (V(restart), V(online), V(health), V(errors),
+      V(stable)), C(message), C(evidence) (instances, HTTP status, or error lines, redacted) and what is known of pids.
+  returned: always
+  type: dict
+untouched:
+  description: Planned apps that were not restarted because an earlier app failed.
+  returned: always
+  type: list
+  elements: str
+own_restarts:
+  description: Restarts recorded in the state file, per C(name#pm_id).
+  returned: always
+  type: dict
+alerts:
+  description: One critical alert naming the failed app and step, with remediation; empty on success.
+  returned: always
+  type: list
+  elements: dict
+metrics:
+  description: C(planned), C(restarted), C(untouched) counts and C(duration_seconds).
+  returned: always
+  type: dict
+'''
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.twzrd.ops.plugins.module_utils import logline, params, pm2_rollout
+from ansible_collections.twzrd.ops.plugins.module_utils.alerts import CRITICAL, build_result, make_alert
+from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import Pm2Error, resolve_target, snapshot
+from ansible_collections.twzrd.ops.plugins.module_utils.state import DEFAULT_STATE_FILE
+
+JOB = 'pm2_restart'
+REMEDIATION = {
+    'restart': 'pm2 itself refused: check `pm2 describe {app}` and pm2.log in PM2_HOME, then rerun with apps: {rest}',
+    'online': 'the app does not start: read `pm2 logs {app} --err`, fix it, `pm2 restart {app}`, '
+              'then rerun with apps: {rest}',
+    'health': 'the app runs but its health endpoint fails: check it by hand, fix or roll back the release, '
+              '`pm2 restart {app}`, then rerun with apps: {rest}',
+    'errors': 'the app logs errors since the restart: read `pm2 logs {app} --err`, fix or roll back, '
+              'then rerun with apps: {rest}',
+    'stable': 'the app crashed after coming up: read `pm2 logs {app} --err`, fix or roll back, '
+              'then rerun with apps: {rest}',
+}
+
+
+def failure_alert(failed, untouched):
+    rest = '[%s]' % ', '.join([failed['app']] + untouched)
+    return make_alert(
+        'pm2_restart', CRITICAL, value=failed['step'], threshold='online, healthy, no new errors',
+        message='%s failed at step %s: %s' % (failed['app'], failed['step'], failed['message']),
+        remediation=REMEDIATION[failed['step']].format(app=failed['app'], rest=rest) + ' (docs/restart.md)',
+        subject=failed['app'])
+
+
+def log_run(module, result, started, mode):
+    if not module.params['log_file'] or module.check_mode:
+        return
+    failed = result.get('failure') or {}
+    fields = logline.result_fields(JOB, result, started, extra=[('mode', mode)], metric_fields=[
+        ('planned', len(result['plan'])),
+        ('restarted', len(result['restarted'])),
+        ('apps', ','.join(r['app'] for r in result['restarted'])),
+        ('failed_app', failed.get('app')),
+        ('failed_step', failed.get('step')),
+        ('untouched', len(result['untouched'])),
+    ])
+    try:
+        logline.append_line(module.params['log_file'], logline.format_line(fields))
+    except (IOError, OSError) as exc:
+        module.warn('cannot append to log_file %s: %s' % (module.params['log_file'], exc))
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            apps=dict(type='list', elements='str', default=[]),
+            strategy=dict(type='str', choices=list(pm2_rollout.STRATEGIES), default='auto'),
+            health_checks=dict(type='dict', default={}),
+            online_timeout=dict(type='int', default=60),
+            stable_seconds=dict(type='float', default=2),
+            settle_seconds=dict(type='float', default=10),
+            error_patterns=dict(type='list', elements='str', default=list(pm2_rollout.DEFAULT_ERROR_PATTERNS)),
+            pm2_bin=dict(type='path'),
+            pm2_home=dict(type='path'),
+            pm2_user=dict(type='str'),
+            pm2_timeout=dict(type='int', default=30),
+            state_file=dict(type='path', default=DEFAULT_STATE_FILE),
+            log_file=dict(type='path'),
+        ),
+        supports_check_mode=True,
+    )
+    started = time.time()
+    p = module.params
+    errors = params.minimum_errors(p, ['online_timeout', 'pm2_timeout'], 1)
+    errors += params.minimum_errors(p, ['stable_seconds', 'settle_seconds'], 0)
+    errors += params.regex_errors(p, 'error_patterns')
+    checks, check_errors = pm2_rollout.normalize_health_checks(p['health_checks'])
+    errors += check_errors
+    if errors:
+        module.fail_json(msg='; '.join(errors))
+
+    try:
+        target = resolve_target(p['pm2_bin'], p['pm2_home'], p['pm2_user'])
+    except Pm2Error as exc:
+        module.fail_json(msg=str(exc))
+    if target.pm2_bin is None:
+        module.fail_json(msg='pm2 executable not found in PATH, /usr/local/bin or /usr/bin: set pm2_bin')
+    try:
+        snap = snapshot(target, timeout=p['pm2_timeout'], now_ms=int(time.time() * 1000))
+    except Pm2Error as exc:
+        module.fail_json(msg='cannot read the PM2 process list, nothing restarted: %s' % exc)
+    if not snap.daemon_running:
+        module.fail_json(msg='the PM2 daemon is not running (PM2_HOME=%s, user %s): nothing restarted; '
+                             'this module never starts one' % (target.pm2_home, target.user))
+    plan, plan_errors = pm2_rollout.plan_rollout(snap.by_name(), p['apps'], p['strategy'], checks)
+    if plan_errors:
+        module.fail_json(msg='nothing restarted: ' + '; '.join(plan_errors))
+    metrics = {'planned': len(plan), 'restarted': 0, 'untouched': len(plan) if module.check_mode else 0}
+
+    if module.check_mode:
+        result = build_result([], metrics, plan=plan, restarted=[], failure=None, untouched=[], own_restarts={},
+                              changed=bool(plan))
+        module.exit_json(**result)
+
+    ops = pm2_rollout.Pm2Ops(target, p['pm2_timeout'], p['state_file'])
+    ops.secrets |= snap.secrets
+    outcome = pm2_rollout.execute(plan, ops, {
+        'online_timeout': p['online_timeout'],
+        'stable_seconds': p['stable_seconds'],
+        'settle_seconds': p['settle_seconds'],
+        'poll_interval': 0.5,
+        'health_checks': checks,
+        'error_patterns': pm2_rollout.compile_patterns(p['error_patterns']),
+    })
+    for warning in sorted(set(ops.warnings), key=ops.warnings.index):  # once each, first-seen order
+        module.warn(warning)
+    failed = outcome['failure']
+    alerts = [failure_alert(failed, outcome['untouched'])] if failed else []
+    metrics.update(restarted=len(outcome['restarted']), untouched=len(outcome['untouched']),
+                   duration_seconds=round(time.time() - started, 3))
+    changed = bool(outcome['restarted']) or bool(failed and failed['step'] != 'restart')
+    result = build_result(alerts, metrics, plan=plan, changed=changed, **outcome)
+    log_run(module, result, started, 'run')
+    if failed:
+        module.fail_json(msg=alerts[0]['message'], **result)
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

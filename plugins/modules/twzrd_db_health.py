@@ -1,0 +1,320 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: twzrd.ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: twzrd_db_health
+short_description: PostgreSQL health checks with thresholds (the daily db job)
+version_added: 0.1.0
+description:
+  - Connects to one database and checks connections, database size and growth, tables without
+    a primary key, dead rows, transaction ID wraparound, applied migrations, expected tables and
+    query latency.
+  - Read-only. Every query runs under O(statement_timeout) and reads only the system catalogs and
+    statistics views (never C(information_schema)).
+  - Returns C(status) (ok, warning, critical), C(alerts) and C(metrics) like the other twzrd.ops modules.
+  - A server that is down, a failed authentication or an unknown database give one critical
+    alert with a clear message, not a task failure.
+  - Database sizes are kept in O(state_file) (section C(twzrd_db_health)) to compute growth per day.
+  - Alerts and their remediation are described in C(docs/db_health.md) of the collection.
+author:
+  - twzrd.ops maintainers (@twzrd)
+extends_documentation_fragment:
+  - twzrd.ops.common
+  - twzrd.ops.postgres
+options:
+  connections_warning_pct:
+    description: Warn when client connections exceed this percentage of C(max_connections).
+    type: float
+    default: 80
+  connections_critical_pct:
+    description: Critical when client connections exceed this percentage of C(max_connections).
+    type: float
+    default: 95
+  transaction_age_warning:
+    description: Warn when any other session's transaction has been open longer than this many seconds.
+    type: float
+    default: 3600
+  transaction_age_critical:
+    description: Critical for transactions open longer than this many seconds. Unset means never critical.
+    type: float
+  idle_in_transaction_warning:
+    description:
+      - Warn when a session has been idle in transaction longer than this many seconds.
+    type: float
+    default: 600
+  growth_warning_pct_per_day:
+    description:
+      - Warn when a database grows faster than this percentage per day since an earlier run.
+      - Growth needs a size sample at least one hour old in the state file.
+    type: float
+    default: 10
+  growth_warning_bytes_per_day:
+    description: Warn when a database grows by more than this many bytes per day. Unset disables it.
+    type: int
+  dead_rows_warning:
+    description: Warn for each table with more dead rows than this.
+    type: int
+    default: 100000
+  top_tables:
+    description: How many tables to list in the worst-dead-rows and largest-tables metrics.
+    type: int
+    default: 10
+  wraparound_warning:
+    description: Warn when a database's transaction ID age (age of datfrozenxid) exceeds this.
+    type: int
+    default: 1000000000
+  wraparound_critical:
+    description: Critical when a database's transaction ID age exceeds this.
+    type: int
+    default: 1500000000
+  migrations_table:
+    description:
+      - Table holding one row per applied migration, as C(table) (schema public) or C(schema.table).
+      - Names are taken verbatim (case-sensitive, as in the catalog).
+      - Unset skips the migrations check; a set table that does not exist is critical.
+    type: str
+  expected_migrations:
+    description:
+      - Number of rows O(migrations_table) should hold. Fewer is critical (pending migrations), more is a warning.
+    type: int
+  expected_tables:
+    description:
+      - Tables that must exist, as C(table) (schema public) or C(schema.table), taken verbatim.
+      - A missing one is critical.
+    type: list
+    elements: str
+    default: []
+  latency_warning_ms:
+    description: Warn when the median round trip of a trivial query exceeds this many milliseconds.
+    type: float
+    default: 50
+  latency_critical_ms:
+    description: Critical when the median round trip exceeds this many milliseconds. Unset means never critical.
+    type: float
+  latency_samples:
+    description: How many trivial queries to time for the median.
+    type: int
+    default: 5
+notes:
+  - Supports check mode; in check mode the state file and the log file are not written.
+seealso:
+  - module: twzrd.ops.twzrd_vacuum
+'''
+
+EXAMPLES = r'''
+- name: Daily database health of the application database (peer auth as postgres)
+  become: true
+  become_user: postgres
+  twzrd.ops.twzrd_db_health:
+    login_db: app
+    expected_tables: [epochs, channels, proofs]
+    migrations_table: knex_migrations
+    expected_migrations: 42
+    log_file: /var/log/twzrd/db_health.log
+  register: db
+
+- name: Over TCP with a password from the vault
+  twzrd.ops.twzrd_db_health:
+    login_host: 127.0.0.1
+    login_user: monitor
+    login_password: "{{ vault_pg_monitor_password }}"
+    login_db: app
+    dead_rows_warning: 50000
+'''
+
+RETURN = r'''
+status:
+  description: Worst alert level, C(ok), C(warning) or C(critical).
+  returned: always
+  type: str
+  sample: warning
+alerts:
+  description: Alerts, worst first; each says what crossed which threshold and what to do.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    check:
+      description: >-
+        connection, connections, transaction_age, idle_in_transaction, database_growth, primary_keys,
+        dead_rows, wraparound, migrations, expected_tables, latency, or the check whose query failed.
+      type: str
+    level:
+      description: warning or critical.
+      type: str
+    value:
+      description: The measured value.
+      type: raw
+    threshold:
+      description: The threshold it crossed.
+      type: raw
+    message:
+      description: One line for a person.
+      type: str
+    remediation:
+      description: What to do about it.
+      type: str
+    subject:
+      description: The table, database or session concerned, when there are several.
+      type: str
+    since:
+      description: Epoch seconds since when this alert has been at this level (from the state file).
+      type: float
+    new:
+      description: True on the first run at this level.
+      type: bool
+  sample:
+    - check: dead_rows
+      level: warning
+      value: 150000
+      threshold: 100000
+      message: table public.events has 150000 dead rows (21.4 MB, 50000 live; autovacuum OFF, triggers at 50)
+      remediation: Run the twzrd.ops vacuum playbook ...
+      subject: public.events
+recovered:
+  description: Alert keys that were active on the previous run and are gone now.
+  returned: always
+  type: list
+  elements: str
+metrics:
+  description: Measured values per check (connections, database_size, tables, wraparound, migrations, expected_tables, latency).
+  returned: always
+  type: dict
+  sample:
+    connected: true
+    database: app
+    query_ms: 84.2
+    connections: {total: 7, max_connections: 100, used_pct: 7.0, active: 1, idle: 5, idle_in_transaction: 1}
+    database_size: {app: {bytes: 123456789, pretty: 117.7 MB, growth_bytes_per_day: 1048576, growth_pct_per_day: 0.85}}
+    tables: {count: 12, dead_rows_total: 150321, without_primary_key: [public.audit_log]}
+    wraparound: {max_xid_age: 1234567}
+    latency: {median_ms: 0.08}
+'''
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.twzrd.ops.plugins.module_utils.alerts import build_result, track_alerts
+from ansible_collections.twzrd.ops.plugins.module_utils.db_health import STATE_SECTION, run_db_health
+from ansible_collections.twzrd.ops.plugins.module_utils.logline import append_line, format_line, result_fields
+from ansible_collections.twzrd.ops.plugins.module_utils.params import minimum_errors, threshold_pair_errors
+from ansible_collections.twzrd.ops.plugins.module_utils.postgres import (
+    HAS_PSYCOPG2, PSYCOPG2_IMPORT_ERROR, postgres_argument_spec,
+)
+from ansible_collections.twzrd.ops.plugins.module_utils.state import DEFAULT_STATE_FILE, StateError, StateStore
+
+
+def argument_spec():
+    spec = postgres_argument_spec()
+    spec.update(
+        state_file=dict(type='path', default=DEFAULT_STATE_FILE),
+        log_file=dict(type='path'),
+        connections_warning_pct=dict(type='float', default=80.0),
+        connections_critical_pct=dict(type='float', default=95.0),
+        transaction_age_warning=dict(type='float', default=3600.0),
+        transaction_age_critical=dict(type='float'),
+        idle_in_transaction_warning=dict(type='float', default=600.0),
+        growth_warning_pct_per_day=dict(type='float', default=10.0),
+        growth_warning_bytes_per_day=dict(type='int'),
+        dead_rows_warning=dict(type='int', default=100000),
+        top_tables=dict(type='int', default=10),
+        wraparound_warning=dict(type='int', default=1000000000),
+        wraparound_critical=dict(type='int', default=1500000000),
+        migrations_table=dict(type='str'),
+        expected_migrations=dict(type='int'),
+        expected_tables=dict(type='list', elements='str', default=[]),
+        latency_warning_ms=dict(type='float', default=50.0),
+        latency_critical_ms=dict(type='float'),
+        latency_samples=dict(type='int', default=5),
+    )
+    return spec
+
+
+def param_errors(params):
+    errors = []
+    errors += threshold_pair_errors(params, 'connections_warning_pct', 'connections_critical_pct', maximum=100)
+    errors += threshold_pair_errors(params, 'transaction_age_warning', 'transaction_age_critical')
+    errors += threshold_pair_errors(params, 'wraparound_warning', 'wraparound_critical', maximum=2147483647)
+    errors += threshold_pair_errors(params, 'latency_warning_ms', 'latency_critical_ms')
+    errors += minimum_errors(params, ['idle_in_transaction_warning', 'growth_warning_pct_per_day',
+                                      'growth_warning_bytes_per_day', 'dead_rows_warning',
+                                      'expected_migrations'], 0)
+    errors += minimum_errors(params, ['top_tables', 'latency_samples'], 1)
+    if params['statement_timeout'] is not None and params['statement_timeout'] <= 0:
+        errors.append('statement_timeout must be > 0 seconds, got %s' % params['statement_timeout'])
+    if params.get('expected_migrations') is not None and not params.get('migrations_table'):
+        errors.append('expected_migrations needs migrations_table')
+    for name in params.get('expected_tables') or []:
+        if not name or not name.strip():
+            errors.append('expected_tables: empty table name')
+    return errors
+
+
+def log_metrics(params, metrics):
+    db = params.get('login_db')
+    size = (metrics.get('database_size') or {}).get(db) or {}
+    worst = ((metrics.get('tables') or {}).get('worst_dead_rows') or [{}])[0]
+    return [
+        ('connections', (metrics.get('connections') or {}).get('total')),
+        ('db_bytes', size.get('bytes')),
+        ('growth_pct_day', size.get('growth_pct_per_day')),
+        ('max_dead_rows', worst.get('dead_rows', 0) if metrics.get('tables') else None),
+        ('xid_age', (metrics.get('wraparound') or {}).get('max_xid_age')),
+        ('latency_ms', (metrics.get('latency') or {}).get('median_ms')),
+        ('query_ms', metrics.get('query_ms')),
+    ]
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    if not HAS_PSYCOPG2:
+        module.fail_json(msg=missing_required_lib('psycopg2'), exception=str(PSYCOPG2_IMPORT_ERROR))
+    params = module.params
+    errors = param_errors(params)
+    if errors:
+        module.fail_json(msg='; '.join(errors))
+
+    started = time.time()
+    alerts = None
+    try:
+        with StateStore(params['state_file'], read_only=module.check_mode) as store:
+            if store.warning:
+                module.warn(store.warning)
+            section = store.section(STATE_SECTION)
+            alerts, metrics, history = run_db_health(params, section, now=started)
+            current, recovered = track_alerts(alerts, section.get('alerts') or {}, started)
+            if not store.read_only:
+                section['alerts'] = current
+                section['last_run'] = int(started)
+                section['last_status'] = build_result(alerts, {})['status']
+                if history is not None:
+                    section['sizes'] = history
+                store.save()
+    except StateError as exc:
+        # The health report matters more than its history: report, warn, go on.
+        module.warn('%s: growth and alert history not kept this run' % exc)
+        if alerts is None:
+            alerts, metrics, dummy = run_db_health(params, {}, now=started)
+            current, recovered = track_alerts(alerts, {}, started)
+
+    result = build_result(alerts, metrics, changed=False, recovered=recovered)
+    if params.get('log_file') and not module.check_mode:
+        line = format_line(result_fields('twzrd_db_health', result, started,
+                                         extra=[('db', params.get('login_db'))],
+                                         metric_fields=log_metrics(params, metrics)))
+        try:
+            append_line(params['log_file'], line)
+        except (IOError, OSError) as exc:
+            module.warn('cannot append to log_file %s: %s' % (params['log_file'], exc))
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,348 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: twzrd.ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: twzrd_vacuum
+short_description: Targeted VACUUM (ANALYZE) of the tables that need it (the weekly db job)
+version_added: 0.1.0
+description:
+  - Runs C(VACUUM (ANALYZE, SKIP_LOCKED)) table by table, worst (most dead rows) first.
+  - By default only the tables that need it, those with at least O(min_dead_rows) dead rows or, with
+    O(autovacuum_trigger), more dead rows than their own autovacuum trigger (threshold plus scale factor
+    times rows, per-table settings honoured). O(all_tables) or O(tables) choose otherwise.
+  - Never blocks traffic. A table another session holds a conflicting lock on is skipped and reported
+    with the reason; O(lock_timeout) bounds any other lock wait.
+  - Time-boxed. No new table is started after O(max_duration) seconds; the tables left are reported.
+  - Reports per table dead rows and size before and after and the seconds taken.
+  - In check mode returns the plan (tables, reason, sizes) and touches nothing.
+  - Table names come from the catalog and are quoted as identifiers.
+  - Alerts and procedures are described in C(docs/vacuum.md) of the collection.
+author:
+  - twzrd.ops maintainers (@twzrd)
+extends_documentation_fragment:
+  - twzrd.ops.common
+  - twzrd.ops.postgres
+options:
+  tables:
+    description:
+      - Vacuum exactly these tables, as C(table) (schema public) or C(schema.table), taken verbatim
+        (case-sensitive). Names not found are reported and skipped.
+    type: list
+    elements: str
+    default: []
+  all_tables:
+    description: Vacuum every user table of O(login_db), whatever its dead rows.
+    type: bool
+    default: false
+  min_dead_rows:
+    description: A table with at least this many dead rows is due.
+    type: int
+    default: 10000
+  autovacuum_trigger:
+    description:
+      - Also vacuum tables whose dead rows exceed their own autovacuum trigger (including tables with
+        autovacuum turned off, which nothing else cleans).
+    type: bool
+    default: true
+  full:
+    description:
+      - Run C(VACUUM FULL), which rewrites each table and gives space back to the operating system.
+      - C(VACUUM FULL) takes an ACCESS EXCLUSIVE lock, blocking all reads and writes of the table while it
+        runs, and needs free disk space for a full copy. Only when set explicitly; plan a maintenance window.
+    type: bool
+    default: false
+  analyze:
+    description: Update planner statistics too (C(VACUUM (ANALYZE))).
+    type: bool
+    default: true
+  max_duration:
+    description:
+      - Seconds after which no new table is started. The running VACUUM finishes. C(0) means no limit.
+    type: float
+    default: 3600
+  lock_timeout:
+    description:
+      - Seconds any lock wait may last before the statement gives up (the table is then reported skipped).
+    type: float
+    default: 5
+  table_timeout:
+    description:
+      - Seconds one table's VACUUM may run before it is cancelled (reported failed). C(0) means no limit.
+    type: float
+    default: 0
+  vacuum_cost_delay:
+    description:
+      - Session C(vacuum_cost_delay) in milliseconds, to throttle I/O. Unset keeps the server's value
+        (0, no throttling, for a manual VACUUM).
+    type: float
+  vacuum_cost_limit:
+    description: Session C(vacuum_cost_limit) (work units between sleeps). Unset keeps the server's value.
+    type: int
+notes:
+  - Supports check mode; then nothing is vacuumed and neither the state file nor the log file is written.
+  - O(statement_timeout) applies to the catalog queries; VACUUM statements use O(table_timeout).
+  - The state file keeps a small summary of the last run in section C(twzrd_vacuum).
+seealso:
+  - module: twzrd.ops.twzrd_db_health
+'''
+
+EXAMPLES = r'''
+- name: Weekly targeted vacuum, at most 30 minutes, throttled
+  become: true
+  become_user: postgres
+  twzrd.ops.twzrd_vacuum:
+    login_db: app
+    max_duration: 1800
+    vacuum_cost_delay: 2
+    log_file: /var/log/twzrd/vacuum.log
+  register: vacuum
+
+- name: What would be vacuumed (check mode)
+  twzrd.ops.twzrd_vacuum:
+    login_db: app
+  check_mode: true
+
+- name: Give space back from two bloated tables in a maintenance window
+  twzrd.ops.twzrd_vacuum:
+    login_db: app
+    tables: [public.events, audit_log]
+    full: true
+'''
+
+RETURN = r'''
+changed:
+  description: True when at least one table was vacuumed (in check mode, when the plan is not empty).
+  returned: always
+  type: bool
+status:
+  description: C(ok), C(warning) (skipped, not started or not found tables) or C(critical) (a VACUUM failed).
+  returned: always
+  type: str
+alerts:
+  description: Alerts (vacuum_skipped, vacuum_failed, vacuum_incomplete, vacuum_not_found) with remediation.
+  returned: always
+  type: list
+  elements: dict
+tables:
+  description: One entry per planned table, worst first.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    table:
+      description: schema.table
+      type: str
+    reason:
+      description: Why it was chosen.
+      type: str
+    status:
+      description: planned (check mode), vacuumed, skipped, failed or not_started.
+      type: str
+    message:
+      description: Why it was skipped, failed or not started.
+      type: str
+    dead_rows_before:
+      description: Dead rows before.
+      type: int
+    dead_rows_after:
+      description: Dead rows after (vacuumed tables).
+      type: int
+    bytes_before:
+      description: Total size with indexes and TOAST before.
+      type: int
+    bytes_after:
+      description: Total size after (vacuumed tables).
+      type: int
+    seconds:
+      description: Time the VACUUM took.
+      type: float
+  sample:
+    - table: public.events
+      reason: 150000 dead rows >= min_dead_rows 10000
+      status: vacuumed
+      dead_rows_before: 150000
+      dead_rows_after: 0
+      bytes_before: 22487040
+      size_before: 21.4 MB
+      bytes_after: 22487040
+      size_after: 21.4 MB
+      seconds: 0.412
+metrics:
+  description: Counts (planned, vacuumed, skipped, failed, not_started, not_found), dead rows removed, bytes freed, seconds.
+  returned: always
+  type: dict
+not_found:
+  description: Requested tables that do not exist.
+  returned: always
+  type: list
+  elements: str
+'''
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.twzrd.ops.plugins.module_utils.alerts import build_result
+from ansible_collections.twzrd.ops.plugins.module_utils import db_collect, db_vacuum
+from ansible_collections.twzrd.ops.plugins.module_utils.logline import append_line, format_line, result_fields
+from ansible_collections.twzrd.ops.plugins.module_utils.params import minimum_errors
+from ansible_collections.twzrd.ops.plugins.module_utils.postgres import (
+    HAS_PSYCOPG2, PSYCOPG2_IMPORT_ERROR, PgConnectError, connect, postgres_argument_spec, psycopg2,
+    query_error_message, set_session, split_table_name,
+)
+from ansible_collections.twzrd.ops.plugins.module_utils.state import DEFAULT_STATE_FILE, StateError, StateStore
+
+STATE_SECTION = 'twzrd_vacuum'
+
+
+def argument_spec():
+    spec = postgres_argument_spec()
+    spec.update(
+        state_file=dict(type='path', default=DEFAULT_STATE_FILE),
+        log_file=dict(type='path'),
+        tables=dict(type='list', elements='str', default=[]),
+        all_tables=dict(type='bool', default=False),
+        min_dead_rows=dict(type='int', default=10000),
+        autovacuum_trigger=dict(type='bool', default=True),
+        full=dict(type='bool', default=False),
+        analyze=dict(type='bool', default=True),
+        max_duration=dict(type='float', default=3600.0),
+        lock_timeout=dict(type='float', default=5.0),
+        table_timeout=dict(type='float', default=0.0),
+        vacuum_cost_delay=dict(type='float'),
+        vacuum_cost_limit=dict(type='int'),
+    )
+    return spec
+
+
+def param_errors(params):
+    errors = minimum_errors(params, ['min_dead_rows', 'vacuum_cost_limit'], 1)
+    errors += minimum_errors(params, ['max_duration', 'table_timeout', 'vacuum_cost_delay'], 0)
+    if params['lock_timeout'] is not None and params['lock_timeout'] <= 0:
+        errors.append('lock_timeout must be > 0 seconds, got %s' % params['lock_timeout'])
+    if params['statement_timeout'] is not None and params['statement_timeout'] <= 0:
+        errors.append('statement_timeout must be > 0 seconds, got %s' % params['statement_timeout'])
+    if params['vacuum_cost_limit'] is not None and params['vacuum_cost_limit'] > 10000:
+        errors.append('vacuum_cost_limit must be <= 10000, got %s' % params['vacuum_cost_limit'])
+    for name in params['tables']:
+        if not name or not name.strip():
+            errors.append('tables: empty table name')
+    return errors
+
+
+def session_settings(params):
+    """Maintenance session: lock_timeout always, per-table statement timeout, optional throttling."""
+    table_ms = int(round((params['table_timeout'] or 0) * 1000))
+    if params['table_timeout']:
+        table_ms = max(1, table_ms)  # 0 would mean no limit at all
+    settings = [('lock_timeout', '%dms' % max(1, int(round(params['lock_timeout'] * 1000)))),
+                ('statement_timeout', '%dms' % table_ms)]
+    if params.get('vacuum_cost_delay') is not None:
+        settings.append(('vacuum_cost_delay', '%gms' % params['vacuum_cost_delay']))
+    if params.get('vacuum_cost_limit') is not None:
+        settings.append(('vacuum_cost_limit', str(params['vacuum_cost_limit'])))
+    return settings
+
+
+def run(module, params):
+    """(plan, not_found); fails the module with one line on connection or catalog errors."""
+    try:
+        conn = connect(params, statement_timeout=params['statement_timeout'], lock_timeout=params['lock_timeout'])
+    except PgConnectError as exc:
+        module.fail_json(msg=exc.message, error=exc.kind, remediation=exc.remediation)
+    try:
+        try:
+            settings = db_collect.collect_settings(conn)
+            # a targeted run only ever picks tables with dead rows: let the server filter
+            only_dirty = not (params["tables"] or params["all_tables"])
+            tables = db_collect.collect_tables(conn, only_dirty=only_dirty)
+        except psycopg2.Error as exc:
+            module.fail_json(msg='cannot read the catalog: %s' % query_error_message(exc, params))
+        requested = [split_table_name(name) for name in params['tables']]
+        plan, not_found = db_vacuum.plan_vacuum(
+            tables, settings, requested=requested, all_tables=params['all_tables'],
+            min_dead_rows=params['min_dead_rows'], use_trigger=params['autovacuum_trigger'])
+        if plan:
+            try:
+                # exact sizes for the chosen few (the catalog listing estimates clean tables)
+                db_vacuum.apply_before_stats(plan, db_collect.collect_table_stats(
+                    conn, [(t['schema'], t['name']) for t in plan]))
+            except psycopg2.Error as exc:
+                module.warn('cannot read table sizes before vacuum: %s' % query_error_message(exc, params))
+        if module.check_mode or not plan:
+            return plan, not_found
+        try:
+            set_session(conn, session_settings(params))
+        except psycopg2.Error as exc:
+            module.fail_json(msg='cannot set up the maintenance session: %s' % query_error_message(exc, params))
+        db_vacuum.execute_plan(conn, plan, full=params['full'], analyze=params['analyze'],
+                               max_duration=params['max_duration'], params=params)
+        if not conn.closed:
+            try:
+                # VACUUM reports its counts to shared statistics; drop our cached snapshot to read them.
+                set_session(conn, [('statement_timeout', '%dms' % max(1, int(round(params['statement_timeout'] * 1000))))])
+                db_collect.clear_stats_snapshot(conn)
+                done = [(t['schema'], t['name']) for t in plan if t['status'] == db_vacuum.VACUUMED]
+                db_vacuum.apply_after_stats(plan, db_collect.collect_table_stats(conn, done))
+            except psycopg2.Error as exc:
+                module.warn('cannot read statistics after vacuum: %s' % query_error_message(exc, params))
+        return plan, not_found
+    finally:
+        conn.close()
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
+                           mutually_exclusive=[('tables', 'all_tables')])
+    if not HAS_PSYCOPG2:
+        module.fail_json(msg=missing_required_lib('psycopg2'), exception=str(PSYCOPG2_IMPORT_ERROR))
+    params = module.params
+    errors = param_errors(params)
+    if errors:
+        module.fail_json(msg='; '.join(errors))
+
+    started = time.time()
+    plan, not_found = run(module, params)
+    alerts, metrics = db_vacuum.summarize(plan, not_found, max_duration=params['max_duration'],
+                                          check_mode=module.check_mode)
+    if module.check_mode:
+        changed = bool(plan)
+    else:
+        changed = metrics['vacuumed'] > 0
+    result = build_result(alerts, metrics, changed=changed, tables=plan, not_found=not_found,
+                          database=params['login_db'])
+
+    if not module.check_mode and params['state_file']:
+        try:
+            with StateStore(params['state_file']) as store:
+                if store.warning:
+                    module.warn(store.warning)
+                section = store.section(STATE_SECTION)
+                section['last_run'] = int(started)
+                section['last_status'] = result['status']
+                counted = ('planned', 'vacuumed', 'skipped', 'failed', 'not_started')
+                section['last_metrics'] = dict((k, metrics[k]) for k in counted)
+                store.save()
+        except StateError as exc:
+            module.warn('%s: last run not recorded' % exc)
+
+    if params.get('log_file') and not module.check_mode:
+        line = format_line(result_fields(
+            'twzrd_vacuum', result, started, extra=[('db', params['login_db'])],
+            metric_fields=[(key, metrics[key]) for key in ('planned', 'vacuumed', 'skipped', 'failed',
+                                                           'not_started', 'dead_rows_removed', 'seconds')]))
+        try:
+            append_line(params['log_file'], line)
+        except (IOError, OSError) as exc:
+            module.warn('cannot append to log_file %s: %s' % (params['log_file'], exc))
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
