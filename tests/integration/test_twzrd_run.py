@@ -148,7 +148,7 @@ def test_status_lists_jobs_and_last_results(env):
     run(env, 'alerts')
     cron = env['tmp'] / 'cron'
     cron.write_text('SHELL=/bin/sh\n# a comment\n'
-                    '0 * * * * root flock -n /run/lock/twzrd-alerts.lock /opt/twzrd/bin/twzrd-run alerts\n')
+                    '0 * * * * root flock -n /var/lib/twzrd/lock/twzrd-alerts.lock /opt/twzrd/bin/twzrd-run alerts\n')
     proc = subprocess.run([sys.executable, RUNNER, '--config-dir', str(env['config']), '--status', '--json'],
                           capture_output=True, text=True, env={'TWZRD_CRON_FILE': str(cron)}, timeout=60, check=False)
     assert proc.returncode == 0, proc.stdout

@@ -32,7 +32,7 @@ def test_cron_file_lists_the_five_jobs_under_flock(host):
     for job, (module, schedule, log) in JOBS.items():
         entry = entries[job]
         assert entry['schedule'] == schedule
-        assert entry['command'] == 'flock -n /run/lock/twzrd-%s.lock /opt/twzrd/bin/twzrd-run %s' % (job, job)
+        assert entry['command'] == 'flock -n /var/lib/twzrd/lock/twzrd-%s.lock /opt/twzrd/bin/twzrd-run %s' % (job, job)
         config = job_config(host, job)
         assert config['twzrd_run']['module'] == module
         assert config['ANSIBLE_MODULE_ARGS']['log_file'] == log
@@ -122,7 +122,7 @@ def test_flock_skips_an_overlapping_run(host):
         log = JOBS['alerts'][2]
         before = host.file(log).size
         # The first flock holds the lock while a second run, as cron would start it, tries.
-        held = host.run("flock -n /run/lock/twzrd-alerts.lock sh -c 'flock -n /run/lock/twzrd-alerts.lock "
+        held = host.run("flock -n /var/lib/twzrd/lock/twzrd-alerts.lock sh -c 'flock -n /var/lib/twzrd/lock/twzrd-alerts.lock "
                         "/opt/twzrd/bin/twzrd-run alerts; echo second=$?'")
         assert 'second=1' in held.stdout, held.stdout
         assert host.file(log).size == before
