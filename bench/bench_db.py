@@ -34,6 +34,7 @@ COLLECTIONS = os.path.join(ROOT, '.build', 'collections')
 sys.path.insert(0, os.path.join(ROOT, 'tests', 'integration'))
 
 from pg_harness import PgCluster, create_tables, dead_rows, flush_stats  # noqa: E402
+from bench.common import ensure_collection_link  # noqa: E402
 
 README = os.path.join(ROOT, 'bench', 'README.md')
 RESULTS = os.path.join(ROOT, 'bench', 'results', 'db.json')
@@ -49,13 +50,6 @@ CHECK_POSTGRES_ACTIONS = [
     ('txn_idle', ['--warning=3600', '--critical=7200']),
     ('bloat', []),
 ]
-
-
-def ensure_collection_link():
-    link = os.path.join(COLLECTIONS, 'ansible_collections', 'twzrd', 'ops')
-    if not os.path.islink(link):
-        os.makedirs(os.path.dirname(link), exist_ok=True)
-        os.symlink(ROOT, link)
 
 
 def run_module(name, args, workdir):

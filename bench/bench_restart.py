@@ -29,26 +29,14 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, 'tests', 'integration'))
 
-from harness import Pm2, default_pm2_bin, run_module  # noqa: E402
+from harness import Pm2, default_pm2_bin, free_port, run_module  # noqa: E402
+from bench.common import ensure_collection_link  # noqa: E402
 from request_loop import RequestLoop  # noqa: E402
 
 RUNS = int(os.environ.get('TWZRD_BENCH_RUNS', '5'))
 REQUEST_TIMEOUT = 5.0  # a connection stuck this long counts as failed
 STEADY_SECONDS = 4.0
 SCENARIOS = ('steady', 'reload', 'reload-naive', 'restart')
-
-
-def ensure_collection_link():
-    link = os.path.join(ROOT, '.build', 'collections', 'ansible_collections', 'twzrd', 'ops')
-    if not os.path.islink(link):
-        os.makedirs(os.path.dirname(link), exist_ok=True)
-        os.symlink(ROOT, link)
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
 
 
 def wait_online(pm2, name, port, timeout=20):

@@ -63,11 +63,15 @@ def _system_alerts(params, memory, load, disks):
             + checks.check_disks(disks, params['disk_warning'], params['disk_critical']))
 
 
-def _pm2_alerts(params, view, apps):
-    alerts = checks.check_pm2_presence(view.daemon_running and not view.error, apps,
-                                       params['pm2_expected_apps'], view.target.pm2_home)
-    if view.error:
-        alerts.append(checks.pm2_query_failed(view.error))
+def _apps_seen_last_time(pm2_state):
+    return [key.rsplit('#', 1)[0] for key in pm2_state.get('restart_baseline') or {}]
+
+
+def _pm2_alerts(params, view, apps, pm2_state):
+    if view.error:  # we know nothing about the apps: say so, claim nothing else
+        return [checks.pm2_query_failed(view.error)]
+    alerts = checks.check_pm2_presence(view.daemon_running, apps, params['pm2_expected_apps'],
+                                       view.target.pm2_home, _apps_seen_last_time(pm2_state))
     return alerts + checks.check_pm2_crashes(apps, params['crash_warning'], params['crash_critical'])
 
 
@@ -82,13 +86,15 @@ def run_alerts(params, store, target, now):
     growth, baseline = checks.restart_growth(view.processes, pm2_state.get('restart_baseline') or {},
                                              pm2_state.get('own_restarts') or {})
     apps = checks.summarize_apps(view.processes, growth)
-    alerts = _system_alerts(params, memory, load, disks) + _pm2_alerts(params, view, apps)
+    alerts = _system_alerts(params, memory, load, disks) + _pm2_alerts(params, view, apps, pm2_state)
 
     health_state = store.section(SECTION)
     levels, recovered = track_alerts(alerts, health_state.get('levels') or {}, now)
 
     if not store.read_only:
-        if not view.error:  # a failed query must not reset what we knew
+        # A failed query or a dead daemon must not reset what we knew: the
+        # baseline also says which apps should be running.
+        if view.daemon_running and not view.error:
             pm2_state['restart_baseline'] = baseline
             pm2_state['own_restarts'] = {}
         health_state['levels'] = levels
@@ -156,7 +162,8 @@ def run_report(params, store, target, now):
     view = collect_pm2(target, params['pm2_timeout'], now)
     # Crash restarts are the hourly job's business; here only apps that are down count.
     apps = checks.summarize_apps(view.processes, {})
-    alerts = _system_alerts(params, memory, load, disks) + _pm2_alerts(params, view, apps)
+    pm2_state = store.section(PM2_SECTION)
+    alerts = _system_alerts(params, memory, load, disks) + _pm2_alerts(params, view, apps, pm2_state)
     log_errors = scan_logs(params, view, since, now)
     alerts += checks.check_log_errors(log_errors, params['log_errors_warning'], params['report_days'])
 

@@ -27,7 +27,8 @@ REMEDIATION = {
                    'the PM2 user. Fix it, then `pm2 restart APP`; if it was stopped on purpose, remove '
                    'it (`pm2 delete APP`, `pm2 save`).',
     'pm2_daemon': 'Start PM2 again as its user and restore the saved apps: `pm2 resurrect` (then '
-                  '`pm2 save`). Make it survive reboots with `pm2 startup`.',
+                  '`pm2 save`). Make it survive reboots with `pm2 startup`. If PM2 was retired on purpose, '
+                  'clear pm2_expected_apps and remove the state file (/var/lib/twzrd/state.json).',
     'pm2_missing_app': 'Start the app (`pm2 start ecosystem.config.js --only APP`) and `pm2 save`, or '
                        'remove it from pm2_expected_apps if it was retired.',
     'pm2_query': 'Run `pm2 jlist` as the PM2 user with the same PM2_HOME and read the error; check '
@@ -157,16 +158,24 @@ def check_pm2_crashes(apps, warning, critical=None):
     return alerts
 
 
-def check_pm2_presence(daemon_running, apps, expected_apps, pm2_home):
-    """The daemon must run and every expected app must exist when apps are expected."""
-    if not expected_apps:
-        return []
+def check_pm2_presence(daemon_running, apps, expected_apps, pm2_home, seen_last_time=()):
+    """The daemon must run when apps are expected, or when it ran apps at the last check.
+
+    ``seen_last_time`` are the app names of the previous alerts run: a daemon
+    that died (OOM killer, reboot without ``pm2 startup``) is critical even
+    when nobody listed the apps in ``pm2_expected_apps``.
+    """
     if not daemon_running:
+        if expected_apps:
+            names, why = list(expected_apps), 'are expected'
+        elif seen_last_time:
+            names, why = sorted(set(seen_last_time)), 'were running at the last check'
+        else:
+            return []
         return [make_alert(
             'pm2_daemon', CRITICAL, 'not running', 'running',
-            'PM2 daemon is not running (no live pid in %s/pm2.pid) but %d app%s expected: %s'
-            % (pm2_home, len(expected_apps), ' is' if len(expected_apps) == 1 else 's are',
-               ', '.join(expected_apps)),
+            'PM2 daemon is not running (no live pid in %s/pm2.pid) but %d app(s) %s: %s'
+            % (pm2_home, len(names), why, ', '.join(names)),
             REMEDIATION['pm2_daemon'])]
     return [make_alert('pm2_missing_app', CRITICAL, 'absent', 'present',
                        'PM2 app %s is expected but not in the PM2 process list' % name,

@@ -50,6 +50,6 @@ def new_lines(offsets, max_bytes=MAX_NEW_BYTES):
     return lines
 
 
-def error_lines(lines, patterns):
-    """Lines matching any compiled regex in ``patterns``, in order."""
-    return [line for line in lines if any(p.search(line) for p in patterns)]
+def error_lines(lines, matcher):
+    """Lines ``matcher`` (logscan.compile_patterns) finds an error in, in order."""
+    return [line for line in lines if matcher.search(line)]

@@ -22,7 +22,8 @@ import time
 
 from ansible_collections.twzrd.ops.plugins.module_utils.redact import excerpt
 
-DEFAULT_ERROR_PATTERNS = [r'(?i)\b(error|exception|fatal|panic|unhandled|traceback|segfault|out of memory)\b']
+# "TypeError:", "MyException" and "UnhandledPromiseRejection" count; "0 errors", "stderr" don't.
+DEFAULT_ERROR_PATTERNS = [r'(?i)(error|exception)\b|\b(fatal|panic|unhandled|traceback|segfault|out of memory)']
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 TOP_MESSAGES = 5
 SYSLOG_FILES = ('/var/log/syslog', '/var/log/messages')

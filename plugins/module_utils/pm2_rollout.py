@@ -27,7 +27,6 @@ from ansible_collections.twzrd.ops.plugins.module_utils.state import StateError,
 
 STRATEGIES = ('auto', 'reload', 'restart')
 STEPS = ('restart', 'online', 'health', 'errors', 'stable')
-DEFAULT_ERROR_PATTERNS = (r'(?i)error', r'(?i)exception', r'(?i)fatal', r'(?i)unhandled')
 HEALTH_DEFAULTS = {'status': 200, 'timeout': 5.0, 'retries': 3, 'backoff': 1.0}
 # pm2 reads these as "every app" or as a pm_id, not as a name.
 _AMBIGUOUS_NAME = re.compile(r'^(all|\d+)$')
@@ -72,10 +71,6 @@ def normalize_health_checks(raw):
             errors.append('%s: retries and backoff must be >= 0' % where)
         checks[app] = check
     return checks, errors
-
-
-def compile_patterns(patterns):
-    return [re.compile(p) for p in patterns]
 
 
 def choose_strategy(strategy, exec_mode):
@@ -320,7 +315,7 @@ def execute(plan, ops, options):
     """Run the plan; stop at the first failure.
 
     ``options``: online_timeout, stable_seconds, poll_interval, settle_seconds,
-    health_checks (normalized), error_patterns (compiled).
+    health_checks (normalized), error_patterns (logscan.compile_patterns).
     Returns ``{restarted, failure, untouched, own_restarts}``.
     """
     restarted, own = [], {}

@@ -84,7 +84,7 @@ options:
       - Set to an empty list to skip the error log check.
     type: list
     elements: str
-    default: ['(?i)error', '(?i)exception', '(?i)fatal', '(?i)unhandled']
+    default: ['(?i)(error|exception)\b|\b(fatal|panic|unhandled|traceback|segfault|out of memory)']
 notes:
   - In check mode the module returns the plan (order, strategy, instances per app) and touches nothing.
 seealso:
@@ -177,6 +177,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.twzrd.ops.plugins.module_utils import logline, params, pm2_rollout
 from ansible_collections.twzrd.ops.plugins.module_utils.alerts import CRITICAL, build_result, make_alert
+from ansible_collections.twzrd.ops.plugins.module_utils.logscan import DEFAULT_ERROR_PATTERNS, compile_patterns
 from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import Pm2Error, resolve_target, snapshot
 from ansible_collections.twzrd.ops.plugins.module_utils.state import DEFAULT_STATE_FILE
 
@@ -230,7 +231,7 @@ def main():
             online_timeout=dict(type='int', default=60),
             stable_seconds=dict(type='float', default=2),
             settle_seconds=dict(type='float', default=10),
-            error_patterns=dict(type='list', elements='str', default=list(pm2_rollout.DEFAULT_ERROR_PATTERNS)),
+            error_patterns=dict(type='list', elements='str', default=list(DEFAULT_ERROR_PATTERNS)),
             pm2_bin=dict(type='path'),
             pm2_home=dict(type='path'),
             pm2_user=dict(type='str'),
@@ -281,7 +282,7 @@ def main():
         'settle_seconds': p['settle_seconds'],
         'poll_interval': 0.5,
         'health_checks': checks,
-        'error_patterns': pm2_rollout.compile_patterns(p['error_patterns']),
+        'error_patterns': compile_patterns(p['error_patterns']),
     })
     for warning in sorted(set(ops.warnings), key=ops.warnings.index):  # once each, first-seen order
         module.warn(warning)

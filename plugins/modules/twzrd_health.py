@@ -115,7 +115,7 @@ options:
     description: Regular expressions (Python syntax); a log line matching any of them counts as an error.
     type: list
     elements: str
-    default: ['(?i)\b(error|exception|fatal|panic|unhandled|traceback|segfault|out of memory)\b']
+    default: ['(?i)(error|exception)\b|\b(fatal|panic|unhandled|traceback|segfault|out of memory)']
   max_scan_bytes:
     description: Read at most this many bytes from the end of each log file.
     type: int

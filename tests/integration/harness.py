@@ -5,6 +5,7 @@ at teardown, so no test touches a real ~/.pm2 and no daemon outlives a test.
 """
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -16,6 +17,13 @@ APPS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'apps')
 
 def default_pm2_bin():
     return os.environ.get('TWZRD_PM2') or os.path.join(ROOT, 'tests', 'node', 'node_modules', '.bin', 'pm2')
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
 
 
 def run_module(name, args, tmp_path, env=None, timeout=120):

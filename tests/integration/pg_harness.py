@@ -9,17 +9,17 @@ the socket (tests connect as any role without a password) and
 Plain Python, no pytest needed (bench/bench_db.py reuses it); the pytest
 fixtures at the bottom are defined only when pytest is importable.
 """
-import contextlib
 import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 
 import psycopg2
+
+from harness import free_port
 
 # What `from pg_harness import *` in conftest.py registers: the pytest fixtures only.
 __all__ = ['pg_cluster', 'pg_db']
@@ -41,12 +41,6 @@ def find_pg_bin(name):
         if os.access(path, os.X_OK):
             return path
     return None
-
-
-def free_port():
-    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
 
 
 class PgCluster:

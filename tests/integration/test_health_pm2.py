@@ -123,10 +123,24 @@ def test_no_daemon_is_ever_spawned(pm2, tmp_path):
     expected = run_ok(dict(args, pm2_expected_apps=['api', 'worker']), tmp_path)
     [alert] = expected['alerts']
     assert alert['check'] == 'pm2_daemon' and alert['level'] == 'critical'
-    assert 'but 2 apps are expected: api, worker' in alert['message'] and 'pm2 resurrect' in alert['remediation']
+    assert 'but 2 app(s) are expected: api, worker' in alert['message'] and 'pm2 resurrect' in alert['remediation']
     time.sleep(0.5)
     assert not os.path.exists(os.path.join(pm2.home, 'pm2.pid'))
     assert pm2_processes_for(pm2.home) == []
+
+
+def test_a_daemon_that_died_is_critical_until_it_is_back(pm2, tmp_path):
+    pm2.start('steady.js', 'web')
+    args = alerts_args(pm2, tmp_path)  # no pm2_expected_apps: the last check's apps count
+    assert run_ok(args, tmp_path)['status'] == 'ok'
+    pm2.kill()
+    for _hour in range(2):
+        [alert] = run_ok(args, tmp_path)['alerts']
+        assert alert['check'] == 'pm2_daemon' and alert['level'] == 'critical'
+        assert 'but 1 app(s) were running at the last check: web' in alert['message']
+    pm2.start('steady.js', 'web')
+    back = run_ok(args, tmp_path)
+    assert back['status'] == 'ok' and back['recovered'] == ['pm2_daemon']
 
 
 def test_stale_pid_file_does_not_spawn_a_daemon(pm2, tmp_path):

@@ -1,22 +1,15 @@
 """twzrd.ops.pm2_restart against a real PM2 (private PM2_HOME) and real HTTP apps on 127.0.0.1."""
 import json
 import os
-import socket
 
 import pytest
 
-from harness import run_module
+from harness import free_port, run_module
 from request_loop import RequestLoop
 
 APP = 'restart_app.js'
 # Short windows keep the suite quick; the logic is the same as with production defaults.
 FAST = {'stable_seconds': 0.5, 'settle_seconds': 0.5, 'online_timeout': 20}
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
 
 
 def by_name(procs):

@@ -99,7 +99,11 @@ def test_pm2_presence():
     assert checks.check_pm2_presence(False, {}, [], '/h') == []
     [alert] = checks.check_pm2_presence(False, {}, ['api', 'worker'], '/home/app/.pm2')
     assert alert['level'] == 'critical' and alert['check'] == 'pm2_daemon'
-    assert 'not running (no live pid in /home/app/.pm2/pm2.pid) but 2 apps are expected: api, worker' in alert['message']
+    assert 'not running (no live pid in /home/app/.pm2/pm2.pid) but 2 app(s) are expected: api, worker' in alert['message']
+    [alert] = checks.check_pm2_presence(False, {}, [], '/h', seen_last_time=['web', 'api', 'web'])
+    assert alert['check'] == 'pm2_daemon' and alert['level'] == 'critical'
+    assert alert['message'].endswith('but 2 app(s) were running at the last check: api, web')
+    assert checks.check_pm2_presence(True, {}, [], '/h', seen_last_time=['web']) == []
     [alert] = checks.check_pm2_presence(True, {'api': {}}, ['api', 'worker'], '/h')
     assert alert['check'] == 'pm2_missing_app' and alert['subject'] == 'worker' and alert['level'] == 'critical'
 

@@ -1,7 +1,7 @@
 """log_watch: only bytes written after mark() count, rotation restarts from 0."""
-import re
 
 from ansible_collections.twzrd.ops.plugins.module_utils import log_watch
+from ansible_collections.twzrd.ops.plugins.module_utils.logscan import compile_patterns
 
 
 def test_only_new_lines_after_mark(tmp_path):
@@ -15,8 +15,8 @@ def test_only_new_lines_after_mark(tmp_path):
     missing.write_text('FATAL boom\n')
     lines = log_watch.new_lines(offsets)
     assert lines == ['starting', 'Error: new problem', 'FATAL boom']  # files in path order
-    patterns = [re.compile(r'(?i)error'), re.compile(r'(?i)fatal')]
-    assert log_watch.error_lines(lines, patterns) == ['Error: new problem', 'FATAL boom']
+    matcher = compile_patterns([r'(?i)error', r'(?i)fatal'])
+    assert log_watch.error_lines(lines, matcher) == ['Error: new problem', 'FATAL boom']
 
 
 def test_rotated_file_is_read_from_start(tmp_path):

@@ -90,3 +90,12 @@ def test_expand_and_pm2_rotations(tmp_path):
 def test_patterns_keep_their_own_flags():
     matcher = logscan.compile_patterns(['(?i)fatal', 'ECONN[A-Z]+'])
     assert matcher.search('FATAL: x') and matcher.search('ECONNRESET') and not matcher.search('econnreset')
+
+
+def test_default_pattern_catches_node_and_python_errors_only():
+    for line in ('TypeError: Cannot read properties of undefined', 'Error: connect ECONNREFUSED',
+                 'FATAL: missing configuration', 'MyAppException thrown', '[UnhandledPromiseRejection: x]',
+                 'Traceback (most recent call last):', 'JavaScript heap out of memory'):
+        assert MATCHER.search(line), line
+    for line in ('listening on 127.0.0.1:3000', 'finished with 0 errors', 'error_count=0', 'wrote to stderr'):
+        assert not MATCHER.search(line), line

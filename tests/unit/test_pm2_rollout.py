@@ -1,9 +1,9 @@
 """pm2_rollout: planning (pure) and the sequencing of execute() against a scripted fake PM2."""
-import re
 
 import pytest
 
 from ansible_collections.twzrd.ops.plugins.module_utils import pm2_rollout as ro
+from ansible_collections.twzrd.ops.plugins.module_utils.logscan import DEFAULT_ERROR_PATTERNS, compile_patterns
 from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import Pm2Error
 
 
@@ -160,7 +160,7 @@ class FakeOps:
 
 
 OPTIONS = {'online_timeout': 5, 'stable_seconds': 0.5, 'poll_interval': 0.2, 'settle_seconds': 1,
-           'health_checks': {}, 'error_patterns': ro.compile_patterns(ro.DEFAULT_ERROR_PATTERNS)}
+           'health_checks': {}, 'error_patterns': compile_patterns(DEFAULT_ERROR_PATTERNS)}
 
 
 def run(behaviour=None, probes=None, log_lines=None, checks=None):
@@ -219,6 +219,8 @@ def test_execute_new_error_lines_fail_with_redacted_excerpts():
 
 
 def test_default_patterns_ignore_plain_lines():
-    patterns = ro.compile_patterns(ro.DEFAULT_ERROR_PATTERNS)
-    assert not any(p.search('listening on 127.0.0.1:3000') for p in patterns)
-    assert all(isinstance(p, type(re.compile(''))) for p in patterns)
+    patterns = compile_patterns(DEFAULT_ERROR_PATTERNS)
+    assert not patterns.search('listening on 127.0.0.1:3000')
+    for line in ('TypeError: x is undefined', 'Error: connect ECONNREFUSED', 'FATAL boom',
+                 '[UnhandledPromiseRejection: reason]', 'Traceback (most recent call last):'):
+        assert patterns.search(line), line
