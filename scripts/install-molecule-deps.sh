@@ -10,7 +10,6 @@ have() { command -v "$1" >/dev/null 2>&1; }
 have podman      || missing+=(podman)
 have runc        || missing+=(runc)
 have debootstrap || missing+=(debootstrap)
-have unzip       || missing+=(unzip)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
