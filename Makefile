@@ -21,19 +21,20 @@ export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export ANSIBLE_COLLECTIONS_SCAN_SYS_PATH := false
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help run test deps system-deps venv node-tools collection sanity lint unit integration bench build clean
+.PHONY: help run test deps system-deps venv node-tools collection sanity lint unit integration bench build clean \
+        molecule molecule-deps
 
 help:
 	@echo "make run          on-demand health report of this machine (read-only)"
-	@echo "make test         everything CI runs: sanity, lint, unit, integration"
-	@echo "make sanity|lint|unit|integration|bench   one part"
+	@echo "make test         everything CI runs: sanity, lint, unit, integration, molecule"
+	@echo "make sanity|lint|unit|integration|molecule|bench   one part"
 
 run: venv collection
 	@$(BIN)/ansible-playbook -i localhost, -c local playbooks/health.yml \
 	  -e ansible_python_interpreter=$(BIN)/python \
 	  -e twzrd_state_file=$${TWZRD_STATE_FILE:-/var/lib/twzrd/state.json}
 
-test: sanity lint unit integration
+test: sanity lint unit integration molecule
 
 deps: system-deps venv node-tools collection
 
@@ -76,3 +77,19 @@ build: venv
 
 clean:
 	rm -rf $(BUILD) tests/output .pytest_cache
+
+# Molecule: the install role on systemd Debian containers (podman + runc, a local
+# image built by debootstrap; DESIGN.md "Molecule on this machine").
+# MOLECULE_SCENARIOS=default runs one.
+MOLECULE_SCENARIOS ?= default fullstack
+
+molecule: venv collection molecule-deps
+	@for s in $(MOLECULE_SCENARIOS); do \
+	  echo "== molecule test -s $$s"; \
+	  SECONDS=0; $(BIN)/molecule test -s $$s || exit 1; echo "== $$s: $${SECONDS}s"; \
+	done
+
+molecule-deps: venv
+	@scripts/install-molecule-deps.sh
+	@scripts/build-molecule-image.sh
+	@PYTHON=$(BIN)/python scripts/molecule-collections.sh

@@ -1,0 +1,165 @@
+"""The cron runner (roles/install/files/twzrd_run.py, installed as twzrd-run) against stand-in modules: what
+cron would mail (stdout), the exit code, and the log line it adds when the
+module could not. Real processes, as cron runs them."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from ansible_collections.twzrd.ops.plugins.module_utils.logline import parse_line
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+RUNNER = os.path.join(ROOT, 'roles', 'install', 'files', 'twzrd_run.py')
+
+# Stand-in modules: each prints what a twzrd.ops module prints and, like them, logs itself.
+MODULES = {
+    'fake_ok': "emit({'status': 'ok', 'alerts': [], 'metrics': {}}, log=True)",
+    'fake_warning': textwrap.dedent('''\
+        emit({'status': 'warning', 'alerts': [{'check': 'disk', 'level': 'warning', 'value': 91,
+              'threshold': 90, 'message': 'disk / is 91% full', 'remediation': 'free space on /'}],
+              'metrics': {}}, log=True)'''),
+    'fake_critical': textwrap.dedent('''\
+        emit({'status': 'critical', 'alerts': [{'check': 'pm2', 'level': 'critical', 'value': 'errored',
+              'threshold': 'online', 'message': 'web is errored', 'remediation': 'pm2 logs web'}],
+              'metrics': {}}, log=True)'''),
+    'fake_failed_logged': "emit({'failed': True, 'msg': 'cannot connect to PostgreSQL'}, log=True, rc=1)",
+    'fake_failed_silent': "emit({'failed': True, 'msg': 'unsupported parameter bogus'}, rc=1)",
+    'fake_crash': "raise RuntimeError('boom')",
+    'fake_garbage': "print('not json')",
+    'fake_slow': "import time; time.sleep(30)",
+}
+PRELUDE = textwrap.dedent('''\
+    import json, sys
+    def emit(result, log=False, rc=0):
+        args = json.load(open(sys.argv[1]))['ANSIBLE_MODULE_ARGS']
+        if log:
+            with open(args['log_file'], 'a') as handle:
+                handle.write('ts=2026-01-01T00:00:00Z job=%s status=%s\\n' % (
+                    args['name'], result.get('status', 'failed')))
+        print(json.dumps(result))
+        sys.exit(rc)
+    ''')
+
+
+@pytest.fixture
+def env(tmp_path):
+    modules = tmp_path / 'collections' / 'ansible_collections' / 'twzrd' / 'ops' / 'plugins' / 'modules'
+    modules.mkdir(parents=True)
+    for name, body in MODULES.items():
+        (modules / (name + '.py')).write_text(PRELUDE + body + '\n')
+    config = tmp_path / 'etc'
+    config.mkdir()
+    return {'tmp': tmp_path, 'config': config, 'log': tmp_path / 'job.log'}
+
+
+def write_job(env, job, module, timeout=60):
+    path = env['config'] / (job + '.json')
+    path.write_text(json.dumps({'twzrd_run': {'module': module, 'timeout': timeout},
+                                'ANSIBLE_MODULE_ARGS': {'name': module, 'log_file': str(env['log'])}}))
+    return path
+
+
+def run(env, *args):
+    proc = subprocess.run(
+        [sys.executable, RUNNER] + list(args), capture_output=True, text=True, timeout=60, check=False,
+        env={'PATH': '/usr/bin:/bin', 'TWZRD_CONFIG_DIR': str(env['config']),
+             'TWZRD_PYTHON': sys.executable, 'TWZRD_PYTHONPATH': str(env['tmp'] / 'collections')})
+    lines = env['log'].read_text().splitlines() if env['log'].exists() else []
+    return proc, lines
+
+
+def test_ok_prints_nothing_so_cron_mails_nothing(env):
+    write_job(env, 'alerts', 'fake_ok')
+    proc, lines = run(env, 'alerts')
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, '', '')
+    assert len(lines) == 1  # the module's own line, nothing added
+
+
+@pytest.mark.parametrize('module, code, words', [
+    ('fake_warning', 1, ['WARNING', 'disk / is 91% full', 'fix: free space on /']),
+    ('fake_critical', 2, ['CRITICAL', 'web is errored', 'fix: pm2 logs web']),
+])
+def test_alerts_print_message_and_remediation(env, module, code, words):
+    write_job(env, 'alerts', module)
+    proc, lines = run(env, 'alerts')
+    assert proc.returncode == code
+    for word in words:
+        assert word in proc.stdout
+    assert len(lines) == 1
+
+
+def test_failure_the_module_logged_is_not_logged_twice(env):
+    write_job(env, 'db_health', 'fake_failed_logged')
+    proc, lines = run(env, 'db_health')
+    assert proc.returncode == 3
+    assert 'cannot connect to PostgreSQL' in proc.stdout
+    assert len(lines) == 1
+
+
+@pytest.mark.parametrize('module, words', [
+    ('fake_failed_silent', ['unsupported parameter bogus']),
+    ('fake_crash', ['crashed', 'RuntimeError: boom']),
+    ('fake_garbage', ['crashed', 'not json']),
+    ('no_such_module', ['crashed', 'no_such_module']),
+])
+def test_runner_logs_the_failure_when_the_module_could_not(env, module, words):
+    write_job(env, 'vacuum', module)
+    proc, lines = run(env, 'vacuum')
+    assert proc.returncode == 3
+    for word in words:
+        assert word in proc.stdout
+    assert len(lines) == 1
+    line = parse_line(lines[0])
+    assert line['status'] == 'failed' and line['cron_job'] == 'vacuum' and line['job'] == module
+    for word in words:
+        assert word in line['msg']
+
+
+def test_timeout_kills_the_module_and_logs(env):
+    write_job(env, 'restart', 'fake_slow', timeout=1)
+    proc, lines = run(env, 'restart')
+    assert proc.returncode == 3 and 'timeout' in proc.stdout
+    assert parse_line(lines[0])['status'] == 'failed'
+
+
+@pytest.mark.parametrize('setup', ['missing', 'corrupt', 'no_module'])
+def test_unreadable_job_file_is_reported(env, setup):
+    path = env['config'] / 'health.json'
+    if setup == 'corrupt':
+        path.write_text('{not json')
+    elif setup == 'no_module':
+        path.write_text(json.dumps({'ANSIBLE_MODULE_ARGS': {}}))
+    proc, _lines = run(env, 'health')
+    assert proc.returncode == 3
+    assert 'cannot read' in proc.stdout
+
+
+@pytest.mark.parametrize('args', [[], ['../etc/passwd'], ['a', 'b'], ['--bogus']])
+def test_bad_arguments(env, args):
+    proc, _lines = run(env, *args)
+    assert proc.returncode == 3
+
+
+def test_status_lists_jobs_and_last_results(env):
+    write_job(env, 'alerts', 'fake_warning')
+    run(env, 'alerts')
+    cron = env['tmp'] / 'cron'
+    cron.write_text('SHELL=/bin/sh\n# a comment\n'
+                    '0 * * * * root flock -n /var/lib/twzrd/lock/twzrd-alerts.lock /opt/twzrd/bin/twzrd-run alerts\n')
+    proc = subprocess.run([sys.executable, RUNNER, '--config-dir', str(env['config']), '--status', '--json'],
+                          capture_output=True, text=True, env={'TWZRD_CRON_FILE': str(cron)}, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stdout
+    jobs = json.loads(proc.stdout)['jobs']
+    assert [(j['job'], j['schedule'], j['user'], j['module'], j['last_status']) for j in jobs] == [
+        ('alerts', '0 * * * *', 'root', 'fake_warning', 'warning')]
+
+
+def test_failure_line_parses_with_logline(env):
+    write_job(env, 'alerts', 'fake_crash')
+    _proc, lines = run(env, 'alerts')
+    line = parse_line(lines[0])
+    assert set(line) >= {'ts', 'job', 'cron_job', 'status', 'alerts', 'duration_ms', 'msg'}
+    assert int(line['duration_ms']) >= 0
