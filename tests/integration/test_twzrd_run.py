@@ -27,6 +27,12 @@ MODULES = {
               'metrics': {}}, log=True)'''),
     'fake_failed_logged': "emit({'failed': True, 'msg': 'cannot connect to PostgreSQL'}, log=True, rc=1)",
     'fake_failed_silent': "emit({'failed': True, 'msg': 'unsupported parameter bogus'}, rc=1)",
+    'fake_ok_corrupt_state': textwrap.dedent('''\
+        emit({'status': 'ok', 'alerts': [], 'metrics': {}, 'warnings': [
+              {'event': {'msg': 'state file /var/lib/twzrd/state.json is corrupt (x): fresh start'}}]}, log=True)'''),
+    'fake_ok_first_run': textwrap.dedent('''\
+        emit({'status': 'ok', 'alerts': [], 'metrics': {}, 'warnings': [
+              'state file /var/lib/twzrd/state.json does not exist yet: fresh start']}, log=True)'''),
     'fake_crash': "raise RuntimeError('boom')",
     'fake_garbage': "print('not json')",
     'fake_slow': "import time; time.sleep(30)",
@@ -76,6 +82,16 @@ def test_ok_prints_nothing_so_cron_mails_nothing(env):
     proc, lines = run(env, 'alerts')
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, '', '')
     assert len(lines) == 1  # the module's own line, nothing added
+
+
+def test_ok_with_a_warning_worth_a_mail_prints_it(env):
+    write_job(env, 'alerts', 'fake_ok_corrupt_state')
+    proc, dummy = run(env, 'alerts')
+    assert proc.returncode == 0
+    assert 'warning: state file /var/lib/twzrd/state.json is corrupt (x): fresh start' in proc.stdout
+    write_job(env, 'alerts', 'fake_ok_first_run')
+    proc, dummy = run(env, 'alerts')
+    assert (proc.returncode, proc.stdout) == (0, '')  # a first run is not news
 
 
 @pytest.mark.parametrize('module, code, words', [

@@ -34,6 +34,8 @@ import time
 
 OK, WARNING, CRITICAL, FAILED = 0, 1, 2, 3
 EXIT = {'ok': OK, 'warning': WARNING, 'critical': CRITICAL}
+# plugins/module_utils/state.py's words for a state file that is simply not there yet.
+FIRST_RUN_NOTICE = 'does not exist yet: fresh start'
 JOB_RE = re.compile(r'^[a-z0-9][a-z0-9_-]*$')
 MODULE_RE = re.compile(r'^[a-z0-9_]+$')
 # Same quoting as plugins/module_utils/logline.py (docs/logs.md), kept here so the
@@ -98,9 +100,25 @@ def summary(job, result):
         lines.append('- [%s] %s: %s' % (alert.get('level'), alert.get('check'), alert.get('message')))
         if alert.get('remediation'):
             lines.append('  fix: %s' % alert.get('remediation'))
-    for warning in result.get('warnings') or []:
+    for warning in warning_texts(result):
         lines.append('warning: %s' % warning)
     return '\n'.join(lines)
+
+
+def warning_texts(result):
+    """Module warnings as text (ansible-core 2.19 returns them as {'event': {'msg': ...}} dicts)."""
+    texts = []
+    for warning in result.get('warnings') or []:
+        if isinstance(warning, dict):
+            warning = (warning.get('event') or {}).get('msg') or warning.get('msg') or json.dumps(warning)
+        texts.append(str(warning))
+    return texts
+
+
+def worth_mailing(warnings):
+    """Warnings a person must see even when all checks pass (a corrupt state file, an
+    unwritable log); the state file's first-run notice is not one of them."""
+    return [w for w in warnings if FIRST_RUN_NOTICE not in w]
 
 
 def fail(job, module, log_file, started, message, logged):
@@ -168,7 +186,7 @@ def run(job, config_dir):
     if status not in EXIT:
         return fail(job, module, log_file, started,
                     '%s returned no valid status (%r)' % (module, status), logged)
-    if status != 'ok':
+    if status != 'ok' or worth_mailing(warning_texts(result)):
         print(summary(job, result))
     return EXIT[status]
 
