@@ -10,11 +10,13 @@ import subprocess
 import sys
 import time
 
+import psycopg2
 import pytest
 
 from harness import COLLECTIONS, ROOT, run_module
 from pg_harness import PASSWORD, dead_rows, seed_dead_rows, wait_for_dead_rows
 
+from ansible_collections.twzrd.ops.plugins.module_utils import postgres
 from ansible_collections.twzrd.ops.plugins.module_utils.logline import parse_line
 
 
@@ -267,3 +269,20 @@ def test_db_health_does_not_wait_for_a_locked_table(pg_cluster, pg_db, seeded, t
     assert elapsed < 10, elapsed
     assert not [a for a in result['alerts'] if 'could not run' in a['message']], result['alerts']
     assert by_check(result, 'dead_rows')[0]['subject'] == 'public.events'
+
+
+def test_every_session_runs_under_statement_and_lock_timeouts(pg_cluster):
+    """The timeouts are set at connection start (-c options), so they hold from the first query."""
+    conn = postgres.connect(pg_cluster.conn_params(), statement_timeout=0.2, lock_timeout=0.1)
+    try:
+        with conn.cursor() as cur:
+            cur.execute('SHOW statement_timeout')
+            assert cur.fetchone()[0] == '200ms'
+            cur.execute('SHOW lock_timeout')
+            assert cur.fetchone()[0] == '100ms'
+            started = time.monotonic()
+            with pytest.raises(psycopg2.errors.QueryCanceled):
+                cur.execute('SELECT pg_sleep(5)')
+            assert time.monotonic() - started < 2
+    finally:
+        conn.close()
