@@ -3,8 +3,8 @@
 # Runs as root on a fresh Debian machine; needs nothing but the apt mirror.
 set -euo pipefail
 
-missing=()
-have() { command -v "$1" >/dev/null 2>&1; }
+# shellcheck source=scripts/apt-missing.sh
+. "$(dirname "$0")/apt-missing.sh"
 
 have crontab   || missing+=(cron)
 have logrotate || missing+=(logrotate)
@@ -18,14 +18,4 @@ if ! have initdb && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
 fi
 have check_postgres || have check_postgres.pl || missing+=(check-postgres)
 
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
-fi
-if [ "$(id -u)" -ne 0 ]; then
-  echo "missing Debian packages: ${missing[*]} (run as root, or install them)" >&2
-  exit 1
-fi
-echo "installing Debian packages: ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+install_missing
