@@ -1,18 +1,10 @@
 """Helpers for the testinfra checks: read /etc/cron.d/twzrd and run a job's
 command the way cron runs it (its user, cron's minimal environment, /bin/sh)."""
 import json
-import os
 import shlex
 
 CRON_FILE = '/etc/cron.d/twzrd'
 COLLECTION = '/opt/twzrd/collections/ansible_collections/twzrd/ops'
-PROJECT = os.environ.get('MOLECULE_PROJECT_DIRECTORY') or os.path.dirname(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def module_exists(name):
-    """Whether the controller's collection has this module yet (DB/PM2 modules land separately)."""
-    return os.path.exists(os.path.join(PROJECT, 'plugins', 'modules', name + '.py'))
 
 
 def cron_entries(host):

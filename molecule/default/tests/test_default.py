@@ -1,12 +1,14 @@
 """The install role on a fresh Debian: files, modes, validity, and every enabled
 job run as cron runs it (molecule/default)."""
+import json
 import os
 import sys
+import time
 
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'shared'))
-from cronjobs import CRON_FILE, cron_entries, job_config, module_exists, parse_logline, run_as_cron  # noqa: E402
+from cronjobs import CRON_FILE, cron_entries, job_config, parse_logline, run_as_cron  # noqa: E402
 
 JOBS = {
     'alerts': ('twzrd_health', '0 * * * *', '/var/log/twzrd-daily-alerts.log'),
@@ -98,13 +100,39 @@ def test_health_jobs_run_as_cron_runs_them(host, job):
     result, new_lines = run_as_cron(host, job)
     assert len(new_lines) == 1, new_lines
     line = parse_logline(new_lines[0])
-    if not module_exists('twzrd_health'):
-        pytest.xfail('twzrd_health is not on this branch yet (runner reported: %s)' % result.stdout.strip())
     assert result.rc in (0, 1, 2), (result.rc, result.stdout, result.stderr)
     assert line['status'] == {0: 'ok', 1: 'warning', 2: 'critical'}[result.rc]
     assert line['job'] == 'twzrd_health'
     # cron mails only on an alert: nothing printed when all is ok.
     assert (result.stdout == '') == (result.rc == 0), result.stdout
+
+
+REPORT_FROM_JOB_FILE = (
+    "import json; "
+    "args = json.load(open('/etc/twzrd/health.json'))['ANSIBLE_MODULE_ARGS']; "
+    "args.update(log_file=None, state_file=''); "
+    "open('/tmp/report.json', 'w').write(json.dumps({'ANSIBLE_MODULE_ARGS': args}))"
+)
+
+
+def test_weekly_report_counts_errors_from_the_systemd_journal(host):
+    """The real journald of a systemd host: an err-priority message shows up in the report."""
+    marker = 'twzrd-molecule-journal-check'
+    assert host.run('logger -t twzrd-test -p user.err "Error: %s"' % marker).rc == 0
+    assert host.run('/opt/twzrd/venv/bin/python -c "%s"' % REPORT_FROM_JOB_FILE).rc == 0
+    run = ('PYTHONPATH=/opt/twzrd/collections /opt/twzrd/venv/bin/python '
+           '-m ansible_collections.twzrd.ops.plugins.modules.twzrd_health /tmp/report.json')
+    for _attempt in range(10):  # journald may take a moment to store the message
+        result = host.run(run)
+        assert result.rc == 0, result.stdout + result.stderr
+        report = json.loads(result.stdout)['report']
+        journal = [s for s in report['log_errors']['sources'] if s['source'] == 'journal']
+        if journal and any(marker in t['message'] for t in journal[0]['top']):
+            break
+        time.sleep(1)
+    else:
+        raise AssertionError('no journal entry with the marker in %s' % report['log_errors'])
+    assert journal[0]['errors'] >= 1
 
 
 @pytest.mark.parametrize('job', ['db_health', 'vacuum', 'restart'])

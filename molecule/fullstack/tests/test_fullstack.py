@@ -1,22 +1,14 @@
 """The DB and PM2 jobs doing real work in a container with PostgreSQL and PM2
-(molecule/fullstack). Each job check skips while its module is not in the
-collection yet."""
+(molecule/fullstack)."""
 import json
 import os
 import sys
 import time
 
-import pytest
-
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'shared'))
-from cronjobs import cron_entries, module_exists, parse_logline, run_as_cron  # noqa: E402
+from cronjobs import cron_entries, parse_logline, run_as_cron  # noqa: E402
 
 PM2 = 'runuser -u app -- env HOME=/home/app PM2_HOME=/home/app/.pm2 /usr/local/bin/pm2'
-
-
-def need(module):
-    if not module_exists(module):
-        pytest.skip('%s is not in the collection yet' % module)
 
 
 def psql(host, sql, db='shop'):
@@ -56,7 +48,6 @@ def expect_ran(result, new_lines, module):
 
 
 def test_alerts_job_sees_the_app_under_pm2(host):
-    need('twzrd_health')
     result, new_lines = run_as_cron(host, 'alerts')
     line = expect_ran(result, new_lines, 'twzrd_health')
     assert line['pm2_apps'] == '1', line  # PM2 of user app, as install_pm2 says
@@ -65,7 +56,6 @@ def test_alerts_job_sees_the_app_under_pm2(host):
 
 def test_cron_itself_runs_the_health_job(host):
     """The health job is scheduled every minute here: cron must pick up the file and run it."""
-    need('twzrd_health')
     log = '/var/log/twzrd-health.log'
     before = len(host.file(log).content_string.splitlines())
     deadline = time.monotonic() + 130
@@ -82,13 +72,11 @@ def test_cron_itself_runs_the_health_job(host):
 
 
 def test_db_health_job(host):
-    need('twzrd_db_health')
     result, new_lines = run_as_cron(host, 'db_health')
     expect_ran(result, new_lines, 'twzrd_db_health')
 
 
 def test_vacuum_job_vacuums_the_dead_rows(host):
-    need('twzrd_vacuum')
     assert int(psql(host, "SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = 'orders'")) > 0
     before = psql(host, "SELECT coalesce(vacuum_count, 0) FROM pg_stat_user_tables WHERE relname = 'orders'")
     result, new_lines = run_as_cron(host, 'vacuum')
@@ -98,7 +86,6 @@ def test_vacuum_job_vacuums_the_dead_rows(host):
 
 
 def test_restart_job_restarts_the_app(host):
-    need('pm2_restart')
     before = web(host)['pm2_env']['restart_time']
     result, new_lines = run_as_cron(host, 'restart')
     expect_ran(result, new_lines, 'pm2_restart')
