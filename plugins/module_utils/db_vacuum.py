@@ -160,27 +160,17 @@ def execute_plan(conn, plan, full=False, analyze=True, max_duration=None, clock=
     return plan
 
 
-def apply_before_stats(plan, stats):
-    """Exact dead rows and size just before the run (collect_table_stats output)."""
+def apply_stats(plan, stats, when):
+    """Exact dead rows and size ``when`` ('before' or 'after') the run, from collect_table_stats
+    output; 'after' is filled only for the tables that were vacuumed."""
     for target in plan:
-        row = stats.get((target['schema'], target['name']))
-        if row:
-            target['dead_rows_before'] = row['dead_rows']
-            target['bytes_before'] = row['bytes']
-            target['size_before'] = human_bytes(row['bytes'])
-    return plan
-
-
-def apply_after_stats(plan, stats):
-    """Fill dead rows and size after the run from collect_table_stats output."""
-    for target in plan:
-        if target['status'] != VACUUMED:
+        if when == 'after' and target['status'] != VACUUMED:
             continue
         row = stats.get((target['schema'], target['name']))
         if row:
-            target['dead_rows_after'] = row['dead_rows']
-            target['bytes_after'] = row['bytes']
-            target['size_after'] = human_bytes(row['bytes'])
+            target['dead_rows_' + when] = row['dead_rows']
+            target['bytes_' + when] = row['bytes']
+            target['size_' + when] = human_bytes(row['bytes'])
     return plan
 
 

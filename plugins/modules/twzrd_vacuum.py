@@ -271,8 +271,8 @@ def run(module, params):
         if plan:
             try:
                 # exact sizes for the chosen few (the catalog listing estimates clean tables)
-                db_vacuum.apply_before_stats(plan, db_collect.collect_table_stats(
-                    conn, [(t['schema'], t['name']) for t in plan]))
+                db_vacuum.apply_stats(plan, db_collect.collect_table_stats(
+                    conn, [(t['schema'], t['name']) for t in plan]), 'before')
             except psycopg2.Error as exc:
                 module.warn('cannot read table sizes before vacuum: %s' % query_error_message(exc, params))
         if module.check_mode or not plan:
@@ -289,7 +289,7 @@ def run(module, params):
                 set_session(conn, [('statement_timeout', '%dms' % max(1, int(round(params['statement_timeout'] * 1000))))])
                 db_collect.clear_stats_snapshot(conn)
                 done = [(t['schema'], t['name']) for t in plan if t['status'] == db_vacuum.VACUUMED]
-                db_vacuum.apply_after_stats(plan, db_collect.collect_table_stats(conn, done))
+                db_vacuum.apply_stats(plan, db_collect.collect_table_stats(conn, done), 'after')
             except psycopg2.Error as exc:
                 module.warn('cannot read statistics after vacuum: %s' % query_error_message(exc, params))
         return plan, not_found

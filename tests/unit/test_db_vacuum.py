@@ -107,8 +107,8 @@ def test_execute_plan_budget_skips_and_summary():
     assert conn.executed == ['big', 'mid', 'small']
     assert [t['status'] for t in plan] == ['vacuumed', 'skipped', 'vacuumed', 'not_started']
     assert 'lock not available' in plan[1]['message'] and 'max_duration' in plan[3]['message']
-    db_vacuum.apply_after_stats(plan, {('public', 'big'): {'dead_rows': 0, 'bytes': 4096},
-                                       ('public', 'small'): {'dead_rows': 0, 'bytes': 8192}})
+    db_vacuum.apply_stats(plan, {('public', 'big'): {'dead_rows': 0, 'bytes': 4096},
+                                 ('public', 'small'): {'dead_rows': 0, 'bytes': 8192}}, 'after')
     alerts, metrics = db_vacuum.summarize(plan, ['public.gone'], max_duration=25)
     assert metrics['vacuumed'] == 2 and metrics['skipped'] == 1 and metrics['not_started'] == 1
     assert metrics['dead_rows_removed'] == 200300 and metrics['bytes_freed'] == 4096
