@@ -92,3 +92,17 @@ def append_line(path, line, mode=0o640):
             raise OSError('short write to %s (%d of %d bytes)' % (path, written, len(data)))
     finally:
         os.close(fd)
+
+
+def log_run(log_file, job, result, started, extra=None, metric_fields=None):
+    """Append this run's line (:func:`result_fields`) to ``log_file``.
+
+    Returns None, or why the line could not be written: each module decides
+    whether that fails the run or is a warning.
+    """
+    line = format_line(result_fields(job, result, started, extra=extra, metric_fields=metric_fields))
+    try:
+        append_line(log_file, line)
+    except (IOError, OSError) as exc:
+        return 'cannot append to log_file %s: %s' % (log_file, exc)
+    return None

@@ -208,7 +208,7 @@ def log_run(module, result, started, mode):
     if not module.params['log_file'] or module.check_mode:
         return
     failed = result.get('failure') or {}
-    fields = logline.result_fields(JOB, result, started, extra=[('mode', mode)], metric_fields=[
+    error = logline.log_run(module.params['log_file'], JOB, result, started, extra=[('mode', mode)], metric_fields=[
         ('planned', len(result['plan'])),
         ('restarted', len(result['restarted'])),
         ('apps', ','.join(r['app'] for r in result['restarted'])),
@@ -216,10 +216,8 @@ def log_run(module, result, started, mode):
         ('failed_step', failed.get('step')),
         ('untouched', len(result['untouched'])),
     ])
-    try:
-        logline.append_line(module.params['log_file'], logline.format_line(fields))
-    except (IOError, OSError) as exc:
-        module.warn('cannot append to log_file %s: %s' % (module.params['log_file'], exc))
+    if error:
+        module.warn(error)
 
 
 def main():

@@ -203,7 +203,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.twzrd.ops.plugins.module_utils.alerts import build_result, track_alerts
 from ansible_collections.twzrd.ops.plugins.module_utils.db_health import STATE_SECTION, run_db_health
-from ansible_collections.twzrd.ops.plugins.module_utils.logline import append_line, format_line, result_fields
+from ansible_collections.twzrd.ops.plugins.module_utils.logline import log_run
 from ansible_collections.twzrd.ops.plugins.module_utils.params import minimum_errors, threshold_pair_errors
 from ansible_collections.twzrd.ops.plugins.module_utils.postgres import (
     HAS_PSYCOPG2, PSYCOPG2_IMPORT_ERROR, postgres_argument_spec,
@@ -306,13 +306,10 @@ def main():
 
     result = build_result(alerts, metrics, changed=False, recovered=recovered)
     if params.get('log_file') and not module.check_mode:
-        line = format_line(result_fields('twzrd_db_health', result, started,
-                                         extra=[('db', params.get('login_db'))],
-                                         metric_fields=log_metrics(params, metrics)))
-        try:
-            append_line(params['log_file'], line)
-        except (IOError, OSError) as exc:
-            module.warn('cannot append to log_file %s: %s' % (params['log_file'], exc))
+        error = log_run(params['log_file'], 'twzrd_db_health', result, started,
+                        extra=[('db', params.get('login_db'))], metric_fields=log_metrics(params, metrics))
+        if error:
+            module.warn(error)
     module.exit_json(**result)
 
 

@@ -333,12 +333,10 @@ def main():
         module.fail_json(msg=str(exc))
 
     if params['log_file'] and not module.check_mode:
-        fields = logline.result_fields('twzrd_health', result, started, extra=[('mode', params['mode'])],
-                                       metric_fields=health.log_metric_fields(result))
-        try:
-            logline.append_line(params['log_file'], logline.format_line(fields))
-        except (IOError, OSError) as exc:
-            module.fail_json(msg='cannot append to log_file %s: %s' % (params['log_file'], exc), **result)
+        error = logline.log_run(params['log_file'], 'twzrd_health', result, started,
+                                extra=[('mode', params['mode'])], metric_fields=health.log_metric_fields(result))
+        if error:
+            module.fail_json(msg=error, **result)
     result['summary'] = summary_lines(result)
     module.exit_json(changed=False, **result)
 

@@ -190,7 +190,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.twzrd.ops.plugins.module_utils.alerts import build_result
 from ansible_collections.twzrd.ops.plugins.module_utils import db_collect, db_vacuum
-from ansible_collections.twzrd.ops.plugins.module_utils.logline import append_line, format_line, result_fields
+from ansible_collections.twzrd.ops.plugins.module_utils.logline import log_run
 from ansible_collections.twzrd.ops.plugins.module_utils.params import minimum_errors
 from ansible_collections.twzrd.ops.plugins.module_utils.postgres import (
     HAS_PSYCOPG2, PSYCOPG2_IMPORT_ERROR, PgConnectError, connect, postgres_argument_spec, psycopg2,
@@ -333,14 +333,12 @@ def main():
             module.warn('%s: last run not recorded' % exc)
 
     if params.get('log_file') and not module.check_mode:
-        line = format_line(result_fields(
-            'twzrd_vacuum', result, started, extra=[('db', params['login_db'])],
+        error = log_run(
+            params['log_file'], 'twzrd_vacuum', result, started, extra=[('db', params['login_db'])],
             metric_fields=[(key, metrics[key]) for key in ('planned', 'vacuumed', 'skipped', 'failed',
-                                                           'not_started', 'dead_rows_removed', 'seconds')]))
-        try:
-            append_line(params['log_file'], line)
-        except (IOError, OSError) as exc:
-            module.warn('cannot append to log_file %s: %s' % (params['log_file'], exc))
+                                                           'not_started', 'dead_rows_removed', 'seconds')])
+        if error:
+            module.warn(error)
     module.exit_json(**result)
 
 

@@ -31,3 +31,12 @@ def test_append_line_is_one_line_per_call(tmp_path):
     logline.append_line(str(path), 'b=2\nc=3')
     assert path.read_text() == 'a=1\nb=2 c=3\n'
     assert (path.stat().st_mode & 0o777) == 0o640
+
+
+def test_log_run_writes_the_line_or_says_why_not(tmp_path):
+    result = {'status': 'ok', 'alerts': []}
+    path = tmp_path / 'run.log'
+    assert logline.log_run(str(path), 'twzrd_health', result, started=0, extra=[('mode', 'alerts')]) is None
+    assert logline.parse_line(path.read_text())['msg'] == 'all checks ok'
+    error = logline.log_run(str(tmp_path / 'missing' / 'run.log'), 'twzrd_health', result, started=0)
+    assert error.startswith('cannot append to log_file %s: ' % (tmp_path / 'missing' / 'run.log'))
