@@ -1,7 +1,16 @@
 """Helpers for the testinfra checks: read /etc/cron.d/twzrd and run a job's
 command the way cron runs it (its user, cron's minimal environment, /bin/sh)."""
 import json
+import os
 import shlex
+import sys
+
+# The run logs have one parser (docs/logs.md); logline.py needs only the standard library.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                                'plugins', 'module_utils'))
+import logline  # noqa: E402  pylint: disable=wrong-import-position
+
+parse_logline = logline.parse_line
 
 CRON_FILE = '/etc/cron.d/twzrd'
 COLLECTION = '/opt/twzrd/collections/ansible_collections/twzrd/ops'
@@ -51,13 +60,3 @@ def run_as_cron(host, job):
     after = log_lines(host, log_file)
     assert after[:len(before)] == before, 'the log was rewritten, not appended to'
     return result, after[len(before):]
-
-
-def parse_logline(line):
-    import re
-    parsed = {}
-    for key, raw in re.findall(r'(\w+)=("(?:[^"\\]|\\.)*"|\S*)', line):
-        if raw.startswith('"'):
-            raw = re.sub(r'\\(.)', r'\1', raw[1:-1])
-        parsed[key] = raw
-    return parsed
