@@ -357,3 +357,22 @@ def evaluate_latency(samples_ms, warning_ms, critical_ms=None):
             'The server or the host is overloaded: check CPU/IO (top, iostat), pg_stat_activity for heavy '
             'queries, and locks; check the network path when connecting over TCP.'))
     return alerts, {'median_ms': value, 'samples_ms': [round(s, 3) for s in samples_ms]}
+
+
+def readings(metrics, params):
+    """What each threshold check measured this run and its thresholds now, by alert key
+    (report stage hysteresis)."""
+    def reading(value, warning, critical=None):
+        return {'value': value, 'warning': params.get(warning), 'critical': params.get(critical) if critical else None}
+    values = {}
+    connections = metrics.get('connections') or {}
+    if connections.get('used_pct') is not None:
+        values['connections'] = reading(connections['used_pct'], 'connections_warning_pct', 'connections_critical_pct')
+    latency = metrics.get('latency') or {}
+    if latency.get('median_ms') is not None:
+        values['latency'] = reading(latency['median_ms'], 'latency_warning_ms', 'latency_critical_ms')
+    for database, age in ((metrics.get('wraparound') or {}).get('xid_age') or {}).items():
+        values['wraparound:%s' % database] = reading(age, 'wraparound_warning', 'wraparound_critical')
+    for table in (metrics.get('tables') or {}).get('worst_dead_rows') or []:
+        values['dead_rows:%s' % table.get('table')] = reading(table.get('dead_rows'), 'dead_rows_warning')
+    return values

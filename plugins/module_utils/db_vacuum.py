@@ -227,3 +227,25 @@ def summarize(plan, not_found, max_duration=None, check_mode=False):
             'requested table(s) not found: %s' % ', '.join(not_found),
             'Check the names in tables (schema.table, case-sensitive) and login_db.'))
     return alerts, metrics
+
+
+def report_lines(database, plan, metrics, not_found=()):
+    """The vacuum run as lines a person reads (result ``summary``, the weekly message):
+    totals, then each table with its size and dead rows before -> after."""
+    lines = ['database %s: %d table(s) planned, %d vacuumed, %d skipped, %d failed, %d not started in %ss' % (
+        database, metrics['planned'], metrics['vacuumed'], metrics['skipped'], metrics['failed'],
+        metrics['not_started'], metrics['seconds'])]
+    if metrics['planned']:
+        lines.append('dead rows removed %d of %d, space freed %s' % (
+            metrics['dead_rows_removed'], metrics['dead_rows_before'], human_bytes(metrics['bytes_freed'])))
+    for target in plan:
+        after = ''
+        if 'dead_rows_after' in target:
+            after = ' -> %d (%s)' % (target['dead_rows_after'], target.get('size_after') or '?')
+        note = ' (%s)' % target['message'] if target.get('message') else ''
+        lines.append('- %s: %s, %s, dead rows %d%s%s' % (
+            target['table'], target['status'], target.get('size_before') or human_bytes(target.get('bytes_before')),
+            target['dead_rows_before'], after, note))
+    if not_found:
+        lines.append('not found: %s' % ', '.join(not_found))
+    return lines

@@ -16,7 +16,7 @@ import socket
 from ansible_collections.twzrd.ops.plugins.module_utils import health_checks as checks
 from ansible_collections.twzrd.ops.plugins.module_utils import logscan
 from ansible_collections.twzrd.ops.plugins.module_utils import system
-from ansible_collections.twzrd.ops.plugins.module_utils.alerts import build_result, track_alerts
+from ansible_collections.twzrd.ops.plugins.module_utils.alerts import build_result
 from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import STATE_SECTION as PM2_SECTION
 from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import Pm2Error, daemon_pid, group_by_name, snapshot
 
@@ -89,19 +89,17 @@ def run_alerts(params, store, target, now):
     alerts = _system_alerts(params, memory, load, disks) + _pm2_alerts(params, view, apps, pm2_state)
 
     health_state = store.section(SECTION)
-    levels, recovered = track_alerts(alerts, health_state.get('levels') or {}, now)
-
     if not store.read_only:
         # A failed query or a dead daemon must not reset what we knew: the
         # baseline also says which apps should be running.
         if view.daemon_running and not view.error:
             pm2_state['restart_baseline'] = baseline
             pm2_state['own_restarts'] = {}
-        health_state['levels'] = levels
+        health_state.pop('levels', None)  # alert history now lives in the report stage's section
         health_state['history'] = _append_history(health_state.get('history') or [], now, memory, load)
 
     metrics = dict(memory, load=load, disks=disks, pm2=view.metrics(apps))
-    return build_result(alerts, metrics, mode='alerts', recovered=recovered)
+    return build_result(alerts, metrics, mode='alerts')
 
 
 def _append_history(history, now, memory, load):

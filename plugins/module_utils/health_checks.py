@@ -202,3 +202,29 @@ def check_log_errors(log_errors, warning, days):
         % (log_errors['total'], days, threshold, worst['source'], worst['errors']),
         'Read the top messages in the report (report.log_errors) and the log they come from; '
         'fix the cause or tune error_patterns if they are not errors.')]
+
+
+def readings(metrics, params):
+    """What each threshold check measured this run and its thresholds now, by alert key.
+
+    The report stage needs the value of a check that no longer alerts to tell
+    "recovered" from "still within the hysteresis margin" (docs/notifications.md).
+    """
+    def reading(value, check):
+        return {'value': value, 'warning': params.get(check + '_warning'), 'critical': params.get(check + '_critical')}
+    values = {}
+    swap = metrics.get('swap') or {}
+    if swap.get('present'):
+        values['swap'] = reading(swap.get('used_percent'), 'swap')
+    load = metrics.get('load') or {}
+    if load.get('load1') is not None:
+        value = load['load1']
+        if params.get('load_per_cpu'):
+            value = round(value / max(1, load.get('cpu_count') or 1), 2)
+        values['load'] = reading(value, 'load')
+    for path, disk in (metrics.get('disks') or {}).items():
+        if 'used_percent' in disk:
+            values['disk:%s' % path] = reading(disk['used_percent'], 'disk')
+    for name, app in ((metrics.get('pm2') or {}).get('apps') or {}).items():
+        values['pm2_crashes:%s' % name] = reading(app.get('crashes'), 'crash')
+    return values

@@ -28,6 +28,7 @@ author:
 extends_documentation_fragment:
   - twzrd.ops.common
   - twzrd.ops.pm2
+  - twzrd.ops.report
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -169,17 +170,36 @@ metrics:
   description: C(planned), C(restarted), C(untouched) counts and C(duration_seconds).
   returned: always
   type: dict
+accepted:
+  description: Alerts matched by an O(accept) entry, with C(accepted_reason) and C(accepted_until); they raise nothing.
+  returned: when an alert was accepted
+  type: list
+  elements: dict
+notification:
+  description:
+    - What was sent this run, when O(notify.urls) is set. C(messages) (this run's and pending ones), C(sent),
+      C(deliveries) (per channel C(channel), C(ok), C(error); channels are V(#N scheme), never the URL),
+      C(pending) (kept for the next run) and C(undelivered) (the text of a message no channel took).
+    - In check mode C(would_send) instead.
+  returned: when notify.urls is set
+  type: dict
+  sample: {messages: 1, sent: 1, pending: 0, deliveries: [{channel: "#1 mailto", ok: true, error: null}]}
+twzrd_reported:
+  description: This run logged and notified itself (the cron runner then adds nothing).
+  returned: always
+  type: bool
 '''
 
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.twzrd.ops.plugins.module_utils import logline, params, pm2_rollout
+from ansible_collections.twzrd.ops.plugins.module_utils import params, pm2_rollout
 from ansible_collections.twzrd.ops.plugins.module_utils.alerts import CRITICAL, build_result, make_alert
 from ansible_collections.twzrd.ops.plugins.module_utils.logscan import DEFAULT_ERROR_PATTERNS, compile_patterns
 from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import Pm2Error, resolve_target, snapshot
-from ansible_collections.twzrd.ops.plugins.module_utils.state import DEFAULT_STATE_FILE
+from ansible_collections.twzrd.ops.plugins.module_utils.report_stage import (
+    ReportStage, report_argument_spec, report_parameter_errors)
 
 JOB = 'pm2_restart'
 REMEDIATION = {
@@ -195,6 +215,10 @@ REMEDIATION = {
 }
 
 
+SETUP_REMEDIATION = ('Check pm2_bin, pm2_home and pm2_user: `sudo -u USER PM2_HOME=HOME pm2 ls` must list '
+                     'the apps (docs/restart.md).')
+
+
 def failure_alert(failed, untouched):
     rest = '[%s]' % ', '.join([failed['app']] + untouched)
     return make_alert(
@@ -204,20 +228,16 @@ def failure_alert(failed, untouched):
         subject=failed['app'])
 
 
-def log_run(module, result, started, mode):
-    if not module.params['log_file'] or module.check_mode:
-        return
+def log_metrics(result):
     failed = result.get('failure') or {}
-    error = logline.log_run(module.params['log_file'], JOB, result, started, extra=[('mode', mode)], metric_fields=[
+    return [
         ('planned', len(result['plan'])),
         ('restarted', len(result['restarted'])),
         ('apps', ','.join(r['app'] for r in result['restarted'])),
         ('failed_app', failed.get('app')),
         ('failed_step', failed.get('step')),
         ('untouched', len(result['untouched'])),
-    ])
-    if error:
-        module.warn(error)
+    ]
 
 
 def main():
@@ -234,8 +254,7 @@ def main():
             pm2_home=dict(type='path'),
             pm2_user=dict(type='str'),
             pm2_timeout=dict(type='int', default=30),
-            state_file=dict(type='path', default=DEFAULT_STATE_FILE),
-            log_file=dict(type='path'),
+            **report_argument_spec()
         ),
         supports_check_mode=True,
     )
@@ -246,31 +265,39 @@ def main():
     errors += params.regex_errors(p, 'error_patterns')
     checks, check_errors = pm2_rollout.normalize_health_checks(p['health_checks'])
     errors += check_errors
+    errors += report_parameter_errors(p)
     if errors:
         module.fail_json(msg='; '.join(errors))
 
+    stage = ReportStage(module, 'restart', JOB, started=started)
     try:
         target = resolve_target(p['pm2_bin'], p['pm2_home'], p['pm2_user'])
     except Pm2Error as exc:
-        module.fail_json(msg=str(exc))
+        stage.fail(str(exc), remediation=SETUP_REMEDIATION, error='pm2_target')
     if target.pm2_bin is None:
-        module.fail_json(msg='pm2 executable not found in PATH, /usr/local/bin or /usr/bin: set pm2_bin')
+        stage.fail('pm2 executable not found in PATH, /usr/local/bin or /usr/bin: set pm2_bin',
+                   remediation=SETUP_REMEDIATION, error='pm2_bin')
     try:
         snap = snapshot(target, timeout=p['pm2_timeout'], now_ms=int(time.time() * 1000))
     except Pm2Error as exc:
-        module.fail_json(msg='cannot read the PM2 process list, nothing restarted: %s' % exc)
+        stage.fail('cannot read the PM2 process list, nothing restarted: %s' % exc,
+                   remediation=SETUP_REMEDIATION, error='pm2_query')
     if not snap.daemon_running:
-        module.fail_json(msg='the PM2 daemon is not running (PM2_HOME=%s, user %s): nothing restarted; '
-                             'this module never starts one' % (target.pm2_home, target.user))
+        stage.fail('the PM2 daemon is not running (PM2_HOME=%s, user %s): nothing restarted; '
+                   'this module never starts one' % (target.pm2_home, target.user),
+                   remediation='As the PM2 user: `pm2 resurrect` (then `pm2 save`, `pm2 startup`); '
+                               'the next run restarts the apps (docs/restart.md).', error='pm2_daemon')
     plan, plan_errors = pm2_rollout.plan_rollout(snap.by_name(), p['apps'], p['strategy'], checks)
     if plan_errors:
-        module.fail_json(msg='nothing restarted: ' + '; '.join(plan_errors))
+        stage.fail('nothing restarted: ' + '; '.join(plan_errors),
+                   remediation='Fix apps/health_checks to name apps PM2 runs (`pm2 ls` as the PM2 user).',
+                   error='plan')
     metrics = {'planned': len(plan), 'restarted': 0, 'untouched': len(plan) if module.check_mode else 0}
 
     if module.check_mode:
         result = build_result([], metrics, plan=plan, restarted=[], failure=None, untouched=[], own_restarts={},
                               changed=bool(plan))
-        module.exit_json(**result)
+        stage.finish(result)
 
     ops = pm2_rollout.Pm2Ops(target, p['pm2_timeout'], p['state_file'])
     ops.secrets |= snap.secrets
@@ -290,10 +317,8 @@ def main():
                    duration_seconds=round(time.time() - started, 3))
     changed = bool(outcome['restarted']) or bool(failed and failed['step'] != 'restart')
     result = build_result(alerts, metrics, plan=plan, changed=changed, **outcome)
-    log_run(module, result, started, 'run')
-    if failed:
-        module.fail_json(msg=alerts[0]['message'], **result)
-    module.exit_json(**result)
+    stage.finish(result, log_extra=[('mode', 'run')], log_metrics=log_metrics(result),
+                 fail_msg=alerts[0]['message'] if failed else None)
 
 
 if __name__ == '__main__':

@@ -27,6 +27,7 @@ author:
 extends_documentation_fragment:
   - twzrd.ops.common
   - twzrd.ops.postgres
+  - twzrd.ops.report
 options:
   connections_warning_pct:
     description: Warn when client connections exceed this percentage of C(max_connections).
@@ -195,27 +196,46 @@ metrics:
     tables: {count: 12, dead_rows_total: 150321, without_primary_key: [public.audit_log]}
     wraparound: {max_xid_age: 1234567}
     latency: {median_ms: 0.08}
+accepted:
+  description: Alerts matched by an O(accept) entry, with C(accepted_reason) and C(accepted_until); they raise nothing.
+  returned: when an alert was accepted
+  type: list
+  elements: dict
+notification:
+  description:
+    - What was sent this run, when O(notify.urls) is set. C(messages) (this run's and pending ones), C(sent),
+      C(deliveries) (per channel C(channel), C(ok), C(error); channels are V(#N scheme), never the URL),
+      C(pending) (kept for the next run) and C(undelivered) (the text of a message no channel took).
+    - In check mode C(would_send) instead.
+  returned: when notify.urls is set
+  type: dict
+  sample: {messages: 1, sent: 1, pending: 0, deliveries: [{channel: "#1 mailto", ok: true, error: null}]}
+twzrd_reported:
+  description: This run logged and notified itself (the cron runner then adds nothing).
+  returned: always
+  type: bool
 '''
 
 import time
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.twzrd.ops.plugins.module_utils.alerts import build_result, track_alerts
+from ansible_collections.twzrd.ops.plugins.module_utils.alerts import build_result
+from ansible_collections.twzrd.ops.plugins.module_utils.db_checks import readings
 from ansible_collections.twzrd.ops.plugins.module_utils.db_health import STATE_SECTION, run_db_health
-from ansible_collections.twzrd.ops.plugins.module_utils.logline import log_run
 from ansible_collections.twzrd.ops.plugins.module_utils.params import minimum_errors, threshold_pair_errors
 from ansible_collections.twzrd.ops.plugins.module_utils.postgres import (
     HAS_PSYCOPG2, PSYCOPG2_IMPORT_ERROR, postgres_argument_spec,
 )
-from ansible_collections.twzrd.ops.plugins.module_utils.state import DEFAULT_STATE_FILE, StateError, StateStore
+from ansible_collections.twzrd.ops.plugins.module_utils.report_stage import (
+    ReportStage, report_argument_spec, report_parameter_errors)
+from ansible_collections.twzrd.ops.plugins.module_utils.state import StateError, StateStore
 
 
 def argument_spec():
     spec = postgres_argument_spec()
+    spec.update(report_argument_spec())
     spec.update(
-        state_file=dict(type='path', default=DEFAULT_STATE_FILE),
-        log_file=dict(type='path'),
         connections_warning_pct=dict(type='float', default=80.0),
         connections_critical_pct=dict(type='float', default=95.0),
         transaction_age_warning=dict(type='float', default=3600.0),
@@ -254,6 +274,7 @@ def param_errors(params):
     for name in params.get('expected_tables') or []:
         if not name or not name.strip():
             errors.append('expected_tables: empty table name')
+    errors += report_parameter_errors(params)
     return errors
 
 
@@ -282,36 +303,28 @@ def main():
         module.fail_json(msg='; '.join(errors))
 
     started = time.time()
-    alerts = None
+    stage = ReportStage(module, 'db_health', 'twzrd_db_health', instance=params.get('login_db'), started=started)
+    log_extra = [('db', params.get('login_db'))]
     try:
         with StateStore(params['state_file'], read_only=module.check_mode) as store:
             if store.warning:
                 module.warn(store.warning)
             section = store.section(STATE_SECTION)
             alerts, metrics, history = run_db_health(params, section, now=started)
-            current, recovered = track_alerts(alerts, section.get('alerts') or {}, started)
             if not store.read_only:
-                section['alerts'] = current
+                section.pop('alerts', None)  # alert history now lives in the report stage's section
                 section['last_run'] = int(started)
                 section['last_status'] = build_result(alerts, {})['status']
                 if history is not None:
                     section['sizes'] = history
-                store.save()
+            stage.finish(build_result(alerts, metrics, changed=False), store=store, log_extra=log_extra,
+                         log_metrics=log_metrics(params, metrics), readings=readings(metrics, params))
     except StateError as exc:
         # The health report matters more than its history: report, warn, go on.
         module.warn('%s: growth and alert history not kept this run' % exc)
-        if alerts is None:
-            alerts, metrics, dummy = run_db_health(params, {}, now=started)
-            current, recovered = track_alerts(alerts, {}, started)
-
-    result = build_result(alerts, metrics, changed=False, recovered=recovered)
-    if params.get('log_file') and not module.check_mode:
-        error = log_run(params['log_file'], 'twzrd_db_health', result, started,
-                        extra=[('db', params.get('login_db'))], metric_fields=log_metrics(params, metrics))
-        if error:
-            module.warn(error)
-    module.exit_json(**result)
-
+        alerts, metrics, dummy = run_db_health(params, {}, now=started)
+        stage.finish(build_result(alerts, metrics, changed=False), log_extra=log_extra,
+                     log_metrics=log_metrics(params, metrics), readings=readings(metrics, params))
 
 if __name__ == '__main__':
     main()

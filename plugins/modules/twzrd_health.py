@@ -26,6 +26,7 @@ author:
 extends_documentation_fragment:
   - twzrd.ops.common
   - twzrd.ops.pm2
+  - twzrd.ops.report
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -247,6 +248,24 @@ summary:
   type: list
   elements: str
   sample: ["status OK: all checks ok", "memory 42.4% used of 1.9 GiB; swap none configured"]
+accepted:
+  description: Alerts matched by an O(accept) entry, with C(accepted_reason) and C(accepted_until); they raise nothing.
+  returned: when an alert was accepted
+  type: list
+  elements: dict
+notification:
+  description:
+    - What was sent this run, when O(notify.urls) is set. C(messages) (this run's and pending ones), C(sent),
+      C(deliveries) (per channel C(channel), C(ok), C(error); channels are V(#N scheme), never the URL),
+      C(pending) (kept for the next run) and C(undelivered) (the text of a message no channel took).
+    - In check mode C(would_send) instead.
+  returned: when notify.urls is set
+  type: dict
+  sample: {messages: 1, sent: 1, pending: 0, deliveries: [{channel: "#1 mailto", ok: true, error: null}]}
+twzrd_reported:
+  description: This run logged and notified itself (the cron runner then adds nothing).
+  returned: always
+  type: bool
 '''
 
 import time
@@ -254,12 +273,14 @@ import time
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.twzrd.ops.plugins.module_utils import health
-from ansible_collections.twzrd.ops.plugins.module_utils import logline
 from ansible_collections.twzrd.ops.plugins.module_utils import params as checks
+from ansible_collections.twzrd.ops.plugins.module_utils.health_checks import readings
 from ansible_collections.twzrd.ops.plugins.module_utils.health_summary import summary_lines
 from ansible_collections.twzrd.ops.plugins.module_utils.logscan import DEFAULT_ERROR_PATTERNS, DEFAULT_MAX_BYTES
 from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import Pm2Error, resolve_target
-from ansible_collections.twzrd.ops.plugins.module_utils.state import DEFAULT_STATE_FILE, StateError, StateStore
+from ansible_collections.twzrd.ops.plugins.module_utils.report_stage import (
+    ALERTS_KIND, REPORT_KIND, ReportStage, report_argument_spec, report_parameter_errors)
+from ansible_collections.twzrd.ops.plugins.module_utils.state import StateError, StateStore
 from ansible_collections.twzrd.ops.plugins.module_utils.system import HAS_PSUTIL, PSUTIL_IMPORT_ERROR
 
 ARGUMENT_SPEC = dict(
@@ -286,9 +307,8 @@ ARGUMENT_SPEC = dict(
     error_patterns=dict(type='list', elements='str', default=DEFAULT_ERROR_PATTERNS),
     max_scan_bytes=dict(type='int', default=DEFAULT_MAX_BYTES),
     log_errors_warning=dict(type='int'),
-    state_file=dict(type='path', default=DEFAULT_STATE_FILE),
-    log_file=dict(type='path'),
 )
+ARGUMENT_SPEC.update(report_argument_spec())
 
 
 def parameter_errors(params):
@@ -302,6 +322,7 @@ def parameter_errors(params):
     errors += checks.regex_errors(params, 'error_patterns')
     if not params['error_patterns']:
         errors.append('error_patterns must hold at least one pattern')
+    errors += report_parameter_errors(params)
     return errors
 
 
@@ -315,31 +336,28 @@ def main():
         module.fail_json(msg='; '.join(errors))
 
     started = time.time()
+    alerts_mode = params['mode'] == 'alerts'
+    stage = ReportStage(module, 'alerts' if alerts_mode else 'health', 'twzrd_health',
+                        kind=ALERTS_KIND if alerts_mode else REPORT_KIND, started=started)
     try:
         target = resolve_target(params['pm2_bin'], params['pm2_home'], params['pm2_user'])
     except Pm2Error as exc:
         module.fail_json(msg=str(exc))
 
-    read_only = module.check_mode or params['mode'] == 'report'
-    run = health.run_alerts if params['mode'] == 'alerts' else health.run_report
+    read_only = module.check_mode or not alerts_mode
+    run = health.run_alerts if alerts_mode else health.run_report
     try:
         with StateStore(params['state_file'], read_only=read_only) as store:
             if store.warning:
                 module.warn(store.warning)
             result = run(params, store, target, started)
-            if not store.read_only:
-                store.save()
+            # The stage saves the store (this run's baselines and alert history together).
+            stage.finish(result, store=store, log_extra=[('mode', params['mode'])],
+                         log_metrics=health.log_metric_fields(result),
+                         readings=readings(result['metrics'], params), summarize=summary_lines)
     except StateError as exc:
-        module.fail_json(msg=str(exc))
-
-    if params['log_file'] and not module.check_mode:
-        error = logline.log_run(params['log_file'], 'twzrd_health', result, started,
-                                extra=[('mode', params['mode'])], metric_fields=health.log_metric_fields(result))
-        if error:
-            module.fail_json(msg=error, **result)
-    result['summary'] = summary_lines(result)
-    module.exit_json(changed=False, **result)
-
+        stage.fail(str(exc), remediation='Make the state file writable by the job user, or point state_file '
+                                         'elsewhere (docs/install.md).', error='state')
 
 if __name__ == '__main__':
     main()

@@ -28,6 +28,7 @@ author:
 extends_documentation_fragment:
   - twzrd.ops.common
   - twzrd.ops.postgres
+  - twzrd.ops.report
 options:
   tables:
     description:
@@ -182,6 +183,24 @@ not_found:
   returned: always
   type: list
   elements: str
+accepted:
+  description: Alerts matched by an O(accept) entry, with C(accepted_reason) and C(accepted_until); they raise nothing.
+  returned: when an alert was accepted
+  type: list
+  elements: dict
+notification:
+  description:
+    - What was sent this run, when O(notify.urls) is set. C(messages) (this run's and pending ones), C(sent),
+      C(deliveries) (per channel C(channel), C(ok), C(error); channels are V(#N scheme), never the URL),
+      C(pending) (kept for the next run) and C(undelivered) (the text of a message no channel took).
+    - In check mode C(would_send) instead.
+  returned: when notify.urls is set
+  type: dict
+  sample: {messages: 1, sent: 1, pending: 0, deliveries: [{channel: "#1 mailto", ok: true, error: null}]}
+twzrd_reported:
+  description: This run logged and notified itself (the cron runner then adds nothing).
+  returned: always
+  type: bool
 '''
 
 import time
@@ -190,22 +209,24 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.twzrd.ops.plugins.module_utils.alerts import build_result
 from ansible_collections.twzrd.ops.plugins.module_utils import db_collect, db_vacuum
-from ansible_collections.twzrd.ops.plugins.module_utils.logline import log_run
 from ansible_collections.twzrd.ops.plugins.module_utils.params import minimum_errors
 from ansible_collections.twzrd.ops.plugins.module_utils.postgres import (
     HAS_PSYCOPG2, PSYCOPG2_IMPORT_ERROR, PgConnectError, connect, postgres_argument_spec, psycopg2,
     query_error_message, set_session, split_table_name,
 )
-from ansible_collections.twzrd.ops.plugins.module_utils.state import DEFAULT_STATE_FILE, StateError, StateStore
+from ansible_collections.twzrd.ops.plugins.module_utils.report_stage import (
+    REPORT_KIND, ReportStage, report_argument_spec, report_parameter_errors)
+from ansible_collections.twzrd.ops.plugins.module_utils.state import StateError, StateStore
 
 STATE_SECTION = 'twzrd_vacuum'
+CATALOG_REMEDIATION = ('Check that login_user may read the catalogs of login_db and that the server is not '
+                       'overloaded (statement_timeout); read the PostgreSQL log. docs/vacuum.md')
 
 
 def argument_spec():
     spec = postgres_argument_spec()
+    spec.update(report_argument_spec())
     spec.update(
-        state_file=dict(type='path', default=DEFAULT_STATE_FILE),
-        log_file=dict(type='path'),
         tables=dict(type='list', elements='str', default=[]),
         all_tables=dict(type='bool', default=False),
         min_dead_rows=dict(type='int', default=10000),
@@ -233,6 +254,7 @@ def param_errors(params):
     for name in params['tables']:
         if not name or not name.strip():
             errors.append('tables: empty table name')
+    errors += report_parameter_errors(params)
     return errors
 
 
@@ -250,12 +272,12 @@ def session_settings(params):
     return settings
 
 
-def run(module, params):
+def run(module, stage, params):
     """(plan, not_found); fails the module with one line on connection or catalog errors."""
     try:
         conn = connect(params, statement_timeout=params['statement_timeout'], lock_timeout=params['lock_timeout'])
     except PgConnectError as exc:
-        module.fail_json(msg=exc.message, error=exc.kind, remediation=exc.remediation)
+        stage.fail(exc.message, remediation=exc.remediation, error=exc.kind, log_extra=[('db', params['login_db'])])
     try:
         try:
             settings = db_collect.collect_settings(conn)
@@ -263,7 +285,8 @@ def run(module, params):
             only_dirty = not (params["tables"] or params["all_tables"])
             tables = db_collect.collect_tables(conn, only_dirty=only_dirty)
         except psycopg2.Error as exc:
-            module.fail_json(msg='cannot read the catalog: %s' % query_error_message(exc, params))
+            stage.fail('cannot read the catalog: %s' % query_error_message(exc, params), remediation=CATALOG_REMEDIATION,
+                           error='query', log_extra=[('db', params['login_db'])])
         requested = [split_table_name(name) for name in params['tables']]
         plan, not_found = db_vacuum.plan_vacuum(
             tables, settings, requested=requested, all_tables=params['all_tables'],
@@ -280,7 +303,8 @@ def run(module, params):
         try:
             set_session(conn, session_settings(params))
         except psycopg2.Error as exc:
-            module.fail_json(msg='cannot set up the maintenance session: %s' % query_error_message(exc, params))
+            stage.fail('cannot set up the maintenance session: %s' % query_error_message(exc, params),
+                       remediation=CATALOG_REMEDIATION, error='query', log_extra=[('db', params['login_db'])])
         db_vacuum.execute_plan(conn, plan, full=params['full'], analyze=params['analyze'],
                                max_duration=params['max_duration'], params=params)
         if not conn.closed:
@@ -308,7 +332,9 @@ def main():
         module.fail_json(msg='; '.join(errors))
 
     started = time.time()
-    plan, not_found = run(module, params)
+    stage = ReportStage(module, 'vacuum', 'twzrd_vacuum', kind=REPORT_KIND, instance=params['login_db'],
+                        started=started)
+    plan, not_found = run(module, stage, params)
     alerts, metrics = db_vacuum.summarize(plan, not_found, max_duration=params['max_duration'],
                                           check_mode=module.check_mode)
     if module.check_mode:
@@ -317,30 +343,24 @@ def main():
         changed = metrics['vacuumed'] > 0
     result = build_result(alerts, metrics, changed=changed, tables=plan, not_found=not_found,
                           database=params['login_db'])
-
-    if not module.check_mode and params['state_file']:
-        try:
-            with StateStore(params['state_file']) as store:
-                if store.warning:
-                    module.warn(store.warning)
+    finish = dict(log_extra=[('db', params['login_db'])],
+                  log_metrics=[(key, metrics[key]) for key in ('planned', 'vacuumed', 'skipped', 'failed',
+                                                               'not_started', 'dead_rows_removed', 'seconds')],
+                  summarize=lambda res: db_vacuum.report_lines(params['login_db'], plan, metrics, not_found))
+    try:
+        with StateStore(params['state_file'], read_only=module.check_mode) as store:
+            if store.warning:
+                module.warn(store.warning)
+            if not store.read_only:
                 section = store.section(STATE_SECTION)
                 section['last_run'] = int(started)
                 section['last_status'] = result['status']
                 counted = ('planned', 'vacuumed', 'skipped', 'failed', 'not_started')
                 section['last_metrics'] = dict((k, metrics[k]) for k in counted)
-                store.save()
-        except StateError as exc:
-            module.warn('%s: last run not recorded' % exc)
-
-    if params.get('log_file') and not module.check_mode:
-        error = log_run(
-            params['log_file'], 'twzrd_vacuum', result, started, extra=[('db', params['login_db'])],
-            metric_fields=[(key, metrics[key]) for key in ('planned', 'vacuumed', 'skipped', 'failed',
-                                                           'not_started', 'dead_rows_removed', 'seconds')])
-        if error:
-            module.warn(error)
-    module.exit_json(**result)
-
+            stage.finish(result, store=store, **finish)
+    except StateError as exc:
+        module.warn('%s: last run not recorded' % exc)
+        stage.finish(result, **finish)
 
 if __name__ == '__main__':
     main()

@@ -1,0 +1,95 @@
+# -*- coding: utf-8 -*-
+# Copyright: twzrd.ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+
+class ModuleDocFragment(object):
+    # Options of the report stage every twzrd.ops module ends with
+    # (plugins/module_utils/report_stage.py): notifications, dead-man's switch,
+    # accepted conditions.
+    DOCUMENTATION = r'''
+options:
+  notify:
+    description:
+      - Tell people about alerts through Apprise (email, Slack, Telegram, Discord, Teams, ntfy, Matrix,
+        JSON webhooks and the other services Apprise knows). See C(docs/notifications.md).
+      - Alert jobs send one message per run only when something changed (new, escalated, de-escalated,
+        resolved) or a reminder is due; nothing when nothing changed. Report jobs (the weekly health report,
+        the vacuum) send their report every run.
+      - A message that cannot be delivered is kept in the state file and sent with the next run; the run
+        itself never fails because of it.
+      - Absent or empty O(notify.urls) sends nothing.
+    type: dict
+    suboptions:
+      urls:
+        description:
+          - Apprise URLs, one per channel, for example V(mailto://user:app-password@smtp.example.com?to=ops@example.com),
+            V(tgram://BOT_TOKEN/CHAT_ID), V(slack://TokenA/TokenB/TokenC/#ops), V(ntfy://ntfy.sh/topic), V(json://host/path).
+          - They hold secrets; they never appear in a result, a log line or a message. Channels are named by
+            position and scheme (V(#1 mailto)).
+        type: list
+        elements: str
+        default: []
+      min_level:
+        description: The lowest level that is sent.
+        type: str
+        choices: [warning, critical]
+        default: warning
+      repeat_hours:
+        description:
+          - Remind of an alert still firing this many hours after it was last sent. V(0) never reminds.
+          - Between 0 and 8760.
+        type: float
+        default: 24
+      recovery:
+        description: Send a "resolved" message when an alert that was sent is gone.
+        type: bool
+        default: true
+      hysteresis_pct:
+        description:
+          - No flapping. An alert on a measured value (swap, load, disk, connections, latency, dead rows,
+            transaction ID age, growth) is resolved, or de-escalated, only once the value is back past its
+            threshold by this share of the threshold. With the default, a swap warning at 20 % resolves below 18 %.
+          - Alerts without a numeric value and threshold (daemon down, missing table, job failed) resolve at once.
+          - Between 0 and 100.
+        type: float
+        default: 10
+      timeout:
+        description: Seconds all deliveries of one run may take together (a hung channel never holds the job). Between 1 and 300.
+        type: float
+        default: 20
+  ping_url:
+    description:
+      - Dead-man's switch (healthchecks.io, Uptime Kuma push, Cronitor convention). After a successful run the
+        module GETs this URL; after a failed run it GETs V(<ping_url>/fail). When cron stops or the host dies,
+        the outside service notices the missing pings.
+      - A ping that fails is a warning, never a failure of the job. Treated as a secret.
+    type: str
+  accept:
+    description:
+      - Known conditions a person decided to live with, for example a table without a primary key that is
+        append-only. A matching alert is still in the result (under RV(accepted), marked with the reason) but
+        raises nothing (no status, no message).
+      - Past O(accept[].until) the acceptance no longer applies, and the run warns that it expired.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      check:
+        description: The alert's C(check), for example V(table_without_primary_key) or V(disk).
+        type: str
+        required: true
+      subject:
+        description: The alert's C(subject) (table, mount point, app). Omit, or V(*), for every subject of the check.
+        type: str
+      until:
+        description: Last day (V(YYYY-MM-DD), through the end of that day UTC) or UTC time (V(YYYY-MM-DDTHH:MM)) it applies.
+        type: str
+      reason:
+        description: Why it is accepted; shown with the alert in every report.
+        type: str
+        required: true
+'''

@@ -1,0 +1,304 @@
+# -*- coding: utf-8 -*-
+# Copyright: twzrd.ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The report stage: everything after evaluate, in one place (docs/design.md).
+
+Every module ends with one call::
+
+    stage = ReportStage(module, 'alerts', 'twzrd_health')   # job, module name
+    ...collect, evaluate -> result...
+    stage.finish(result, store=store, log_extra=[...], log_metrics=[...], readings={...})
+
+or, when the run could not do its job, ``stage.fail(msg, remediation=...)``.
+The stage then, in this order: applies accepted conditions, tracks the
+alerts against the previous run (alerting.py), saves the state, appends the
+run's log line, exports metrics, delivers the message (notify.py), pings the
+dead-man's switch, and exits.  Cron and playbooks run this same code.
+
+One rule for side outputs that fail (log unwritable, channel down, state
+unwritable): warn, keep the result, never lose an alert.  An undelivered
+message stays pending in the state file and goes out with the next run;
+its text is also in the result (``notification.undelivered``) so the cron
+runner prints it and cron mail stays a fallback.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import socket
+import time
+
+from ansible_collections.twzrd.ops.plugins.module_utils import alerting
+from ansible_collections.twzrd.ops.plugins.module_utils import logline
+from ansible_collections.twzrd.ops.plugins.module_utils import notify as delivery
+from ansible_collections.twzrd.ops.plugins.module_utils.alerts import CRITICAL, WARNING, build_result
+from ansible_collections.twzrd.ops.plugins.module_utils.state import DEFAULT_STATE_FILE, StateError, StateStore
+
+SECTION = 'alerting'
+ALERTS_KIND = 'alerts'     # tell a person about changes only
+REPORT_KIND = 'report'     # every run is a message (weekly report, vacuum report)
+FAILED = 'failed'
+MAX_PENDING = 20           # undelivered messages kept for the next run, newest last
+MAX_REPEAT_HOURS = 24 * 365
+
+
+def report_argument_spec():
+    """Options every twzrd.ops module shares (plugins/doc_fragments/report.py documents them)."""
+    return dict(
+        state_file=dict(type='path', default=DEFAULT_STATE_FILE),
+        log_file=dict(type='path'),
+        notify=dict(type='dict', options=dict(
+            urls=dict(type='list', elements='str', no_log=True, default=[]),
+            min_level=dict(type='str', choices=[WARNING, CRITICAL], default=WARNING),
+            repeat_hours=dict(type='float', default=24.0),
+            recovery=dict(type='bool', default=True),
+            hysteresis_pct=dict(type='float', default=alerting.DEFAULT_HYSTERESIS_PCT),
+            timeout=dict(type='float', default=delivery.DEFAULT_TIMEOUT),
+        )),
+        ping_url=dict(type='str', no_log=True),
+        accept=dict(type='list', elements='dict', default=[], options=dict(
+            check=dict(type='str', required=True),
+            subject=dict(type='str'),
+            until=dict(type='str'),
+            reason=dict(type='str', required=True),
+        )),
+    )
+
+
+def _finite(value):
+    return value == value and value not in (float('inf'), float('-inf'))
+
+
+def report_parameter_errors(params):
+    """Messages naming the bad report option (bounds the argument spec cannot say)."""
+    errors = []
+    options = params.get('notify') or {}
+    bounds = (('repeat_hours', 0, MAX_REPEAT_HOURS), ('hysteresis_pct', 0, 100), ('timeout', 1, 300))
+    for key, low, high in bounds:
+        value = options.get(key)
+        if value is None:
+            continue
+        if not _finite(value) or not low <= value <= high:
+            errors.append('notify.%s must be between %s and %s, got %s' % (key, low, high, value))
+    for index, url in enumerate(options.get('urls') or []):
+        if not isinstance(url, str) or '://' not in url or '\x00' in url:
+            # never echo the URL: it may hold a password
+            errors.append('notify.urls[%d] is not an Apprise URL (scheme://...)' % index)
+    ping_url = params.get('ping_url')
+    if ping_url and (not ping_url.startswith(('http://', 'https://')) or '\x00' in ping_url):
+        errors.append('ping_url must be an http:// or https:// URL')
+    errors += alerting.acceptance_errors(params.get('accept'))
+    return errors
+
+
+class ReportStage:
+    """The end of one module run. ``job`` is the cron job's name (alerts, health, db_health, vacuum, restart)."""
+
+    def __init__(self, module, job, module_name, kind=ALERTS_KIND, instance=None, started=None):
+        self.module = module
+        self.module_name = module_name
+        self.params = module.params
+        self.job = job
+        self.kind = kind
+        self.key = job if not instance else '%s:%s' % (job, instance)
+        self.started = time.time() if started is None else started
+        self.host = socket.gethostname()
+        self.urls = [u for u in ((self.params.get('notify') or {}).get('urls') or []) if u]
+        self.policy = alerting.Policy.from_option(self.params.get('notify'))
+        self.check_mode = module.check_mode
+        self.warnings = []
+        self.log_fields = []
+
+    # --- public entry points ---------------------------------------------
+
+    def finish(self, result, store=None, log_extra=(), log_metrics=(), readings=None, summarize=None,
+               html=None, attach=None, fail_msg=None):
+        """Report a run that did its job; exits the module.
+
+        ``readings`` (alert key -> value measured now) lets alerts that stopped
+        firing be held within the hysteresis margin; ``summarize(result)``
+        gives the short lines a person reads (result ``summary``, the report
+        message); ``html``/``attach`` are an email version of a report.
+        """
+        self._report(result, store, log_extra, log_metrics, readings, summarize, html, attach, failed=False)
+        self.module.exit_json(**result)
+
+    def fail(self, msg, remediation=None, error=None, store=None, log_extra=(), **extra):
+        """Report a run that could not do its job (status ``failed``); fails the module.
+
+        The failure is an alert (check ``job_failed``) tracked like any other:
+        told once, reminded after ``repeat_hours``, resolved by the next good run.
+        """
+        failure = alerting.failure_alert(self.job, msg, remediation, error)
+        result = dict(extra)
+        result.update(status=FAILED, alerts=[failure] + list(extra.get('alerts') or []),
+                      metrics=extra.get('metrics') or {})
+        if remediation:
+            result['remediation'] = remediation
+        if error:
+            result['error'] = error
+        self._report(result, store, log_extra, (), None, None, None, None, failed=True)
+        result.pop('msg', None)
+        self.module.fail_json(msg=msg, **result)
+
+    # --- the stage ---------------------------------------------------------
+
+    def _report(self, result, store, log_extra, log_metrics, readings, summarize, html, attach, failed):
+        now = self.started
+        raised, accepted, notes = alerting.apply_acceptance(result.get('alerts') or [], self.params.get('accept'), now)
+        for note in notes:
+            self._warn(note)
+        if not failed:
+            result.update(build_result(raised, result.get('metrics') or {}))
+        else:
+            result['alerts'] = raised
+        if accepted:
+            result['accepted'] = accepted
+        result['twzrd_reported'] = True  # the cron runner: this run logged and notified itself
+
+        events, pending = self._track(result, store, readings, failed)
+        if summarize is not None:
+            result['summary'] = summarize(result)
+        status = FAILED if failed else result['status']
+        message = None
+        if self.kind == REPORT_KIND:
+            message = delivery.compose_report_message(
+                self.job, self.host, status, result.get('summary') or [], result['alerts'],
+                accepted, now)
+        elif events:
+            message = delivery.compose_alert_message(self.job, self.host, status, events,
+                                                     [a for a in result['alerts']], now)
+        notification = self._deliver(message, pending, html, attach)
+        if notification is not None:
+            result['notification'] = notification
+        self._save_delivery_state(store, notification)
+        self._ping(failed)
+        self._log(result, status, log_extra, log_metrics, notification)
+        for warning in self.warnings:
+            self.module.warn(warning)
+
+    def _warn(self, text):
+        self.warnings.append(delivery.scrub(text, self.urls + [self.params.get('ping_url') or '']))
+
+    # Tracking keeps one state section per job key; the store may be the one the
+    # module already holds (locked), or the stage opens its own.
+    def _track(self, result, store, readings, failed):
+        self._store = None
+        self._own_store = False
+        self._job_state = {}
+        if self.params.get('state_file'):
+            if store is None or store.read_only:
+                store = StateStore(self.params['state_file'], read_only=self.check_mode)
+                try:
+                    store.__enter__()
+                    self._own_store = True
+                except StateError as exc:
+                    self._warn('%s: alert history not kept this run (every alert counts as new)' % exc)
+                    store = None
+            self._store = store
+        if self._store is not None:
+            section = self._store.section(SECTION)
+            job_state = section.get(self.key)
+            self._job_state = job_state if isinstance(job_state, dict) else {}
+        previous = self._job_state.get('alerts') if isinstance(self._job_state.get('alerts'), dict) else {}
+        entries, events, recovered = alerting.transition(previous, result['alerts'], self.started, self.policy,
+                                                         readings=readings, failed=failed)
+        if not failed and self.kind == ALERTS_KIND:
+            result['recovered'] = recovered
+        self._job_state['alerts'] = entries
+        self._job_state['last_run'] = int(self.started)
+        self._job_state['last_status'] = FAILED if failed else result['status']
+        if not failed:
+            self._job_state['last_success'] = int(self.started)
+        pending = self._job_state.get('pending')
+        return events, [p for p in pending if isinstance(p, dict)] if isinstance(pending, list) else []
+
+    def _deliver(self, message, pending, html, attach):
+        """Send pending messages, then this run's; returns the result's ``notification`` or None."""
+        if not self.urls:
+            self._job_state['pending'] = []
+            return None
+        if self.check_mode:
+            return {'would_send': message is not None, 'pending': len(pending)}
+        by_fingerprint = dict((delivery.fingerprint(u), u) for u in self.urls)
+        outbox = []
+        for item in pending:
+            targets = [by_fingerprint[f] for f in item.get('targets') or [] if f in by_fingerprint]
+            if targets and item.get('title') and item.get('body'):
+                note = '(delayed: first attempt at %s)\n\n' % logline.iso_utc(item.get('created') or 0)
+                outbox.append((item, targets, item['title'], note + item['body'], None, None))
+        if message:
+            item = {'created': int(self.started), 'title': message[0], 'body': message[1]}
+            outbox.append((item, list(self.urls), message[0], message[1], html, attach))
+        still_pending, deliveries, sent = [], [], 0
+        budget_end = time.time() + self.policy_timeout()
+        for item, targets, title, body, html_body, files in outbox:
+            outcomes = delivery.deliver(targets, title, body, timeout=max(1.0, budget_end - time.time()),
+                                        html=html_body, attach=files)
+            for outcome, url in zip(outcomes, targets):
+                outcome['channel'] = delivery.channel_name(self.urls.index(url), url)
+            failed_targets = [o['fingerprint'] for o in outcomes if not o['ok']]
+            sent += 1 if any(o['ok'] for o in outcomes) else 0
+            deliveries.extend(dict((k, o[k]) for k in ('channel', 'ok', 'error')) for o in outcomes)
+            if failed_targets:
+                still_pending.append(dict(item, targets=failed_targets))
+        dropped = max(0, len(still_pending) - MAX_PENDING)
+        if dropped:
+            self._warn('%d undelivered message(s) older than the last %d dropped' % (dropped, MAX_PENDING))
+        self._job_state['pending'] = still_pending[-MAX_PENDING:]
+        errors = ['%s: %s' % (d['channel'], d['error']) for d in deliveries if not d['ok']]
+        for error in errors:
+            self._warn('notification not delivered via %s (kept for the next run)' % error)
+        notification = {'messages': len(outbox), 'sent': sent, 'deliveries': deliveries,
+                        'pending': len(self._job_state['pending'])}
+        if errors and message:
+            notification['undelivered'] = '%s\n\n%s' % message
+        return notification
+
+    def policy_timeout(self):
+        return float((self.params.get('notify') or {}).get('timeout') or delivery.DEFAULT_TIMEOUT)
+
+    def _save_delivery_state(self, store, notification):
+        if self._store is None or self.check_mode:
+            self._close_own_store()
+            return
+        self._store.section(SECTION)[self.key] = self._job_state
+        try:
+            self._store.save()
+        except StateError as exc:
+            self._warn('%s: alert history not kept this run' % exc)
+        self._close_own_store()
+
+    def _close_own_store(self):
+        if self._own_store and self._store is not None:
+            self._store.__exit__(None, None, None)
+        self._own_store = False
+
+    def _ping(self, failed):
+        url = self.params.get('ping_url')
+        if not url or self.check_mode:
+            return
+        error = delivery.ping(url, failed)
+        if error:
+            self._warn(error)
+
+    def _log(self, result, status, log_extra, log_metrics, notification):
+        if not self.params.get('log_file') or self.check_mode:
+            return
+        fields = list(log_metrics)
+        if result.get('accepted'):
+            fields.append(('accepted', len(result['accepted'])))
+        if notification is not None:
+            fields.append(('notified', notification.get('sent', 0)))
+            failures = [d['channel'] for d in notification.get('deliveries') or [] if not d['ok']]
+            if failures:
+                fields.append(('notify_failed', ','.join(failures)))
+            if notification.get('pending'):
+                fields.append(('notify_pending', notification['pending']))
+        logged = dict(result, status=status)
+        if status == FAILED:
+            logged['alerts'] = result['alerts']
+        error = logline.log_run(self.params['log_file'], self.module_name, logged, self.started,
+                                extra=list(log_extra), metric_fields=fields)
+        if error:
+            self._warn(error)

@@ -1,0 +1,100 @@
+"""Real message receivers on 127.0.0.1 for the notification tests.
+
+- :class:`SmtpReceiver`: aiosmtpd, a real SMTP server with AUTH LOGIN/PLAIN
+  (no TLS), keeping every message it accepts;
+- :class:`HttpReceiver`: a threaded ``http.server`` that takes Apprise's
+  ``json://`` POSTs, keeps their bodies, and answers with a status the test
+  sets (500 = channel down).
+
+DESIGN.md: aiosmtpd's Controller with port 0 fails its own readiness probe,
+so both get a free port picked here.
+"""
+import email
+import email.policy
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
+
+from harness import free_port
+
+SMTP_USER = 'alerts@example.com'
+
+
+class SmtpReceiver:
+    def __init__(self, password, port=None):
+        self.password = password
+        self.port = port or free_port()
+        self.messages = []
+        self._controller = None
+
+    async def handle_DATA(self, server, session, envelope):  # aiosmtpd handler hook; pylint: disable=invalid-name
+        self.messages.append(email.message_from_bytes(envelope.original_content, policy=email.policy.default))
+        return '250 OK'
+
+    def _authenticate(self, server, session, envelope, mechanism, auth_data):
+        return AuthResult(success=auth_data.login == SMTP_USER.encode() and
+                          auth_data.password == self.password.encode())
+
+    def start(self):
+        self._controller = Controller(self, hostname='127.0.0.1', port=self.port, authenticator=self._authenticate,
+                                      auth_require_tls=False)
+        self._controller.start()
+        return self
+
+    def stop(self):
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    def url(self):
+        """The Apprise URL a user would write (app password in it: a secret)."""
+        return ('mailto://%s:%s@127.0.0.1:%d?mode=insecure&from=twzrd@example.com&to=ops@example.com'
+                % (SMTP_USER.replace('@', '%40'), self.password, self.port))
+
+    def texts(self):
+        """(subject, plain-text body) of every message received."""
+        out = []
+        for message in self.messages:
+            part = message.get_body(preferencelist=('plain', 'html'))
+            out.append((str(message['Subject']), part.get_content() if part else ''))
+        return out
+
+
+class HttpReceiver:
+    def __init__(self):
+        self.port = free_port()
+        self.bodies = []
+        self.status = 200
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # pylint: disable=invalid-name
+                length = int(self.headers.get('Content-Length') or 0)
+                raw = self.rfile.read(length)
+                if receiver.status == 200:
+                    receiver.bodies.append({'path': self.path, 'json': json.loads(raw.decode('utf-8'))})
+                self.send_response(receiver.status)
+                self.end_headers()
+
+            def log_message(self, *args):  # keep test output quiet
+                pass
+
+        self._server = ThreadingHTTPServer(('127.0.0.1', self.port), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._server.shutdown()
+        self._server.server_close()
+
+    def url(self, token):
+        return 'json://127.0.0.1:%d/hooks/%s' % (self.port, token)
+
+    def messages(self):
+        return [(b['json'].get('title'), b['json'].get('message')) for b in self.bodies]
