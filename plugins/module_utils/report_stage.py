@@ -94,7 +94,7 @@ def report_parameter_errors(params):
 class ReportStage:
     """The end of one module run. ``job`` is the cron job's name (alerts, health, db_health, vacuum, restart)."""
 
-    def __init__(self, module, job, module_name, kind=ALERTS_KIND, instance=None, started=None):
+    def __init__(self, module, job, module_name, kind=ALERTS_KIND, instance=None, started=None, log_required=False):
         self.module = module
         self.module_name = module_name
         self.params = module.params
@@ -107,7 +107,10 @@ class ReportStage:
         self.policy = alerting.Policy.from_option(self.params.get('notify'))
         self.check_mode = module.check_mode
         self.warnings = []
-        self.log_fields = []
+        # A module whose log is its main output (twzrd_health) fails when the line cannot be
+        # written; the others warn (the log is one output of several).
+        self.log_required = log_required
+        self.log_error = None
 
     # --- public entry points ---------------------------------------------
 
@@ -119,8 +122,14 @@ class ReportStage:
         firing be held within the hysteresis margin; ``summarize(result)``
         gives the short lines a person reads (result ``summary``, the report
         message); ``html``/``attach`` are an email version of a report.
+        ``fail_msg`` fails the module after reporting (a rollout that stopped).
         """
+        result.setdefault('changed', False)
         self._report(result, store, log_extra, log_metrics, readings, summarize, html, attach, failed=False)
+        if fail_msg:
+            self.module.fail_json(msg=fail_msg, **result)
+        if self.log_error and self.log_required:
+            self.module.fail_json(msg=self.log_error, **result)
         self.module.exit_json(**result)
 
     def fail(self, msg, remediation=None, error=None, store=None, log_extra=(), **extra):
@@ -168,6 +177,9 @@ class ReportStage:
         elif events:
             message = delivery.compose_alert_message(self.job, self.host, status, events,
                                                      [a for a in result['alerts']], now)
+        if message:
+            # The text a person would get; the cron runner prints it where no channel took it.
+            result['message'] = '%s\n\n%s' % message
         notification = self._deliver(message, pending, html, attach)
         if notification is not None:
             result['notification'] = notification
@@ -186,7 +198,10 @@ class ReportStage:
         self._store = None
         self._own_store = False
         self._job_state = {}
-        if self.params.get('state_file'):
+        # A report is sent every run: it needs state only to keep undelivered messages and to tell a
+        # failure once.  Without channels it writes nothing (make run stays read-only).
+        keeps_state = self.kind == ALERTS_KIND or bool(self.urls)
+        if self.params.get('state_file') and keeps_state:
             if store is None or store.read_only:
                 store = StateStore(self.params['state_file'], read_only=self.check_mode)
                 try:
@@ -300,5 +315,7 @@ class ReportStage:
             logged['alerts'] = result['alerts']
         error = logline.log_run(self.params['log_file'], self.module_name, logged, self.started,
                                 extra=list(log_extra), metric_fields=fields)
-        if error:
+        if error and self.log_required:
+            self.log_error = error
+        elif error:
             self._warn(error)

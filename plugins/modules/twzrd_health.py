@@ -253,6 +253,14 @@ accepted:
   returned: when an alert was accepted
   type: list
   elements: dict
+message:
+  description:
+    - The message this run has for a person (title, blank line, body), with or without O(notify.urls) set.
+      Absent when nothing changed since the last run (alerts are told once per change, see O(notify)).
+    - The cron runner prints it when no channel took it, so cron mail stays a fallback.
+  returned: when the run has something to tell
+  type: str
+  sample: "twzrd alerts web1: WARNING\n\ntwzrd alerts on web1 at 2026-12-01 10:00 UTC: WARNING\n\nNEW WARNING disk /: disk / is 91% full\n  value 91, threshold 90\n  what to do: free space on /"
 notification:
   description:
     - What was sent this run, when O(notify.urls) is set. C(messages) (this run's and pending ones), C(sent),
@@ -338,11 +346,11 @@ def main():
     started = time.time()
     alerts_mode = params['mode'] == 'alerts'
     stage = ReportStage(module, 'alerts' if alerts_mode else 'health', 'twzrd_health',
-                        kind=ALERTS_KIND if alerts_mode else REPORT_KIND, started=started)
+                        kind=ALERTS_KIND if alerts_mode else REPORT_KIND, started=started, log_required=True)
     try:
         target = resolve_target(params['pm2_bin'], params['pm2_home'], params['pm2_user'])
     except Pm2Error as exc:
-        module.fail_json(msg=str(exc))
+        module.fail_json(msg=str(exc))  # bad input: nothing written (the cron runner reports it)
 
     read_only = module.check_mode or not alerts_mode
     run = health.run_alerts if alerts_mode else health.run_report

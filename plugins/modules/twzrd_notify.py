@@ -99,6 +99,14 @@ status:
   description: V(failed) when reporting a failure, otherwise V(ok).
   returned: always
   type: str
+message:
+  description:
+    - The message this run has for a person (title, blank line, body), with or without O(notify.urls) set.
+      Absent when nothing changed since the last run (alerts are told once per change, see O(notify)).
+    - The cron runner prints it when no channel took it, so cron mail stays a fallback.
+  returned: when the run has something to tell
+  type: str
+  sample: "twzrd alerts web1: WARNING\n\ntwzrd alerts on web1 at 2026-12-01 10:00 UTC: WARNING\n\nNEW WARNING disk /: disk / is 91% full\n  value 91, threshold 90\n  what to do: free space on /"
 notification:
   description: What the report stage sent (messages, sent, deliveries, pending, undelivered text).
   returned: when a failure was reported and urls are set

@@ -188,6 +188,14 @@ accepted:
   returned: when an alert was accepted
   type: list
   elements: dict
+message:
+  description:
+    - The message this run has for a person (title, blank line, body), with or without O(notify.urls) set.
+      Absent when nothing changed since the last run (alerts are told once per change, see O(notify)).
+    - The cron runner prints it when no channel took it, so cron mail stays a fallback.
+  returned: when the run has something to tell
+  type: str
+  sample: "twzrd alerts web1: WARNING\n\ntwzrd alerts on web1 at 2026-12-01 10:00 UTC: WARNING\n\nNEW WARNING disk /: disk / is 91% full\n  value 91, threshold 90\n  what to do: free space on /"
 notification:
   description:
     - What was sent this run, when O(notify.urls) is set. C(messages) (this run's and pending ones), C(sent),
