@@ -183,7 +183,7 @@ def main():
     job = failure['job']
     stage = ReportStage(module, job, JOB_MODULES[job], kind=REPORT_KIND if job in REPORT_JOBS else ALERTS_KIND,
                         instance=failure.get('instance'))
-    stage.fail(failure['message'], remediation=failure.get('remediation'), error='job')
+    stage.fail(failure['message'], remediation=failure.get('remediation'), error='job', log_extra=[('cron_job', job)])
 
 
 if __name__ == '__main__':
