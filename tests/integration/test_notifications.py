@@ -465,3 +465,32 @@ def test_runner_test_notify_tries_each_channel_list_once(tmp_path, smtp, webhook
     assert SMTP_PASSWORD not in out and WEBHOOK_TOKEN not in out
     only = twzrd_run(config, '--test-notify', 'alerts')
     assert only.returncode == 0 and 'vacuum' not in only.stdout
+
+
+def run_playbook(name, extra_vars, tmp_path):
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS, ANSIBLE_COLLECTIONS_SCAN_SYS_PATH='false',
+               ANSIBLE_LOCALHOST_WARNING='false', ANSIBLE_INVENTORY_UNPARSED_WARNING='false')
+    vars_file = tmp_path / 'vars.json'
+    vars_file.write_text(json.dumps(dict(extra_vars, ansible_python_interpreter=sys.executable)))
+    vars_file.chmod(0o600)
+    return subprocess.run([os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '-i', 'localhost,',
+                           '-c', 'local', '-e', '@%s' % vars_file, os.path.join(ROOT, 'playbooks', name)],
+                          capture_output=True, text=True, env=env, cwd=str(tmp_path), check=False, timeout=300)
+
+
+def test_notify_test_playbook_reports_each_channel(tmp_path, smtp, webhook):
+    good = {'urls': [smtp.url(), webhook.url(WEBHOOK_TOKEN)], 'timeout': 5}
+    proc = run_playbook('notify_test.yml', {'twzrd_notify': good}, tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert '#1 mailto: delivered' in proc.stdout and '#2 json: delivered' in proc.stdout
+    assert len(smtp.messages) == 1 and len(webhook.bodies) == 1
+
+    down = dict(good, urls=good['urls'] + ['json://127.0.0.1:%d/x' % free_port()])
+    proc = run_playbook('notify_test.yml', {'twzrd_notify': down}, tmp_path)
+    assert proc.returncode != 0
+    assert '#3 json: NOT delivered' in proc.stdout
+    for secret in (SMTP_PASSWORD, WEBHOOK_TOKEN):
+        assert secret not in proc.stdout + proc.stderr
+
+    proc = run_playbook('notify_test.yml', {}, tmp_path)
+    assert proc.returncode != 0 and 'Set twzrd_notify.urls' in proc.stdout
