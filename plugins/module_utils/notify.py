@@ -218,8 +218,8 @@ def deliver(urls, title, body, timeout=DEFAULT_TIMEOUT, html=None, attach=None):
     threads = []
     try:
         for index, url in enumerate(urls):
-            thread = threading.Thread(target=_send_one, args=(apprise, url, title, body, html, attach,
-                                                               outcomes[index], capture))
+            thread = threading.Thread(target=_send_one,
+                                      args=(apprise, url, title, body, html, attach, outcomes[index], capture))
             thread.daemon = True  # a hung channel must not keep the job alive
             thread.start()
             threads.append(thread)

@@ -25,6 +25,7 @@ runner prints it and cron mail stays a fallback.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import math
 import socket
 import time
 
@@ -66,7 +67,7 @@ def report_argument_spec():
 
 
 def _finite(value):
-    return value == value and value not in (float('inf'), float('-inf'))
+    return not math.isnan(value) and not math.isinf(value)
 
 
 def report_parameter_errors(params):
@@ -176,7 +177,7 @@ class ReportStage:
                 accepted, now)
         elif events:
             message = delivery.compose_alert_message(self.job, self.host, status, events,
-                                                     [a for a in result['alerts']], now)
+                                                     list(result['alerts']), now)
         if message:
             # The text a person would get; the cron runner prints it where no channel took it.
             result['message'] = '%s\n\n%s' % message

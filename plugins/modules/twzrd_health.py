@@ -260,7 +260,14 @@ message:
     - The cron runner prints it when no channel took it, so cron mail stays a fallback.
   returned: when the run has something to tell
   type: str
-  sample: "twzrd alerts web1: WARNING\n\ntwzrd alerts on web1 at 2026-12-01 10:00 UTC: WARNING\n\nNEW WARNING disk /: disk / is 91% full\n  value 91, threshold 90\n  what to do: free space on /"
+  sample: |-
+    twzrd alerts web1: WARNING
+
+    twzrd alerts on web1 at 2026-12-01 10:00 UTC: WARNING
+
+    NEW WARNING disk /: disk / is 91% full
+      value 91, threshold 90
+      what to do: free space on /
 notification:
   description:
     - What was sent this run, when O(notify.urls) is set. C(messages) (this run's and pending ones), C(sent),
@@ -366,6 +373,7 @@ def main():
     except StateError as exc:
         stage.fail(str(exc), remediation='Make the state file writable by the job user, or point state_file '
                                          'elsewhere (docs/install.md).', error='state')
+
 
 if __name__ == '__main__':
     main()

@@ -195,7 +195,14 @@ message:
     - The cron runner prints it when no channel took it, so cron mail stays a fallback.
   returned: when the run has something to tell
   type: str
-  sample: "twzrd alerts web1: WARNING\n\ntwzrd alerts on web1 at 2026-12-01 10:00 UTC: WARNING\n\nNEW WARNING disk /: disk / is 91% full\n  value 91, threshold 90\n  what to do: free space on /"
+  sample: |-
+    twzrd alerts web1: WARNING
+
+    twzrd alerts on web1 at 2026-12-01 10:00 UTC: WARNING
+
+    NEW WARNING disk /: disk / is 91% full
+      value 91, threshold 90
+      what to do: free space on /
 notification:
   description:
     - What was sent this run, when O(notify.urls) is set. C(messages) (this run's and pending ones), C(sent),
@@ -293,8 +300,8 @@ def run(module, stage, params):
             only_dirty = not (params["tables"] or params["all_tables"])
             tables = db_collect.collect_tables(conn, only_dirty=only_dirty)
         except psycopg2.Error as exc:
-            stage.fail('cannot read the catalog: %s' % query_error_message(exc, params), remediation=CATALOG_REMEDIATION,
-                           error='query', log_extra=[('db', params['login_db'])])
+            stage.fail('cannot read the catalog: %s' % query_error_message(exc, params),
+                       remediation=CATALOG_REMEDIATION, error='query', log_extra=[('db', params['login_db'])])
         requested = [split_table_name(name) for name in params['tables']]
         plan, not_found = db_vacuum.plan_vacuum(
             tables, settings, requested=requested, all_tables=params['all_tables'],
@@ -369,6 +376,7 @@ def main():
     except StateError as exc:
         module.warn('%s: last run not recorded' % exc)
         stage.finish(result, **finish)
+
 
 if __name__ == '__main__':
     main()

@@ -331,7 +331,7 @@ def test_cron_and_playbook_send_the_same_messages(tmp_path, webhook):
     for dummy, warning, critical in sequence:  # the cron way: twzrd-run alerts, as installed
         write_job(config, 'alerts', 'twzrd_health', cron.args(disk_warning=warning, disk_critical=critical))
         assert twzrd_run(config, 'alerts').stdout == ''  # the channel took every message
-    cron_messages = [m for m in webhook.messages()]
+    cron_messages = list(webhook.messages())
 
     play_args = dict(cron.args(disk_warning=0, disk_critical=0), state_file=str(play_dir / 'state.json'),
                      log_file=str(play_dir / 'alerts.log'), notify={'urls': [webhook.url('play')]})
@@ -347,7 +347,7 @@ def test_cron_and_playbook_send_the_same_messages(tmp_path, webhook):
                            'local', '-e', 'ansible_python_interpreter=%s' % sys.executable, str(playbook)],
                           capture_output=True, text=True, env=env, cwd=ROOT, check=False, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    play_messages = [m for m in webhook.messages()][len(cron_messages):]
+    play_messages = list(webhook.messages())[len(cron_messages):]
 
     def normalized(messages):  # the time and the measured disk share move between the two runs
         return [(title, re.sub(r'\d+(\.\d+)?', 'N', body)) for title, body in messages]
@@ -388,7 +388,9 @@ def test_runner_mails_only_what_no_channel_took(tmp_path, webhook):
     proc = twzrd_run(config, 'alerts')
     assert (proc.returncode, proc.stdout) == (1, '') and len(webhook.bodies) == 1
 
-    write_job(config, 'alerts', 'twzrd_health', host.args(**dict(warn, disk_critical=max(0.5, host.disk_pct - 2.5))))
+    escalate = dict(warn)
+    escalate['disk_critical'] = max(0.5, host.disk_pct - 2.5)
+    write_job(config, 'alerts', 'twzrd_health', host.args(**escalate))
     webhook.status = 500
     proc = twzrd_run(config, 'alerts')
     assert proc.returncode == 2

@@ -178,7 +178,7 @@ def report_failure(job, settings, message, remediation):
     if job not in KNOWN_JOBS or not settings:
         return None
     args = dict((key, settings[key]) for key in NOTIFY_KEYS if settings.get(key) is not None)
-    failure = {'job': job, 'message': message, 'remediation': remediation}
+    failure = {'job': job, 'msg': message, 'remediation': remediation}
     if job in DB_JOBS:
         failure['instance'] = settings.get('login_db') or 'postgres'
     args['failure'] = failure
