@@ -291,8 +291,10 @@ class ReportStage:
         directory = self.params.get('textfile_dir')
         if not directory or self.check_mode:
             return
+        # A failed run keeps the previous success the state file knows (whole seconds there).
+        last_success = self._job_state.get('last_success') if status == FAILED else self.started
         error = metrics_export.export(directory, self.job, self.instance, result, status, self.started, time.time(),
-                                      last_success=self._job_state.get('last_success'))
+                                      last_success=last_success)
         if error:
             self._warn(error)
 
