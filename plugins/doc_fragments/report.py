@@ -70,7 +70,7 @@ options:
     type: str
   textfile_dir:
     description:
-      - Export this run's metrics for the Prometheus node_exporter textfile collector: the module replaces
+      - Export this run's metrics for the Prometheus node_exporter textfile collector. The module replaces
         C(twzrd_<job>.prom) in this directory (C(twzrd_<job>_<database>.prom) for the database jobs) atomically,
         mode C(0644), using prometheus_client. Debian's C(prometheus-node-exporter) reads
         C(/var/lib/prometheus/node-exporter). See C(docs/prometheus.md) for the metric names and alert rules.
