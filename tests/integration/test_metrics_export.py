@@ -76,22 +76,27 @@ def assert_job_series(samples, job, result, before, after, **instance):
     return labels
 
 
+def run_and_scrape(module, args, tmp_path, exporter, job, **instance):
+    """Run the module once, check its file with promtool, scrape node_exporter and check the
+    job's own series against the result; returns (result, samples, the job's labels)."""
+    before = time.time()
+    result = run(module, args, tmp_path)
+    after = time.time()
+    name = 'twzrd_%s%s.prom' % (job, ''.join('_' + v for v in instance.values()))
+    promtool_check(os.path.join(args['textfile_dir'], name))
+    samples = exporter.scrape()
+    return result, samples, assert_job_series(samples, job, result, before, after, **instance)
+
+
 def test_alerts_job_exports_host_and_pm2(pm2, exporter, textfile_dir, tmp_path):
     pm2.start('steady.js', 'web')
     pm2.wait_for(lambda procs: any(p['pm2_env']['status'] == 'online' for p in procs))
     args = dict(QUIET_SYSTEM, mode='alerts', pm2_bin=pm2.bin, pm2_home=pm2.home, disk_paths=['/', str(tmp_path)],
                 disk_warning=0.01, disk_critical=99.99,  # every real disk is above 0.01 %: a warning per path
                 state_file=str(tmp_path / 'state.json'), textfile_dir=str(textfile_dir))
-    before = time.time()
-    result = run('twzrd_health', args, tmp_path)
-    after = time.time()
+    result, samples, labels = run_and_scrape('twzrd_health', args, tmp_path, exporter, 'alerts')
     assert sorted(os.listdir(textfile_dir)) == ['twzrd_alerts.prom']
-    path = textfile_dir / 'twzrd_alerts.prom'
-    assert (os.stat(path).st_mode & 0o777) == 0o644
-    promtool_check(path)
-
-    samples = exporter.scrape()
-    labels = assert_job_series(samples, 'alerts', result, before, after)
+    assert (os.stat(textfile_dir / 'twzrd_alerts.prom').st_mode & 0o777) == 0o644
     assert result['status'] == 'warning' and {a['check'] for a in result['alerts']} == {'disk'}
     assert value(samples, 'twzrd_job_last_success_timestamp_seconds', **labels) == \
         value(samples, 'twzrd_job_last_run_timestamp_seconds', **labels)
@@ -128,12 +133,7 @@ def test_report_job_exports_log_errors(pm2, exporter, textfile_dir, tmp_path):
     args = dict(QUIET_SYSTEM, mode='report', pm2_bin=pm2.bin, pm2_home=pm2.home, log_paths=[str(log)],
                 include_system_log=False, include_pm2_logs=False, log_errors_warning=2,
                 state_file=str(tmp_path / 'state.json'), textfile_dir=str(textfile_dir))
-    before = time.time()
-    result = run('twzrd_health', args, tmp_path)
-    after = time.time()
-    promtool_check(textfile_dir / 'twzrd_health.prom')
-    samples = exporter.scrape()
-    labels = assert_job_series(samples, 'health', result, before, after)
+    result, samples, labels = run_and_scrape('twzrd_health', args, tmp_path, exporter, 'health')
     assert result['report']['log_errors']['total'] == 3
     assert value(samples, 'twzrd_report_log_error_lines', **labels) == 3
     assert value(samples, 'twzrd_alert', check='log_errors', subject='', level='warning', **labels) == 1
@@ -220,12 +220,7 @@ def test_db_health_that_cannot_connect_says_so(pg_cluster, exporter, textfile_di
 def test_vacuum_exports_its_outcome(pg_cluster, dirty_db, exporter, textfile_dir, tmp_path):
     args = dict(pg_cluster.conn_params(dirty_db), state_file=str(tmp_path / 'state.json'),
                 textfile_dir=str(textfile_dir), tables=['events', 'missing_table'])
-    before = time.time()
-    result = run('twzrd_vacuum', args, tmp_path)
-    after = time.time()
-    promtool_check(textfile_dir / ('twzrd_vacuum_%s.prom' % dirty_db))
-    samples = exporter.scrape()
-    labels = assert_job_series(samples, 'vacuum', result, before, after, database=dirty_db)
+    result, samples, labels = run_and_scrape('twzrd_vacuum', args, tmp_path, exporter, 'vacuum', database=dirty_db)
     metrics = result['metrics']
     assert metrics['vacuumed'] == 1 and metrics['not_found'] == 1 and metrics['dead_rows_removed'] == 100000
     for outcome in ('planned', 'vacuumed', 'skipped', 'failed', 'not_started', 'not_found'):
@@ -240,11 +235,8 @@ def test_restart_exports_outcome_and_a_failed_run_keeps_last_success(pm2, export
     args = dict(pm2_bin=pm2.bin, pm2_home=pm2.home, apps=['web'], stable_seconds=0.5, settle_seconds=0.5,
                 state_file=str(tmp_path / 'state.json'), textfile_dir=str(textfile_dir))
     before = time.time()
-    result = run('pm2_restart', args, tmp_path)
+    result, samples, labels = run_and_scrape('pm2_restart', args, tmp_path, exporter, 'restart')
     after = time.time()
-    promtool_check(textfile_dir / 'twzrd_restart.prom')
-    samples = exporter.scrape()
-    labels = assert_job_series(samples, 'restart', result, before, after)
     assert result['status'] == 'ok'
     expected = {'planned': 1, 'restarted': 1, 'untouched': 0, 'failed': 0}
     for outcome, count in expected.items():
