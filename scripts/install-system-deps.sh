@@ -17,5 +17,8 @@ if ! have initdb && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   missing+=(postgresql)
 fi
 have check_postgres || have check_postgres.pl || missing+=(check-postgres)
+# Prometheus export (docs/prometheus.md): the textfile collector and promtool (rules, metrics).
+have prometheus-node-exporter || missing+=(prometheus-node-exporter)
+have promtool || missing+=(prometheus)
 
 install_missing

@@ -9,7 +9,7 @@ __metaclass__ = type
 class ModuleDocFragment(object):
     # Options of the report stage every twzrd.ops module ends with
     # (plugins/module_utils/report_stage.py): notifications, dead-man's switch,
-    # accepted conditions.
+    # Prometheus textfile export, accepted conditions.
     DOCUMENTATION = r'''
 options:
   notify:
@@ -68,6 +68,17 @@ options:
         the outside service notices the missing pings.
       - A ping that fails is a warning, never a failure of the job. Treated as a secret.
     type: str
+  textfile_dir:
+    description:
+      - Export this run's metrics for the Prometheus node_exporter textfile collector. The module replaces
+        C(twzrd_<job>.prom) in this directory (C(twzrd_<job>_<database>.prom) for the database jobs) atomically,
+        mode C(0644), using prometheus_client. Debian's C(prometheus-node-exporter) reads
+        C(/var/lib/prometheus/node-exporter). See C(docs/prometheus.md) for the metric names and alert rules.
+      - A failed run still writes its status (V(3)), last run and duration, and keeps the last success time from the
+        state file. A directory that is missing or not writable is a warning, never a failure of the job; the
+        previous file then stays as it was.
+      - Unset (the default) exports nothing and does not load prometheus_client. Nothing is written in check mode.
+    type: path
   accept:
     description:
       - Known conditions a person decided to live with, for example a table without a primary key that is

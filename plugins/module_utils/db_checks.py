@@ -108,6 +108,7 @@ def evaluate_connections(backends, settings, warning_pct, critical_pct,
         'active': by_state.get('active', 0),
         'idle': by_state.get('idle', 0),
         'idle_in_transaction': len(idle),
+        'idle_in_transaction_max_s': round(max([b.get('state_age') or 0 for b in idle] or [0]), 1),
         'oldest_transaction_s': oldest_age,
         'oldest_transaction_pid': oldest['pid'] if oldest else None,
     }

@@ -12,8 +12,8 @@ Every module ends with one call::
 or, when the run could not do its job, ``stage.fail(msg, remediation=...)``.
 The stage then, in this order: applies accepted conditions, tracks the
 alerts against the previous run (alerting.py), saves the state, appends the
-run's log line, exports metrics, delivers the message (notify.py), pings the
-dead-man's switch, and exits.  Cron and playbooks run this same code.
+run's log line, exports metrics (textfile_dir: metrics_export.py), delivers the
+message (notify.py), pings the dead-man's switch, and exits.  Cron and playbooks run this same code.
 
 One rule for side outputs that fail (log unwritable, channel down, state
 unwritable): warn, keep the result, never lose an alert.  An undelivered
@@ -31,6 +31,7 @@ import time
 
 from ansible_collections.twzrd.ops.plugins.module_utils import alerting
 from ansible_collections.twzrd.ops.plugins.module_utils import logline
+from ansible_collections.twzrd.ops.plugins.module_utils import metrics_export
 from ansible_collections.twzrd.ops.plugins.module_utils import notify as delivery
 from ansible_collections.twzrd.ops.plugins.module_utils.alerts import CRITICAL, WARNING, build_result
 from ansible_collections.twzrd.ops.plugins.module_utils.state import DEFAULT_STATE_FILE, StateError, StateStore
@@ -57,6 +58,7 @@ def report_argument_spec():
             timeout=dict(type='float', default=delivery.DEFAULT_TIMEOUT),
         )),
         ping_url=dict(type='str', no_log=True),
+        textfile_dir=dict(type='path'),
         accept=dict(type='list', elements='dict', default=[], options=dict(
             check=dict(type='str', required=True),
             subject=dict(type='str'),
@@ -101,6 +103,7 @@ class ReportStage:
         self.params = module.params
         self.job = job
         self.kind = kind
+        self.instance = instance
         self.key = job if not instance else '%s:%s' % (job, instance)
         self.started = time.time() if started is None else started
         self.host = socket.gethostname()
@@ -187,6 +190,7 @@ class ReportStage:
         self._save_delivery_state(store, notification)
         self._ping(failed)
         self._log(result, status, log_extra, log_metrics, notification)
+        self._export(result, status)
         for warning in self.warnings:
             self.module.warn(warning)
 
@@ -295,6 +299,18 @@ class ReportStage:
         if not url or self.check_mode:
             return
         error = delivery.ping(url, failed)
+        if error:
+            self._warn(error)
+
+    def _export(self, result, status):
+        """node_exporter textfile (metrics_export.py); last_success comes from the job's state."""
+        directory = self.params.get('textfile_dir')
+        if not directory or self.check_mode:
+            return
+        # A failed run keeps the previous success the state file knows (whole seconds there).
+        last_success = self._job_state.get('last_success') if status == FAILED else self.started
+        error = metrics_export.export(directory, self.job, self.instance, result, status, self.started, time.time(),
+                                      last_success=last_success)
         if error:
             self._warn(error)
 

@@ -133,3 +133,25 @@ def test_notification_urls_stay_in_the_job_files(host):
             assert TOKEN in host.file('/etc/twzrd/%s.json' % job).content_string
         for log in ('/var/log/twzrd-db-maint.log', '/var/log/twzrd-daily-alerts.log', '/var/log/twzrd-health.log'):
             assert TOKEN not in host.file(log).content_string
+TEXTFILE_DIR = '/var/lib/prometheus/node-exporter'
+
+
+def test_jobs_export_metrics_for_node_exporter(host):
+    """After the jobs above ran: one file per job (and database), written by the job's own user
+    through the textfile group, readable by node_exporter, with the run's status."""
+    directory = host.file(TEXTFILE_DIR)
+    assert (directory.user, directory.group, directory.mode) == ('root', 'twzrd-metrics', 0o1775)
+    assert 'twzrd-metrics' in host.user('postgres').groups
+    expected = {'twzrd_alerts.prom': ('root', 'alerts', ''), 'twzrd_restart.prom': ('root', 'restart', ''),
+                'twzrd_db_health_shop.prom': ('postgres', 'db_health', 'database="shop",'),
+                'twzrd_vacuum_shop.prom': ('postgres', 'vacuum', 'database="shop",')}
+    for name, (owner, job, database) in expected.items():
+        export = host.file('%s/%s' % (TEXTFILE_DIR, name))
+        assert export.exists, name
+        assert (export.user, export.mode) == (owner, 0o644), name
+        content = export.content_string
+        assert '# TYPE twzrd_job_status gauge' in content, name
+        status = [line for line in content.splitlines()
+                  if line.startswith('twzrd_job_status{%stwzrd_job="%s"}' % (database, job))]
+        assert len(status) == 1 and float(status[0].split()[-1]) in (0, 1, 2), (name, status)
+    assert not [f for f in host.run('ls -A %s', TEXTFILE_DIR).stdout.split() if f.endswith('.tmp')]
