@@ -99,7 +99,7 @@ changelog-lint: release-venv
 # Release notes (docs/release.md): `changelog-release` turns the fragments into the release of
 # galaxy.yml's version (it lists new modules and roles with the release venv's ansible-doc) and
 # writes CHANGELOG.md; `changelog` only regenerates CHANGELOG.md.
-changelog-release: release-venv collection
+changelog-release: release-venv
 	@PATH=$(RELEASE_VENV)/bin:$$PATH antsibull-changelog release
 
 changelog: release-venv
