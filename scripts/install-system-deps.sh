@@ -17,5 +17,7 @@ if ! have initdb && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   missing+=(postgresql)
 fi
 have check_postgres || have check_postgres.pl || missing+=(check-postgres)
+# The weekly HTML report is opened and screenshotted in a real headless browser (tests).
+have chromium   || missing+=(chromium)
 
 install_missing
