@@ -47,10 +47,9 @@ def _day_dates(days):
 class Canvas:
     """One chart: a figure with one axis, saved as PNG bytes."""
 
-    def __init__(self, plt, mdates, title, ylabel):
+    def __init__(self, plt, mdates, ylabel):
         self.plt = plt
         self.fig, self.ax = plt.subplots(figsize=(WIDTH, HEIGHT), dpi=DPI)
-        self.ax.set_title(title, fontsize=10, loc='left')
         self.ax.set_ylabel(ylabel, fontsize=8)
         self.ax.tick_params(labelsize=7)
         self.ax.grid(True, alpha=0.3)
@@ -86,8 +85,13 @@ def _lines(canvas, times, named_values, scale=1.0):
     return drawn
 
 
+def _week_axis(canvas, trends):
+    canvas.ax.set_xlim(_dates([trends['since'], trends['until']]))
+
+
 def load_chart(canvas, trends):
     hourly, limits = trends['hourly'], trends['thresholds']
+    _week_axis(canvas, trends)
     if not _lines(canvas, hourly['t'], [('load 1 min', hourly['load1']), ('5 min', hourly['load5']),
                                         ('15 min', hourly['load15'])]):
         canvas.empty('no hourly samples yet (the hourly alerts job records them)')
@@ -98,6 +102,7 @@ def load_chart(canvas, trends):
 
 def memory_chart(canvas, trends):
     hourly, limits = trends['hourly'], trends['thresholds']
+    _week_axis(canvas, trends)
     if not _lines(canvas, hourly['t'], [('memory used %', hourly['mem_pct']), ('swap used %', hourly['swap_pct'])]):
         canvas.empty('no hourly samples yet')
         return
@@ -107,6 +112,7 @@ def memory_chart(canvas, trends):
 
 def disk_chart(canvas, trends, forecasts):
     hourly = trends['hourly']
+    right = trends['until']
     if not _lines(canvas, hourly['t'], [(path, values) for path, values in sorted(hourly['disk'].items())], GIB):
         canvas.empty('no disk samples yet')
         return
@@ -118,11 +124,13 @@ def disk_chart(canvas, trends, forecasts):
         # the fitted line, from the first sample it used to the day it reaches the capacity (or 14 days out)
         end = min(fc['full_at'], horizon)
         start = min(fc['since'], end)
+        right = max(right, end)
         ends = [fc['capacity'] - fc['rate_per_day'] * (fc['full_at'] - t) / 86400.0 for t in (start, end)]
         color = COLORS[index % len(COLORS)]
         canvas.ax.plot(_dates([start, end]), [v / GIB for v in ends], linestyle=':', color=color,
                        label='%s forecast: full %s' % (path, fc['full_date']))
         canvas.ax.axhline(fc['capacity'] / GIB, color=color, linewidth=0.8, alpha=0.5)
+    canvas.ax.set_xlim(_dates([trends['since'], right]))
 
 
 def db_size_chart(canvas, trends):
@@ -195,7 +203,7 @@ def render_charts(report):
     trends = report['trends']
     charts = []
     for name, title, ylabel, draw in CHARTS:
-        canvas = Canvas(plt, mdates, title, ylabel)
+        canvas = Canvas(plt, mdates, ylabel)
         try:
             if draw is None:
                 disk_chart(canvas, trends, report.get('disk_forecast'))
