@@ -160,7 +160,7 @@ def scan_logs(params, view, since, now):
 
 def run_report(params, store, target, now):
     """The weekly report. Reads state, never writes it."""
-    since = now - params['report_days'] * 86400
+    since = int(now) - params['report_days'] * 86400  # one boundary for every section of the report
     memory = system.collect_memory()
     load = system.collect_load()
     disks = system.collect_disks(params['disk_paths'])
