@@ -18,6 +18,7 @@ import io
 GIB = 1073741824.0
 MIB = 1048576.0
 WIDTH, HEIGHT, DPI = 8.0, 2.8, 90
+THRESHOLD_SPAN = 10   # draw a threshold line up to this many times the highest value of the week
 COLORS = ('#1f77b4', '#ff7f0e', '#2ca02c', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#7f7f7f')
 
 
@@ -96,8 +97,11 @@ def load_chart(canvas, trends):
                                         ('15 min', hourly['load15'])]):
         canvas.empty('no hourly samples yet (the hourly alerts job records them)')
         return
-    _hline(canvas.ax, limits.get('load_warning'), 'warning', '#e6a100')
-    _hline(canvas.ax, limits.get('load_critical'), 'critical', '#d62728')
+    # A threshold far above the week's load would flatten the lines: the caption gives it instead.
+    top = max(v for v in hourly['load1'] + hourly['load5'] + hourly['load15'] if v is not None)
+    for name, color in (('load_warning', '#e6a100'), ('load_critical', '#d62728')):
+        if limits.get(name) is not None and limits[name] <= max(THRESHOLD_SPAN * top, 1.0):
+            _hline(canvas.ax, limits[name], name.split('_')[1], color)
 
 
 def memory_chart(canvas, trends):
@@ -131,6 +135,7 @@ def disk_chart(canvas, trends, forecasts):
                        label='%s forecast: full %s' % (path, fc['full_date']))
         canvas.ax.axhline(fc['capacity'] / GIB, color=color, linewidth=0.8, alpha=0.5)
     canvas.ax.set_xlim(_dates([trends['since'], right]))
+    canvas.ax.set_ylim(bottom=0)
 
 
 def db_size_chart(canvas, trends):

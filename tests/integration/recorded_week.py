@@ -8,6 +8,7 @@ in ``days_to_full`` days: the forecast on the real disk is then predictable.
 import math
 import random
 
+from ansible_collections.twzrd.ops.plugins.module_utils import forecast
 from ansible_collections.twzrd.ops.plugins.module_utils import history
 
 DAY = 86400
@@ -35,9 +36,11 @@ def hourly_history(now, path, used_now, free_now, days=7, days_to_full=10.0, see
     return samples
 
 
-def db_state(now, database='app', days=30, start_bytes=200 * 1048576, per_day=8 * 1048576):
-    """What twzrd_db_health keeps: daily sizes and the dead rows of the worst tables."""
+def db_state(now, free_now, database='app', days=30, start_bytes=200 * 1048576, per_day=8 * 1048576):
+    """What twzrd_db_health keeps: daily sizes, its last forecast, the dead rows of the worst tables."""
     sizes = [[int(now) - (days - i) * DAY, start_bytes + i * per_day] for i in range(days)]
+    dummy, forecasts = forecast.db_size_forecasts({database: sizes[:-1]}, {database: sizes[-1][1]},
+                                                  {'path': '/', 'free_bytes': free_now}, now, 7, 14, 3)
     dead = {}
     for i in range(days):
         t = int(now) - (days - 1 - i) * DAY
@@ -45,7 +48,7 @@ def db_state(now, database='app', days=30, start_bytes=200 * 1048576, per_day=8 
             {'table': 'public.events', 'dead_rows': 20000 + 3000 * i},
             {'table': 'public.sessions', 'dead_rows': 50000 - 1000 * i},
         ]), days=history.DAILY_DAYS)
-    return {'sizes': {database: sizes}, 'dead_rows': {database: dead}}
+    return {'sizes': {database: sizes}, 'dead_rows': {database: dead}, 'forecast': forecasts}
 
 
 def pm2_restarts(now, counts_per_day):
@@ -71,6 +74,6 @@ def recorded_state(now, path, used_now, free_now, days_to_full=10.0):
             'history': hourly_history(now, path, used_now, free_now, days_to_full=days_to_full),
             'pm2_restarts': pm2_restarts(now, [{'api': 1}, {}, {'api': 2, 'worker': 1}, {}, {}, {'worker': 4}, {}]),
         },
-        'twzrd_db_health': db_state(now),
+        'twzrd_db_health': db_state(now, free_now),
         'alerting': {'db_health:app': {'alerts': {'dead_rows:public.events': dict(OPEN_DB_ALERT, since=int(now))}}},
     }
