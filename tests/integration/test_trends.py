@@ -17,6 +17,7 @@ import pytest
 from PIL import Image
 
 from harness import ROOT, run_module
+from pg_harness import seed_dead_rows
 from receivers import SmtpReceiver
 from recorded_week import recorded_state
 from test_health_module import playbook
@@ -217,3 +218,52 @@ def test_health_playbook_writes_the_report_and_prints_the_week(tmp_path):
     assert [n for n in os.listdir(str(report_dir)) if n.endswith('.html')]
     assert re.search(u'load +[\u2581-\u2588 ]{42}  max', proc.stdout), proc.stdout
     assert 'disk_forecast' in proc.stdout or 'full on' in proc.stdout
+
+
+def db_health(pg_cluster, db, tmp_path, **extra):
+    args = dict(pg_cluster.conn_params(db), state_file=str(tmp_path / 'state.json'), **extra)
+    rc, result, out, err = run_module('twzrd_db_health', args, tmp_path)
+    assert rc == 0, (out, err)
+    return result
+
+
+def test_db_size_forecast_against_the_data_directory_volume(pg_cluster, pg_db, tmp_path):
+    """A real cluster: the volume comes from the server's data_directory; growth from the size history."""
+    conn = pg_cluster.connect(pg_db)
+    try:
+        with conn.cursor() as cur:  # ~150 MB: rows under 2 kB are stored as they are (no TOAST compression)
+            cur.execute("CREATE TABLE filler AS SELECT g AS id, repeat('x', 1900) AS pad "
+                        "FROM generate_series(1, 80000) g")
+        seed_dead_rows(conn, 'churn', 3000)
+    finally:
+        conn.close()
+    first = db_health(pg_cluster, pg_db, tmp_path)
+    fc = first['metrics']['db_size_forecast'][pg_db]
+    assert fc['reason'].startswith('too few samples (1,'), fc
+    state = json.loads((tmp_path / 'state.json').read_text())
+    section = state['twzrd_db_health']
+    assert list(section['dead_rows'][pg_db].values()) == [{'public.churn': 3000}]
+    assert section['forecast'][pg_db] == fc
+
+    # the database grew by a third of its size per day over the last two days
+    size = first['metrics']['database_size'][pg_db]['bytes']
+    rate = size // 3
+    now = int(time.time())
+    section['sizes'][pg_db] = [[now - 2 * 86400, size - 2 * rate], [now - 86400, size - rate]]
+    (tmp_path / 'state.json').write_text(json.dumps(state))
+    free = os.statvfs(pg_cluster.data).f_bavail * os.statvfs(pg_cluster.data).f_frsize
+    expected_days = free / float(rate)
+    if expected_days > 3000:
+        pytest.fail('this test needs less than %d GB free on %s' % (rate * 3000 // 10 ** 9, pg_cluster.data))
+    result = db_health(pg_cluster, pg_db, tmp_path, forecast_warning_days=3650, forecast_critical_days=3)
+    fc = result['metrics']['db_size_forecast'][pg_db]
+    assert abs(fc['rate_per_day'] - rate) < 0.01 * rate and abs(fc['days_left'] - expected_days) < 0.02 * expected_days
+    alerts = [a for a in result['alerts'] if a['check'] == 'db_size_forecast']
+    assert len(alerts) == 1 and alerts[0]['subject'] == pg_db and alerts[0]['level'] == 'warning'
+    assert alerts[0]['threshold'] == 3650 and alerts[0]['full_date'] == fc['full_date']
+    assert pg_cluster.data in alerts[0]['message'] and 'Act before %s' % fc['full_date'] in alerts[0]['remediation']
+    assert result['metrics']['db_size_forecast']['postgres']['reason'].startswith('too few samples')
+
+    unknown = db_health(pg_cluster, pg_db, tmp_path, data_volume=str(tmp_path / 'no-such-dir'))
+    assert 'unknown' in unknown['metrics']['db_size_forecast'][pg_db]['reason']
+    assert not [a for a in unknown['alerts'] if a['check'] == 'db_size_forecast']
