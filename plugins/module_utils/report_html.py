@@ -34,7 +34,7 @@ h1{font-size:1.4em;margin-bottom:.2em} h2{font-size:1.1em;margin-top:1.6em;borde
 td,th{border:1px solid #ddd;padding:.25em .5em;text-align:left;vertical-align:top}
 .alert{border-left:4px solid;padding:.3em .6em;margin:.5em 0;background:#fafafa}
 .fix{color:#444;font-size:.9em} img{max-width:100%;height:auto;display:block;margin:.3em 0}
-.caption{font-size:.85em;color:#444} code{font-size:.9em}
+.caption{font-size:.85em;color:#444} code{font-size:.9em} pre{font-size:.8em;background:#f6f6f6;padding:.5em;overflow-x:auto}
 '''
 
 
@@ -113,7 +113,7 @@ def _disk_caption(report):
         if 'used_bytes' not in disk:
             rows.append('%s: %s' % (path, disk.get('error')))
             continue
-        rows.append('%s: %s used of %s (%.1f%%), %s' % (
+        rows.append('disk %s: %s used of %s (%.1f%%), %s' % (
             path, human_bytes(disk['used_bytes']), human_bytes(disk['total_bytes']), disk['used_percent'],
             forecast_text((report.get('disk_forecast') or {}).get(path))))
     return '; '.join(rows) + '.'
@@ -193,6 +193,10 @@ def render_page(result, charts, image_src=data_uri):
         parts.append('<p>None: all checks are ok.</p>')
     parts.extend(_alert_block(a) for a in alerts)
     parts.extend(_alert_block(a, job=a.get('job')) for a in others)
+    numbers = [line for line in result.get('summary') or []
+               if not line.startswith(('WARNING ', 'CRITICAL ', '    what to do:'))]
+    if numbers:  # the text report's numbers and sparklines (also what a text-only mail reader shows)
+        parts.append('<h2>The week in numbers</h2><pre>%s</pre>' % esc('\n'.join(numbers)))
     for name, title, png in charts:
         parts.append('<h2>%s</h2>' % esc(title))
         parts.append('<img class="chart" id="chart-%s" alt="%s" src="%s">' % (esc(name), esc(title),
