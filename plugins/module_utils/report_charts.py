@@ -117,7 +117,7 @@ def memory_chart(canvas, trends):
 def disk_chart(canvas, trends, forecasts):
     hourly = trends['hourly']
     right = trends['until']
-    if not _lines(canvas, hourly['t'], [(path, values) for path, values in sorted(hourly['disk'].items())], GIB):
+    if not _lines(canvas, hourly['t'], sorted(hourly['disk'].items()), GIB):
         canvas.empty('no disk samples yet')
         return
     horizon = trends['until'] + 14 * 86400

@@ -274,7 +274,7 @@ report:
       C(load) (current and C(trend) min/avg/max), C(disks), C(disk_forecast), C(pm2) (apps with status, restarts,
       uptime, memory), C(log_errors) (total and per source the count, the top messages, the last one, redacted,
       and C(per_day)), C(open_alerts) (alerts the other jobs left open) and C(trends) (the week's hourly samples,
-      PM2 crash restarts and error lines per day, database sizes and dead rows over 30 days: what the charts draw).
+      PM2 crash restarts and error lines per day, database sizes and dead rows over 30 days; what the charts draw).
   returned: in report mode
   type: dict
 summary:
@@ -411,6 +411,7 @@ def main():
     except StateError as exc:
         stage.fail(str(exc), remediation='Make the state file writable by the job user, or point state_file '
                                          'elsewhere (docs/install.md).', error='state')
+
 
 if __name__ == '__main__':
     main()

@@ -145,7 +145,7 @@ def test_weekly_html_report_from_a_recorded_week(tmp_path):
     assert sorted(images) == sorted(CHARTS)
     assert all(is_drawn(img) for img in images.values()), [n for n, i in images.items() if not is_drawn(i)]
     assert 'max %.2f' % result['report']['load']['trend']['max'] in page
-    assert 'Run the twzrd.ops vacuum playbook.' in page 
+    assert 'Run the twzrd.ops vacuum playbook.' in page
     assert '<td>3</td><td><code>Error: connection refused to db 0</code>' in page  # grouped: one row, 3 lines
     assert 'api: 3, worker: 5' in page
 

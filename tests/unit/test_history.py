@@ -73,10 +73,10 @@ def simulate_90_days(path, apps=8, databases=3, tables=history.WORST_TABLES):
                 dead[name] = history.set_day(dead.get(name), now, history.worst_tables(
                     [{'table': 'public.table_with_a_long_name_%d' % t, 'dead_rows': 100000 + t} for t in range(20)],
                     tables))
-            db['forecast'] = dict(('database_%d' % d, {'rate_per_day': 12345 * 24, 'days_left': 1234.5,
-                                                        'full_at': now + 10 ** 8, 'full_date': '2030-01-01',
-                                                        'samples': 30, 'since': now, 'capacity': 10 ** 11,
-                                                        'free_bytes': 10 ** 10}) for d in range(databases))
+            last_forecast = {'rate_per_day': 12345 * 24, 'days_left': 1234.5, 'full_at': now + 10 ** 8,
+                             'full_date': '2030-01-01', 'samples': 30, 'since': now, 'capacity': 10 ** 11,
+                             'free_bytes': 10 ** 10}
+            db['forecast'] = dict(('database_%d' % d, dict(last_forecast)) for d in range(databases))
     store = state.StateStore(str(path))
     with store:
         store.data.update(data)
