@@ -26,6 +26,7 @@ from ansible_collections.twzrd.ops.plugins.module_utils.report_stage import SECT
 
 SECTION = 'twzrd_health'
 DB_SECTION = 'twzrd_db_health'  # db_health.STATE_SECTION, not imported: it pulls in psycopg2
+VACUUM_SECTION = 'twzrd_vacuum'  # the vacuum module's section
 
 
 class Pm2View:
@@ -190,7 +191,8 @@ def run_report(params, store, target, now):
         'log_errors': log_errors,
         'open_alerts': other_jobs_alerts(store.section(ALERTING_SECTION), own_job='health'),
         'trends': trends.weekly_trends(health_state, store.section(DB_SECTION), log_errors, now, since,
-                                       params['report_days'], _thresholds(params, load)),
+                                       params['report_days'], _thresholds(params, load),
+                                       vacuum_state=store.section(VACUUM_SECTION)),
     }
     metrics = dict(memory, load=load, disks=disks, pm2=view.metrics(apps), disk_forecast=forecasts)
     return build_result(alerts, metrics, mode='report', report=report)

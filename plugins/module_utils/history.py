@@ -20,6 +20,7 @@ DAY = 86400
 HOURLY_DAYS = 31   # load/memory/swap/disk samples: the weekly charts and the disk forecast
 DAILY_DAYS = 31    # per-day counters: PM2 restarts, dead rows of the worst tables
 WORST_TABLES = 5   # dead rows are kept for this many tables per day
+VACUUM_RUNS = 12   # weekly vacuum results: a quarter
 
 
 def day_key(epoch):
@@ -105,3 +106,9 @@ def worst_tables(rows, top=WORST_TABLES):
 def daily_days(now, days):
     """The last ``days`` UTC day keys, oldest first (the x axis of the per-day charts)."""
     return [day_key(now - (days - 1 - i) * DAY) for i in range(days)]
+
+
+def append_run(runs, entry, keep=VACUUM_RUNS):
+    """The last ``keep`` run results (``{'t': epoch, ...}``), oldest first."""
+    kept = [r for r in runs or [] if isinstance(r, dict) and _number(r.get('t'))]
+    return (kept + [entry])[-keep:]

@@ -162,6 +162,17 @@ def _top_messages(report):
     return ('<table><tr><th>source</th><th>count</th><th>top messages</th></tr>%s</table>' % ''.join(rows))
 
 
+def _vacuum_table(report):
+    runs = report['trends'].get('vacuum_runs') or []
+    if not runs:
+        return '<p class="caption">No vacuum runs recorded in 30 days (the weekly vacuum job records them).</p>'
+    rows = ''.join('<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>' % (
+        esc(_when(r['t'])), esc(r.get('db')), esc(r.get('vacuumed')), esc(r.get('skipped')), esc(r.get('failed')),
+        esc(r.get('dead_rows_removed')), esc(r.get('seconds'))) for r in runs)
+    return ('<table><tr><th>vacuum run</th><th>database</th><th>vacuumed</th><th>skipped</th><th>failed</th>'
+            '<th>dead rows removed</th><th>seconds</th></tr>%s</table>' % rows)
+
+
 def _apps_table(report):
     apps = report['pm2']['apps']
     if not apps:
@@ -204,6 +215,8 @@ def render_page(result, charts, image_src=data_uri):
         parts.append('<p class="caption">%s</p>' % esc(CAPTIONS[name](report)))
         if name == 'errors':
             parts.append(_top_messages(report))
+        if name == 'dead_rows':
+            parts.append(_vacuum_table(report))
     parts.append('<h2>PM2 apps</h2>')
     parts.append(_apps_table(report))
     parts.append('</body></html>')

@@ -62,7 +62,13 @@ def error_days(log_errors, days, top=TOP_SOURCES):
              'top': s.get('top') or []} for s in sources]
 
 
-def weekly_trends(health_state, db_state, log_errors, now, since, period_days, thresholds):
+def vacuum_runs(vacuum_state, since):
+    """The vacuum job's runs since ``since`` (it keeps its last 12), oldest first."""
+    runs = (vacuum_state or {}).get('runs') if isinstance(vacuum_state, dict) else None
+    return [r for r in runs or [] if isinstance(r, dict) and isinstance(r.get('t'), (int, float)) and r['t'] >= since]
+
+
+def weekly_trends(health_state, db_state, log_errors, now, since, period_days, thresholds, vacuum_state=None):
     """Everything the charts draw; ``thresholds`` holds the load and disk levels to draw as lines."""
     days = trend_history.daily_days(now, period_days)
     db_state = db_state if isinstance(db_state, dict) else {}
@@ -80,4 +86,5 @@ def weekly_trends(health_state, db_state, log_errors, now, since, period_days, t
         'dead_rows': dict((db, per_day(series, db_days)) for db, series in sorted(dead.items())),
         'db_forecast': db_state.get('forecast') if isinstance(db_state.get('forecast'), dict) else {},
         'errors': error_days(log_errors, days),
+        'vacuum_runs': vacuum_runs(vacuum_state, now - DB_DAYS * trend_history.DAY),
     }

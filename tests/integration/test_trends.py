@@ -267,3 +267,30 @@ def test_db_size_forecast_against_the_data_directory_volume(pg_cluster, pg_db, t
     unknown = db_health(pg_cluster, pg_db, tmp_path, data_volume=str(tmp_path / 'no-such-dir'))
     assert 'unknown' in unknown['metrics']['db_size_forecast'][pg_db]['reason']
     assert not [a for a in unknown['alerts'] if a['check'] == 'db_size_forecast']
+
+
+def test_report_charts_what_the_real_db_jobs_recorded(pg_cluster, pg_db, tmp_path):
+    """db_health and vacuum leave their history in the shared state file; the weekly report draws it."""
+    conn = pg_cluster.connect(pg_db)
+    try:
+        seed_dead_rows(conn, 'churn', 4000)
+    finally:
+        conn.close()
+    db_health(pg_cluster, pg_db, tmp_path)
+    args = dict(pg_cluster.conn_params(pg_db), state_file=str(tmp_path / 'state.json'), tables=['public.churn'])
+    rc, vacuumed, out, err = run_module('twzrd_vacuum', args, tmp_path)
+    assert rc == 0 and vacuumed['metrics']['vacuumed'] == 1, (out, err)
+    state = json.loads((tmp_path / 'state.json').read_text())
+    run = state['twzrd_vacuum']['runs'][-1]
+    assert run['db'] == pg_db and run['vacuumed'] == 1 and run['dead_rows_removed'] == 4000
+
+    report_dir = tmp_path / 'reports'
+    rc, result, out, err = run_module('twzrd_health', dict(QUIET, mode='report', state_file=str(tmp_path / 'state.json'),
+                                                           report_dir=str(report_dir)), tmp_path)
+    assert rc == 0, (out, err)
+    trends = result['report']['trends']
+    assert trends['dead_rows'][pg_db]['public.churn'][-1] == 4000
+    assert trends['db_sizes'][pg_db][-1][1] > 0 and trends['vacuum_runs'][-1]['vacuumed'] == 1
+    page = open(result['report_file']).read()
+    assert '%s public.churn: 4000 dead rows on the last day' % pg_db in page
+    assert '<td>%s</td><td>1</td><td>0</td><td>0</td><td>4000</td>' % pg_db in page
