@@ -7,7 +7,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.twzrd.ops.plugins.module_utils.report_html import forecast_text
-from ansible_collections.twzrd.ops.plugins.module_utils.sparkline import week_line
+from ansible_collections.twzrd.ops.plugins.module_utils.sparkline import HEADING, week_line
 
 
 def _duration(seconds):
@@ -66,7 +66,7 @@ def _week_lines(report):
     if not trends:
         return []
     hourly = trends['hourly']
-    lines = ['the week, %s to %s, highest value per 4 hours:' % (trends['days'][0], trends['days'][-1])]
+    lines = ['%s%s to %s, highest value per 4 hours:' % (HEADING, trends['days'][0], trends['days'][-1])]
     for label, field, unit in (('load', 'load1', ''), ('swap', 'swap_pct', '%')):
         points = [(t, v) for t, v in zip(hourly['t'], hourly[field]) if v is not None]
         lines.append('  ' + week_line(label, points, trends['since'], trends['until'], unit=unit))

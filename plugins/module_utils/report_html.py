@@ -21,6 +21,7 @@ from html import escape as _escape
 
 from ansible_collections.twzrd.ops.plugins.module_utils.db_checks import human_bytes
 from ansible_collections.twzrd.ops.plugins.module_utils.report_charts import render_charts  # matplotlib: not yet
+from ansible_collections.twzrd.ops.plugins.module_utils.sparkline import BARS, HEADING as SPARKLINE_HEADING
 
 PAGE_PREFIX = 'twzrd-report-'
 STATUS_COLORS = {'ok': '#2e7d32', 'warning': '#e6a100', 'critical': '#c62828', 'failed': '#6a1b9a'}
@@ -204,8 +205,11 @@ def render_page(result, charts, image_src=data_uri):
         parts.append('<p>None: all checks are ok.</p>')
     parts.extend(_alert_block(a) for a in alerts)
     parts.extend(_alert_block(a, job=a.get('job')) for a in others)
+    # alerts are above; sparklines are for text only (the charts below say it better, and
+    # block characters render unevenly in many fonts)
     numbers = [line for line in result.get('summary') or []
-               if not line.startswith(('WARNING ', 'CRITICAL ', '    what to do:'))]
+               if not line.startswith(('WARNING ', 'CRITICAL ', '    what to do:', SPARKLINE_HEADING))
+               and not any(bar in line for bar in BARS)]
     if numbers:  # the text report's numbers and sparklines (also what a text-only mail reader shows)
         parts.append('<h2>The week in numbers</h2><pre>%s</pre>' % esc('\n'.join(numbers)))
     for name, title, png in charts:

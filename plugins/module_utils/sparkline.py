@@ -8,6 +8,7 @@ __metaclass__ = type
 
 BARS = u'\u2581\u2582\u2583\u2584\u2585\u2586\u2587\u2588'
 GAP = u' '
+HEADING = 'the week, '  # the summary line that introduces the sparklines
 
 
 def bucket_max(points, start, end, width):

@@ -75,5 +75,9 @@ def recorded_state(now, path, used_now, free_now, days_to_full=10.0):
             'pm2_restarts': pm2_restarts(now, [{'api': 1}, {}, {'api': 2, 'worker': 1}, {}, {}, {'worker': 4}, {}]),
         },
         'twzrd_db_health': db_state(now, free_now),
+        'twzrd_vacuum': {'runs': [
+            {'t': int(now) - (21 - 7 * i) * DAY, 'db': 'app', 'planned': 2, 'vacuumed': 2 - (i == 1), 'skipped': int(i == 1),
+             'failed': 0, 'not_started': 0, 'dead_rows_removed': 150000 + 1000 * i, 'seconds': 4.2 + i}
+            for i in range(3)]},
         'alerting': {'db_health:app': {'alerts': {'dead_rows:public.events': dict(OPEN_DB_ALERT, since=int(now))}}},
     }

@@ -148,6 +148,8 @@ def test_weekly_html_report_from_a_recorded_week(tmp_path):
     assert 'Run the twzrd.ops vacuum playbook.' in page
     assert '<td>3</td><td><code>Error: connection refused to db 0</code>' in page  # grouped: one row, 3 lines
     assert 'api: 3, worker: 5' in page
+    assert '<td>app</td><td>1</td><td>1</td><td>0</td><td>151000</td><td>5.2</td>' in page  # the vacuum runs
+    assert '<h2>The week in numbers</h2><pre>' in page
 
     # the browser: every image decoded, and the screenshot shows them
     checker = tmp_path / 'check.html'
