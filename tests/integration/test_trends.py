@@ -296,3 +296,31 @@ def test_report_charts_what_the_real_db_jobs_recorded(pg_cluster, pg_db, tmp_pat
     page = open(result['report_file']).read()
     assert '%s public.churn: 4000 dead rows on the last day' % pg_db in page
     assert '<td>%s</td><td>1</td><td>0</td><td>0</td><td>4000</td>' % pg_db in page
+
+
+@pytest.mark.parametrize('module, args, expected', [
+    ('twzrd_health', {'forecast_warning_days': 2, 'forecast_critical_days': 5},
+     'forecast_critical_days (5.0) must be lower than forecast_warning_days (2.0)'),
+    ('twzrd_health', {'forecast_days': 0}, 'forecast_days must be between 1 and 90, got 0'),
+    ('twzrd_health', {'mode': 'report', 'report_keep': 0}, 'report_keep must be >= 1, got 0'),
+    ('twzrd_db_health', {'forecast_days': 91}, 'forecast_days must be between 1 and 90, got 91'),
+])
+def test_bad_forecast_and_report_options_fail_clearly(tmp_path, module, args, expected):
+    rc, result, out, err = run_module(module, dict(args, state_file=str(tmp_path / 's.json')), tmp_path)
+    assert rc == 1 and expected in result['msg'] and 'Traceback' not in out + err
+    assert not (tmp_path / 's.json').exists()
+
+
+def test_unwritable_report_dir_is_a_warning_and_the_report_goes_on(tmp_path):
+    blocker = tmp_path / 'not-a-dir'
+    blocker.write_text('a file where the directory should be')
+    args = dict(QUIET, mode='report', state_file='', report_dir=str(blocker / 'reports'))
+    rc, result, out, err = run_module('twzrd_health', args, tmp_path)
+    assert rc == 0 and result['summary'] and 'report_file' not in result, (out, err)
+    assert 'HTML report not written to report_dir' in json.dumps(result['warnings'])
+
+
+def test_check_mode_renders_and_writes_no_page(tmp_path):
+    args = dict(QUIET, mode='report', state_file='', report_dir=str(tmp_path / 'reports'), _ansible_check_mode=True)
+    rc, result, out, err = run_module('twzrd_health', args, tmp_path)
+    assert rc == 0 and 'report_file' not in result and not (tmp_path / 'reports').exists(), (out, err)
