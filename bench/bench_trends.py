@@ -57,8 +57,8 @@ def main():
     for label, medians in (('alerts', hourly), ('report', weekly)):
         (a_label, a), (b_label, b) = sorted(medians.items(), key=lambda item: item[1][0])
         print('  %-7s %-13s %.3f s / %.3f s' % (label, a_label, a[0], a[1]))
-        print('  %-7s %-13s %.3f s / %.3f s  (%.2fx wall, %.2fx CPU)' % (label, b_label, b[0], b[1],
-                                                                       b[0] / a[0], b[1] / a[1]))
+        ratios = (b[0] / a[0], b[1] / a[1])
+        print('  %-7s %-13s %.3f s / %.3f s  (%.2fx wall, %.2fx CPU)' % ((label, b_label, b[0], b[1]) + ratios))
     pages = [os.path.join(work, 'r', n) for n in os.listdir(os.path.join(work, 'r'))]
     print('  state file with 31 days of hourly samples: %d bytes' % os.path.getsize(state))
     print('  HTML page: %d bytes' % os.path.getsize(pages[0]))

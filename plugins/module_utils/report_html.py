@@ -209,7 +209,7 @@ def render_page(result, charts, image_src=data_uri):
     # block characters render unevenly in many fonts)
     numbers = [line for line in result.get('summary') or []
                if not line.startswith(('WARNING ', 'CRITICAL ', '    what to do:', SPARKLINE_HEADING))
-               and not any(bar in line for bar in BARS)]
+               and not any(char in line for char in BARS)]
     if numbers:  # the text report's numbers and sparklines (also what a text-only mail reader shows)
         parts.append('<h2>The week in numbers</h2><pre>%s</pre>' % esc('\n'.join(numbers)))
     for name, title, png in charts:
