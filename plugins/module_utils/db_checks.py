@@ -376,4 +376,7 @@ def readings(metrics, params):
         values['wraparound:%s' % database] = reading(age, 'wraparound_warning', 'wraparound_critical')
     for table in (metrics.get('tables') or {}).get('worst_dead_rows') or []:
         values['dead_rows:%s' % table.get('table')] = reading(table.get('dead_rows'), 'dead_rows_warning')
+    for database, fc in (metrics.get('db_size_forecast') or {}).items():  # days left: lower is worse
+        values['db_size_forecast:%s' % database] = reading(fc.get('days_left'), 'forecast_warning_days',
+                                                           'forecast_critical_days')
     return values

@@ -227,4 +227,7 @@ def readings(metrics, params):
             values['disk:%s' % path] = reading(disk['used_percent'], 'disk')
     for name, app in ((metrics.get('pm2') or {}).get('apps') or {}).items():
         values['pm2_crashes:%s' % name] = reading(app.get('crashes'), 'crash')
+    for path, fc in (metrics.get('disk_forecast') or {}).items():  # days left: lower is worse
+        values['disk_forecast:%s' % path] = {'value': fc.get('days_left'), 'warning': params.get('forecast_warning_days'),
+                                             'critical': params.get('forecast_critical_days')}
     return values

@@ -236,10 +236,13 @@ def deliver(urls, title, body, timeout=DEFAULT_TIMEOUT, html=None, attach=None):
 def _send_one(apprise, url, title, body, html, attach, outcome, capture):
     try:
         apobj = apprise.Apprise()
+        is_email = url.split('://', 1)[0].lower() in ('mailto', 'mailtos')
+        if html and attach and is_email and 'inline=' not in url:
+            # images travel as inline parts the HTML shows through cid: (RFC 2387), not as attachments
+            url += ('&' if '?' in url else '?') + 'inline=yes'
         if not apobj.add(url):
             outcome['error'] = 'not a valid Apprise URL (unknown scheme or missing parts)'
             return
-        is_email = url.split('://', 1)[0].lower() in ('mailto', 'mailtos')
         if html and is_email:
             ok = apobj.notify(title=title, body=html, body_format=apprise.NotifyFormat.HTML,
                               attach=list(attach) if attach else None)

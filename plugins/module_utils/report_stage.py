@@ -26,15 +26,19 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import math
+import os
+import shutil
 import socket
+import tempfile
 import time
 
 from ansible_collections.twzrd.ops.plugins.module_utils import alerting
 from ansible_collections.twzrd.ops.plugins.module_utils import logline
 from ansible_collections.twzrd.ops.plugins.module_utils import metrics_export
 from ansible_collections.twzrd.ops.plugins.module_utils import notify as delivery
+from ansible_collections.twzrd.ops.plugins.module_utils import report_html
 from ansible_collections.twzrd.ops.plugins.module_utils.alerts import CRITICAL, WARNING, build_result
-from ansible_collections.twzrd.ops.plugins.module_utils.state import DEFAULT_STATE_FILE, StateError, StateStore
+from ansible_collections.twzrd.ops.plugins.module_utils.state import DEFAULT_STATE_FILE, StateError, StateStore, atomic_write
 
 SECTION = 'alerting'
 ALERTS_KIND = 'alerts'     # tell a person about changes only
@@ -115,11 +119,12 @@ class ReportStage:
         # written; the others warn (the log is one output of several).
         self.log_required = log_required
         self.log_error = None
+        self._page = None
 
     # --- public entry points ---------------------------------------------
 
     def finish(self, result, store=None, log_extra=(), log_metrics=(), readings=None, summarize=None,
-               html=None, attach=None, fail_msg=None):
+               html=None, attach=None, fail_msg=None, page=None):
         """Report a run that did its job; exits the module.
 
         ``readings`` (alert key -> value measured now) lets alerts that stopped
@@ -127,8 +132,12 @@ class ReportStage:
         gives the short lines a person reads (result ``summary``, the report
         message); ``html``/``attach`` are an email version of a report.
         ``fail_msg`` fails the module after reporting (a rollout that stopped).
+        ``page(result)`` renders an HTML report once the alerts are final:
+        ``{'file': html, 'mail': html, 'images': [(filename, png), ...]}``;
+        the file goes to ``report_dir``, the mail version to email channels.
         """
         result.setdefault('changed', False)
+        self._page = page
         self._report(result, store, log_extra, log_metrics, readings, summarize, html, attach, failed=False)
         if fail_msg:
             self.module.fail_json(msg=fail_msg, **result)
@@ -184,7 +193,16 @@ class ReportStage:
         if message:
             # The text a person would get; the cron runner prints it where no channel took it.
             result['message'] = '%s\n\n%s' % message
-        notification = self._deliver(message, pending, html, attach)
+        tmpdir = None
+        rendered = self._render_page(result) if self._page is not None and not failed else None
+        if rendered and self.urls:
+            tmpdir = tempfile.mkdtemp(prefix='twzrd-report-')
+            html, attach = rendered['mail'], self._write_images(tmpdir, rendered['images'])
+        try:
+            notification = self._deliver(message, pending, html, attach)
+        finally:
+            if tmpdir:
+                shutil.rmtree(tmpdir, ignore_errors=True)
         if notification is not None:
             result['notification'] = notification
         self._save_delivery_state(store, notification)
@@ -193,6 +211,38 @@ class ReportStage:
         self._export(result, status)
         for warning in self.warnings:
             self.module.warn(warning)
+
+    def _render_page(self, result):
+        """Render the HTML report and keep it in ``report_dir``; a failure is a warning, the text report stays."""
+        if self.check_mode:
+            return None
+        try:
+            rendered = self._page(result)
+        except Exception as exc:  # pylint: disable=broad-except  # a chart bug must not lose the report
+            self._warn('HTML report not rendered: %s' % exc)
+            return None
+        report_dir = self.params.get('report_dir')
+        if report_dir:
+            try:
+                if not os.path.isdir(report_dir):
+                    os.makedirs(report_dir, 0o750)
+                path = os.path.join(report_dir, report_html.page_name(self.started))
+                atomic_write(path, rendered['file'], mode=0o640)
+                report_html.prune(report_dir, self.params.get('report_keep') or 1)
+                result['report_file'] = path
+            except (IOError, OSError) as exc:
+                self._warn('HTML report not written to report_dir %s: %s' % (report_dir, exc))
+        return rendered
+
+    @staticmethod
+    def _write_images(directory, images):
+        paths = []
+        for name, data in images:
+            path = os.path.join(directory, name)
+            with open(path, 'wb') as handle:
+                handle.write(data)
+            paths.append(path)
+        return paths
 
     def _warn(self, text):
         self.warnings.append(delivery.scrub(text, self.urls + [self.params.get('ping_url') or '']))

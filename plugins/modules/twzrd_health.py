@@ -17,6 +17,11 @@ description:
   - In O(mode=report) (the weekly job) also counts the errors in the logs of the last O(report_days),
     reports memory and swap, the load trend from the hourly history, PM2 status, uptime and restarts
     per app, and the host's uptime. Report mode never writes the state file.
+  - Both modes forecast when each disk in O(disk_paths) is full from the hourly history (alert C(disk_forecast)).
+  - In O(mode=report) with O(report_dir), or with an email channel in O(notify.urls), the report is also an
+    HTML page with charts of the week (load, memory and swap, disk with its forecast, database size, dead rows,
+    PM2 restarts, error lines) embedded as images; emails carry it with the charts inline. The text summary stays
+    for chat channels and the log. The charts need C(matplotlib), imported only then (C(docs/report.md)).
   - Every alert carries the value, the threshold it crossed and what to do about it
     (see C(docs/alerts.md) in the collection).
   - The module can be executed directly with its arguments in a JSON file, which is how the cron
@@ -27,6 +32,7 @@ extends_documentation_fragment:
   - twzrd.ops.common
   - twzrd.ops.pm2
   - twzrd.ops.report
+  - twzrd.ops.forecast
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -124,8 +130,18 @@ options:
   log_errors_warning:
     description: In report mode, raise a warning when the period holds more error lines than this. Unset means report only.
     type: int
+  report_dir:
+    description:
+      - In report mode, write the HTML report to this directory as C(twzrd-report-YYYY-MM-DD.html) (mode 0640,
+        written atomically); the directory is created when missing.
+    type: path
+  report_keep:
+    description: How many HTML reports (weeks) to keep in O(report_dir); older ones are deleted.
+    type: int
+    default: 12
 requirements:
   - psutil
+  - matplotlib (only for the HTML report)
 seealso:
   - module: twzrd.ops.pm2_restart
 '''
@@ -151,6 +167,12 @@ EXAMPLES = r'''
     disk_warning: 80
     log_paths: [/var/log/nginx/error.log]
 
+- name: Weekly report as an HTML page with charts, kept for 8 weeks
+  twzrd.ops.twzrd_health:
+    mode: report
+    report_dir: /var/lib/twzrd/reports
+    report_keep: 8
+
 - name: Per-CPU load thresholds on a big machine
   twzrd.ops.twzrd_health:
     load_per_cpu: true
@@ -171,7 +193,7 @@ alerts:
   elements: dict
   contains:
     check:
-      description: The check that raised it (swap, load, disk, pm2_crashes, pm2_daemon, pm2_missing_app, pm2_query, log_errors).
+      description: The check that raised it (swap, load, disk, disk_forecast, pm2_crashes, pm2_daemon, pm2_missing_app, pm2_query, log_errors).
       type: str
     subject:
       description: What it is about, when the check has several (mount point, app name).
@@ -192,6 +214,14 @@ alerts:
     remediation:
       description: What to do about it.
       type: str
+    rate_bytes_per_day:
+      description: For C(disk_forecast), the growth rate of the least-squares line, bytes per day.
+      type: int
+      returned: for forecast alerts
+    full_date:
+      description: For C(disk_forecast), the projected day (UTC) the disk is full.
+      type: str
+      returned: for forecast alerts
     since:
       description: Epoch seconds since when this alert has been at this level.
       type: int
@@ -208,7 +238,10 @@ alerts:
       message: swap 25.1% used (1.0 GiB of 4.0 GiB), above the warning threshold of 20%
       remediation: "Find what holds memory: ps aux --sort=-rss | head ..."
 metrics:
-  description: The numbers measured (memory, swap, load, disks, pm2 with per-app counts). Never any PM2 environment.
+  description:
+    - The numbers measured (memory, swap, load, disks, pm2 with per-app counts). Never any PM2 environment.
+    - C(disk_forecast) per disk path, either C(rate_per_day), C(days_left), C(full_date), C(full_at), C(samples),
+      C(since), C(capacity), C(free_bytes), or C(reason) when there is no forecast.
   returned: always
   type: dict
   sample:
@@ -238,8 +271,10 @@ mode:
 report:
   description:
     - The weekly report; keys C(period_days), C(since), C(host) (uptime), C(memory), C(swap),
-      C(load) (current and C(trend) min/avg/max), C(disks), C(pm2) (apps with status, restarts,
-      uptime, memory) and C(log_errors) (total and per source the count, the top messages and the last one, redacted).
+      C(load) (current and C(trend) min/avg/max), C(disks), C(disk_forecast), C(pm2) (apps with status, restarts,
+      uptime, memory), C(log_errors) (total and per source the count, the top messages, the last one, redacted,
+      and C(per_day)), C(open_alerts) (alerts the other jobs left open) and C(trends) (the week's hourly samples,
+      PM2 crash restarts and error lines per day, database sizes and dead rows over 30 days; what the charts draw).
   returned: in report mode
   type: dict
 summary:
@@ -277,6 +312,11 @@ notification:
   returned: when notify.urls is set
   type: dict
   sample: {messages: 1, sent: 1, pending: 0, deliveries: [{channel: "#1 mailto", ok: true, error: null}]}
+report_file:
+  description: The HTML report written this run.
+  returned: in report mode with O(report_dir)
+  type: str
+  sample: /var/lib/twzrd/reports/twzrd-report-2026-12-01.html
 twzrd_reported:
   description: This run logged and notified itself (the cron runner then adds nothing).
   returned: always
@@ -289,6 +329,8 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.twzrd.ops.plugins.module_utils import health
 from ansible_collections.twzrd.ops.plugins.module_utils import params as checks
+from ansible_collections.twzrd.ops.plugins.module_utils import report_html
+from ansible_collections.twzrd.ops.plugins.module_utils.forecast import forecast_argument_spec, forecast_parameter_errors
 from ansible_collections.twzrd.ops.plugins.module_utils.health_checks import readings
 from ansible_collections.twzrd.ops.plugins.module_utils.health_summary import summary_lines
 from ansible_collections.twzrd.ops.plugins.module_utils.logscan import DEFAULT_ERROR_PATTERNS, DEFAULT_MAX_BYTES
@@ -322,8 +364,11 @@ ARGUMENT_SPEC = dict(
     error_patterns=dict(type='list', elements='str', default=DEFAULT_ERROR_PATTERNS),
     max_scan_bytes=dict(type='int', default=DEFAULT_MAX_BYTES),
     log_errors_warning=dict(type='int'),
+    report_dir=dict(type='path'),
+    report_keep=dict(type='int', default=12),
 )
 ARGUMENT_SPEC.update(report_argument_spec())
+ARGUMENT_SPEC.update(forecast_argument_spec())
 
 
 def parameter_errors(params):
@@ -332,13 +377,20 @@ def parameter_errors(params):
     errors += checks.threshold_pair_errors(params, 'disk_warning', 'disk_critical', 0, 100)
     errors += checks.threshold_pair_errors(params, 'load_warning', 'load_critical', 0)
     errors += checks.threshold_pair_errors(params, 'crash_warning', 'crash_critical', 0)
-    errors += checks.minimum_errors(params, ['report_days', 'pm2_timeout', 'max_scan_bytes'], 1)
+    errors += checks.minimum_errors(params, ['report_days', 'pm2_timeout', 'max_scan_bytes', 'report_keep'], 1)
+    errors += forecast_parameter_errors(params)
     errors += checks.minimum_errors(params, ['log_errors_warning'], 0)
     errors += checks.regex_errors(params, 'error_patterns')
     if not params['error_patterns']:
         errors.append('error_patterns must hold at least one pattern')
     errors += report_parameter_errors(params)
     return errors
+
+
+def wants_html(params):
+    """The HTML report costs matplotlib: only for a report_dir or an email channel."""
+    urls = (params.get('notify') or {}).get('urls') or []
+    return bool(params['report_dir']) or any(u.split('://', 1)[0].lower() in ('mailto', 'mailtos') for u in urls)
 
 
 def main():
@@ -369,7 +421,8 @@ def main():
             # The stage saves the store (this run's baselines and alert history together).
             stage.finish(result, store=store, log_extra=[('mode', params['mode'])],
                          log_metrics=health.log_metric_fields(result),
-                         readings=readings(result['metrics'], params), summarize=summary_lines)
+                         readings=readings(result['metrics'], params), summarize=summary_lines,
+                         page=None if alerts_mode or not wants_html(params) else report_html.build_page)
     except StateError as exc:
         stage.fail(str(exc), remediation='Make the state file writable by the job user, or point state_file '
                                          'elsewhere (docs/install.md).', error='state')

@@ -224,6 +224,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.twzrd.ops.plugins.module_utils.alerts import build_result
 from ansible_collections.twzrd.ops.plugins.module_utils import db_collect, db_vacuum
+from ansible_collections.twzrd.ops.plugins.module_utils import history
 from ansible_collections.twzrd.ops.plugins.module_utils.params import minimum_errors
 from ansible_collections.twzrd.ops.plugins.module_utils.postgres import (
     HAS_PSYCOPG2, PSYCOPG2_IMPORT_ERROR, PgConnectError, connect, postgres_argument_spec, psycopg2,
@@ -372,6 +373,10 @@ def main():
                 section['last_status'] = result['status']
                 counted = ('planned', 'vacuumed', 'skipped', 'failed', 'not_started')
                 section['last_metrics'] = dict((k, metrics[k]) for k in counted)
+                # the weekly report lists the recent runs (history.py bounds them)
+                section['runs'] = history.append_run(section.get('runs'), dict(
+                    section['last_metrics'], t=int(started), db=params['login_db'],
+                    dead_rows_removed=metrics['dead_rows_removed'], seconds=metrics['seconds']))
             stage.finish(result, store=store, **finish)
     except StateError as exc:
         module.warn('%s: last run not recorded' % exc)
