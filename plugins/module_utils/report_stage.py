@@ -253,9 +253,11 @@ class ReportStage:
         self._store = None
         self._own_store = False
         self._job_state = {}
-        # A report is sent every run: it needs state only to keep undelivered messages and to tell a
-        # failure once.  Without channels it writes nothing (make run stays read-only).
-        keeps_state = self.kind == ALERTS_KIND or bool(self.urls)
+        # A module that writes its own state (a writable store) has this run's tracking saved with
+        # it.  Otherwise a report, sent every run anyway, needs state only to keep undelivered
+        # messages and to tell a failure once: without channels it writes nothing (make run stays
+        # read-only).
+        keeps_state = self.kind == ALERTS_KIND or bool(self.urls) or (store is not None and not store.read_only)
         if self.params.get('state_file') and keeps_state:
             if store is None or store.read_only:
                 store = StateStore(self.params['state_file'], read_only=self.check_mode)

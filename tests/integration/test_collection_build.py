@@ -39,8 +39,8 @@ def test_build_install_and_ansible_doc(tmp_path):
 TEST_URL = 'https://galaxy-check.invalid/twzrd/ops'
 # What users need, and all of it: the top level of the tarball.
 SHIPPED = {'MANIFEST.json', 'FILES.json', 'README.md', 'COPYING', 'CHANGELOG.md', 'install.yml',
-           'changelogs', 'docs', 'meta', 'playbooks', 'plugins', 'roles'}
-SHIPPED_DIRS = ('docs/', 'meta/', 'playbooks/', 'plugins/', 'roles/')
+           'changelogs', 'docs', 'extras', 'meta', 'playbooks', 'plugins', 'roles'}
+SHIPPED_DIRS = ('docs/', 'extras/', 'meta/', 'playbooks/', 'plugins/', 'roles/')
 
 
 def release_build(out_dir, *args):
@@ -59,7 +59,8 @@ def test_release_tarball_holds_only_what_users_need(tmp_path):
     for wanted in ('COPYING', 'CHANGELOG.md', 'changelogs/changelog.yaml', 'changelogs/config.yaml',
                    'roles/install/README.md', 'roles/health_check/README.md',
                    'roles/install/meta/argument_specs.yml', 'roles/install/files/twzrd_run.py',
-                   'plugins/modules/twzrd_notify.py', 'docs/notifications.md', 'playbooks/health.yml'):
+                   'plugins/modules/twzrd_notify.py', 'docs/notifications.md', 'playbooks/health.yml',
+                   'extras/prometheus/twzrd.rules.yml'):
         assert wanted in names, wanted
     for unwanted in ('changelogs/fragments', 'galaxy.yml', 'Makefile', '.ansible-lint', '.gitignore',
                      'tests', 'molecule', 'scripts', 'bench', 'requirements', '.ci'):
