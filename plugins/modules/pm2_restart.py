@@ -210,7 +210,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.twzrd.ops.plugins.module_utils import params, pm2_rollout
-from ansible_collections.twzrd.ops.plugins.module_utils.alerts import CRITICAL, build_result, make_alert
+from ansible_collections.twzrd.ops.plugins.module_utils.alerts import CRITICAL, build_result, make_alert, runbook
 from ansible_collections.twzrd.ops.plugins.module_utils.logscan import DEFAULT_ERROR_PATTERNS, compile_patterns
 from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import Pm2Error, resolve_target, snapshot
 from ansible_collections.twzrd.ops.plugins.module_utils.report_stage import (
@@ -230,8 +230,8 @@ REMEDIATION = {
 }
 
 
-SETUP_REMEDIATION = ('Check pm2_bin, pm2_home and pm2_user: `sudo -u USER PM2_HOME=HOME pm2 ls` must list '
-                     'the apps (docs/restart.md).')
+SETUP_REMEDIATION = runbook('Check pm2_bin, pm2_home and pm2_user: `sudo -u USER PM2_HOME=HOME pm2 ls` must '
+                            'list the apps.', 'pm2-cannot-be-queried')
 
 
 def failure_alert(failed, untouched):
@@ -239,7 +239,8 @@ def failure_alert(failed, untouched):
     return make_alert(
         'pm2_restart', CRITICAL, value=failed['step'], threshold='online, healthy, no new errors',
         message='%s failed at step %s: %s' % (failed['app'], failed['step'], failed['message']),
-        remediation=REMEDIATION[failed['step']].format(app=failed['app'], rest=rest) + ' (docs/restart.md)',
+        remediation=runbook(REMEDIATION[failed['step']].format(app=failed['app'], rest=rest),
+                            'the-friday-restart-stopped-halfway'),
         subject=failed['app'])
 
 
@@ -300,12 +301,14 @@ def main():
     if not snap.daemon_running:
         stage.fail('the PM2 daemon is not running (PM2_HOME=%s, user %s): nothing restarted; '
                    'this module never starts one' % (target.pm2_home, target.user),
-                   remediation='As the PM2 user: `pm2 resurrect` (then `pm2 save`, `pm2 startup`); '
-                               'the next run restarts the apps (docs/restart.md).', error='pm2_daemon')
+                   remediation=runbook('As the PM2 user: `pm2 resurrect` (then `pm2 save`, `pm2 startup`); '
+                                       'the next run restarts the apps.', 'pm2-gone-after-a-reboot'),
+                   error='pm2_daemon')
     plan, plan_errors = pm2_rollout.plan_rollout(snap.by_name(), p['apps'], p['strategy'], checks)
     if plan_errors:
         stage.fail('nothing restarted: ' + '; '.join(plan_errors),
-                   remediation='Fix apps/health_checks to name apps PM2 runs (`pm2 ls` as the PM2 user).',
+                   remediation=runbook('Fix apps/health_checks to name apps PM2 runs (`pm2 ls` as the PM2 user).',
+                                       'the-friday-restart-stopped-halfway'),
                    error='plan')
     metrics = {'planned': len(plan), 'restarted': 0, 'untouched': len(plan) if module.check_mode else 0}
 

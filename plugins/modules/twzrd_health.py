@@ -289,6 +289,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.twzrd.ops.plugins.module_utils import health
 from ansible_collections.twzrd.ops.plugins.module_utils import params as checks
+from ansible_collections.twzrd.ops.plugins.module_utils.alerts import runbook
 from ansible_collections.twzrd.ops.plugins.module_utils.health_checks import readings
 from ansible_collections.twzrd.ops.plugins.module_utils.health_summary import summary_lines
 from ansible_collections.twzrd.ops.plugins.module_utils.logscan import DEFAULT_ERROR_PATTERNS, DEFAULT_MAX_BYTES
@@ -371,8 +372,8 @@ def main():
                          log_metrics=health.log_metric_fields(result),
                          readings=readings(result['metrics'], params), summarize=summary_lines)
     except StateError as exc:
-        stage.fail(str(exc), remediation='Make the state file writable by the job user, or point state_file '
-                                         'elsewhere (docs/install.md).', error='state')
+        stage.fail(str(exc), remediation=runbook('Make the state file writable by the job user, or point '
+                                                 'state_file elsewhere.', 'a-job-failed'), error='state')
 
 
 if __name__ == '__main__':

@@ -222,7 +222,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.twzrd.ops.plugins.module_utils.alerts import build_result
+from ansible_collections.twzrd.ops.plugins.module_utils.alerts import build_result, runbook
 from ansible_collections.twzrd.ops.plugins.module_utils import db_collect, db_vacuum
 from ansible_collections.twzrd.ops.plugins.module_utils.params import minimum_errors
 from ansible_collections.twzrd.ops.plugins.module_utils.postgres import (
@@ -234,8 +234,8 @@ from ansible_collections.twzrd.ops.plugins.module_utils.report_stage import (
 from ansible_collections.twzrd.ops.plugins.module_utils.state import StateError, StateStore
 
 STATE_SECTION = 'twzrd_vacuum'
-CATALOG_REMEDIATION = ('Check that login_user may read the catalogs of login_db and that the server is not '
-                       'overloaded (statement_timeout); read the PostgreSQL log. docs/vacuum.md')
+CATALOG_REMEDIATION = runbook('Check that login_user may read the catalogs of login_db and that the server is '
+                              'not overloaded (statement_timeout); read the PostgreSQL log.', 'a-job-failed')
 
 
 def argument_spec():
