@@ -161,6 +161,11 @@ own_restarts:
   description: Restarts recorded in the state file, per C(name#pm_id).
   returned: always
   type: dict
+summary:
+  description: The rollout in a few lines (each app restarted with old and new pids, the failure and the untouched apps).
+  returned: when the rollout ran (not in check mode)
+  type: list
+  elements: str
 alerts:
   description: One critical alert naming the failed app and step, with remediation; empty on success.
   returned: always
@@ -199,6 +204,11 @@ notification:
   returned: when notify.urls is set
   type: dict
   sample: {messages: 1, sent: 1, pending: 0, deliveries: [{channel: "#1 mailto", ok: true, error: null}]}
+report_text_file:
+  description: The report file this run kept in O(report_dir) (its log line names it too).
+  returned: when report_dir is set and the file was written
+  type: str
+  sample: /var/lib/twzrd/reports/health-2026-12-07T0000Z.txt
 twzrd_reported:
   description: This run logged and notified itself (the cron runner then adds nothing).
   returned: always
@@ -336,7 +346,7 @@ def main():
     changed = bool(outcome['restarted']) or bool(failed and failed['step'] != 'restart')
     result = build_result(alerts, metrics, plan=plan, changed=changed, **outcome)
     stage.finish(result, log_extra=[('mode', 'run')], log_metrics=log_metrics(result),
-                 fail_msg=alerts[0]['message'] if failed else None)
+                 summarize=pm2_rollout.summary_lines, fail_msg=alerts[0]['message'] if failed else None)
 
 
 if __name__ == '__main__':
