@@ -95,7 +95,7 @@ options:
   report_dir:
     description:
       - Keep each run's report as a dated text file in this directory, the audit trail of a job
-        (C(JOB-YYYY-MM-DDTHHMMZ.txt), C(JOB-DATABASE-...) for the database jobs): the summary (the weekly
+        (C(JOB-YYYY-MM-DDTHHMMZ.txt), C(JOB-DATABASE-...) for the database jobs) with the summary (the weekly
         health report; the vacuum's tables vacuumed and skipped with sizes and dead rows before and after;
         the restarted apps), every alert with what to do, and the accepted conditions.
       - Written atomically, mode 0640; the directory is created (mode 0750) when missing. The run's log line
