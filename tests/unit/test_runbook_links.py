@@ -67,10 +67,9 @@ def all_alerts():
     alerts.append(health_checks.pm2_query_failed('timeout'))
     alerts += health_checks.check_log_errors({'total': 40, 'sources': [{'source': 'api', 'errors': 30}]}, 10, 7)
 
-    alerts += db_checks.evaluate_connections(
-        [backend(i) for i in range(90)] + [backend(900, 'active', xact_age=7200.0),
-                                            backend(901, 'idle in transaction', 60.0, state_age=900.0)],
-        SETTINGS, 80, 95, 3600, None, 600)[0]
+    backends = [backend(i) for i in range(90)]
+    backends += [backend(900, 'active', xact_age=7200.0), backend(901, 'idle in transaction', 60.0, state_age=900.0)]
+    alerts += db_checks.evaluate_connections(backends, SETTINGS, 80, 95, 3600, None, 600)[0]
     alerts += db_checks.evaluate_sizes([{'database': 'app', 'bytes': 2000}], {'app': [[0, 1000]]}, 86400.0,
                                        10, 500)[0]
     alerts += db_checks.evaluate_primary_keys([table('audit_log', has_pk=False)])[0]
