@@ -5,11 +5,14 @@ sizes and dead rows before/after) keep their report as a dated 0640 file the log
 old files are pruned per job; a failed run keeps its report too; a directory that cannot be
 written is a warning, never a lost result.
 """
+import json
 import os
 import re
 import stat
+import subprocess
+import sys
 
-from harness import default_pm2_bin, run_module
+from harness import COLLECTIONS, ROOT, default_pm2_bin, run_module
 from pg_harness import seed_dead_rows, wait_for_dead_rows
 
 from ansible_collections.twzrd.ops.plugins.module_utils.logline import parse_line
@@ -17,6 +20,7 @@ from ansible_collections.twzrd.ops.plugins.module_utils.logline import parse_lin
 QUIET = {'load_warning': 1000, 'load_critical': 2000, 'disk_warning': 99.8, 'disk_critical': 99.9,
          'swap_warning': 99.8, 'swap_critical': 99.9, 'pm2_home': '/nonexistent/pm2home'}
 STAMP = r'\d{4}-\d{2}-\d{2}T\d{4}Z'
+RUNNER = os.path.join(ROOT, 'roles', 'install', 'files', 'twzrd_run.py')
 
 
 def weekly_health(tmp_path, **extra):
@@ -129,3 +133,26 @@ def test_restart_that_cannot_start_keeps_its_report(tmp_path):
     text = open(result['report_text_file']).read()
     assert 'docs/runbooks.md#pm2-gone-after-a-reboot' in text
     assert not (tmp_path / 'pm2' / 'pm2.pid').exists()  # no daemon was spawned
+
+
+def test_a_job_the_runner_killed_keeps_its_failed_report(tmp_path):
+    """The cron runner hands a failure the module could not report to twzrd_notify: with the job's
+    report_dir, the failed run's report (what happened, what to do) is kept like any other."""
+    config = tmp_path / 'etc'
+    config.mkdir()
+    args = dict(QUIET, mode='report', include_system_log=False, state_file=str(tmp_path / 'state.json'),
+                log_file=str(tmp_path / 'health.log'), report_dir=str(tmp_path / 'reports'))
+    job = config / 'health.json'
+    job.write_text(json.dumps({'twzrd_run': {'module': 'twzrd_health', 'timeout': 0.01}, 'ANSIBLE_MODULE_ARGS': args}))
+    job.chmod(0o600)
+    proc = subprocess.run([sys.executable, RUNNER, '--config-dir', str(config), 'health'], capture_output=True,
+                          text=True, check=False, timeout=300,
+                          env={'PATH': '/usr/bin:/bin', 'TWZRD_PYTHON': sys.executable, 'TWZRD_PYTHONPATH': COLLECTIONS})
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    [name] = os.listdir(str(tmp_path / 'reports'))
+    assert re.match(r'^health-%s\.txt$' % STAMP, name)
+    text = (tmp_path / 'reports' / name).read_text()
+    assert ': FAILED' in text.splitlines()[0] and 'killed after 0.01s (timeout)' in text
+    assert 'raise install_job_timeout' in text and '(docs/runbooks.md#a-job-failed)' in text
+    line = parse_line((tmp_path / 'health.log').read_text().splitlines()[-1])
+    assert line['status'] == 'failed' and line['report'] == str(tmp_path / 'reports' / name)

@@ -53,7 +53,8 @@ MODULE_RE = re.compile(r'^[a-z0-9_]+$')
 # Cron jobs the role installs; a failure of one of these can be tracked in its own state.
 KNOWN_JOBS = ('alerts', 'health', 'db_health', 'vacuum', 'restart')
 DB_JOBS = ('db_health', 'vacuum')   # tracked per database (login_db), like the modules do
-NOTIFY_KEYS = ('notify', 'ping_url', 'state_file', 'log_file')
+# report_dir: a failed weekly job keeps its (failed) report like a run that completed.
+NOTIFY_KEYS = ('notify', 'ping_url', 'state_file', 'log_file', 'report_dir', 'report_keep')
 NOTIFY_MODULE = 'twzrd_notify'
 # Same quoting as plugins/module_utils/logline.py (docs/logs.md), kept here so the
 # runner needs nothing but the standard library.
