@@ -90,7 +90,7 @@ options:
     default: []
     suboptions:
       check:
-        description: The alert's C(check), for example V(table_without_primary_key) or V(disk).
+        description: The alert's C(check), for example V(primary_keys) or V(disk).
         type: str
         required: true
       subject:
@@ -103,4 +103,21 @@ options:
         description: Why it is accepted; shown with the alert in every report.
         type: str
         required: true
+  report_dir:
+    description:
+      - Keep each run's report as a dated text file in this directory, the audit trail of a job
+        (C(JOB-YYYY-MM-DDTHHMMZ.txt), C(JOB-DATABASE-...) for the database jobs) with the summary (the weekly
+        health report; the vacuum's tables vacuumed and skipped with sizes and dead rows before and after;
+        the restarted apps), every alert with what to do, and the accepted conditions.
+      - Written atomically, mode 0640; the directory is created (mode 0750) when missing. The run's log line
+        names the file (C(report=)), the result returns it (RV(report_text_file)).
+      - A file that cannot be written is a warning; the run's result stays. Nothing is written in check mode.
+      - twzrd_health in report mode also writes the weekly HTML page there (C(twzrd-report-YYYY-MM-DD.html),
+        C(docs/report.md)).
+      - The install role sets it for the weekly jobs (health, vacuum, restart).
+    type: path
+  report_keep:
+    description: How many report files of this job (and database) to keep in O(report_dir); older ones are deleted. Between 1 and 1000.
+    type: int
+    default: 12
 '''

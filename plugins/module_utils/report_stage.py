@@ -11,9 +11,11 @@ Every module ends with one call::
 
 or, when the run could not do its job, ``stage.fail(msg, remediation=...)``.
 The stage then, in this order: applies accepted conditions, tracks the
-alerts against the previous run (alerting.py), saves the state, appends the
-run's log line, exports metrics (textfile_dir: metrics_export.py), delivers the
-message (notify.py), pings the dead-man's switch, and exits.  Cron and playbooks run this same code.
+alerts against the previous run (alerting.py), keeps the run's report in
+``report_dir`` (report_file.py; the weekly health report also as an HTML page,
+report_html.py), saves the state, appends the run's log line, exports metrics
+(textfile_dir: metrics_export.py), delivers the message (notify.py), pings the
+dead-man's switch, and exits.  Cron and playbooks run this same code.
 
 One rule for side outputs that fail (log unwritable, channel down, state
 unwritable): warn, keep the result, never lose an alert.  An undelivered
@@ -37,6 +39,7 @@ from ansible_collections.twzrd.ops.plugins.module_utils import logline
 from ansible_collections.twzrd.ops.plugins.module_utils import metrics_export
 from ansible_collections.twzrd.ops.plugins.module_utils import notify as delivery
 from ansible_collections.twzrd.ops.plugins.module_utils import report_html
+from ansible_collections.twzrd.ops.plugins.module_utils import report_file
 from ansible_collections.twzrd.ops.plugins.module_utils.alerts import CRITICAL, WARNING, build_result
 from ansible_collections.twzrd.ops.plugins.module_utils.state import DEFAULT_STATE_FILE, StateError, StateStore, atomic_write
 
@@ -46,6 +49,7 @@ REPORT_KIND = 'report'     # every run is a message (weekly report, vacuum repor
 FAILED = 'failed'
 MAX_PENDING = 20           # undelivered messages kept for the next run, newest last
 MAX_REPEAT_HOURS = 24 * 365
+MAX_REPORT_KEEP = 1000
 
 
 def report_argument_spec():
@@ -69,6 +73,8 @@ def report_argument_spec():
             until=dict(type='str'),
             reason=dict(type='str', required=True),
         )),
+        report_dir=dict(type='path'),
+        report_keep=dict(type='int', default=12),
     )
 
 
@@ -95,6 +101,9 @@ def report_parameter_errors(params):
     if ping_url and (not ping_url.startswith(('http://', 'https://')) or '\x00' in ping_url):
         errors.append('ping_url must be an http:// or https:// URL')
     errors += alerting.acceptance_errors(params.get('accept'))
+    keep = params.get('report_keep')
+    if keep is not None and not 1 <= keep <= MAX_REPORT_KEEP:
+        errors.append('report_keep must be between 1 and %d, got %s' % (MAX_REPORT_KEEP, keep))
     return errors
 
 
@@ -120,6 +129,7 @@ class ReportStage:
         self.log_required = log_required
         self.log_error = None
         self._page = None
+        self.report_path = None
 
     # --- public entry points ---------------------------------------------
 
@@ -193,6 +203,8 @@ class ReportStage:
         if message:
             # The text a person would get; the cron runner prints it where no channel took it.
             result['message'] = '%s\n\n%s' % message
+        if self.params.get('report_dir') and not self.check_mode:
+            self._keep_report(result, status, accepted)
         tmpdir = None
         rendered = self._render_page(result) if self._page is not None and not failed else None
         if rendered and self.urls:
@@ -243,6 +255,17 @@ class ReportStage:
                 handle.write(data)
             paths.append(path)
         return paths
+    def _keep_report(self, result, status, accepted):
+        """The run's report as a dated file in report_dir: the audit trail of the weekly jobs."""
+        dummy, text = delivery.compose_report_message(self.job, self.host, status, result.get('summary') or [],
+                                                      result['alerts'], accepted, self.started)
+        try:
+            self.report_path = report_file.write(self.params['report_dir'], self.key, self.started, text,
+                                                 self.params.get('report_keep') or 1)
+        except (IOError, OSError) as exc:
+            self._warn('report not kept in report_dir %s: %s' % (self.params['report_dir'], exc))
+            return
+        result['report_text_file'] = self.report_path
 
     def _warn(self, text):
         self.warnings.append(delivery.scrub(text, self.urls + [self.params.get('ping_url') or '']))
@@ -370,6 +393,8 @@ class ReportStage:
         if not self.params.get('log_file') or self.check_mode:
             return
         fields = list(log_metrics)
+        if self.report_path:
+            fields.append(('report', self.report_path))
         if result.get('accepted'):
             fields.append(('accepted', len(result['accepted'])))
         if notification is not None:

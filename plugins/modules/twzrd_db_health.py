@@ -238,6 +238,11 @@ notification:
   returned: when notify.urls is set
   type: dict
   sample: {messages: 1, sent: 1, pending: 0, deliveries: [{channel: "#1 mailto", ok: true, error: null}]}
+report_text_file:
+  description: The report file this run kept in O(report_dir) (its log line names it too).
+  returned: when report_dir is set and the file was written
+  type: str
+  sample: /var/lib/twzrd/reports/health-2026-12-07T0000Z.txt
 twzrd_reported:
   description: This run logged and notified itself (the cron runner then adds nothing).
   returned: always

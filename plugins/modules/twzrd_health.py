@@ -130,15 +130,6 @@ options:
   log_errors_warning:
     description: In report mode, raise a warning when the period holds more error lines than this. Unset means report only.
     type: int
-  report_dir:
-    description:
-      - In report mode, write the HTML report to this directory as C(twzrd-report-YYYY-MM-DD.html) (mode 0640,
-        written atomically); the directory is created when missing.
-    type: path
-  report_keep:
-    description: How many HTML reports (weeks) to keep in O(report_dir); older ones are deleted.
-    type: int
-    default: 12
 requirements:
   - psutil
   - matplotlib (only for the HTML report)
@@ -317,6 +308,11 @@ report_file:
   returned: in report mode with O(report_dir)
   type: str
   sample: /var/lib/twzrd/reports/twzrd-report-2026-12-01.html
+report_text_file:
+  description: The report file this run kept in O(report_dir) (its log line names it too).
+  returned: when report_dir is set and the file was written
+  type: str
+  sample: /var/lib/twzrd/reports/health-2026-12-07T0000Z.txt
 twzrd_reported:
   description: This run logged and notified itself (the cron runner then adds nothing).
   returned: always
@@ -331,6 +327,7 @@ from ansible_collections.twzrd.ops.plugins.module_utils import health
 from ansible_collections.twzrd.ops.plugins.module_utils import params as checks
 from ansible_collections.twzrd.ops.plugins.module_utils import report_html
 from ansible_collections.twzrd.ops.plugins.module_utils.forecast import forecast_argument_spec, forecast_parameter_errors
+from ansible_collections.twzrd.ops.plugins.module_utils.alerts import runbook
 from ansible_collections.twzrd.ops.plugins.module_utils.health_checks import readings
 from ansible_collections.twzrd.ops.plugins.module_utils.health_summary import summary_lines
 from ansible_collections.twzrd.ops.plugins.module_utils.logscan import DEFAULT_ERROR_PATTERNS, DEFAULT_MAX_BYTES
@@ -364,8 +361,6 @@ ARGUMENT_SPEC = dict(
     error_patterns=dict(type='list', elements='str', default=DEFAULT_ERROR_PATTERNS),
     max_scan_bytes=dict(type='int', default=DEFAULT_MAX_BYTES),
     log_errors_warning=dict(type='int'),
-    report_dir=dict(type='path'),
-    report_keep=dict(type='int', default=12),
 )
 ARGUMENT_SPEC.update(report_argument_spec())
 ARGUMENT_SPEC.update(forecast_argument_spec())
@@ -377,7 +372,7 @@ def parameter_errors(params):
     errors += checks.threshold_pair_errors(params, 'disk_warning', 'disk_critical', 0, 100)
     errors += checks.threshold_pair_errors(params, 'load_warning', 'load_critical', 0)
     errors += checks.threshold_pair_errors(params, 'crash_warning', 'crash_critical', 0)
-    errors += checks.minimum_errors(params, ['report_days', 'pm2_timeout', 'max_scan_bytes', 'report_keep'], 1)
+    errors += checks.minimum_errors(params, ['report_days', 'pm2_timeout', 'max_scan_bytes'], 1)
     errors += forecast_parameter_errors(params)
     errors += checks.minimum_errors(params, ['log_errors_warning'], 0)
     errors += checks.regex_errors(params, 'error_patterns')
@@ -424,8 +419,8 @@ def main():
                          readings=readings(result['metrics'], params), summarize=summary_lines,
                          page=None if alerts_mode or not wants_html(params) else report_html.build_page)
     except StateError as exc:
-        stage.fail(str(exc), remediation='Make the state file writable by the job user, or point state_file '
-                                         'elsewhere (docs/install.md).', error='state')
+        stage.fail(str(exc), remediation=runbook('Make the state file writable by the job user, or point '
+                                                 'state_file elsewhere.', 'a-job-failed'), error='state')
 
 
 if __name__ == '__main__':

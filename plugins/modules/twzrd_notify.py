@@ -124,6 +124,11 @@ accepted:
   returned: when an accepted condition matched
   type: list
   elements: dict
+report_text_file:
+  description: The report file this run kept in O(report_dir) (its log line names it too).
+  returned: when report_dir is set and the file was written
+  type: str
+  sample: /var/lib/twzrd/reports/health-2026-12-07T0000Z.txt
 twzrd_reported:
   description: The failure was logged and notified.
   returned: when a failure was reported

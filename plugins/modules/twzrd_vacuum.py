@@ -212,6 +212,11 @@ notification:
   returned: when notify.urls is set
   type: dict
   sample: {messages: 1, sent: 1, pending: 0, deliveries: [{channel: "#1 mailto", ok: true, error: null}]}
+report_text_file:
+  description: The report file this run kept in O(report_dir) (its log line names it too).
+  returned: when report_dir is set and the file was written
+  type: str
+  sample: /var/lib/twzrd/reports/health-2026-12-07T0000Z.txt
 twzrd_reported:
   description: This run logged and notified itself (the cron runner then adds nothing).
   returned: always
@@ -222,7 +227,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.twzrd.ops.plugins.module_utils.alerts import build_result
+from ansible_collections.twzrd.ops.plugins.module_utils.alerts import build_result, runbook
 from ansible_collections.twzrd.ops.plugins.module_utils import db_collect, db_vacuum
 from ansible_collections.twzrd.ops.plugins.module_utils import history
 from ansible_collections.twzrd.ops.plugins.module_utils.params import minimum_errors
@@ -235,8 +240,8 @@ from ansible_collections.twzrd.ops.plugins.module_utils.report_stage import (
 from ansible_collections.twzrd.ops.plugins.module_utils.state import StateError, StateStore
 
 STATE_SECTION = 'twzrd_vacuum'
-CATALOG_REMEDIATION = ('Check that login_user may read the catalogs of login_db and that the server is not '
-                       'overloaded (statement_timeout); read the PostgreSQL log. docs/vacuum.md')
+CATALOG_REMEDIATION = runbook('Check that login_user may read the catalogs of login_db and that the server is '
+                              'not overloaded (statement_timeout); read the PostgreSQL log.', 'a-job-failed')
 
 
 def argument_spec():

@@ -106,9 +106,16 @@ def test_health_jobs_run_as_cron_runs_them(host, job):
     if job == 'health':
         # A report, and no channel configured here: cron mail is its channel, every run.
         assert result.stdout.startswith('twzrd health '), result.stdout
-    elif result.rc == 0:
-        # Alerts are told once per change (docs/notifications.md): nothing new on a quiet run.
-        assert 'NEW ' not in result.stdout and 'ESCALATED' not in result.stdout, result.stdout
+        # ... and kept as a dated file the log line names (install_report_dir)
+        report = host.file(line['report'])
+        assert line['report'].startswith('/var/lib/twzrd/reports/health-'), line
+        assert (report.user, report.mode) == ('root', 0o640)
+        assert report.content_string.startswith('twzrd health on ')
+    else:
+        assert 'report' not in line  # the hourly job keeps no report files
+        if result.rc == 0:
+            # Alerts are told once per change (docs/notifications.md): nothing new on a quiet run.
+            assert 'NEW ' not in result.stdout and 'ESCALATED' not in result.stdout, result.stdout
 
 
 REPORT_FROM_JOB_FILE = (

@@ -81,9 +81,14 @@ def test_vacuum_job_vacuums_the_dead_rows(host):
     assert int(psql(host, "SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = 'orders'")) > 0
     before = psql(host, "SELECT coalesce(vacuum_count, 0) FROM pg_stat_user_tables WHERE relname = 'orders'")
     result, new_lines = run_as_cron(host, 'vacuum')
-    expect_ran(result, new_lines, 'twzrd_vacuum')
+    line = expect_ran(result, new_lines, 'twzrd_vacuum')
     after = psql(host, "SELECT coalesce(vacuum_count, 0) FROM pg_stat_user_tables WHERE relname = 'orders'")
     assert int(after) > int(before), 'the vacuum job did not vacuum shop.orders'
+    # the audit trail: the log line names the kept report, which lists the table before -> after
+    report = host.file(line['report'])
+    assert line['report'].startswith('/var/lib/twzrd/reports/postgres/vacuum-shop-'), line
+    assert (report.user, report.mode) == ('postgres', 0o640)
+    assert 'public.orders: vacuumed' in report.content_string and ' -> ' in report.content_string
 
 
 def test_restart_job_restarts_the_app(host):

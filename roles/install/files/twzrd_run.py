@@ -53,7 +53,8 @@ MODULE_RE = re.compile(r'^[a-z0-9_]+$')
 # Cron jobs the role installs; a failure of one of these can be tracked in its own state.
 KNOWN_JOBS = ('alerts', 'health', 'db_health', 'vacuum', 'restart')
 DB_JOBS = ('db_health', 'vacuum')   # tracked per database (login_db), like the modules do
-NOTIFY_KEYS = ('notify', 'ping_url', 'state_file', 'log_file')
+# report_dir: a failed weekly job keeps its (failed) report like a run that completed.
+NOTIFY_KEYS = ('notify', 'ping_url', 'state_file', 'log_file', 'report_dir', 'report_keep')
 NOTIFY_MODULE = 'twzrd_notify'
 # Same quoting as plugins/module_utils/logline.py (docs/logs.md), kept here so the
 # runner needs nothing but the standard library.
@@ -230,22 +231,27 @@ def fallback_settings(config_dir, job):
     return settings if isinstance(settings, dict) else None
 
 
+RUNBOOK = ' (docs/runbooks.md#a-job-failed)'
+
+
 def remediation_for(kind, job, python=None, timeout=None):
     """What a person does about a failure the runner saw (not the module)."""
     if kind == 'config':
-        return ('Re-run the install playbook to rewrite the job file (owner: the job\'s user, mode 0600); '
+        text = ('Re-run the install playbook to rewrite the job file (owner: the job\'s user, mode 0600); '
                 'python3 -m json.tool shows where it is broken.')
-    if kind == 'python':
-        return 'The runtime %s is missing or broken: re-run the install playbook (install.yml).' % python
-    if kind == 'timeout':
-        return ('It ran longer than %gs: see what was slow in its log; if the work is legitimately longer, '
+    elif kind == 'python':
+        text = 'The runtime %s is missing or broken: re-run the install playbook (install.yml).' % python
+    elif kind == 'timeout':
+        text = ('It ran longer than %gs: see what was slow in its log; if the work is legitimately longer, '
                 'raise install_job_timeout and re-run the install playbook.' % timeout)
-    if kind == 'arguments':
-        return ('Fix the job\'s arguments (install_%s_args) and re-run the install playbook; '
+    elif kind == 'arguments':
+        text = ('Fix the job\'s arguments (install_%s_args) and re-run the install playbook; '
                 'twzrd-run %s shows the module\'s whole error.' % (job, job))
-    return ('A broken runtime (ImportError, missing package) is fixed by re-running the install playbook; '
-            'otherwise run it by hand to see the whole error: twzrd-run %s (as the job\'s user, see '
-            'twzrd-run --status) and report it.' % job)
+    else:
+        text = ('A broken runtime (ImportError, missing package) is fixed by re-running the install playbook; '
+                'otherwise run it by hand to see the whole error: twzrd-run %s (as the job\'s user, see '
+                'twzrd-run --status) and report it.' % job)
+    return text + RUNBOOK
 
 
 def run(job, config_dir):
