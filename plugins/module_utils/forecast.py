@@ -16,7 +16,7 @@ __metaclass__ = type
 
 import time
 
-from ansible_collections.twzrd.ops.plugins.module_utils.alerts import CRITICAL, WARNING, make_alert
+from ansible_collections.twzrd.ops.plugins.module_utils.alerts import CRITICAL, WARNING, make_alert, runbook
 from ansible_collections.twzrd.ops.plugins.module_utils.db_checks import human_bytes
 
 DAY = 86400.0
@@ -28,14 +28,14 @@ DISK_MIN_SAMPLES, DISK_MIN_SPAN_DAYS = 24, 1.0    # hourly samples
 DB_MIN_SAMPLES, DB_MIN_SPAN_DAYS = 3, 2.0         # daily samples
 
 REMEDIATION = {
-    'disk_forecast': 'Act before DATE. Find what grows: `du -xh --max-depth=2 MOUNT | sort -h | tail`; rotate or '
-                     'delete old logs (`pm2 flush`, `journalctl --vacuum-size=200M`), add retention to what '
-                     'keeps growing, or grow the volume. A one-off copy that will not repeat makes the forecast '
-                     'pessimistic; it corrects itself as new hourly samples come in.',
-    'db_size_forecast': 'Act before DATE. Find the growing tables (twzrd_db_health metrics.tables.largest, '
-                        '`pg_total_relation_size`); vacuum bloated ones (the twzrd.ops vacuum playbook); add '
-                        'retention or archiving to log-like tables; or grow the volume that holds the data '
-                        'directory.',
+    'disk_forecast': runbook('Act before DATE. Find what grows: `du -xh --max-depth=2 MOUNT | sort -h | tail`; rotate or '
+                             'delete old logs (`pm2 flush`, `journalctl --vacuum-size=200M`), add retention to what '
+                             'keeps growing, or grow the volume. A one-off copy that will not repeat makes the forecast '
+                             'pessimistic; it corrects itself as new hourly samples come in.', 'disk-full'),
+    'db_size_forecast': runbook('Act before DATE. Find the growing tables (twzrd_db_health metrics.tables.largest, '
+                                '`pg_total_relation_size`); vacuum bloated ones (the twzrd.ops vacuum playbook); add '
+                                'retention or archiving to log-like tables; or grow the volume that holds the data '
+                                'directory.', 'a-database-grows-fast'),
 }
 
 

@@ -13,7 +13,7 @@ import re
 import pytest
 
 from ansible_collections.twzrd.ops.plugins.module_utils import (
-    alerting, db_checks, db_health, db_vacuum, health_checks, postgres)
+    alerting, db_checks, db_health, db_vacuum, forecast, health_checks, postgres)
 from ansible_collections.twzrd.ops.plugins.modules import pm2_restart
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -92,6 +92,15 @@ def all_alerts():
     for step in pm2_restart.REMEDIATION:
         alerts.append(pm2_restart.failure_alert({'app': 'api', 'step': step, 'message': 'it failed'}, ['web']))
     alerts.append(alerting.failure_alert('vacuum', 'boom', None))
+
+    # capacity forecasts: a week of steady growth towards a full volume
+    day, now = 86400, 1800000000
+    gib = 1 << 30
+    alerts += forecast.disk_forecasts({'/': [(now - d * day, (40 + 5 * (7 - d)) * gib) for d in range(7, 0, -1)]},
+                                      {'/': {'used_bytes': 75 * gib, 'free_bytes': 25 * gib}}, now, 7, 14, 3)[0]
+    alerts += forecast.db_size_forecasts({'app': [[now - d * day, (10 + 5 * (7 - d)) * gib] for d in range(7, 0, -1)]},
+                                         {'app': 45 * gib}, {'path': '/var/lib/postgresql', 'free_bytes': 20 * gib},
+                                         now, 7, 14, 3)[0]
     return alerts
 
 
