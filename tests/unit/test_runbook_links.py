@@ -96,8 +96,9 @@ def all_alerts():
     # capacity forecasts: a week of steady growth towards a full volume
     day, now = 86400, 1800000000
     gib = 1 << 30
-    alerts += forecast.disk_forecasts({'/': [(now - d * day, (40 + 5 * (7 - d)) * gib) for d in range(7, 0, -1)]},
-                                      {'/': {'used_bytes': 75 * gib, 'free_bytes': 25 * gib}}, now, 7, 14, 3)[0]
+    hourly = [(now - h * 3600, 75 * gib - h * (5 * gib // 24)) for h in range(7 * 24, 0, -1)]
+    alerts += forecast.disk_forecasts({'/': hourly}, {'/': {'used_bytes': 75 * gib, 'free_bytes': 25 * gib}},
+                                      now, 7, 14, 3)[0]
     alerts += forecast.db_size_forecasts({'app': [[now - d * day, (10 + 5 * (7 - d)) * gib] for d in range(7, 0, -1)]},
                                          {'app': 45 * gib}, {'path': '/var/lib/postgresql', 'free_bytes': 20 * gib},
                                          now, 7, 14, 3)[0]
@@ -118,6 +119,7 @@ def test_every_check_in_the_source_is_triggered_here():
     missing = checks_in_source() - triggered
     assert not missing, 'checks without a trigger in all_alerts(): %s' % sorted(missing)
     assert alerting.FAILURE_CHECK in triggered
+    assert set(forecast.REMEDIATION) <= triggered  # checks named by a variable, not a literal
 
 
 def test_runbook_has_the_sections_the_issue_asks_for():
