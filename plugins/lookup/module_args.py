@@ -17,7 +17,7 @@ description:
   - Unset variables are left out (the module default applies). C(twzrd_notify) without C(urls) is left out.
   - Unknown keys in C(twzrd_db_connection), C(twzrd_db_health_options) or C(twzrd_vacuum_options) are an error
     that names the variable and the key.
-  - The install role's older names still work and warn once per run (deprecated, removed in 1.0.0):
+  - The install role's older names still work and warn once per run (deprecated, removed in 1.0.0),
     C(install_pm2) (use C(twzrd_pm2_user), C(twzrd_pm2_home), C(twzrd_pm2_bin)), C(install_notify)
     (use C(twzrd_notify)), and an option with a shared name set in a job's C(install_JOB_args)
     (for example C(install_db_health_args.login_db); use C(twzrd_db_connection.login_db)).

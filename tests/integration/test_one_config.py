@@ -82,6 +82,7 @@ def ansible_env(tmp_path, **more):
 
 
 def playbook(inventory, name, tmp_path, env=None):
+    (tmp_path / 'etc').mkdir(exist_ok=True)  # present.yml creates install_config_dir before the job files
     return subprocess.run([ANSIBLE_PLAYBOOK, '-i', str(inventory), os.path.join(ROOT, name)],
                           capture_output=True, text=True, env=env or ansible_env(tmp_path), timeout=300,
                           cwd=str(tmp_path), check=False)
