@@ -6,7 +6,8 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 name: module_args
-author: twzrd.ops maintainers
+author:
+  - twzrd.ops maintainers (@twzrd)
 version_added: 0.2.0
 short_description: The options a module gets from the shared twzrd_* configuration
 description:

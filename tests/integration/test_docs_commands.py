@@ -45,9 +45,9 @@ COMMANDS = documented_commands()
 
 
 def test_the_docs_mark_commands_to_run():
-    files = {path for path, _ in COMMANDS}
+    files = {path for path, command in COMMANDS}
     assert 'README.md' in files and 'docs/configuration.md' in files, files
-    assert any(command.startswith('ansible-playbook') for _, command in COMMANDS)
+    assert any(command.startswith('ansible-playbook') for path, command in COMMANDS)
 
 
 @pytest.mark.parametrize('path,command', COMMANDS, ids=['%s: %s' % item for item in COMMANDS])

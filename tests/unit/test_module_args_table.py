@@ -46,7 +46,7 @@ def on_demand_mapping(module):
         match = READS.match(str(value))
         if option in NOT_SHARED or not match:
             continue
-        variable, _, key = match.group(1).partition('.')
+        variable, key = (match.group(1).split('.') + [''])[:2]
         mapping[option] = '%s.%s' % (aliases.get(variable, variable), key) if key else variable
     return mapping
 
