@@ -10,8 +10,9 @@ name: record_invocations
 type: aggregate
 short_description: Record the module arguments of twzrd.ops tasks (tests only)
 description:
-  - Appends one JSON line per twzrd.ops module result, with the module and its invocation arguments,
-    to the file named by the environment variable E(TWZRD_INVOCATIONS).
+  - Appends one JSON line per twzrd.ops module result, with the module, its invocation arguments and the
+    interpreter Ansible discovered for the host (when this task discovered it), to the file named by the
+    environment variable E(TWZRD_INVOCATIONS).
 requirements:
   - enabled in ANSIBLE_CALLBACKS_ENABLED
 """
@@ -35,7 +36,9 @@ class CallbackModule(CallbackBase):
             return
         with open(os.environ['TWZRD_INVOCATIONS'], 'a', encoding='utf-8') as out:
             out.write(json.dumps({'module': action.split('.')[-1], 'host': result._host.get_name(),
-                                  'module_args': invocation['module_args']}) + '\n')
+                                  'module_args': invocation['module_args'],
+                                  'python': (result._result.get('ansible_facts') or {}).get('discovered_interpreter_python')})
+                      + '\n')
 
     def v2_runner_on_ok(self, result):
         self._record(result)
