@@ -16,8 +16,9 @@ from harness import COLLECTIONS, ROOT
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ANSIBLE_PLAYBOOK = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
-# Set by each path on its own (cron: the role's log and state files; playbooks: twzrd_state_file, *_log).
-PATH_OPTIONS = ('log_file', 'state_file')
+# Set by each path on its own (cron: the role's log and state files, install_textfile_dir,
+# install_report_dir; playbooks: twzrd_state_file, *_log).
+PATH_OPTIONS = ('log_file', 'state_file', 'textfile_dir', 'report_dir')
 # job -> (module, on-demand playbook)
 JOBS = {
     'alerts': ('twzrd_health', 'playbooks/alerts.yml'),
