@@ -66,12 +66,14 @@ DB_HEALTH_OPTIONS = ('statement_timeout', 'connections_warning_pct', 'connection
                      'transaction_age_warning', 'transaction_age_critical', 'idle_in_transaction_warning',
                      'growth_warning_pct_per_day', 'growth_warning_bytes_per_day', 'dead_rows_warning', 'top_tables',
                      'wraparound_warning', 'wraparound_critical', 'migrations_table', 'expected_migrations',
-                     'expected_tables', 'latency_warning_ms', 'latency_critical_ms', 'latency_samples')
+                     'expected_tables', 'latency_warning_ms', 'latency_critical_ms', 'latency_samples',
+                     'data_volume', 'forecast_days', 'forecast_warning_days', 'forecast_critical_days')
 VACUUM_OPTIONS = ('statement_timeout', 'tables', 'all_tables', 'min_dead_rows', 'autovacuum_trigger', 'full', 'analyze',
                   'max_duration', 'lock_timeout', 'table_timeout', 'vacuum_cost_delay', 'vacuum_cost_limit')
 HEALTH_OPTIONS = ('swap_warning', 'swap_critical', 'load_warning', 'load_critical', 'load_per_cpu', 'disk_paths',
                   'disk_warning', 'disk_critical', 'crash_warning', 'crash_critical', 'pm2_expected_apps',
-                  'report_days', 'log_paths', 'error_patterns', 'log_errors_warning') + PM2_OPTIONS
+                  'report_days', 'log_paths', 'error_patterns', 'log_errors_warning', 'report_keep',
+                  'forecast_days', 'forecast_warning_days', 'forecast_critical_days') + PM2_OPTIONS
 RESTART_OPTIONS = {'apps': 'twzrd_restart_apps', 'strategy': 'twzrd_restart_strategy',
                    'health_checks': 'twzrd_restart_health_checks', 'online_timeout': 'twzrd_restart_online_timeout',
                    'settle_seconds': 'twzrd_restart_settle_seconds'}
