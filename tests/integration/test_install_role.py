@@ -2,6 +2,7 @@
 existing directory modes are left alone, --check --diff summarises the scripts instead of
 printing their source, and the uninstall says what it leaves."""
 import os
+import subprocess
 import shutil
 import stat
 
@@ -82,3 +83,55 @@ def test_uninstall_lists_what_it_leaves(base):
         assert words in run.stdout, (words, run.stdout)
     purged = run_role('absent.yml', dict(variables, install_purge_state=True), base)
     assert purged.returncode == 0 and 'state %s' % variables['install_state_dir'] not in purged.stdout
+
+
+# Issue 10 item 10: what the old CRONTAB_SETUP.sh left in a user crontab, with real crontab(1).
+# 30 February never comes: the host's running cron never fires these.
+LEGACY = '0 1 30 2 * /home/twzrd/scripts/weekly-restart.sh >> /var/log/twzrd-restart.log 2>&1'
+OTHER = '15 4 30 2 * /usr/bin/true nightly-backup'
+COMMENT = '# twzrd monitoring (CRONTAB_SETUP.sh)'
+CRONTAB_USER = 'nobody'
+
+
+def crontab(*args, stdin=None):
+    return subprocess.run(['crontab'] + list(args), input=stdin, capture_output=True, text=True, timeout=60,
+                          check=False)
+
+
+@pytest.fixture
+def legacy_crontab():
+    """nobody's crontab with one old twzrd job; the previous crontab (if any) comes back after."""
+    before = crontab('-l', '-u', CRONTAB_USER)
+    assert crontab('-u', CRONTAB_USER, '-', stdin='\n'.join([COMMENT, LEGACY, OTHER]) + '\n').returncode == 0
+    yield
+    if before.returncode == 0:
+        crontab('-u', CRONTAB_USER, '-', stdin=before.stdout)
+    else:
+        crontab('-r', '-u', CRONTAB_USER)
+
+
+def current_crontab():
+    return crontab('-l', '-u', CRONTAB_USER).stdout.splitlines()
+
+
+def test_legacy_crontab_entries_are_reported_and_removed_only_when_asked(base, legacy_crontab):
+    variables = paths(base)
+    report = run_role('legacy_crontab.yml', variables, base)
+    assert report.returncode == 0, report.stdout
+    assert 'The crontab of %s still runs twzrd jobs' % CRONTAB_USER in report.stdout, report.stdout
+    assert LEGACY in report.stdout and OTHER not in report.stdout
+    assert 'install_remove_legacy_crontab=true' in report.stdout
+    assert current_crontab() == [COMMENT, LEGACY, OTHER]
+
+    check = run_role('legacy_crontab.yml', dict(variables, install_remove_legacy_crontab=True), base, check=True)
+    assert check.returncode == 0, check.stdout
+    assert 'Removing them' in check.stdout
+    assert current_crontab() == [COMMENT, LEGACY, OTHER], 'check mode must change nothing'
+
+    remove = run_role('legacy_crontab.yml', dict(variables, install_remove_legacy_crontab=True), base)
+    assert remove.returncode == 0 and 'changed=1' in remove.stdout, remove.stdout
+    assert current_crontab() == [COMMENT, OTHER]
+
+    again = run_role('legacy_crontab.yml', dict(variables, install_remove_legacy_crontab=True), base)
+    assert again.returncode == 0 and 'changed=0' in again.stdout, again.stdout
+    assert 'The crontab of %s' % CRONTAB_USER not in again.stdout
