@@ -397,9 +397,10 @@ def last_line(path):
 CRON_MACROS = {'@hourly': '0 * * * *', '@daily': '0 0 * * *', '@midnight': '0 0 * * *',
                '@weekly': '0 0 * * 0', '@monthly': '0 0 1 * *', '@yearly': '0 0 1 1 *', '@annually': '0 0 1 1 *'}
 CRON_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
-CRON_NAMES = {3: dict((name, number + 1) for number, name in enumerate(
-    'jan feb mar apr may jun jul aug sep oct nov dec'.split())),
-              4: dict((name, number) for number, name in enumerate('sun mon tue wed thu fri sat'.split()))}
+MONTHS = 'jan feb mar apr may jun jul aug sep oct nov dec'.split()
+WEEKDAYS = 'sun mon tue wed thu fri sat'.split()
+CRON_NAMES = {3: dict((name, number + 1) for number, name in enumerate(MONTHS)),
+              4: dict((name, number) for number, name in enumerate(WEEKDAYS))}
 
 
 def cron_field(text, index):
