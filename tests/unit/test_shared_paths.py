@@ -55,10 +55,21 @@ def module_args(playbook, module):
     raise AssertionError('%s not in the playbook' % module)
 
 
+OMIT = '__omit__'
+
+
+def module_default(option):
+    """The documented default of a shared report option (plugins/doc_fragments/common.py)."""
+    from ansible_collections.twzrd.ops.plugins.doc_fragments.common import ModuleDocFragment
+    return yaml.safe_load(ModuleDocFragment.DOCUMENTATION)['options'][option]['default']
+
+
 def playbook_value(name, module, option, extra):
+    """What the playbook passes for ``option``; an omitted option is the module's default."""
     playbook = play(name)
-    variables = dict(playbook.get('vars') or {}, **extra)
-    return render(module_args(playbook, module)[option], variables)
+    variables = dict(playbook.get('vars') or {}, omit=OMIT, **extra)
+    value = render(module_args(playbook, module)[option], variables)
+    return module_default(option) if value == OMIT else value
 
 
 def test_restart_playbook_logs_and_keeps_state_where_the_cron_job_does():
