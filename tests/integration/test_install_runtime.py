@@ -4,6 +4,7 @@ the controller's PATH finds first, and a venv the job users cannot run is rebuil
 The "activated venv" here is a copy of the system python under a root-only (0700)
 directory, first on PATH: what installing from an activated venv under /root did.
 """
+import json
 import os
 import shutil
 import subprocess
@@ -58,6 +59,35 @@ def test_private_python_reproduces_the_defect(base, private_python):
     assert run.returncode != 0 and 'Permission denied' in run.stderr
 
 
+# A stand-in for a DB module (the venv here has no ansible): logs one line and reports ok.
+STAND_IN = """import json, sys
+args = json.load(open(sys.argv[1]))['ANSIBLE_MODULE_ARGS']
+open(args['log_file'], 'a').write('ts=2026-01-01T00:00:00Z job=stand_in status=ok\\n')
+print(json.dumps({'status': 'ok', 'alerts': [], 'metrics': {}}))
+"""
+
+
+def run_job_as_postgres(base, prefix):
+    """twzrd-run db_health as cron runs it as postgres, with the venv the role built."""
+    modules = os.path.join(base, 'modules', 'ansible_collections', 'twzrd', 'ops', 'plugins', 'modules')
+    os.makedirs(modules)
+    with open(os.path.join(modules, 'stand_in.py'), 'w') as handle:
+        handle.write(STAND_IN)
+    config = os.path.join(base, 'jobs')
+    os.makedirs(config)
+    log = os.path.join(base, 'db-health.log')
+    with open(os.path.join(config, 'db_health.json'), 'w') as handle:
+        json.dump({'twzrd_run': {'module': 'stand_in', 'timeout': 60}, 'ANSIBLE_MODULE_ARGS': {'log_file': log}}, handle)
+    open(log, 'w').close()
+    for path in (config, os.path.join(config, 'db_health.json'), log):
+        shutil.chown(path, 'postgres')
+    for root, dirs, _files in os.walk(os.path.join(base, 'modules')):
+        for name in dirs + ['.']:
+            os.chmod(os.path.join(root, name), 0o755)
+    return run_as('postgres', 'env', 'TWZRD_PYTHONPATH=' + os.path.join(base, 'modules'),
+                  os.path.join(prefix, 'bin', 'twzrd-run'), '--config-dir', config, 'db_health')
+
+
 def test_venv_is_built_from_the_system_python_not_the_path(base, private_python):
     variables = dict(paths(base), **NO_DOWNLOAD)
     venv = os.path.join(variables['install_prefix'], 'venv')
@@ -65,6 +95,12 @@ def test_venv_is_built_from_the_system_python_not_the_path(base, private_python)
     assert run.returncode == 0, run.stdout + run.stderr
     assert pyvenv_home(venv) == os.path.dirname(SYSTEM_PYTHON)
     assert_postgres_runs_the_venv(venv)
+    # The job as cron starts it: before the fix, "cannot run .../venv/bin/python: Permission denied".
+    os.makedirs(os.path.join(variables['install_prefix'], 'bin'))
+    scripts = run_role('scripts.yml', variables, base, path_prefix=private_python)
+    assert scripts.returncode == 0, scripts.stdout
+    job = run_job_as_postgres(base, variables['install_prefix'])
+    assert (job.returncode, job.stdout, job.stderr) == (0, '', '')
 
 
 def test_a_venv_built_from_another_python_is_rebuilt(base, private_python):
