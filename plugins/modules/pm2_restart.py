@@ -105,7 +105,7 @@ EXAMPLES = r'''
         url: http://127.0.0.1:8080/healthz
         status: 204
         retries: 5
-    log_file: /var/log/twzrd/restart.log
+    log_file: /var/log/twzrd-restart.log
 
 - name: Show the plan only
   twzrd.ops.pm2_restart:

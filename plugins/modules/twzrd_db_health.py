@@ -127,7 +127,8 @@ EXAMPLES = r'''
     expected_tables: [epochs, channels, proofs]
     migrations_table: knex_migrations
     expected_migrations: 42
-    log_file: /var/log/twzrd/db_health.log
+    state_file: /var/lib/twzrd/postgres/state.json  # the db_health cron job's, as postgres
+    log_file: /var/log/twzrd-db-health.log
   register: db
 
 - name: Over TCP with a password from the vault

@@ -101,7 +101,8 @@ EXAMPLES = r'''
     login_db: app
     max_duration: 1800
     vacuum_cost_delay: 2
-    log_file: /var/log/twzrd/vacuum.log
+    state_file: /var/lib/twzrd/postgres/state.json  # the vacuum cron job's, as postgres
+    log_file: /var/log/twzrd-db-maint.log
   register: vacuum
 
 - name: What would be vacuumed (check mode)

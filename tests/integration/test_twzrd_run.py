@@ -1,15 +1,19 @@
 """The cron runner (roles/install/files/twzrd_run.py, installed as twzrd-run) against stand-in modules: what
 cron would mail (stdout), the exit code, and the log line it adds when the
 module could not. Real processes, as cron runs them."""
+import datetime
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
 from ansible_collections.twzrd.ops.plugins.module_utils.logline import parse_line
+from ansible_collections.twzrd.ops.plugins.module_utils.state import read_state
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RUNNER = os.path.join(ROOT, 'roles', 'install', 'files', 'twzrd_run.py')
@@ -179,3 +183,63 @@ def test_failure_line_parses_with_logline(env):
     line = parse_line(lines[0])
     assert set(line) >= {'ts', 'job', 'cron_job', 'status', 'alerts', 'duration_ms', 'msg'}
     assert int(line['duration_ms']) >= 0
+
+
+def load_runner():
+    spec = importlib.util.spec_from_file_location('twzrd_run', RUNNER)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def local(*fields):
+    return time.mktime(datetime.datetime(*fields).timetuple())
+
+
+@pytest.mark.parametrize('schedule, before, expected', [
+    ('0 * * * *', (2026, 12, 2, 10, 59), (2026, 12, 2, 10, 0)),
+    ('0 * * * *', (2026, 12, 2, 10, 0), (2026, 12, 2, 10, 0)),
+    ('30 1 * * *', (2026, 12, 2, 1, 29), (2026, 12, 1, 1, 30)),
+    ('0 3 * * 3', (2026, 12, 2, 2, 0), (2026, 11, 25, 3, 0)),        # Wednesdays
+    ('0 1 * * fri', (2026, 12, 2, 0, 0), (2026, 11, 27, 1, 0)),
+    ('0 0 * * 7', (2026, 12, 2, 0, 0), (2026, 11, 29, 0, 0)),        # 7 is Sunday too
+    ('*/15 9-17 * * mon-fri', (2026, 12, 5, 12, 0), (2026, 12, 4, 17, 45)),
+    ('0 0 1,15 * 1', (2026, 12, 2, 0, 0), (2026, 12, 1, 0, 0)),       # either day field matches
+    ('0 0 29 2 *', (2026, 12, 2, 0, 0), (2024, 2, 29, 0, 0)),
+    ('@weekly', (2026, 12, 2, 0, 0), (2026, 11, 29, 0, 0)),
+])
+def test_previous_run_follows_crontab5(schedule, before, expected):
+    assert load_runner().previous_run(schedule, local(*before)) == local(*expected)
+
+
+@pytest.mark.parametrize('schedule', ['0 * * *', '61 * * * *', '0 0 * * 8', '*/0 * * * *', 'x * * * *'])
+def test_bad_schedules_are_refused(schedule):
+    with pytest.raises(ValueError):
+        load_runner().previous_run(schedule, time.time())
+
+
+def test_status_reads_the_rotated_log_after_logrotate(env, tmp_path):
+    """logrotate (delaycompress) leaves an empty log and log.1: the last run is in log.1."""
+    write_job(env, 'restart', 'fake_ok')
+    run(env, 'restart')
+    os.rename(str(env['log']), str(env['log']) + '.1')
+    env['log'].write_text('')
+    cron = tmp_path / 'cron'
+    cron.write_text('0 1 * * 5 root /opt/twzrd/bin/twzrd-run restart\n')
+    proc = subprocess.run([sys.executable, RUNNER, '--config-dir', str(env['config']), '--status', '--json'],
+                          capture_output=True, text=True, env={'TWZRD_CRON_FILE': str(cron)}, timeout=60, check=False)
+    job = json.loads(proc.stdout)['jobs'][0]
+    assert (job['last_status'], job['last_run']) == ('ok', '2026-01-01T00:00:00Z')
+
+
+def test_the_real_first_run_notice_is_never_mailed_but_other_state_warnings_are(tmp_path):
+    """The runner's filter matches plugins/module_utils/state.py's own words (issue 10 item 11)."""
+    runner = load_runner()
+    _data, first_run = read_state(str(tmp_path / 'missing.json'))
+    (tmp_path / 'corrupt.json').write_text('{not json')
+    _data, corrupt = read_state(str(tmp_path / 'corrupt.json'))
+    assert first_run and corrupt
+    assert runner.worth_mailing([first_run, corrupt]) == [corrupt]
+    # ansible-core 2.19 hands warnings over as dicts: the same filter applies to their text.
+    result = {'warnings': [{'event': {'msg': first_run}}]}
+    assert runner.worth_mailing(runner.warning_texts(result)) == []

@@ -187,3 +187,19 @@ def test_runner_status_lists_the_jobs(host):
     assert status.rc == 0
     for job in JOBS:
         assert job in status.stdout
+
+
+def test_status_names_each_failed_job_once_and_sees_cron(host):
+    """What playbooks/verify.yml fails on: the jobs above that failed here (no PostgreSQL, no PM2)."""
+    with host.sudo():
+        status = json.loads(host.check_output('/opt/twzrd/bin/twzrd-run --status --json'))
+    assert status['cron_running'] is True and status['problems'] == []
+    ended_badly = [line.split(':')[0] for line in status['problem_lines']
+                   if 'ended failed' in line or 'ended critical' in line]
+    for job in ('db_health', 'vacuum', 'restart'):
+        assert ended_badly.count(job) == 1, status['problem_lines']
+
+
+def test_runtime_venv_is_built_from_the_system_python(host):
+    cfg = host.file('/opt/twzrd/venv/pyvenv.cfg').content_string
+    assert 'home = /usr/bin\n' in cfg, cfg

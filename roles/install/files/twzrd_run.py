@@ -27,8 +27,11 @@ and mode), so a job file that cannot be read is still reported.
 Exit codes (Nagios style): 0 ok, 1 warning, 2 critical, 3 failure.
 
 ``twzrd-run --status [--json]`` lists the installed jobs (from the cron file),
-their schedule, user, log and the last line of that log: the last run and
-its result (what ``playbooks/verify.yml`` shows).
+their schedule, user, log and the last line of that log (or of its rotated
+copy): the last run and its result, and each job's problems: it never ran
+although it was due, its last result is critical or failed, or its last run
+is older than its schedule allows; and whether the cron daemon runs (what
+``playbooks/verify.yml`` checks).
 
 ``twzrd-run --test-notify [JOB...]`` sends a test message through every
 channel the installed jobs use (each distinct channel list once) and prints,
@@ -36,6 +39,9 @@ per channel, whether it went through (exit 0 when all did).
 Standard library only, so it still reports when the venv is broken.
 """
 
+import calendar
+import datetime
+import gzip
 import json
 import os
 import re
@@ -378,17 +384,126 @@ def parse_logline(line):
 
 
 def last_line(path):
+    """The last line of a log, or of its rotated copy when logrotate just emptied it."""
+    for candidate, opener in ((path, open), (path + '.1', open), (path + '.1.gz', gzip.open)):
+        try:
+            with opener(candidate, 'rb') as handle:
+                if opener is open:
+                    handle.seek(0, os.SEEK_END)
+                    handle.seek(max(0, handle.tell() - 65536))
+                lines = handle.read().decode('utf-8', 'replace').splitlines()
+        except (OSError, EOFError):
+            continue
+        if lines:
+            return lines[-1]
+    return None
+
+
+# cron schedules (crontab(5)): five fields, numbers, names, ranges, steps, lists, @macros.
+CRON_MACROS = {'@hourly': '0 * * * *', '@daily': '0 0 * * *', '@midnight': '0 0 * * *',
+               '@weekly': '0 0 * * 0', '@monthly': '0 0 1 * *', '@yearly': '0 0 1 1 *', '@annually': '0 0 1 1 *'}
+CRON_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
+MONTHS = 'jan feb mar apr may jun jul aug sep oct nov dec'.split()
+WEEKDAYS = 'sun mon tue wed thu fri sat'.split()
+CRON_NAMES = {3: dict((name, number + 1) for number, name in enumerate(MONTHS)),
+              4: dict((name, number) for number, name in enumerate(WEEKDAYS))}
+
+
+def cron_field(text, index):
+    low, high = CRON_RANGES[index]
+    names = CRON_NAMES.get(index, {})
+    values = set()
+    for part in text.lower().split(','):
+        body, slash, step = part.partition('/')
+        step = int(step) if slash else 1
+        if body == '*':
+            start, end = low, high
+        else:
+            first, dash, last = body.partition('-')
+            start = names[first] if first in names else int(first)
+            end = (names[last] if last in names else int(last)) if dash else (high if slash else start)
+        if not low <= start <= end <= high or step < 1:
+            raise ValueError('bad cron field %r' % text)
+        values.update(range(start, end + 1, step))
+    if index == 4 and 7 in values:
+        values.add(0)
+    return values
+
+
+def parse_schedule(schedule):
+    fields = CRON_MACROS.get(schedule.strip(), schedule).split()
+    if len(fields) != 5:
+        raise ValueError('not five cron fields: %r' % schedule)
+    sets = [cron_field(field, index) for index, field in enumerate(fields)]
+    # cron runs a job on a day when either day field matches, unless one of them is '*'.
+    either_day = not fields[2].startswith('*') and not fields[4].startswith('*')
+    return sets, either_day
+
+
+def previous_run(schedule, before):
+    """The last time at or before ``before`` (epoch) that cron starts ``schedule`` (host-local time)."""
+    (minutes, hours, days, months, weekdays), either_day = parse_schedule(schedule)
+    moment = datetime.datetime.fromtimestamp(before)
+    day = moment.date()
+    for _back in range(4 * 366 + 1):   # every schedule fires at least once in four years
+        dom, dow = day.day in days, (day.isoweekday() % 7) in weekdays
+        if day.month in months and ((dom or dow) if either_day else (dom and dow)):
+            for hour in sorted(hours, reverse=True):
+                for minute in sorted(minutes, reverse=True):
+                    start = datetime.datetime(day.year, day.month, day.day, hour, minute)
+                    if start <= moment:
+                        return time.mktime(start.timetuple())
+        day -= datetime.timedelta(days=1)
+    return None
+
+
+def iso(epoch):
+    return time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(epoch))
+
+
+def parse_ts(text):
     try:
-        with open(path, 'rb') as handle:
-            handle.seek(0, os.SEEK_END)
-            handle.seek(max(0, handle.tell() - 65536))
-            lines = handle.read().decode('utf-8', 'replace').splitlines()
-    except OSError:
+        return calendar.timegm(time.strptime(text, '%Y-%m-%dT%H:%M:%SZ'))
+    except (TypeError, ValueError):
         return None
-    return lines[-1] if lines else None
 
 
-def installed_jobs(cron_file, config_dir):
+def job_problems(job, now, timeout, installed):
+    """Why this job needs a person: failed or critical last, never ran or overdue."""
+    problems = []
+    if job['last_status'] in ('failed', 'critical'):
+        problems.append('last run %s ended %s: %s' % (job['last_run'], job['last_status'], short(job['last_msg'], 300)))
+    try:
+        # A run that started at the due time may still be going: allow it its timeout.
+        due = previous_run(job['schedule'], now - timeout - 120)
+    except ValueError as exc:
+        return problems + ['cannot read its schedule: %s' % exc]
+    job['due'] = iso(due) if due is not None else None
+    last = parse_ts(job['last_run'])
+    if job['log_file'] and last is None:
+        if due is not None and installed is not None and due >= installed:
+            problems.append('never ran, although a run was due at %s (%s)' % (iso(due), job['schedule']))
+    elif last is not None and due is not None and last < due - 60:
+        problems.append('last run %s is older than its schedule allows: a run was due at %s (%s)' % (
+            job['last_run'], iso(due), job['schedule']))
+    return problems
+
+
+def cron_running():
+    """Whether a cron daemon process runs on this host (TWZRD_CRON_DAEMONS: its process names)."""
+    names = setting('TWZRD_CRON_DAEMONS', 'cron,crond').split(',')
+    for pid in os.listdir('/proc'):
+        if pid.isdigit():
+            try:
+                with open('/proc/%s/comm' % pid) as handle:
+                    if handle.read().strip() in names:
+                        return True
+            except OSError:
+                continue
+    return False
+
+
+def installed_jobs(cron_file, config_dir, now):
     jobs = []
     try:
         with open(cron_file) as handle:
@@ -399,38 +514,57 @@ def installed_jobs(cron_file, config_dir):
         fields = entry.split()
         if len(fields) < 8 or entry.lstrip().startswith('#') or 'twzrd-run' not in entry:
             continue
-        job = {'job': fields[-1], 'schedule': ' '.join(fields[:5]), 'user': fields[5],
-               'module': None, 'log_file': None, 'last_run': None, 'last_status': None, 'last_msg': None}
+        job = {'job': fields[-1], 'schedule': ' '.join(fields[:5]), 'user': fields[5], 'module': None,
+               'log_file': None, 'last_run': None, 'last_status': None, 'last_msg': None, 'due': None,
+               'problems': []}
+        job_file = os.path.join(config_dir, job['job'] + '.json')
+        timeout, installed = 3000.0, None
         try:
-            with open(os.path.join(config_dir, job['job'] + '.json')) as handle:
+            with open(job_file) as handle:
                 config = json.load(handle)
-            job['module'] = (config.get('twzrd_run') or {}).get('module')
+            installed = os.stat(job_file).st_mtime
+            runner = config.get('twzrd_run') or {}
+            job['module'] = runner.get('module')
+            timeout = float(runner.get('timeout') or timeout)
             job['log_file'] = config['ANSIBLE_MODULE_ARGS'].get('log_file')
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             job['last_msg'] = 'cannot read the job file: %s' % exc
+            job['problems'].append('cannot read its job file %s: %s' % (job_file, exc))
         line = last_line(job['log_file']) if job['log_file'] else None
         if line:
             fields = parse_logline(line)
             job.update(last_run=fields.get('ts'), last_status=fields.get('status'), last_msg=fields.get('msg'))
         elif job['log_file']:
             job['last_msg'] = 'never ran'
+        job['problems'] += job_problems(job, now, timeout, installed)
         jobs.append(job)
     return jobs
 
 
 def status(config_dir, cron_file, as_json):
-    jobs = installed_jobs(cron_file, config_dir)
+    jobs = installed_jobs(cron_file, config_dir, time.time())
     if jobs is None:
         print('%s: not installed' % cron_file)
         return FAILED
+    running = cron_running()
+    problems = [] if running else [
+        'the cron daemon is not running: no job runs (systemctl start cron; systemctl enable cron)']
     if as_json:
-        print(json.dumps({'cron_file': cron_file, 'jobs': jobs}, indent=2, sort_keys=True))
+        # problem_lines: every problem once, "JOB: why", for playbooks/verify.yml to print as is.
+        lines = ['cron: %s' % problem for problem in problems] + [
+            '%s: %s' % (job['job'], problem) for job in jobs for problem in job['problems']]
+        print(json.dumps({'cron_file': cron_file, 'cron_running': running, 'problems': problems, 'jobs': jobs,
+                          'problem_lines': lines}, indent=2, sort_keys=True))
         return OK
     for job in jobs:
         print('%-10s %-13s %-8s %-16s last: %s %s' % (
             job['job'], job['schedule'], job['user'], job['module'],
             job['last_run'] or '-', job['last_status'] or '-'))
         print('%10s log %s: %s' % ('', job['log_file'], short(job['last_msg'] or '', 160)))
+        for problem in job['problems']:
+            print('%10s PROBLEM: %s' % ('', problem))
+    for problem in problems:
+        print('PROBLEM: %s' % problem)
     return OK
 
 
