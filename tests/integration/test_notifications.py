@@ -497,3 +497,20 @@ def test_notify_test_playbook_reports_each_channel(tmp_path, smtp, webhook):
 
     proc = run_playbook('notify_test.yml', {}, tmp_path)
     assert proc.returncode != 0 and 'Set twzrd_notify.urls' in proc.stdout
+
+
+def test_runner_prints_a_failed_jobs_alert_with_what_to_do(tmp_path):
+    """Issue 10 item 2: a job that failed (PostgreSQL down) is mailed with its alert and remediation,
+    not one bare FAILED line; told once, like any alert."""
+    config = tmp_path / 'etc'
+    config.mkdir()
+    write_job(config, 'vacuum', 'twzrd_vacuum', {
+        'login_host': '127.0.0.1', 'login_port': free_port(), 'login_db': 'app', 'login_user': 'nobody',
+        'state_file': str(tmp_path / 'state.json'), 'log_file': str(tmp_path / 'vacuum.log')})
+    proc = twzrd_run(config, 'vacuum')
+    assert proc.returncode == 3
+    out = proc.stdout
+    assert 'FAILED' in out and 'job_failed' in out and 'what to do:' in out, out
+    assert 'docs/runbooks.md#' in out  # the remediation's runbook section
+    line = parse_line((tmp_path / 'vacuum.log').read_text().splitlines()[-1])
+    assert line['status'] == 'failed'
