@@ -24,7 +24,7 @@ def _host_var(variables, name):
 
 
 def fleet_summary(hostvars, hosts, result, job=None, failure='twzrd_fleet_failure', check_mode=False,
-                  generated=None, fail_on='never'):
+                  generated=None, fail_on='never', not_run=None):
     """Build the summary from ``hostvars``: each host's registered ``result`` and rescued ``failure``."""
     if not isinstance(hostvars, Mapping):
         raise AnsibleFilterError('fleet_summary: the input must be hostvars, got %s' % type(hostvars).__name__)
@@ -42,7 +42,7 @@ def fleet_summary(hostvars, hosts, result, job=None, failure='twzrd_fleet_failur
         failures[host] = _host_var(variables, failure)
     try:
         return summary_utils.build(job, results, failures, check_mode=check_mode, generated=generated,
-                                   fail_on=fail_on)
+                                   fail_on=fail_on, not_run_detail=not_run)
     except summary_utils.SummaryError as exc:
         raise AnsibleFilterError('fleet_summary: %s' % exc)
 

@@ -73,34 +73,47 @@ def _failure_text(failure):
     return '%s: %s' % (task, message) if task else message
 
 
-def host_row(host, result=None, failure=None):
+def _unreachable_text(message):
+    text = _one_line(message)
+    # Ansible 2.19 prefixes every task error; the status column already says what happened.
+    if text.startswith('Task failed: '):
+        text = text[len('Task failed: '):]
+    return text or 'host unreachable'
+
+
+NOT_RUN_DETAIL = 'the module did not run on this host'
+
+
+def host_row(host, result=None, failure=None, not_run_detail=NOT_RUN_DETAIL):
     """One row of the table for ``host``.
 
     ``result`` is the registered result of the module task (None when the task
     never ran on the host); ``failure`` is what a ``rescue`` recorded when a
-    task of the host's run failed (``task``, ``msg``).
+    task of the host's run failed (``task``, ``msg``); ``not_run_detail`` says
+    why a host without either has no result (e.g. a rollout that stopped).
     """
-    row = {'host': host, 'status': NOT_RUN, 'alerts': 0, 'check': None, 'value': None, 'threshold': None,
-           'detail': ''}
+    row = {'host': host, 'status': NOT_RUN, 'alerts': 0, 'check': None, 'subject': None, 'value': None,
+           'threshold': None, 'detail': ''}
     result = result if isinstance(result, Mapping) else {}
     failure = failure if isinstance(failure, Mapping) else {}
     alerts = result.get('alerts') if isinstance(result.get('alerts'), list) else []
     top = _top_alert(alerts)
     if top is not None:
-        row.update(check=top.get('check'), value=top.get('value'), threshold=top.get('threshold'),
-                   detail=_one_line(top.get('message')))
+        row.update(check=top.get('check'), subject=top.get('subject'), value=top.get('value'),
+                   threshold=top.get('threshold'), detail=_one_line(top.get('message')))
     row['alerts'] = len(alerts)
     if result.get('unreachable'):
-        row.update(status=UNREACHABLE, detail=_one_line(result.get('msg')) or 'host unreachable')
+        row.update(status=UNREACHABLE, detail=_unreachable_text(result.get('msg')))
     elif result.get('failed'):
         row.update(status=FAILED)
         if top is None:
             row['detail'] = _one_line(result.get('msg')) or 'the module failed'
     elif failure:
         # A task before the module failed (it never ran), or one after it: the run is not complete.
-        row.update(status=FAILED, check=None, value=None, threshold=None, detail=_one_line(_failure_text(failure)))
+        row.update(status=FAILED, check=None, subject=None, value=None, threshold=None,
+                   detail=_one_line(_failure_text(failure)))
     elif result.get('skipped') or not result:
-        reason = result.get('skip_reason') or 'the module did not run on this host'
+        reason = result.get('skip_reason') or not_run_detail
         row.update(status=NOT_RUN, detail=_one_line(reason))
     elif result.get('status') in _MODULE_LEVELS:
         row['status'] = result['status']
@@ -109,7 +122,8 @@ def host_row(host, result=None, failure=None):
     return row
 
 
-def build(job, results, failures=None, check_mode=False, generated=None, fail_on='never'):
+def build(job, results, failures=None, check_mode=False, generated=None, fail_on='never',
+          not_run_detail=NOT_RUN_DETAIL):
     """The summary of one run: rows worst first (then by host), totals per status.
 
     ``results`` maps each host of the run to its registered module result (None
@@ -120,7 +134,7 @@ def build(job, results, failures=None, check_mode=False, generated=None, fail_on
         raise SummaryError('results must be a mapping of host -> registered result, got %s'
                            % type(results).__name__)
     failures = failures or {}
-    rows = [host_row(host, results[host], failures.get(host)) for host in results]
+    rows = [host_row(host, results[host], failures.get(host), not_run_detail or NOT_RUN_DETAIL) for host in results]
     rows.sort(key=lambda row: (_RANK[row['status']], str(row['host'])))
     totals = dict((status, 0) for status in STATUSES)
     for row in rows:
@@ -154,8 +168,14 @@ def _cut(text, width):
     return text if len(text) <= width else text[:width - 3] + '...'
 
 
+def _check_cell(row):
+    check = _one_line(row['check'])
+    subject = _one_line(row.get('subject'))
+    return '%s %s' % (check, subject) if check and subject else check or '-'
+
+
 def _cells(row):
-    return [str(row['host']), row['status'].upper().replace('_', ' '), _one_line(row['check']) or '-',
+    return [str(row['host']), row['status'].upper().replace('_', ' '), _check_cell(row),
             _one_line(row['value']) or '-', _one_line(row['threshold']) or '-', row['detail'] or '-']
 
 
