@@ -70,7 +70,8 @@ def _top_alert(alerts):
 def _failure_text(failure):
     task = failure.get('task')
     message = failure.get('msg') or failure.get('message') or 'failed'
-    return '%s: %s' % (task, message) if task else message
+    # the message first: the text table cuts long cells, and task names can be long
+    return '%s (task: %s)' % (message, task) if task else message
 
 
 def _unreachable_text(message):

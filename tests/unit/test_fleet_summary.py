@@ -58,7 +58,7 @@ def test_each_row_names_the_top_alert_or_why_the_host_has_none():
     assert (rows['web-2']['check'], rows['web-2']['value'], rows['web-2']['threshold']) == ('swap', 35.5, 20)
     assert rows['db-2']['check'] == 'job_failed' and rows['db-2']['detail'] == 'job_failed is connect'
     assert rows['app-1']['detail'] == 'Failed to connect to the host via ssh: Connection refused'
-    assert rows['app-3']['detail'] == 'Check twzrd_fail_on: twzrd_fail_on must be warning or critical'
+    assert rows['app-3']['detail'] == 'twzrd_fail_on must be warning or critical (task: Check twzrd_fail_on)'
     assert rows['app-2']['detail'] == fs.NOT_RUN_DETAIL
     assert rows['web-1']['check'] is None and rows['web-1']['detail'] == ''
 
@@ -67,7 +67,7 @@ def test_a_failure_after_a_good_module_run_makes_the_host_failed_without_the_mod
     row = fs.host_row('h', module_result('warning', [alert('swap', 'warning', 30, 20)]),
                       {'task': 'Summary', 'msg': "'dict object' has no attribute 'x'"})
     assert row['status'] == 'failed' and row['check'] is None
-    assert row['detail'] == "Summary: 'dict object' has no attribute 'x'"
+    assert row['detail'] == "'dict object' has no attribute 'x' (task: Summary)"
 
 
 def test_module_failure_without_alerts_uses_its_message_and_a_skipped_task_is_not_run():
