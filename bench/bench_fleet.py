@@ -11,9 +11,10 @@ Host counts and playbooks alternate (1, 10, 20, 1, 10, 20 ...) with the settings
 docs/fleet.md recommends (forks >= hosts, a fixed interpreter, an absolute remote_tmp, no
 facts). ``trivial`` (one ansible.builtin.command per host) is the baseline: what the
 connection alone costs on this machine. One more 20-host run with Ansible's defaults
-(5 forks, interpreter discovery, ~ remote_tmp) shows what the settings buy. Wall time and controller CPU (ansible-playbook and its children) per host count, medians;
-target: 20 hosts in at most 4x the wall time of 1 host. Every run's fleet summary must
-count all N hosts, none failed or unreachable.
+(5 forks, interpreter discovery, ~ remote_tmp) shows what the settings buy. Wall time and
+controller CPU (ansible-playbook and its children) per host count, medians; target: 20 hosts
+in at most 4x the wall time of 1 host. Every run's fleet summary must count all N hosts, none
+failed or unreachable.
 
 ``python -m bench.bench_fleet`` (or ``python -m bench fleet``); ``TWZRD_BENCH_RUNS`` (default 2)
 runs per host count. Every container started here is removed by name at the end.
