@@ -26,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 
 from bench.common import COLLECTIONS, ROOT, ensure_collection_link, timed_run
 
@@ -129,6 +130,19 @@ def check_summary(playbook, output, count):
             playbook, count, totals.group(0) if totals else '(none printed)'))
 
 
+def exec_scaling(names):
+    """Wall time of one ``podman exec true`` and of one per host at once (medians of 3): the connection's floor."""
+    def once(targets):
+        start = time.perf_counter()
+        procs = [subprocess.Popen(['podman', 'exec', name, 'true']) for name in targets]
+        if any(proc.wait() != 0 for proc in procs):
+            raise RuntimeError('podman exec failed')
+        return time.perf_counter() - start
+    one = statistics.median(once(names[:1]) for _ in range(3))
+    many = statistics.median(once(names) for _ in range(3))
+    return one, many
+
+
 def measure(work, names):
     """Host counts and playbooks alternate round by round, so load from elsewhere hits all alike."""
     inventories = dict((count, write_inventory(work, names[:count])) for count in COUNTS)
@@ -144,10 +158,10 @@ def measure(work, names):
                    for key, values in samples.items())
     wall, cpu, output = play(work, inventories[COUNTS[-1]], 'alerts', DEFAULTS)
     check_summary('alerts', output, COUNTS[-1])
-    return results, (wall, cpu)
+    return results, (wall, cpu), exec_scaling(names)
 
 
-def report(results, defaults):
+def report(results, defaults, execs):
     met = True
     print('median of %d runs per host count; controller CPU = ansible-playbook and its children '
           '(workers, podman CLI); settings: %s' % (RUNS, ', '.join('%s=%s' % item for item in sorted(TUNED.items()))))
@@ -170,6 +184,8 @@ def report(results, defaults):
     print('alerts, %d hosts with Ansible defaults (5 forks, interpreter discovery, ~ remote_tmp), 1 run: '
           '%.2f s wall (%.2fx the tuned run), %.2f s CPU (%.2fx)'
           % (COUNTS[-1], defaults[0], defaults[0] / tuned_wall, defaults[1], defaults[1] / tuned_cpu))
+    print('podman exec true: 1 container %.2f s; %d containers at once %.2f s (%.1fx)'
+          % (execs[0], COUNTS[-1], execs[1], execs[1] / execs[0]))
     print('load average at the end: %s' % ' '.join('%.1f' % x for x in os.getloadavg()))
     return met
 
@@ -187,11 +203,11 @@ def main():
     names = []
     try:
         names = start_hosts(max(COUNTS))
-        results, defaults = measure(work, names)
+        results, defaults, execs = measure(work, names)
     finally:
         remove_hosts(names)
         shutil.rmtree(work, ignore_errors=True)
-    return 0 if report(results, defaults) else 1
+    return 0 if report(results, defaults, execs) else 1
 
 
 if __name__ == '__main__':
