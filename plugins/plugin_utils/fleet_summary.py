@@ -26,6 +26,7 @@ STATUSES = (FAILED, UNREACHABLE, CRITICAL, WARNING, NOT_RUN, OK)
 _RANK = dict((status, index) for index, status in enumerate(STATUSES))
 _MODULE_LEVELS = (OK, WARNING, CRITICAL)
 _ALERT_RANK = {CRITICAL: 0, WARNING: 1}
+NOT_RUN_DETAIL = 'the module did not run on this host'
 # The text table cuts long cells; JSON keeps every value whole.
 TEXT_WIDTH = {'check': 24, 'value': 24, 'threshold': 20, 'detail': 72}
 
@@ -82,9 +83,6 @@ def _unreachable_text(message):
     return text or 'host unreachable'
 
 
-NOT_RUN_DETAIL = 'the module did not run on this host'
-
-
 def host_row(host, result=None, failure=None, not_run_detail=NOT_RUN_DETAIL):
     """One row of the table for ``host``.
 
@@ -119,7 +117,8 @@ def host_row(host, result=None, failure=None, not_run_detail=NOT_RUN_DETAIL):
     elif result.get('status') in _MODULE_LEVELS:
         row['status'] = result['status']
     else:
-        row.update(status=FAILED, detail='the result has no status: %s' % _one_line(result.get('msg')))
+        message = _one_line(result.get('msg'))
+        row.update(status=FAILED, detail='the result has no status' + (': ' + message if message else ''))
     return row
 
 
