@@ -138,8 +138,8 @@ def exec_scaling(names):
         if any(proc.wait() != 0 for proc in procs):
             raise RuntimeError('podman exec failed')
         return time.perf_counter() - start
-    one = statistics.median(once(names[:1]) for _ in range(3))
-    many = statistics.median(once(names) for _ in range(3))
+    one = statistics.median(once(names[:1]) for _round in range(3))
+    many = statistics.median(once(names) for _round in range(3))
     return one, many
 
 
