@@ -118,13 +118,9 @@ class ReportStage:
         ``readings`` (alert key -> value measured now) lets alerts that stopped
         firing be held within the hysteresis margin; ``summarize(result)``
         gives the short lines a person reads (result ``summary``, the report
-        message); ``html``/``attach`` are an email version of a report;
-        ``fail_msg`` fails the task with the full result after the report.
+        message); ``html``/``attach`` are an email version of a report.
         """
         self._report(result, store, log_extra, log_metrics, readings, summarize, html, attach, failed=False)
-        if fail_msg:  # the run reported its outcome (e.g. a rollout that stopped) but the task must fail
-            result.pop('msg', None)
-            self.module.fail_json(msg=fail_msg, **result)
         self.module.exit_json(**result)
 
     def fail(self, msg, remediation=None, error=None, store=None, log_extra=(), **extra):
