@@ -123,7 +123,7 @@ def test_alerts_on_a_fleet_one_summary_worst_first_with_the_unreachable_host(tmp
 def test_health_in_check_mode_with_fail_on_fails_the_critical_host_too(tmp_path):
     report_dir = tmp_path / 'reports'
     proc = play(tmp_path, health_fleet(tmp_path), 'health.yml', '--check', '-e', 'twzrd_fail_on=critical',
-                '-e', 'twzrd_report_dir=%s' % report_dir)
+                '-e', 'twzrd_fleet_report_dir=%s' % report_dir)  # the controller's directory alone
     assert proc.returncode == 2, proc.stdout + proc.stderr
     lines = printed_table(proc.stdout, 'health')
     assert lines[0].startswith('twzrd.ops health (check mode): 6 hosts: 2 failed, 1 unreachable, 1 critical')
