@@ -16,25 +16,34 @@ COLLECTION_LINK := $(COLLECTIONS)/ansible_collections/twzrd/ops
 NODE_DIR   := $(CURDIR)/tests/node
 PM2        := $(NODE_DIR)/node_modules/.bin/pm2
 PYTEST_ARGS ?=
+# The public repository address: `make build` (a release build) needs it (docs/release.md).
+REPOSITORY_URL ?=
+# Test-only address for `make galaxy-check` (.invalid never resolves, RFC 2606); the build
+# script refuses it for a release build.
+GALAXY_CHECK_URL := https://galaxy-check.invalid/twzrd/ops
+# galaxy-importer and antsibull-changelog live in their own venv: galaxy-importer's pins would
+# downgrade packages of .venv (requirements/release.txt).
+RELEASE_VENV := $(BUILD)/release-venv
 
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export ANSIBLE_COLLECTIONS_SCAN_SYS_PATH := false
 export PATH := $(BIN):$(PATH)
 
 .PHONY: help run test deps system-deps venv node-tools collection sanity lint unit integration bench build clean \
-        molecule molecule-deps
+        molecule molecule-deps release-venv galaxy-check changelog-lint changelog changelog-release
 
 help:
 	@echo "make run          on-demand health report of this machine (read-only)"
-	@echo "make test         everything CI runs: sanity, lint, unit, integration, molecule"
-	@echo "make sanity|lint|unit|integration|molecule|bench   one part"
+	@echo "make test         everything CI runs: sanity, lint, galaxy-check, unit, integration, molecule"
+	@echo "make sanity|lint|galaxy-check|unit|integration|molecule|bench   one part"
+	@echo "make build REPOSITORY_URL=https://...   release tarball in .build/ (docs/release.md)"
 
 run: venv collection
 	@$(BIN)/ansible-playbook -i localhost, -c local playbooks/health.yml \
 	  -e ansible_python_interpreter=$(BIN)/python \
 	  -e twzrd_state_file=$${TWZRD_STATE_FILE:-/var/lib/twzrd/state.json}
 
-test: sanity lint unit integration molecule
+test: sanity lint galaxy-check unit integration molecule
 
 deps: system-deps venv node-tools collection
 
@@ -72,8 +81,36 @@ integration: deps
 bench: deps
 	@$(BIN)/python -m bench
 
+# Release tarball: galaxy.yml plus repository/homepage/documentation/issues from REPOSITORY_URL.
 build: venv
-	@$(BIN)/ansible-galaxy collection build --force --output-path $(BUILD)
+	@$(BIN)/python scripts/build_collection.py --output-path $(BUILD) --repository-url "$(REPOSITORY_URL)"
+
+release-venv: $(RELEASE_VENV)/.installed
+$(RELEASE_VENV)/.installed: requirements/release.txt
+	@[ -x $(RELEASE_VENV)/bin/python ] || $(PYTHON) -m venv $(RELEASE_VENV)
+	@$(RELEASE_VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements/release.txt
+	@touch $@
+
+# Fragments and changelogs/changelog.yaml are valid (ansible-test sanity runs the first too).
+changelog-lint: release-venv
+	@$(RELEASE_VENV)/bin/antsibull-changelog lint
+	@$(RELEASE_VENV)/bin/antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml
+
+# Release notes (docs/release.md): `changelog-release` turns the fragments into the release of
+# galaxy.yml's version (it lists new modules and roles with the release venv's ansible-doc) and
+# writes CHANGELOG.md; `changelog` only regenerates CHANGELOG.md.
+changelog-release: release-venv
+	@PATH=$(RELEASE_VENV)/bin:$$PATH antsibull-changelog release
+
+changelog: release-venv
+	@$(RELEASE_VENV)/bin/antsibull-changelog generate
+
+# galaxy-importer on the tarball, as Galaxy imports it: no error and no warning allowed.
+galaxy-check: venv release-venv changelog-lint
+	@rm -rf $(BUILD)/galaxy-check
+	@$(BIN)/python scripts/build_collection.py --check-only --output-path $(BUILD)/galaxy-check \
+	  --repository-url "$(or $(REPOSITORY_URL),$(GALAXY_CHECK_URL))"
+	@scripts/galaxy-check.sh $(RELEASE_VENV) $(BUILD)/galaxy-check/twzrd-ops-*.tar.gz
 
 clean:
 	rm -rf $(BUILD) tests/output .pytest_cache

@@ -78,8 +78,8 @@ def delivery_time(work, webhook, smtp):
     send_times, quiet_times = [], []
     for index in range(RUNS):
         state = os.path.join(work, 'send-%d-state.json' % index)
-        send = args_file(work, 'send', **common_args(work, 'send', notify=notify, state_file=state,
-                                                       disk_warning=max(0.0, used - 5)))
+        send = args_file(work, 'send', **common_args(
+            work, 'send', notify=notify, state_file=state, disk_warning=max(0.0, used - 5)))
         quiet = args_file(work, 'quiet', **common_args(work, 'quiet', notify=notify))
         for times, path in ((send_times, send), (quiet_times, quiet)):
             start = time.perf_counter()
@@ -92,8 +92,8 @@ def delivery_time(work, webhook, smtp):
 def simulated_week(work, webhook, used):
     notify = {'urls': [webhook.url('week')], 'repeat_hours': 24}
     state = os.path.join(work, 'week-state.json')
-    warn = args_file(work, 'week-warn', **common_args(work, 'week', notify=notify, state_file=state,
-                                                       disk_warning=max(0.0, used - 5)))
+    warn = args_file(work, 'week-warn', **common_args(
+        work, 'week', notify=notify, state_file=state, disk_warning=max(0.0, used - 5)))
     clear = args_file(work, 'week-clear', **common_args(work, 'week', notify=notify, state_file=state))
     before = len(webhook.bodies)
     for hour in range(7 * 24 + 1):

@@ -18,5 +18,10 @@ if ! have initdb && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   missing+=(postgresql)
 fi
 have check_postgres || have check_postgres.pl || missing+=(check-postgres)
+# Prometheus export (docs/prometheus.md): the textfile collector and promtool (rules, metrics).
+have prometheus-node-exporter || missing+=(prometheus-node-exporter)
+have promtool || missing+=(prometheus)
+# The weekly HTML report is opened and screenshotted in a real headless browser (tests).
+have chromium   || missing+=(chromium)
 
 install_missing

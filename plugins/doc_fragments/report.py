@@ -9,7 +9,7 @@ __metaclass__ = type
 class ModuleDocFragment(object):
     # Options of the report stage every twzrd.ops module ends with
     # (plugins/module_utils/report_stage.py): notifications, dead-man's switch,
-    # accepted conditions.
+    # Prometheus textfile export, accepted conditions.
     DOCUMENTATION = r'''
 options:
   notify:
@@ -68,6 +68,17 @@ options:
         the outside service notices the missing pings.
       - A ping that fails is a warning, never a failure of the job. Treated as a secret.
     type: str
+  textfile_dir:
+    description:
+      - Export this run's metrics for the Prometheus node_exporter textfile collector. The module replaces
+        C(twzrd_<job>.prom) in this directory (C(twzrd_<job>_<database>.prom) for the database jobs) atomically,
+        mode C(0644), using prometheus_client. Debian's C(prometheus-node-exporter) reads
+        C(/var/lib/prometheus/node-exporter). See C(docs/prometheus.md) for the metric names and alert rules.
+      - A failed run still writes its status (V(3)), last run and duration, and keeps the last success time from the
+        state file. A directory that is missing or not writable is a warning, never a failure of the job; the
+        previous file then stays as it was.
+      - Unset (the default) exports nothing and does not load prometheus_client. Nothing is written in check mode.
+    type: path
   accept:
     description:
       - Known conditions a person decided to live with, for example a table without a primary key that is
@@ -79,7 +90,7 @@ options:
     default: []
     suboptions:
       check:
-        description: The alert's C(check), for example V(table_without_primary_key) or V(disk).
+        description: The alert's C(check), for example V(primary_keys) or V(disk).
         type: str
         required: true
       subject:
@@ -92,4 +103,21 @@ options:
         description: Why it is accepted; shown with the alert in every report.
         type: str
         required: true
+  report_dir:
+    description:
+      - Keep each run's report as a dated text file in this directory, the audit trail of a job
+        (C(JOB-YYYY-MM-DDTHHMMZ.txt), C(JOB-DATABASE-...) for the database jobs) with the summary (the weekly
+        health report; the vacuum's tables vacuumed and skipped with sizes and dead rows before and after;
+        the restarted apps), every alert with what to do, and the accepted conditions.
+      - Written atomically, mode 0640; the directory is created (mode 0750) when missing. The run's log line
+        names the file (C(report=)), the result returns it (RV(report_text_file)).
+      - A file that cannot be written is a warning; the run's result stays. Nothing is written in check mode.
+      - twzrd_health in report mode also writes the weekly HTML page there (C(twzrd-report-YYYY-MM-DD.html),
+        C(docs/report.md)).
+      - The install role sets it for the weekly jobs (health, vacuum, restart).
+    type: path
+  report_keep:
+    description: How many report files of this job (and database) to keep in O(report_dir); older ones are deleted. Between 1 and 1000.
+    type: int
+    default: 12
 '''

@@ -28,7 +28,7 @@ __metaclass__ = type
 import datetime
 import math
 
-from ansible_collections.twzrd.ops.plugins.module_utils.alerts import CRITICAL, OK, WARNING, alert_key, level_rank
+from ansible_collections.twzrd.ops.plugins.module_utils.alerts import CRITICAL, OK, WARNING, alert_key, level_rank, runbook
 
 FIRING = 'firing'
 ESCALATED = 'escalated'
@@ -208,7 +208,7 @@ def failure_alert(job, message, remediation, error=None):
         'value': error or 'failed',
         'threshold': 'a successful run',
         'message': 'the %s job failed: %s' % (job, message),
-        'remediation': remediation or 'Run the job by hand and read its error; docs/runbooks.md.',
+        'remediation': remediation or runbook('Run the job by hand and read its error.', 'a-job-failed'),
     }
 
 

@@ -15,6 +15,14 @@ WARNING = 'warning'
 CRITICAL = 'critical'
 LEVELS = (OK, WARNING, CRITICAL)
 _RANK = {OK: 0, WARNING: 1, CRITICAL: 2}
+# Every remediation ends with a pointer to its step-by-step section here
+# (tests/unit/test_runbook_links.py checks each anchor exists).
+RUNBOOK = 'docs/runbooks.md'
+
+
+def runbook(text, anchor):
+    """``text`` followed by its runbook section: ``... (docs/runbooks.md#disk-full)``."""
+    return '%s (%s#%s)' % (text, RUNBOOK, anchor)
 
 
 def level_rank(level):

@@ -12,7 +12,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.twzrd.ops.plugins.module_utils.alerts import (
-    CRITICAL, OK, WARNING, classify, make_alert,
+    CRITICAL, OK, WARNING, classify, make_alert, runbook,
 )
 
 DAY = 86400.0
@@ -49,8 +49,8 @@ def human_seconds(value):
 def check_error(check, message):
     """A check whose query failed: critical, we cannot vouch for it."""
     return make_alert(check, CRITICAL, None, None, 'check %s could not run: %s' % (check, message),
-                      'Read the error; a statement timeout means the server is overloaded or statement_timeout '
-                      'is too low for this database.')
+                      runbook('Read the error; a statement timeout means the server is overloaded or '
+                              'statement_timeout is too low for this database.', 'a-check-could-not-run'))
 
 
 # -- connections ----------------------------------------------------------------
@@ -71,9 +71,9 @@ def evaluate_connections(backends, settings, warning_pct, critical_pct,
         alerts.append(make_alert(
             'connections', level, pct, threshold,
             '%d of max_connections %d in use (%.1f%% > %s%%)' % (total, max_conn, pct, threshold),
-            'Find who holds connections (SELECT usename, application_name, state, count(*) FROM '
-            'pg_stat_activity GROUP BY 1,2,3); fix leaking pools or put PgBouncer in front; raise '
-            'max_connections only with memory to spare.'))
+            runbook('Find who holds connections (SELECT usename, application_name, state, count(*) FROM '
+                    'pg_stat_activity GROUP BY 1,2,3); fix leaking pools or put PgBouncer in front; raise '
+                    'max_connections only with memory to spare.', 'connections-exhausted')))
 
     others = [b for b in backends if not b.get('own')]
     in_xact = [b for b in others if b.get('xact_age') is not None]
@@ -83,11 +83,11 @@ def evaluate_connections(backends, settings, warning_pct, critical_pct,
     if level != OK:
         alerts.append(make_alert(
             'transaction_age', level, oldest_age, threshold,
-            'oldest transaction open for %s (pid %s, user %s, app %r, %s)' % (
-                human_seconds(oldest_age), oldest['pid'], oldest.get('user'),
+            'oldest transaction open for %s, above the %s threshold of %s (pid %s, user %s, app %r, %s)' % (
+                human_seconds(oldest_age), level, human_seconds(threshold), oldest['pid'], oldest.get('user'),
                 oldest.get('application_name') or '', oldest.get('state')),
-            'Long transactions hold locks and stop vacuum from removing dead rows. Ask the owner to commit, '
-            'or end it: SELECT pg_terminate_backend(%s).' % oldest['pid'],
+            runbook('Long transactions hold locks and stop vacuum from removing dead rows. Ask the owner to commit, '
+                    'or end it: SELECT pg_terminate_backend(%s).' % oldest['pid'], 'long-or-forgotten-transactions'),
             subject=str(oldest['pid'])))
 
     idle = [b for b in others if (b.get('state') or '').startswith('idle in transaction')]
@@ -99,8 +99,9 @@ def evaluate_connections(backends, settings, warning_pct, critical_pct,
             '%d session(s) idle in transaction longer than %s; worst pid %s (user %s, app %r) idle %s' % (
                 len(idle_long), human_seconds(idle_warning), worst['pid'], worst.get('user'),
                 worst.get('application_name') or '', human_seconds(worst['state_age'])),
-            'The application opened a transaction and went away: fix it to commit/rollback; set '
-            'idle_in_transaction_session_timeout; end the session with pg_terminate_backend(pid).'))
+            runbook('The application opened a transaction and went away: fix it to commit/rollback; set '
+                    'idle_in_transaction_session_timeout; end the session with pg_terminate_backend(pid).',
+                    'long-or-forgotten-transactions')))
     metrics = {
         'total': total,
         'max_connections': max_conn,
@@ -108,6 +109,7 @@ def evaluate_connections(backends, settings, warning_pct, critical_pct,
         'active': by_state.get('active', 0),
         'idle': by_state.get('idle', 0),
         'idle_in_transaction': len(idle),
+        'idle_in_transaction_max_s': round(max([b.get('state_age') or 0 for b in idle] or [0]), 1),
         'oldest_transaction_s': oldest_age,
         'oldest_transaction_pid': oldest['pid'] if oldest else None,
     }
@@ -178,8 +180,9 @@ def evaluate_sizes(sizes, previous, now, growth_pct_warning, growth_bytes_warnin
                     'database %s grows %s (%s now, %s %s ago)' % (
                         name, ' and '.join(r[0] for r in reasons), human_bytes(size), human_bytes(ref[1]),
                         human_seconds(now - ref[0])),
-                    'Find the growing tables (metrics.tables.largest, or pg_total_relation_size per table); '
-                    'check for bloat (dead rows), runaway logging tables or missing retention jobs; plan disk.',
+                    runbook('Find the growing tables (metrics.tables.largest, or pg_total_relation_size per table); '
+                            'check for bloat (dead rows), runaway logging tables or missing retention jobs; '
+                            'plan disk.', 'a-database-grows-fast'),
                     subject=name))
         metrics[name] = entry
         past.append([int(now), int(size)])
@@ -232,9 +235,10 @@ def evaluate_primary_keys(tables, limit=50):
         shown = ', '.join(missing[:limit]) + (' (+%d more)' % (len(missing) - limit) if len(missing) > limit else '')
         alerts.append(make_alert(
             'primary_keys', WARNING, len(missing), 0,
-            '%d table(s) without a primary key: %s' % (len(missing), shown),
-            'Add a primary key (ALTER TABLE ... ADD PRIMARY KEY (...)): without one, rows cannot be '
-            'identified for logical replication and the table cannot be repacked online (pg_repack).'))
+            '%d table(s) without a primary key, above the threshold of 0: %s' % (len(missing), shown),
+            runbook('Add a primary key (ALTER TABLE ... ADD PRIMARY KEY (...)): without one, rows cannot be '
+                    'identified for logical replication and the table cannot be repacked online (pg_repack); '
+                    'an append-only table may be accepted instead.', 'a-table-without-a-primary-key')))
     return alerts, {'without_primary_key': missing}
 
 
@@ -250,12 +254,13 @@ def evaluate_dead_rows(tables, settings, dead_rows_warning, top=10):
         trigger, enabled = autovacuum_trigger(table, settings)
         alerts.append(make_alert(
             'dead_rows', WARNING, dead, dead_rows_warning,
-            'table %s has %d dead rows (%s, %d live; autovacuum %s, triggers at %d)' % (
-                table_label(table), dead, human_bytes(table.get('bytes')), table.get('live_rows') or 0,
-                'on' if enabled else 'OFF', trigger),
-            'Run the twzrd.ops vacuum playbook (or VACUUM (ANALYZE) %s); if autovacuum is off for the table, '
-            'turn it back on (ALTER TABLE ... RESET (autovacuum_enabled)); look for long transactions '
-            'holding back cleanup.' % table_label(table),
+            'table %s has %d dead rows, above the warning threshold of %d (%s, %d live; autovacuum %s, '
+            'triggers at %d)' % (
+                table_label(table), dead, dead_rows_warning, human_bytes(table.get('bytes')),
+                table.get('live_rows') or 0, 'on' if enabled else 'OFF', trigger),
+            runbook('Run the twzrd.ops vacuum playbook (or VACUUM (ANALYZE) %s); if autovacuum is off for the '
+                    'table, turn it back on (ALTER TABLE ... RESET (autovacuum_enabled)); look for long '
+                    'transactions holding back cleanup.' % table_label(table), 'a-table-bloats'),
             subject=table_label(table)))
     over_trigger = []
     for table in worst:
@@ -294,11 +299,11 @@ def evaluate_wraparound(rows, warning, critical):
         if level != OK:
             alerts.append(make_alert(
                 'wraparound', level, age, threshold,
-                'database %s transaction ID age %d (%.0f%% of the 2^31 limit)' % (
-                    row['database'], age, 100.0 * age / 2147483648),
-                'Let autovacuum freeze it or run VACUUM (FREEZE, VERBOSE) in that database in a quiet hour; '
-                'end long transactions and drop stale replication slots / prepared transactions that hold '
-                'the xmin horizon back.',
+                'database %s transaction ID age %d, above the %s threshold of %d (%.0f%% of the 2^31 limit)' % (
+                    row['database'], age, level, threshold, 100.0 * age / 2147483648),
+                runbook('Let autovacuum freeze it or run VACUUM (FREEZE, VERBOSE) in that database in a quiet '
+                        'hour; end long transactions and drop stale replication slots / prepared transactions '
+                        'that hold the xmin horizon back.', 'wraparound-approaches'),
                 subject=row['database']))
     return alerts, {'xid_age': ages, 'max_xid_age': max(ages.values()) if ages else 0}
 
@@ -310,15 +315,17 @@ def evaluate_migrations(table_name, count, expected):
         alerts.append(make_alert(
             'migrations', CRITICAL, None, table_name,
             'migrations table %s does not exist' % table_name,
-            'Check migrations_table and login_db (wrong database?); run the application migrations.'))
+            runbook('Check migrations_table and login_db (wrong database?); run the application migrations.',
+                    'migrations-pending-or-tables-missing')))
     elif expected is not None and count != expected:
         level = CRITICAL if count < expected else WARNING
         alerts.append(make_alert(
             'migrations', level, count, expected,
             '%d migrations applied in %s, %d expected (%s)' % (
                 count, table_name, expected, 'pending migrations' if count < expected else 'database ahead of code'),
-            'Pending: run the application migrations. Ahead: the deployed code is older than the schema '
-            '(rollback?); update expected_migrations after a deliberate change.'))
+            runbook('Pending: run the application migrations. Ahead: the deployed code is older than the schema '
+                    '(rollback?); update expected_migrations after a deliberate change.',
+                    'migrations-pending-or-tables-missing')))
     return alerts, {'table': table_name, 'applied': count, 'expected': expected}
 
 
@@ -329,9 +336,9 @@ def evaluate_expected_tables(expected, found):
     if missing:
         alerts.append(make_alert(
             'expected_tables', CRITICAL, len(missing), 0,
-            'expected table(s) missing: %s' % ', '.join(missing),
-            'Check login_db (wrong database?) and that migrations ran; restore the table from backup if '
-            'it was dropped.'))
+            '%d expected table(s) missing, above the threshold of 0: %s' % (len(missing), ', '.join(missing)),
+            runbook('Check login_db (wrong database?) and that migrations ran; restore the table from backup if '
+                    'it was dropped.', 'migrations-pending-or-tables-missing')))
     return alerts, {'expected': ['%s.%s' % pair for pair in expected], 'missing': missing}
 
 
@@ -354,8 +361,8 @@ def evaluate_latency(samples_ms, warning_ms, critical_ms=None):
         alerts.append(make_alert(
             'latency', level, value, threshold,
             'trivial query round trip %.1f ms (median of %d) > %s ms' % (value, len(samples_ms), threshold),
-            'The server or the host is overloaded: check CPU/IO (top, iostat), pg_stat_activity for heavy '
-            'queries, and locks; check the network path when connecting over TCP.'))
+            runbook('The server or the host is overloaded: check CPU/IO (top, iostat), pg_stat_activity for heavy '
+                    'queries, and locks; check the network path when connecting over TCP.', 'queries-are-slow')))
     return alerts, {'median_ms': value, 'samples_ms': [round(s, 3) for s in samples_ms]}
 
 
@@ -375,4 +382,7 @@ def readings(metrics, params):
         values['wraparound:%s' % database] = reading(age, 'wraparound_warning', 'wraparound_critical')
     for table in (metrics.get('tables') or {}).get('worst_dead_rows') or []:
         values['dead_rows:%s' % table.get('table')] = reading(table.get('dead_rows'), 'dead_rows_warning')
+    for database, fc in (metrics.get('db_size_forecast') or {}).items():  # days left: lower is worse
+        values['db_size_forecast:%s' % database] = reading(fc.get('days_left'), 'forecast_warning_days',
+                                                           'forecast_critical_days')
     return values

@@ -13,6 +13,8 @@ No query ever returns another session's query text (it may hold secrets).
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import os
+
 from ansible_collections.twzrd.ops.plugins.module_utils.postgres import (
     fetch_all, fetch_one, sql, timed_roundtrips,
 )
@@ -51,7 +53,8 @@ def collect_settings(conn):
     rows = fetch_all(conn, (
         "SELECT name, setting FROM pg_settings WHERE name IN "
         "('max_connections', 'superuser_reserved_connections', 'autovacuum', "
-        "'autovacuum_vacuum_threshold', 'autovacuum_vacuum_scale_factor', 'server_version_num')"))
+        "'autovacuum_vacuum_threshold', 'autovacuum_vacuum_scale_factor', 'server_version_num', "
+        "'data_directory')"))
     settings = dict((row['name'], row['setting']) for row in rows)
     info = fetch_one(conn, 'SELECT current_database() AS database, pg_backend_pid() AS pid')
     return {
@@ -63,6 +66,8 @@ def collect_settings(conn):
         'autovacuum': settings.get('autovacuum') == 'on',
         'autovacuum_vacuum_threshold': int(settings.get('autovacuum_vacuum_threshold', 50)),
         'autovacuum_vacuum_scale_factor': float(settings.get('autovacuum_vacuum_scale_factor', 0.2)),
+        # only superusers and pg_read_all_settings see it; None otherwise
+        'data_directory': settings.get('data_directory'),
     }
 
 
@@ -162,3 +167,12 @@ def collect_migrations(conn, schema, table):
 def collect_latency(conn, samples=5):
     """Round trips of a trivial query in milliseconds."""
     return timed_roundtrips(conn, samples)
+
+
+def collect_volume(path):
+    """``{'path', 'free_bytes'}`` of the volume holding ``path`` (for non-root users), or None."""
+    try:
+        stats = os.statvfs(path)
+    except (IOError, OSError):
+        return None
+    return {'path': path, 'free_bytes': stats.f_bavail * stats.f_frsize}

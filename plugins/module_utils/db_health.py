@@ -13,7 +13,8 @@ __metaclass__ = type
 
 import time
 
-from ansible_collections.twzrd.ops.plugins.module_utils import db_checks, db_collect
+from ansible_collections.twzrd.ops.plugins.module_utils import db_checks, db_collect, forecast
+from ansible_collections.twzrd.ops.plugins.module_utils import history as trend_history
 from ansible_collections.twzrd.ops.plugins.module_utils.alerts import CRITICAL, make_alert
 from ansible_collections.twzrd.ops.plugins.module_utils.postgres import (
     PgConnectError, connect, psycopg2, query_error_message, split_table_name,
@@ -21,6 +22,7 @@ from ansible_collections.twzrd.ops.plugins.module_utils.postgres import (
 
 STATE_SECTION = 'twzrd_db_health'
 HEALTH_LOCK_TIMEOUT = 1.0
+LOCAL_HOSTS = ('', 'localhost', '127.0.0.1', '::1')
 
 
 def connection_alert(exc):
@@ -66,11 +68,15 @@ def run_db_health(params, section, now=None):
 
         ok, sizes = attempt('database_size', lambda: db_collect.collect_database_sizes(conn))
         if ok:
+            previous = (section or {}).get('sizes') or {}
             found, values, history = db_checks.evaluate_sizes(
-                sizes, (section or {}).get('sizes') or {}, now,
-                params['growth_warning_pct_per_day'], params['growth_warning_bytes_per_day'])
+                sizes, previous, now, params['growth_warning_pct_per_day'], params['growth_warning_bytes_per_day'])
             alerts.extend(found)
             metrics['database_size'] = values
+            found, metrics['db_size_forecast'] = forecast.db_size_forecasts(
+                previous, dict((name, v['bytes']) for name, v in values.items()), data_volume(params, settings),
+                now, params['forecast_days'], params['forecast_warning_days'], params['forecast_critical_days'])
+            alerts.extend(found)
 
         ok, tables = attempt('tables', lambda: db_collect.collect_tables(conn))
         if ok:
@@ -116,3 +122,27 @@ def run_db_health(params, section, now=None):
         conn.close()
     metrics['query_ms'] = round((time.perf_counter() - started) * 1000.0, 3)
     return alerts, metrics, history
+
+
+def data_volume(params, settings):
+    """Free space of the volume the database files live on: O(data_volume), or the server's
+    data_directory when the server runs on this host; None when unknown."""
+    path = params.get('data_volume')
+    if not path:
+        host = params.get('login_host') or ''
+        if host not in LOCAL_HOSTS and not host.startswith('/'):
+            return None  # a remote server's data_directory is not a path here
+        path = settings.get('data_directory')
+    return db_collect.collect_volume(path) if path else None
+
+
+def remember_trends(section, database, metrics, now):
+    """Keep what the weekly report charts: the dead rows of the worst tables per day, the last forecast."""
+    tables = metrics.get('tables')
+    if tables is not None and database:
+        dead = section.get('dead_rows') if isinstance(section.get('dead_rows'), dict) else {}
+        dead[database] = trend_history.set_day(dead.get(database), now,
+                                               trend_history.worst_tables(tables.get('worst_dead_rows')))
+        section['dead_rows'] = dead
+    if metrics.get('db_size_forecast') is not None:
+        section['forecast'] = metrics['db_size_forecast']

@@ -18,7 +18,7 @@ __metaclass__ = type
 
 import time
 
-from ansible_collections.twzrd.ops.plugins.module_utils.alerts import CRITICAL, WARNING, make_alert
+from ansible_collections.twzrd.ops.plugins.module_utils.alerts import CRITICAL, WARNING, make_alert, runbook
 from ansible_collections.twzrd.ops.plugins.module_utils.db_checks import (
     autovacuum_trigger, human_bytes, human_seconds, table_label,
 )
@@ -32,6 +32,7 @@ FAILED = 'failed'
 NOT_STARTED = 'not_started'
 
 LOCK_NOT_AVAILABLE = '55P03'
+VACUUM_RUNBOOK = 'the-weekly-vacuum-skipped-or-failed-tables'
 QUERY_CANCELED = '57014'
 
 
@@ -202,30 +203,31 @@ def summarize(plan, not_found, max_duration=None, check_mode=False):
         listed = '; '.join('%s (%s)' % (t['table'], t.get('message')) for t in skipped)
         alerts.append(make_alert(
             'vacuum_skipped', WARNING, len(skipped), 0,
-            '%d table(s) skipped: %s' % (len(skipped), listed),
-            'Another session held a conflicting lock: find it (SELECT pid, mode, granted FROM pg_locks WHERE '
-            'relation = \'schema.table\'::regclass) and rerun the vacuum playbook in a quieter moment.'))
+            '%d table(s) skipped, above the threshold of 0: %s' % (len(skipped), listed),
+            runbook('Another session held a conflicting lock: find it (SELECT pid, mode, granted FROM pg_locks '
+                    'WHERE relation = \'schema.table\'::regclass) and rerun the vacuum playbook in a quieter '
+                    'moment.', VACUUM_RUNBOOK)))
     failed = [t for t in plan if t['status'] == FAILED]
     if failed:
         listed = '; '.join('%s (%s)' % (t['table'], t.get('message')) for t in failed)
         alerts.append(make_alert(
             'vacuum_failed', CRITICAL, len(failed), 0,
-            '%d table(s) failed: %s' % (len(failed), listed),
-            'Read the error; a cancelled VACUUM keeps its partial work: raise table_timeout or rerun; check the '
-            'PostgreSQL log for I/O or permission problems.'))
+            '%d table(s) failed, above the threshold of 0: %s' % (len(failed), listed),
+            runbook('Read the error; a cancelled VACUUM keeps its partial work: raise table_timeout or rerun; '
+                    'check the PostgreSQL log for I/O or permission problems.', VACUUM_RUNBOOK)))
     left = [t for t in plan if t['status'] == NOT_STARTED]
     if left:
         alerts.append(make_alert(
             'vacuum_incomplete', WARNING, len(left), max_duration,
             '%d table(s) not started after the %s budget: %s' % (
                 len(left), human_seconds(max_duration or 0), ', '.join(t['table'] for t in left)),
-            'Raise max_duration, run the vacuum playbook again (it starts with the worst tables), or lower '
-            'vacuum_cost_delay to go faster.'))
+            runbook('Raise max_duration, run the vacuum playbook again (it starts with the worst tables), or '
+                    'lower vacuum_cost_delay to go faster.', VACUUM_RUNBOOK)))
     if not_found:
         alerts.append(make_alert(
             'vacuum_not_found', WARNING, len(not_found), 0,
-            'requested table(s) not found: %s' % ', '.join(not_found),
-            'Check the names in tables (schema.table, case-sensitive) and login_db.'))
+            '%d requested table(s) not found, above the threshold of 0: %s' % (len(not_found), ', '.join(not_found)),
+            runbook('Check the names in tables (schema.table, case-sensitive) and login_db.', VACUUM_RUNBOOK)))
     return alerts, metrics
 
 

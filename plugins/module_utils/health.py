@@ -13,15 +13,20 @@ __metaclass__ = type
 
 import socket
 
+from ansible_collections.twzrd.ops.plugins.module_utils import forecast
 from ansible_collections.twzrd.ops.plugins.module_utils import health_checks as checks
+from ansible_collections.twzrd.ops.plugins.module_utils import history as trend_history
 from ansible_collections.twzrd.ops.plugins.module_utils import logscan
 from ansible_collections.twzrd.ops.plugins.module_utils import system
-from ansible_collections.twzrd.ops.plugins.module_utils.alerts import build_result
+from ansible_collections.twzrd.ops.plugins.module_utils import trends
+from ansible_collections.twzrd.ops.plugins.module_utils.alerts import WARNING, CRITICAL, build_result
 from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import STATE_SECTION as PM2_SECTION
 from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import Pm2Error, daemon_pid, group_by_name, snapshot
+from ansible_collections.twzrd.ops.plugins.module_utils.report_stage import SECTION as ALERTING_SECTION
 
 SECTION = 'twzrd_health'
-HISTORY_DAYS = 31  # the weekly report's load trend reads this hourly history
+DB_SECTION = 'twzrd_db_health'  # db_health.STATE_SECTION, not imported: it pulls in psycopg2
+VACUUM_SECTION = 'twzrd_vacuum'  # the vacuum module's section
 
 
 class Pm2View:
@@ -96,18 +101,21 @@ def run_alerts(params, store, target, now):
             pm2_state['restart_baseline'] = baseline
             pm2_state['own_restarts'] = {}
         health_state.pop('levels', None)  # alert history now lives in the report stage's section
-        health_state['history'] = _append_history(health_state.get('history') or [], now, memory, load)
+        health_state['history'] = trend_history.append_hourly(
+            health_state.get('history'), trend_history.hourly_sample(now, memory, load, disks))
+        health_state['pm2_restarts'] = trend_history.add_counts(
+            health_state.get('pm2_restarts'), now, dict((name, app['crash_restarts']) for name, app in apps.items()))
 
-    metrics = dict(memory, load=load, disks=disks, pm2=view.metrics(apps))
-    return build_result(alerts, metrics, mode='alerts')
+    found, forecasts = disk_forecasts(params, health_state.get('history'), disks, now)
+    metrics = dict(memory, load=load, disks=disks, pm2=view.metrics(apps), disk_forecast=forecasts)
+    return build_result(alerts + found, metrics, mode='alerts')
 
 
-def _append_history(history, now, memory, load):
-    oldest = now - HISTORY_DAYS * 86400
-    kept = [h for h in history if isinstance(h, dict) and isinstance(h.get('t'), (int, float)) and h['t'] >= oldest]
-    kept.append({'t': int(now), 'load1': load['load1'], 'load5': load['load5'], 'load15': load['load15'],
-                 'swap_pct': memory['swap']['used_percent'], 'mem_pct': memory['memory']['used_percent']})
-    return kept
+def disk_forecasts(params, history, disks, now):
+    """``(alerts, forecasts)``: when each disk in ``disks`` is full at the rate of its hourly samples."""
+    series = dict((path, trend_history.series(history, 'disk', subkey=path)) for path in disks)
+    return forecast.disk_forecasts(series, disks, now, params['forecast_days'],
+                                   params['forecast_warning_days'], params['forecast_critical_days'])
 
 
 def load_trend(history, since):
@@ -153,7 +161,7 @@ def scan_logs(params, view, since, now):
 
 def run_report(params, store, target, now):
     """The weekly report. Reads state, never writes it."""
-    since = now - params['report_days'] * 86400
+    since = int(now) - params['report_days'] * 86400  # one boundary for every section of the report
     memory = system.collect_memory()
     load = system.collect_load()
     disks = system.collect_disks(params['disk_paths'])
@@ -165,7 +173,10 @@ def run_report(params, store, target, now):
     log_errors = scan_logs(params, view, since, now)
     alerts += checks.check_log_errors(log_errors, params['log_errors_warning'], params['report_days'])
 
-    history = store.section(SECTION).get('history') or []
+    health_state = store.section(SECTION)
+    history = health_state.get('history') or []
+    found, forecasts = disk_forecasts(params, history, disks, now)
+    alerts += found
     report = {
         'period_days': params['report_days'],
         'since': int(since),
@@ -174,12 +185,39 @@ def run_report(params, store, target, now):
         'swap': memory['swap'],
         'load': {'current': load, 'trend': load_trend(history, since)},
         'disks': disks,
+        'disk_forecast': forecasts,
         'pm2': {'installed': view.installed, 'daemon_running': view.daemon_running, 'error': view.error,
                 'apps': [_app_report(name, procs) for name, procs in sorted(group_by_name(view.processes).items())]},
         'log_errors': log_errors,
+        'open_alerts': other_jobs_alerts(store.section(ALERTING_SECTION), own_job='health'),
+        'trends': trends.weekly_trends(health_state, store.section(DB_SECTION), log_errors, now, since,
+                                       params['report_days'], _thresholds(params, load),
+                                       vacuum_state=store.section(VACUUM_SECTION)),
     }
-    metrics = dict(memory, load=load, disks=disks, pm2=view.metrics(apps))
+    metrics = dict(memory, load=load, disks=disks, pm2=view.metrics(apps), disk_forecast=forecasts)
     return build_result(alerts, metrics, mode='report', report=report)
+
+
+def _thresholds(params, load):
+    per_cpu = max(1, load['cpu_count']) if params['load_per_cpu'] else 1
+    return {'load_warning': params['load_warning'] * per_cpu, 'load_critical': params['load_critical'] * per_cpu,
+            'swap_warning': params['swap_warning'], 'swap_critical': params['swap_critical'],
+            'disk_warning': params['disk_warning'], 'disk_critical': params['disk_critical']}
+
+
+def other_jobs_alerts(alerting_state, own_job):
+    """Alerts still open in the other jobs (db_health, vacuum ...), as their last run left them."""
+    found = []
+    for job, job_state in sorted((alerting_state or {}).items()):
+        if job == own_job or not isinstance(job_state, dict) or not isinstance(job_state.get('alerts'), dict):
+            continue
+        for entry in job_state['alerts'].values():
+            if isinstance(entry, dict) and entry.get('level') in (WARNING, CRITICAL):
+                alert = dict((k, entry.get(k)) for k in ('check', 'subject', 'level', 'value', 'threshold',
+                                                         'message', 'remediation', 'since'))
+                alert['job'] = job
+                found.append(alert)
+    return sorted(found, key=lambda a: (a['level'] != CRITICAL, a['job'], a['check'], str(a.get('subject'))))
 
 
 def log_metric_fields(result):

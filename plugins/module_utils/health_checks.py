@@ -10,29 +10,31 @@ Every alert names the value, the threshold it crossed and what to do
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-from ansible_collections.twzrd.ops.plugins.module_utils.alerts import CRITICAL, OK, WARNING, classify, make_alert
+from ansible_collections.twzrd.ops.plugins.module_utils.alerts import CRITICAL, OK, WARNING, classify, make_alert, runbook
 from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import ERRORED_STATES, process_key
 
 REMEDIATION = {
-    'swap': 'Find what holds memory: `ps aux --sort=-rss | head`, `pm2 monit`. Restart a leaking app '
-            'gracefully (twzrd.ops.pm2_restart), lower its max_memory_restart, or add RAM. '
-            'Above the critical level the host slows to a crawl.',
-    'load': 'See what is busy: `top -o %CPU`, `pm2 monit`, `ps -eo pid,stat,cmd | grep " D"` for '
-            'processes stuck on I/O. Stop runaway jobs, spread cron jobs out, or add CPUs.',
-    'disk': 'Find what grew: `du -xh --max-depth=2 MOUNT | sort -h | tail`. Rotate or delete old logs '
-            '(`pm2 flush`, `journalctl --vacuum-size=200M`), remove old releases, or grow the volume.',
-    'disk_missing': 'The path in disk_paths does not exist: mount the volume again or remove the path '
-                    'from disk_paths.',
-    'pm2_crashes': 'Read the crash cause: `pm2 logs APP --err --lines 200` and `pm2 describe APP` as '
-                   'the PM2 user. Fix it, then `pm2 restart APP`; if it was stopped on purpose, remove '
-                   'it (`pm2 delete APP`, `pm2 save`).',
-    'pm2_daemon': 'Start PM2 again as its user and restore the saved apps: `pm2 resurrect` (then '
-                  '`pm2 save`). Make it survive reboots with `pm2 startup`. If PM2 was retired on purpose, '
-                  'clear pm2_expected_apps and remove the state file (/var/lib/twzrd/state.json).',
-    'pm2_missing_app': 'Start the app (`pm2 start ecosystem.config.js --only APP`) and `pm2 save`, or '
-                       'remove it from pm2_expected_apps if it was retired.',
-    'pm2_query': 'Run `pm2 jlist` as the PM2 user with the same PM2_HOME and read the error; check '
-                 'pm2_bin, pm2_home and pm2_user.',
+    'swap': runbook('Find what holds memory: `ps aux --sort=-rss | head`, `pm2 monit`. Restart a leaking app '
+                    'gracefully (twzrd.ops.pm2_restart), lower its max_memory_restart, or add RAM. '
+                    'Above the critical level the host slows to a crawl.', 'swap-or-memory-exhausted'),
+    'load': runbook('See what is busy: `top -o %CPU`, `pm2 monit`, `ps -eo pid,stat,cmd | grep " D"` for '
+                    'processes stuck on I/O. Stop runaway jobs, spread cron jobs out, or add CPUs.', 'load-spikes'),
+    'disk': runbook('Find what grew: `du -xh --max-depth=2 MOUNT | sort -h | tail`. Rotate or delete old logs '
+                    '(`pm2 flush`, `journalctl --vacuum-size=200M`), remove old releases, or grow the volume.',
+                    'disk-full'),
+    'disk_missing': runbook('The path in disk_paths does not exist: mount the volume again or remove the path '
+                            'from disk_paths.', 'a-disk-path-is-missing'),
+    'pm2_crashes': runbook('Read the crash cause: `pm2 logs APP --err --lines 200` and `pm2 describe APP` as '
+                           'the PM2 user. Fix it, then `pm2 restart APP`; if it was stopped on purpose, remove '
+                           'it (`pm2 delete APP`, `pm2 save`).', 'an-app-crash-loops'),
+    'pm2_daemon': runbook('Start PM2 again as its user and restore the saved apps: `pm2 resurrect` (then '
+                          '`pm2 save`). Make it survive reboots with `pm2 startup`. If PM2 was retired on purpose, '
+                          'clear pm2_expected_apps and remove the state file (/var/lib/twzrd/state.json).',
+                          'pm2-gone-after-a-reboot'),
+    'pm2_missing_app': runbook('Start the app (`pm2 start ecosystem.config.js --only APP`) and `pm2 save`, or '
+                               'remove it from pm2_expected_apps if it was retired.', 'pm2-gone-after-a-reboot'),
+    'pm2_query': runbook('Run `pm2 jlist` as the PM2 user with the same PM2_HOME and read the error; check '
+                         'pm2_bin, pm2_home and pm2_user.', 'pm2-cannot-be-queried'),
 }
 
 
@@ -200,8 +202,8 @@ def check_log_errors(log_errors, warning, days):
         'log_errors', level, log_errors['total'], threshold,
         '%d error lines in the logs over the last %d days (threshold %s); most in %s (%d)'
         % (log_errors['total'], days, threshold, worst['source'], worst['errors']),
-        'Read the top messages in the report (report.log_errors) and the log they come from; '
-        'fix the cause or tune error_patterns if they are not errors.')]
+        runbook('Read the top messages in the report (report.log_errors) and the log they come from; '
+                'fix the cause or tune error_patterns if they are not errors.', 'errors-in-the-logs'))]
 
 
 def readings(metrics, params):
@@ -227,4 +229,7 @@ def readings(metrics, params):
             values['disk:%s' % path] = reading(disk['used_percent'], 'disk')
     for name, app in ((metrics.get('pm2') or {}).get('apps') or {}).items():
         values['pm2_crashes:%s' % name] = reading(app.get('crashes'), 'crash')
+    for path, fc in (metrics.get('disk_forecast') or {}).items():  # days left: lower is worse
+        values['disk_forecast:%s' % path] = {'value': fc.get('days_left'), 'warning': params.get('forecast_warning_days'),
+                                             'critical': params.get('forecast_critical_days')}
     return values

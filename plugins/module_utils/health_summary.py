@@ -6,6 +6,9 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+from ansible_collections.twzrd.ops.plugins.module_utils.report_html import forecast_text
+from ansible_collections.twzrd.ops.plugins.module_utils.sparkline import HEADING, week_line
+
 
 def _duration(seconds):
     if seconds is None:
@@ -51,7 +54,22 @@ def _system_lines(metrics):
             lines.append('disk %s: %s' % (path, disk['error']))
         else:
             free_gib = disk['free_bytes'] / 1073741824.0
-            lines.append('disk %s %.1f%% used, %.1f GiB free' % (path, disk['used_percent'], free_gib))
+            fc = (metrics.get('disk_forecast') or {}).get(path)
+            lines.append('disk %s %.1f%% used, %.1f GiB free%s' % (
+                path, disk['used_percent'], free_gib, '; %s' % forecast_text(fc) if fc and 'days_left' in fc else ''))
+    return lines
+
+
+def _week_lines(report):
+    """The week's load and swap as sparklines (4-hour slices, highest value of each)."""
+    trends = report.get('trends')
+    if not trends:
+        return []
+    hourly = trends['hourly']
+    lines = ['%s%s to %s, highest value per 4 hours:' % (HEADING, trends['days'][0], trends['days'][-1])]
+    for label, field, unit in (('load', 'load1', ''), ('swap', 'swap_pct', '%')):
+        points = [(t, v) for t, v in zip(hourly['t'], hourly[field]) if v is not None]
+        lines.append('  ' + week_line(label, points, trends['since'], trends['until'], unit=unit))
     return lines
 
 
@@ -82,6 +100,7 @@ def summary_lines(result):
     else:
         lines.append('load over %d days: no history yet (the hourly alerts job records it)'
                      % report['period_days'])
+    lines.extend(_week_lines(report))
     errors = report['log_errors']
     lines.append('errors in logs over %d days: %d' % (report['period_days'], errors['total']))
     for source in errors['sources']:

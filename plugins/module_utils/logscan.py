@@ -100,9 +100,13 @@ class ErrorTally:
         self.groups = {}
         self.last = None
         self.last_ts = None
+        self.per_day = {}
 
     def add(self, message, ts=None):
         self.errors += 1
+        if ts is not None:  # the weekly report charts error lines per day
+            day = time.strftime('%Y-%m-%d', time.gmtime(ts))
+            self.per_day[day] = self.per_day.get(day, 0) + 1
         key = message_key(message)
         group = self.groups.get(key)
         if group is None:
@@ -120,6 +124,7 @@ class ErrorTally:
             'top': [{'count': count, 'message': excerpt(message, self.secrets)} for count, message in top],
             'last': excerpt(self.last, self.secrets) if self.last is not None else None,
             'last_at': int(self.last_ts) if self.last_ts else None,
+            'per_day': dict(self.per_day),
         }
 
 

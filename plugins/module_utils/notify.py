@@ -18,13 +18,11 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import hashlib
-import logging
 import re
 import threading
 import time
 
 from ansible.module_utils.six.moves.urllib.parse import unquote
-from ansible.module_utils.urls import open_url
 
 from ansible_collections.twzrd.ops.plugins.module_utils import alerting
 
@@ -166,25 +164,37 @@ def _limit(text):
 
 # --- delivering ---------------------------------------------------------
 
-class _Capture(logging.Handler):
-    """Apprise logs why a delivery failed; keep those lines per thread instead of printing them."""
+# Imports below are inside functions: apprise, logging and ansible's urls cost ~0.15 s together,
+# and a quiet hourly run sends nothing (bench/bench_notify.py measures it).
 
-    def __init__(self):
-        logging.Handler.__init__(self, level=logging.WARNING)
-        self.lines = {}
+def _capture_handler():
+    """A logging handler that keeps Apprise's lines (why a delivery failed) per thread instead of printing them."""
+    import logging  # pylint: disable=import-outside-toplevel
 
-    def emit(self, record):
-        try:
-            self.lines.setdefault(record.thread, []).append(record.getMessage())
-        except Exception:  # pylint: disable=broad-except  # logging must never break delivery
-            pass
+    class Capture(logging.Handler):
+        def __init__(self):
+            logging.Handler.__init__(self, level=logging.WARNING)
+            self.lines = {}
+
+        def emit(self, record):
+            try:
+                self.lines.setdefault(record.thread, []).append(record.getMessage())
+            except Exception:  # pylint: disable=broad-except  # logging must never break delivery
+                pass
+    return Capture()
 
 
-def _apprise():
-    import apprise  # pylint: disable=import-outside-toplevel  # costly: only when a message is due
+def _apprise_logger():
+    import logging  # pylint: disable=import-outside-toplevel
     logger = logging.getLogger('apprise')
     logger.propagate = False  # its lines may quote URLs: never on stderr
     logger.setLevel(logging.WARNING)
+    return logger
+
+
+def _apprise():
+    import apprise  # pylint: disable=import-outside-toplevel
+    _apprise_logger()
     return apprise
 
 
@@ -200,16 +210,16 @@ def deliver(urls, title, body, timeout=DEFAULT_TIMEOUT, html=None, attach=None):
     except ImportError as exc:
         return [dict(channel=channel_name(i, u), fingerprint=fingerprint(u), ok=False,
                      error='the apprise library is not installed (%s)' % exc) for i, u in enumerate(urls)]
-    capture = _Capture()
-    logger = logging.getLogger('apprise')
+    capture = _capture_handler()
+    logger = _apprise_logger()
     logger.addHandler(capture)
     outcomes = [dict(channel=channel_name(i, u), fingerprint=fingerprint(u), ok=False, error='timed out')
                 for i, u in enumerate(urls)]
     threads = []
     try:
         for index, url in enumerate(urls):
-            thread = threading.Thread(target=_send_one, args=(apprise, url, title, body, html, attach,
-                                                               outcomes[index], capture))
+            thread = threading.Thread(target=_send_one,
+                                      args=(apprise, url, title, body, html, attach, outcomes[index], capture))
             thread.daemon = True  # a hung channel must not keep the job alive
             thread.start()
             threads.append(thread)
@@ -226,10 +236,13 @@ def deliver(urls, title, body, timeout=DEFAULT_TIMEOUT, html=None, attach=None):
 def _send_one(apprise, url, title, body, html, attach, outcome, capture):
     try:
         apobj = apprise.Apprise()
+        is_email = url.split('://', 1)[0].lower() in ('mailto', 'mailtos')
+        if html and attach and is_email and 'inline=' not in url:
+            # images travel as inline parts the HTML shows through cid: (RFC 2387), not as attachments
+            url += ('&' if '?' in url else '?') + 'inline=yes'
         if not apobj.add(url):
             outcome['error'] = 'not a valid Apprise URL (unknown scheme or missing parts)'
             return
-        is_email = url.split('://', 1)[0].lower() in ('mailto', 'mailtos')
         if html and is_email:
             ok = apobj.notify(title=title, body=html, body_format=apprise.NotifyFormat.HTML,
                               attach=list(attach) if attach else None)
@@ -255,6 +268,7 @@ def test_message(host, now):
 
 def ping(url, failed, timeout=PING_TIMEOUT):
     """GET ``url`` (``url/fail`` after a failed run), healthchecks.io style. Returns None or an error."""
+    from ansible.module_utils.urls import open_url  # pylint: disable=import-outside-toplevel
     target = url.rstrip('/') + '/fail' if failed else url
     try:
         response = open_url(target, method='GET', timeout=timeout, validate_certs=True,

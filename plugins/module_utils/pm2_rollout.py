@@ -336,3 +336,20 @@ def execute(plan, ops, options):
             return {'restarted': restarted, 'failure': failed, 'own_restarts': own,
                     'untouched': [later['app'] for later in plan[index + 1:]]}
     return {'restarted': restarted, 'failure': None, 'untouched': [], 'own_restarts': own}
+
+
+def summary_lines(result):
+    """The rollout as lines a person reads (result ``summary``, the kept report)."""
+    lines = []
+    for done in result.get('restarted') or []:
+        lines.append('restarted %s (%s): pids %s -> %s, healthy after %ss' % (
+            done['app'], done['strategy'], ','.join(str(p) for p in done.get('old_pids') or []),
+            ','.join(str(p) for p in done.get('new_pids') or []), done.get('seconds_to_healthy')))
+    failed = result.get('failure')
+    if failed:
+        lines.append('FAILED %s at step %s: %s' % (failed['app'], failed['step'], failed['message']))
+        lines.extend('  | %s' % line for line in (failed.get('evidence') or {}).get('error_lines') or [])
+        lines.append('untouched: %s' % (', '.join(result.get('untouched') or []) or '(none)'))
+    if not lines:
+        lines.append('nothing to restart: PM2 runs no app')
+    return lines

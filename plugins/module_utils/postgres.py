@@ -29,6 +29,7 @@ except ImportError as exc:  # reported by the module with missing_required_lib
     HAS_PSYCOPG2 = False
     PSYCOPG2_IMPORT_ERROR = exc
 
+from ansible_collections.twzrd.ops.plugins.module_utils.alerts import runbook
 from ansible_collections.twzrd.ops.plugins.module_utils.redact import excerpt
 
 DEFAULT_SOCKET_DIR = '/var/run/postgresql'
@@ -77,7 +78,7 @@ class PgConnectError(Exception):
 
     @property
     def remediation(self):
-        return _REMEDIATION[self.kind]
+        return runbook(_REMEDIATION[self.kind], 'postgresql-down-or-refusing-connections')
 
 
 def connection_kwargs(params, statement_timeout=None, lock_timeout=None):

@@ -11,8 +11,10 @@ Every module ends with one call::
 
 or, when the run could not do its job, ``stage.fail(msg, remediation=...)``.
 The stage then, in this order: applies accepted conditions, tracks the
-alerts against the previous run (alerting.py), saves the state, appends the
-run's log line, exports metrics, delivers the message (notify.py), pings the
+alerts against the previous run (alerting.py), keeps the run's report in
+``report_dir`` (report_file.py; the weekly health report also as an HTML page,
+report_html.py), saves the state, appends the run's log line, exports metrics
+(textfile_dir: metrics_export.py), delivers the message (notify.py), pings the
 dead-man's switch, and exits.  Cron and playbooks run this same code.
 
 One rule for side outputs that fail (log unwritable, channel down, state
@@ -25,14 +27,21 @@ runner prints it and cron mail stays a fallback.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import math
+import os
+import shutil
 import socket
+import tempfile
 import time
 
 from ansible_collections.twzrd.ops.plugins.module_utils import alerting
 from ansible_collections.twzrd.ops.plugins.module_utils import logline
+from ansible_collections.twzrd.ops.plugins.module_utils import metrics_export
 from ansible_collections.twzrd.ops.plugins.module_utils import notify as delivery
+from ansible_collections.twzrd.ops.plugins.module_utils import report_html
+from ansible_collections.twzrd.ops.plugins.module_utils import report_file
 from ansible_collections.twzrd.ops.plugins.module_utils.alerts import CRITICAL, WARNING, build_result
-from ansible_collections.twzrd.ops.plugins.module_utils.state import DEFAULT_STATE_FILE, StateError, StateStore
+from ansible_collections.twzrd.ops.plugins.module_utils.state import DEFAULT_STATE_FILE, StateError, StateStore, atomic_write
 
 SECTION = 'alerting'
 ALERTS_KIND = 'alerts'     # tell a person about changes only
@@ -40,6 +49,7 @@ REPORT_KIND = 'report'     # every run is a message (weekly report, vacuum repor
 FAILED = 'failed'
 MAX_PENDING = 20           # undelivered messages kept for the next run, newest last
 MAX_REPEAT_HOURS = 24 * 365
+MAX_REPORT_KEEP = 1000
 
 
 def report_argument_spec():
@@ -56,17 +66,20 @@ def report_argument_spec():
             timeout=dict(type='float', default=delivery.DEFAULT_TIMEOUT),
         )),
         ping_url=dict(type='str', no_log=True),
+        textfile_dir=dict(type='path'),
         accept=dict(type='list', elements='dict', default=[], options=dict(
             check=dict(type='str', required=True),
             subject=dict(type='str'),
             until=dict(type='str'),
             reason=dict(type='str', required=True),
         )),
+        report_dir=dict(type='path'),
+        report_keep=dict(type='int', default=12),
     )
 
 
 def _finite(value):
-    return value == value and value not in (float('inf'), float('-inf'))
+    return not math.isnan(value) and not math.isinf(value)
 
 
 def report_parameter_errors(params):
@@ -88,18 +101,22 @@ def report_parameter_errors(params):
     if ping_url and (not ping_url.startswith(('http://', 'https://')) or '\x00' in ping_url):
         errors.append('ping_url must be an http:// or https:// URL')
     errors += alerting.acceptance_errors(params.get('accept'))
+    keep = params.get('report_keep')
+    if keep is not None and not 1 <= keep <= MAX_REPORT_KEEP:
+        errors.append('report_keep must be between 1 and %d, got %s' % (MAX_REPORT_KEEP, keep))
     return errors
 
 
 class ReportStage:
     """The end of one module run. ``job`` is the cron job's name (alerts, health, db_health, vacuum, restart)."""
 
-    def __init__(self, module, job, module_name, kind=ALERTS_KIND, instance=None, started=None):
+    def __init__(self, module, job, module_name, kind=ALERTS_KIND, instance=None, started=None, log_required=False):
         self.module = module
         self.module_name = module_name
         self.params = module.params
         self.job = job
         self.kind = kind
+        self.instance = instance
         self.key = job if not instance else '%s:%s' % (job, instance)
         self.started = time.time() if started is None else started
         self.host = socket.gethostname()
@@ -107,20 +124,35 @@ class ReportStage:
         self.policy = alerting.Policy.from_option(self.params.get('notify'))
         self.check_mode = module.check_mode
         self.warnings = []
-        self.log_fields = []
+        # A module whose log is its main output (twzrd_health) fails when the line cannot be
+        # written; the others warn (the log is one output of several).
+        self.log_required = log_required
+        self.log_error = None
+        self._page = None
+        self.report_path = None
 
     # --- public entry points ---------------------------------------------
 
     def finish(self, result, store=None, log_extra=(), log_metrics=(), readings=None, summarize=None,
-               html=None, attach=None, fail_msg=None):
+               html=None, attach=None, fail_msg=None, page=None):
         """Report a run that did its job; exits the module.
 
         ``readings`` (alert key -> value measured now) lets alerts that stopped
         firing be held within the hysteresis margin; ``summarize(result)``
         gives the short lines a person reads (result ``summary``, the report
         message); ``html``/``attach`` are an email version of a report.
+        ``fail_msg`` fails the module after reporting (a rollout that stopped).
+        ``page(result)`` renders an HTML report once the alerts are final:
+        ``{'file': html, 'mail': html, 'images': [(filename, png), ...]}``;
+        the file goes to ``report_dir``, the mail version to email channels.
         """
+        result.setdefault('changed', False)
+        self._page = page
         self._report(result, store, log_extra, log_metrics, readings, summarize, html, attach, failed=False)
+        if fail_msg:
+            self.module.fail_json(msg=fail_msg, **result)
+        if self.log_error and self.log_required:
+            self.module.fail_json(msg=self.log_error, **result)
         self.module.exit_json(**result)
 
     def fail(self, msg, remediation=None, error=None, store=None, log_extra=(), **extra):
@@ -167,15 +199,73 @@ class ReportStage:
                 accepted, now)
         elif events:
             message = delivery.compose_alert_message(self.job, self.host, status, events,
-                                                     [a for a in result['alerts']], now)
-        notification = self._deliver(message, pending, html, attach)
+                                                     list(result['alerts']), now)
+        if message:
+            # The text a person would get; the cron runner prints it where no channel took it.
+            result['message'] = '%s\n\n%s' % message
+        if self.params.get('report_dir') and not self.check_mode:
+            self._keep_report(result, status, accepted)
+        tmpdir = None
+        rendered = self._render_page(result) if self._page is not None and not failed else None
+        if rendered and self.urls:
+            tmpdir = tempfile.mkdtemp(prefix='twzrd-report-')
+            html, attach = rendered['mail'], self._write_images(tmpdir, rendered['images'])
+        try:
+            notification = self._deliver(message, pending, html, attach)
+        finally:
+            if tmpdir:
+                shutil.rmtree(tmpdir, ignore_errors=True)
         if notification is not None:
             result['notification'] = notification
         self._save_delivery_state(store, notification)
         self._ping(failed)
         self._log(result, status, log_extra, log_metrics, notification)
+        self._export(result, status)
         for warning in self.warnings:
             self.module.warn(warning)
+
+    def _render_page(self, result):
+        """Render the HTML report and keep it in ``report_dir``; a failure is a warning, the text report stays."""
+        if self.check_mode:
+            return None
+        try:
+            rendered = self._page(result)
+        except Exception as exc:  # pylint: disable=broad-except  # a chart bug must not lose the report
+            self._warn('HTML report not rendered: %s' % exc)
+            return None
+        report_dir = self.params.get('report_dir')
+        if report_dir:
+            try:
+                if not os.path.isdir(report_dir):
+                    os.makedirs(report_dir, 0o750)
+                path = os.path.join(report_dir, report_html.page_name(self.started))
+                atomic_write(path, rendered['file'], mode=0o640)
+                report_html.prune(report_dir, self.params.get('report_keep') or 1)
+                result['report_file'] = path
+            except (IOError, OSError) as exc:
+                self._warn('HTML report not written to report_dir %s: %s' % (report_dir, exc))
+        return rendered
+
+    @staticmethod
+    def _write_images(directory, images):
+        paths = []
+        for name, data in images:
+            path = os.path.join(directory, name)
+            with open(path, 'wb') as handle:
+                handle.write(data)
+            paths.append(path)
+        return paths
+    def _keep_report(self, result, status, accepted):
+        """The run's report as a dated file in report_dir: the audit trail of the weekly jobs."""
+        dummy, text = delivery.compose_report_message(self.job, self.host, status, result.get('summary') or [],
+                                                      result['alerts'], accepted, self.started)
+        try:
+            self.report_path = report_file.write(self.params['report_dir'], self.key, self.started, text,
+                                                 self.params.get('report_keep') or 1)
+        except (IOError, OSError) as exc:
+            self._warn('report not kept in report_dir %s: %s' % (self.params['report_dir'], exc))
+            return
+        result['report_text_file'] = self.report_path
 
     def _warn(self, text):
         self.warnings.append(delivery.scrub(text, self.urls + [self.params.get('ping_url') or '']))
@@ -186,7 +276,12 @@ class ReportStage:
         self._store = None
         self._own_store = False
         self._job_state = {}
-        if self.params.get('state_file'):
+        # A module that writes its own state (a writable store) has this run's tracking saved with
+        # it.  Otherwise a report, sent every run anyway, needs state only to keep undelivered
+        # messages and to tell a failure once: without channels it writes nothing (make run stays
+        # read-only).
+        keeps_state = self.kind == ALERTS_KIND or bool(self.urls) or (store is not None and not store.read_only)
+        if self.params.get('state_file') and keeps_state:
             if store is None or store.read_only:
                 store = StateStore(self.params['state_file'], read_only=self.check_mode)
                 try:
@@ -282,10 +377,24 @@ class ReportStage:
         if error:
             self._warn(error)
 
+    def _export(self, result, status):
+        """node_exporter textfile (metrics_export.py); last_success comes from the job's state."""
+        directory = self.params.get('textfile_dir')
+        if not directory or self.check_mode:
+            return
+        # A failed run keeps the previous success the state file knows (whole seconds there).
+        last_success = self._job_state.get('last_success') if status == FAILED else self.started
+        error = metrics_export.export(directory, self.job, self.instance, result, status, self.started, time.time(),
+                                      last_success=last_success)
+        if error:
+            self._warn(error)
+
     def _log(self, result, status, log_extra, log_metrics, notification):
         if not self.params.get('log_file') or self.check_mode:
             return
         fields = list(log_metrics)
+        if self.report_path:
+            fields.append(('report', self.report_path))
         if result.get('accepted'):
             fields.append(('accepted', len(result['accepted'])))
         if notification is not None:
@@ -300,5 +409,7 @@ class ReportStage:
             logged['alerts'] = result['alerts']
         error = logline.log_run(self.params['log_file'], self.module_name, logged, self.started,
                                 extra=list(log_extra), metric_fields=fields)
-        if error:
+        if error and self.log_required:
+            self.log_error = error
+        elif error:
             self._warn(error)

@@ -161,6 +161,11 @@ own_restarts:
   description: Restarts recorded in the state file, per C(name#pm_id).
   returned: always
   type: dict
+summary:
+  description: The rollout in a few lines (each app restarted with old and new pids, the failure and the untouched apps).
+  returned: when the rollout ran (not in check mode)
+  type: list
+  elements: str
 alerts:
   description: One critical alert naming the failed app and step, with remediation; empty on success.
   returned: always
@@ -175,6 +180,21 @@ accepted:
   returned: when an alert was accepted
   type: list
   elements: dict
+message:
+  description:
+    - The message this run has for a person (title, blank line, body), with or without O(notify.urls) set.
+      Absent when nothing changed since the last run (alerts are told once per change, see O(notify)).
+    - The cron runner prints it when no channel took it, so cron mail stays a fallback.
+  returned: when the run has something to tell
+  type: str
+  sample: |-
+    twzrd alerts web1: WARNING
+
+    twzrd alerts on web1 at 2026-12-01 10:00 UTC: WARNING
+
+    NEW WARNING disk /: disk / is 91% full
+      value 91, threshold 90
+      what to do: free space on /
 notification:
   description:
     - What was sent this run, when O(notify.urls) is set. C(messages) (this run's and pending ones), C(sent),
@@ -184,6 +204,11 @@ notification:
   returned: when notify.urls is set
   type: dict
   sample: {messages: 1, sent: 1, pending: 0, deliveries: [{channel: "#1 mailto", ok: true, error: null}]}
+report_text_file:
+  description: The report file this run kept in O(report_dir) (its log line names it too).
+  returned: when report_dir is set and the file was written
+  type: str
+  sample: /var/lib/twzrd/reports/health-2026-12-07T0000Z.txt
 twzrd_reported:
   description: This run logged and notified itself (the cron runner then adds nothing).
   returned: always
@@ -195,7 +220,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.twzrd.ops.plugins.module_utils import params, pm2_rollout
-from ansible_collections.twzrd.ops.plugins.module_utils.alerts import CRITICAL, build_result, make_alert
+from ansible_collections.twzrd.ops.plugins.module_utils.alerts import CRITICAL, build_result, make_alert, runbook
 from ansible_collections.twzrd.ops.plugins.module_utils.logscan import DEFAULT_ERROR_PATTERNS, compile_patterns
 from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import Pm2Error, resolve_target, snapshot
 from ansible_collections.twzrd.ops.plugins.module_utils.report_stage import (
@@ -215,8 +240,8 @@ REMEDIATION = {
 }
 
 
-SETUP_REMEDIATION = ('Check pm2_bin, pm2_home and pm2_user: `sudo -u USER PM2_HOME=HOME pm2 ls` must list '
-                     'the apps (docs/restart.md).')
+SETUP_REMEDIATION = runbook('Check pm2_bin, pm2_home and pm2_user: `sudo -u USER PM2_HOME=HOME pm2 ls` must '
+                            'list the apps.', 'pm2-cannot-be-queried')
 
 
 def failure_alert(failed, untouched):
@@ -224,7 +249,8 @@ def failure_alert(failed, untouched):
     return make_alert(
         'pm2_restart', CRITICAL, value=failed['step'], threshold='online, healthy, no new errors',
         message='%s failed at step %s: %s' % (failed['app'], failed['step'], failed['message']),
-        remediation=REMEDIATION[failed['step']].format(app=failed['app'], rest=rest) + ' (docs/restart.md)',
+        remediation=runbook(REMEDIATION[failed['step']].format(app=failed['app'], rest=rest),
+                            'the-friday-restart-stopped-halfway'),
         subject=failed['app'])
 
 
@@ -285,12 +311,14 @@ def main():
     if not snap.daemon_running:
         stage.fail('the PM2 daemon is not running (PM2_HOME=%s, user %s): nothing restarted; '
                    'this module never starts one' % (target.pm2_home, target.user),
-                   remediation='As the PM2 user: `pm2 resurrect` (then `pm2 save`, `pm2 startup`); '
-                               'the next run restarts the apps (docs/restart.md).', error='pm2_daemon')
+                   remediation=runbook('As the PM2 user: `pm2 resurrect` (then `pm2 save`, `pm2 startup`); '
+                                       'the next run restarts the apps.', 'pm2-gone-after-a-reboot'),
+                   error='pm2_daemon')
     plan, plan_errors = pm2_rollout.plan_rollout(snap.by_name(), p['apps'], p['strategy'], checks)
     if plan_errors:
         stage.fail('nothing restarted: ' + '; '.join(plan_errors),
-                   remediation='Fix apps/health_checks to name apps PM2 runs (`pm2 ls` as the PM2 user).',
+                   remediation=runbook('Fix apps/health_checks to name apps PM2 runs (`pm2 ls` as the PM2 user).',
+                                       'the-friday-restart-stopped-halfway'),
                    error='plan')
     metrics = {'planned': len(plan), 'restarted': 0, 'untouched': len(plan) if module.check_mode else 0}
 
@@ -318,7 +346,7 @@ def main():
     changed = bool(outcome['restarted']) or bool(failed and failed['step'] != 'restart')
     result = build_result(alerts, metrics, plan=plan, changed=changed, **outcome)
     stage.finish(result, log_extra=[('mode', 'run')], log_metrics=log_metrics(result),
-                 fail_msg=alerts[0]['message'] if failed else None)
+                 summarize=pm2_rollout.summary_lines, fail_msg=alerts[0]['message'] if failed else None)
 
 
 if __name__ == '__main__':

@@ -20,7 +20,9 @@ description:
   - Returns C(status) (ok, warning, critical), C(alerts) and C(metrics) like the other twzrd.ops modules.
   - A server that is down, a failed authentication or an unknown database give one critical
     alert with a clear message, not a task failure.
-  - Database sizes are kept in O(state_file) (section C(twzrd_db_health)) to compute growth per day.
+  - Database sizes are kept in O(state_file) (section C(twzrd_db_health)) to compute growth per day and to
+    forecast when the volume that holds them is full (C(db_size_forecast)); the dead rows of the worst tables
+    are kept per day for the weekly report's chart.
   - Alerts and their remediation are described in C(docs/db_health.md) of the collection.
 author:
   - twzrd.ops maintainers (@twzrd)
@@ -28,6 +30,7 @@ extends_documentation_fragment:
   - twzrd.ops.common
   - twzrd.ops.postgres
   - twzrd.ops.report
+  - twzrd.ops.forecast
 options:
   connections_warning_pct:
     description: Warn when client connections exceed this percentage of C(max_connections).
@@ -58,6 +61,13 @@ options:
   growth_warning_bytes_per_day:
     description: Warn when a database grows by more than this many bytes per day. Unset disables it.
     type: int
+  data_volume:
+    description:
+      - A path on the volume that holds the database files, for the database growth forecast
+        (C(db_size_forecast)), which projects when the growth fills the free space of that volume.
+      - Default is the server's C(data_directory) when the server runs on this host and the login role may read
+        it (superuser or C(pg_read_all_settings)); without either there is no forecast.
+    type: path
   dead_rows_warning:
     description: Warn for each table with more dead rows than this.
     type: int
@@ -184,7 +194,10 @@ recovered:
   type: list
   elements: str
 metrics:
-  description: Measured values per check (connections, database_size, tables, wraparound, migrations, expected_tables, latency).
+  description:
+    - Measured values per check (connections, database_size, tables, wraparound, migrations, expected_tables, latency).
+    - C(db_size_forecast) per database, either C(rate_per_day), C(days_left), C(full_date), C(full_at), C(samples),
+      C(since), C(capacity), C(free_bytes), or C(reason) when there is no forecast.
   returned: always
   type: dict
   sample:
@@ -201,6 +214,21 @@ accepted:
   returned: when an alert was accepted
   type: list
   elements: dict
+message:
+  description:
+    - The message this run has for a person (title, blank line, body), with or without O(notify.urls) set.
+      Absent when nothing changed since the last run (alerts are told once per change, see O(notify)).
+    - The cron runner prints it when no channel took it, so cron mail stays a fallback.
+  returned: when the run has something to tell
+  type: str
+  sample: |-
+    twzrd alerts web1: WARNING
+
+    twzrd alerts on web1 at 2026-12-01 10:00 UTC: WARNING
+
+    NEW WARNING disk /: disk / is 91% full
+      value 91, threshold 90
+      what to do: free space on /
 notification:
   description:
     - What was sent this run, when O(notify.urls) is set. C(messages) (this run's and pending ones), C(sent),
@@ -210,6 +238,11 @@ notification:
   returned: when notify.urls is set
   type: dict
   sample: {messages: 1, sent: 1, pending: 0, deliveries: [{channel: "#1 mailto", ok: true, error: null}]}
+report_text_file:
+  description: The report file this run kept in O(report_dir) (its log line names it too).
+  returned: when report_dir is set and the file was written
+  type: str
+  sample: /var/lib/twzrd/reports/health-2026-12-07T0000Z.txt
 twzrd_reported:
   description: This run logged and notified itself (the cron runner then adds nothing).
   returned: always
@@ -222,7 +255,8 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.twzrd.ops.plugins.module_utils.alerts import build_result
 from ansible_collections.twzrd.ops.plugins.module_utils.db_checks import readings
-from ansible_collections.twzrd.ops.plugins.module_utils.db_health import STATE_SECTION, run_db_health
+from ansible_collections.twzrd.ops.plugins.module_utils.db_health import STATE_SECTION, remember_trends, run_db_health
+from ansible_collections.twzrd.ops.plugins.module_utils.forecast import forecast_argument_spec, forecast_parameter_errors
 from ansible_collections.twzrd.ops.plugins.module_utils.params import minimum_errors, threshold_pair_errors
 from ansible_collections.twzrd.ops.plugins.module_utils.postgres import (
     HAS_PSYCOPG2, PSYCOPG2_IMPORT_ERROR, postgres_argument_spec,
@@ -235,6 +269,7 @@ from ansible_collections.twzrd.ops.plugins.module_utils.state import StateError,
 def argument_spec():
     spec = postgres_argument_spec()
     spec.update(report_argument_spec())
+    spec.update(forecast_argument_spec())
     spec.update(
         connections_warning_pct=dict(type='float', default=80.0),
         connections_critical_pct=dict(type='float', default=95.0),
@@ -253,6 +288,7 @@ def argument_spec():
         latency_warning_ms=dict(type='float', default=50.0),
         latency_critical_ms=dict(type='float'),
         latency_samples=dict(type='int', default=5),
+        data_volume=dict(type='path'),
     )
     return spec
 
@@ -274,6 +310,7 @@ def param_errors(params):
     for name in params.get('expected_tables') or []:
         if not name or not name.strip():
             errors.append('expected_tables: empty table name')
+    errors += forecast_parameter_errors(params)
     errors += report_parameter_errors(params)
     return errors
 
@@ -317,6 +354,7 @@ def main():
                 section['last_status'] = build_result(alerts, {})['status']
                 if history is not None:
                     section['sizes'] = history
+                remember_trends(section, params.get('login_db'), metrics, started)
             stage.finish(build_result(alerts, metrics, changed=False), store=store, log_extra=log_extra,
                          log_metrics=log_metrics(params, metrics), readings=readings(metrics, params))
     except StateError as exc:
@@ -325,6 +363,7 @@ def main():
         alerts, metrics, dummy = run_db_health(params, {}, now=started)
         stage.finish(build_result(alerts, metrics, changed=False), log_extra=log_extra,
                      log_metrics=log_metrics(params, metrics), readings=readings(metrics, params))
+
 
 if __name__ == '__main__':
     main()

@@ -17,6 +17,11 @@ description:
   - In O(mode=report) (the weekly job) also counts the errors in the logs of the last O(report_days),
     reports memory and swap, the load trend from the hourly history, PM2 status, uptime and restarts
     per app, and the host's uptime. Report mode never writes the state file.
+  - Both modes forecast when each disk in O(disk_paths) is full from the hourly history (alert C(disk_forecast)).
+  - In O(mode=report) with O(report_dir), or with an email channel in O(notify.urls), the report is also an
+    HTML page with charts of the week (load, memory and swap, disk with its forecast, database size, dead rows,
+    PM2 restarts, error lines) embedded as images; emails carry it with the charts inline. The text summary stays
+    for chat channels and the log. The charts need C(matplotlib), imported only then (C(docs/report.md)).
   - Every alert carries the value, the threshold it crossed and what to do about it
     (see C(docs/alerts.md) in the collection).
   - The module can be executed directly with its arguments in a JSON file, which is how the cron
@@ -27,6 +32,7 @@ extends_documentation_fragment:
   - twzrd.ops.common
   - twzrd.ops.pm2
   - twzrd.ops.report
+  - twzrd.ops.forecast
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -126,6 +132,7 @@ options:
     type: int
 requirements:
   - psutil
+  - matplotlib (only for the HTML report)
 seealso:
   - module: twzrd.ops.pm2_restart
 '''
@@ -151,6 +158,12 @@ EXAMPLES = r'''
     disk_warning: 80
     log_paths: [/var/log/nginx/error.log]
 
+- name: Weekly report as an HTML page with charts, kept for 8 weeks
+  twzrd.ops.twzrd_health:
+    mode: report
+    report_dir: /var/lib/twzrd/reports
+    report_keep: 8
+
 - name: Per-CPU load thresholds on a big machine
   twzrd.ops.twzrd_health:
     load_per_cpu: true
@@ -171,7 +184,7 @@ alerts:
   elements: dict
   contains:
     check:
-      description: The check that raised it (swap, load, disk, pm2_crashes, pm2_daemon, pm2_missing_app, pm2_query, log_errors).
+      description: The check that raised it (swap, load, disk, disk_forecast, pm2_crashes, pm2_daemon, pm2_missing_app, pm2_query, log_errors).
       type: str
     subject:
       description: What it is about, when the check has several (mount point, app name).
@@ -192,6 +205,14 @@ alerts:
     remediation:
       description: What to do about it.
       type: str
+    rate_bytes_per_day:
+      description: For C(disk_forecast), the growth rate of the least-squares line, bytes per day.
+      type: int
+      returned: for forecast alerts
+    full_date:
+      description: For C(disk_forecast), the projected day (UTC) the disk is full.
+      type: str
+      returned: for forecast alerts
     since:
       description: Epoch seconds since when this alert has been at this level.
       type: int
@@ -208,7 +229,10 @@ alerts:
       message: swap 25.1% used (1.0 GiB of 4.0 GiB), above the warning threshold of 20%
       remediation: "Find what holds memory: ps aux --sort=-rss | head ..."
 metrics:
-  description: The numbers measured (memory, swap, load, disks, pm2 with per-app counts). Never any PM2 environment.
+  description:
+    - The numbers measured (memory, swap, load, disks, pm2 with per-app counts). Never any PM2 environment.
+    - C(disk_forecast) per disk path, either C(rate_per_day), C(days_left), C(full_date), C(full_at), C(samples),
+      C(since), C(capacity), C(free_bytes), or C(reason) when there is no forecast.
   returned: always
   type: dict
   sample:
@@ -238,8 +262,10 @@ mode:
 report:
   description:
     - The weekly report; keys C(period_days), C(since), C(host) (uptime), C(memory), C(swap),
-      C(load) (current and C(trend) min/avg/max), C(disks), C(pm2) (apps with status, restarts,
-      uptime, memory) and C(log_errors) (total and per source the count, the top messages and the last one, redacted).
+      C(load) (current and C(trend) min/avg/max), C(disks), C(disk_forecast), C(pm2) (apps with status, restarts,
+      uptime, memory), C(log_errors) (total and per source the count, the top messages, the last one, redacted,
+      and C(per_day)), C(open_alerts) (alerts the other jobs left open) and C(trends) (the week's hourly samples,
+      PM2 crash restarts and error lines per day, database sizes and dead rows over 30 days; what the charts draw).
   returned: in report mode
   type: dict
 summary:
@@ -253,6 +279,21 @@ accepted:
   returned: when an alert was accepted
   type: list
   elements: dict
+message:
+  description:
+    - The message this run has for a person (title, blank line, body), with or without O(notify.urls) set.
+      Absent when nothing changed since the last run (alerts are told once per change, see O(notify)).
+    - The cron runner prints it when no channel took it, so cron mail stays a fallback.
+  returned: when the run has something to tell
+  type: str
+  sample: |-
+    twzrd alerts web1: WARNING
+
+    twzrd alerts on web1 at 2026-12-01 10:00 UTC: WARNING
+
+    NEW WARNING disk /: disk / is 91% full
+      value 91, threshold 90
+      what to do: free space on /
 notification:
   description:
     - What was sent this run, when O(notify.urls) is set. C(messages) (this run's and pending ones), C(sent),
@@ -262,6 +303,16 @@ notification:
   returned: when notify.urls is set
   type: dict
   sample: {messages: 1, sent: 1, pending: 0, deliveries: [{channel: "#1 mailto", ok: true, error: null}]}
+report_file:
+  description: The HTML report written this run.
+  returned: in report mode with O(report_dir)
+  type: str
+  sample: /var/lib/twzrd/reports/twzrd-report-2026-12-01.html
+report_text_file:
+  description: The report file this run kept in O(report_dir) (its log line names it too).
+  returned: when report_dir is set and the file was written
+  type: str
+  sample: /var/lib/twzrd/reports/health-2026-12-07T0000Z.txt
 twzrd_reported:
   description: This run logged and notified itself (the cron runner then adds nothing).
   returned: always
@@ -274,6 +325,9 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.twzrd.ops.plugins.module_utils import health
 from ansible_collections.twzrd.ops.plugins.module_utils import params as checks
+from ansible_collections.twzrd.ops.plugins.module_utils import report_html
+from ansible_collections.twzrd.ops.plugins.module_utils.forecast import forecast_argument_spec, forecast_parameter_errors
+from ansible_collections.twzrd.ops.plugins.module_utils.alerts import runbook
 from ansible_collections.twzrd.ops.plugins.module_utils.health_checks import readings
 from ansible_collections.twzrd.ops.plugins.module_utils.health_summary import summary_lines
 from ansible_collections.twzrd.ops.plugins.module_utils.logscan import DEFAULT_ERROR_PATTERNS, DEFAULT_MAX_BYTES
@@ -309,6 +363,7 @@ ARGUMENT_SPEC = dict(
     log_errors_warning=dict(type='int'),
 )
 ARGUMENT_SPEC.update(report_argument_spec())
+ARGUMENT_SPEC.update(forecast_argument_spec())
 
 
 def parameter_errors(params):
@@ -318,12 +373,19 @@ def parameter_errors(params):
     errors += checks.threshold_pair_errors(params, 'load_warning', 'load_critical', 0)
     errors += checks.threshold_pair_errors(params, 'crash_warning', 'crash_critical', 0)
     errors += checks.minimum_errors(params, ['report_days', 'pm2_timeout', 'max_scan_bytes'], 1)
+    errors += forecast_parameter_errors(params)
     errors += checks.minimum_errors(params, ['log_errors_warning'], 0)
     errors += checks.regex_errors(params, 'error_patterns')
     if not params['error_patterns']:
         errors.append('error_patterns must hold at least one pattern')
     errors += report_parameter_errors(params)
     return errors
+
+
+def wants_html(params):
+    """The HTML report costs matplotlib: only for a report_dir or an email channel."""
+    urls = (params.get('notify') or {}).get('urls') or []
+    return bool(params['report_dir']) or any(u.split('://', 1)[0].lower() in ('mailto', 'mailtos') for u in urls)
 
 
 def main():
@@ -338,11 +400,11 @@ def main():
     started = time.time()
     alerts_mode = params['mode'] == 'alerts'
     stage = ReportStage(module, 'alerts' if alerts_mode else 'health', 'twzrd_health',
-                        kind=ALERTS_KIND if alerts_mode else REPORT_KIND, started=started)
+                        kind=ALERTS_KIND if alerts_mode else REPORT_KIND, started=started, log_required=True)
     try:
         target = resolve_target(params['pm2_bin'], params['pm2_home'], params['pm2_user'])
     except Pm2Error as exc:
-        module.fail_json(msg=str(exc))
+        module.fail_json(msg=str(exc))  # bad input: nothing written (the cron runner reports it)
 
     read_only = module.check_mode or not alerts_mode
     run = health.run_alerts if alerts_mode else health.run_report
@@ -354,10 +416,12 @@ def main():
             # The stage saves the store (this run's baselines and alert history together).
             stage.finish(result, store=store, log_extra=[('mode', params['mode'])],
                          log_metrics=health.log_metric_fields(result),
-                         readings=readings(result['metrics'], params), summarize=summary_lines)
+                         readings=readings(result['metrics'], params), summarize=summary_lines,
+                         page=None if alerts_mode or not wants_html(params) else report_html.build_page)
     except StateError as exc:
-        stage.fail(str(exc), remediation='Make the state file writable by the job user, or point state_file '
-                                         'elsewhere (docs/install.md).', error='state')
+        stage.fail(str(exc), remediation=runbook('Make the state file writable by the job user, or point '
+                                                 'state_file elsewhere.', 'a-job-failed'), error='state')
+
 
 if __name__ == '__main__':
     main()

@@ -19,18 +19,19 @@ description:
     that job, in the same state (told once, reminded after O(notify.repeat_hours), resolved by the job's
     next good run).
   - Channels are named by position and scheme (V(#1 mailto)); URLs never appear in the result.
-author: twzrd.ops contributors
+author:
+  - twzrd.ops maintainers (@twzrd)
 extends_documentation_fragment:
   - twzrd.ops.common
   - twzrd.ops.report
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: In check mode nothing is sent and the state is not changed.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
-  platform:
-    platforms: posix
 options:
   test:
     description: Send a test message to every channel and report each.
@@ -47,7 +48,7 @@ options:
       instance:
         description: The database of a database job (its C(login_db)), so the failure shares that job's state.
         type: str
-      message:
+      msg:
         description: What went wrong.
         type: str
         required: true
@@ -72,7 +73,7 @@ EXAMPLES = r'''
     failure:
       job: vacuum
       instance: app
-      message: "twzrd_vacuum killed after 3000s (timeout)"
+      msg: "twzrd_vacuum killed after 3000s (timeout)"
       remediation: "Raise install_job_timeout or max_duration"
     notify:
       urls: "{{ twzrd_notify_urls }}"
@@ -99,10 +100,35 @@ status:
   description: V(failed) when reporting a failure, otherwise V(ok).
   returned: always
   type: str
+message:
+  description:
+    - The message this run has for a person (title, blank line, body), with or without O(notify.urls) set.
+      Absent when nothing changed since the last run (alerts are told once per change, see O(notify)).
+    - The cron runner prints it when no channel took it, so cron mail stays a fallback.
+  returned: when the run has something to tell
+  type: str
+  sample: |-
+    twzrd alerts web1: WARNING
+
+    twzrd alerts on web1 at 2026-12-01 10:00 UTC: WARNING
+
+    NEW WARNING disk /: disk / is 91% full
+      value 91, threshold 90
+      what to do: free space on /
 notification:
   description: What the report stage sent (messages, sent, deliveries, pending, undelivered text).
   returned: when a failure was reported and urls are set
   type: dict
+accepted:
+  description: Alerts matched by O(accept) (none for a failure; present for symmetry with the job modules).
+  returned: when an accepted condition matched
+  type: list
+  elements: dict
+report_text_file:
+  description: The report file this run kept in O(report_dir) (its log line names it too).
+  returned: when report_dir is set and the file was written
+  type: str
+  sample: /var/lib/twzrd/reports/health-2026-12-07T0000Z.txt
 twzrd_reported:
   description: The failure was logged and notified.
   returned: when a failure was reported
@@ -129,7 +155,7 @@ def argument_spec():
         failure=dict(type='dict', options=dict(
             job=dict(type='str', required=True),
             instance=dict(type='str'),
-            message=dict(type='str', required=True),
+            msg=dict(type='str', required=True),
             remediation=dict(type='str'),
         )),
     )
@@ -175,7 +201,7 @@ def main():
     job = failure['job']
     stage = ReportStage(module, job, JOB_MODULES[job], kind=REPORT_KIND if job in REPORT_JOBS else ALERTS_KIND,
                         instance=failure.get('instance'))
-    stage.fail(failure['message'], remediation=failure.get('remediation'), error='job')
+    stage.fail(failure['msg'], remediation=failure.get('remediation'), error='job', log_extra=[('cron_job', job)])
 
 
 if __name__ == '__main__':

@@ -188,6 +188,21 @@ accepted:
   returned: when an alert was accepted
   type: list
   elements: dict
+message:
+  description:
+    - The message this run has for a person (title, blank line, body), with or without O(notify.urls) set.
+      Absent when nothing changed since the last run (alerts are told once per change, see O(notify)).
+    - The cron runner prints it when no channel took it, so cron mail stays a fallback.
+  returned: when the run has something to tell
+  type: str
+  sample: |-
+    twzrd alerts web1: WARNING
+
+    twzrd alerts on web1 at 2026-12-01 10:00 UTC: WARNING
+
+    NEW WARNING disk /: disk / is 91% full
+      value 91, threshold 90
+      what to do: free space on /
 notification:
   description:
     - What was sent this run, when O(notify.urls) is set. C(messages) (this run's and pending ones), C(sent),
@@ -197,6 +212,11 @@ notification:
   returned: when notify.urls is set
   type: dict
   sample: {messages: 1, sent: 1, pending: 0, deliveries: [{channel: "#1 mailto", ok: true, error: null}]}
+report_text_file:
+  description: The report file this run kept in O(report_dir) (its log line names it too).
+  returned: when report_dir is set and the file was written
+  type: str
+  sample: /var/lib/twzrd/reports/health-2026-12-07T0000Z.txt
 twzrd_reported:
   description: This run logged and notified itself (the cron runner then adds nothing).
   returned: always
@@ -207,8 +227,9 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.twzrd.ops.plugins.module_utils.alerts import build_result
+from ansible_collections.twzrd.ops.plugins.module_utils.alerts import build_result, runbook
 from ansible_collections.twzrd.ops.plugins.module_utils import db_collect, db_vacuum
+from ansible_collections.twzrd.ops.plugins.module_utils import history
 from ansible_collections.twzrd.ops.plugins.module_utils.params import minimum_errors
 from ansible_collections.twzrd.ops.plugins.module_utils.postgres import (
     HAS_PSYCOPG2, PSYCOPG2_IMPORT_ERROR, PgConnectError, connect, postgres_argument_spec, psycopg2,
@@ -219,8 +240,8 @@ from ansible_collections.twzrd.ops.plugins.module_utils.report_stage import (
 from ansible_collections.twzrd.ops.plugins.module_utils.state import StateError, StateStore
 
 STATE_SECTION = 'twzrd_vacuum'
-CATALOG_REMEDIATION = ('Check that login_user may read the catalogs of login_db and that the server is not '
-                       'overloaded (statement_timeout); read the PostgreSQL log. docs/vacuum.md')
+CATALOG_REMEDIATION = runbook('Check that login_user may read the catalogs of login_db and that the server is '
+                              'not overloaded (statement_timeout); read the PostgreSQL log.', 'a-job-failed')
 
 
 def argument_spec():
@@ -285,8 +306,8 @@ def run(module, stage, params):
             only_dirty = not (params["tables"] or params["all_tables"])
             tables = db_collect.collect_tables(conn, only_dirty=only_dirty)
         except psycopg2.Error as exc:
-            stage.fail('cannot read the catalog: %s' % query_error_message(exc, params), remediation=CATALOG_REMEDIATION,
-                           error='query', log_extra=[('db', params['login_db'])])
+            stage.fail('cannot read the catalog: %s' % query_error_message(exc, params),
+                       remediation=CATALOG_REMEDIATION, error='query', log_extra=[('db', params['login_db'])])
         requested = [split_table_name(name) for name in params['tables']]
         plan, not_found = db_vacuum.plan_vacuum(
             tables, settings, requested=requested, all_tables=params['all_tables'],
@@ -357,10 +378,15 @@ def main():
                 section['last_status'] = result['status']
                 counted = ('planned', 'vacuumed', 'skipped', 'failed', 'not_started')
                 section['last_metrics'] = dict((k, metrics[k]) for k in counted)
+                # the weekly report lists the recent runs (history.py bounds them)
+                section['runs'] = history.append_run(section.get('runs'), dict(
+                    section['last_metrics'], t=int(started), db=params['login_db'],
+                    dead_rows_removed=metrics['dead_rows_removed'], seconds=metrics['seconds']))
             stage.finish(result, store=store, **finish)
     except StateError as exc:
         module.warn('%s: last run not recorded' % exc)
         stage.finish(result, **finish)
+
 
 if __name__ == '__main__':
     main()

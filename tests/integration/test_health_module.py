@@ -66,7 +66,8 @@ def test_alert_history_feeds_the_report_trend(tmp_path):
                                                            include_system_log=False), tmp_path)
     assert rc == 0, err
     trend = result['report']['load']['trend']
-    assert trend['samples'] == 3 and trend['min'] <= trend['avg'] <= trend['max']
+    # one sample per clock hour (history.py): three runs within the hour keep the newest
+    assert trend['samples'] == 1 and trend['min'] <= trend['avg'] <= trend['max']
 
 
 def playbook(tmp_path, name, *extra):
@@ -83,7 +84,9 @@ def test_playbooks_print_a_summary_and_fail_only_when_asked(tmp_path):
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert 'errors in logs over 7 days' in ok.stdout and 'status ' in ok.stdout
 
-    expected_apps = ['-e', '{"twzrd_pm2_expected_apps": ["api"]}']
+    # high load thresholds: only the PM2 alert is raised, whatever else runs on this machine
+    expected_apps = ['-e', '{"twzrd_pm2_expected_apps": ["api"]}', '-e', 'twzrd_load_warning=1000',
+                     '-e', 'twzrd_load_critical=2000']
     tolerated = playbook(tmp_path, 'alerts', *expected_apps)
     assert tolerated.returncode == 0, tolerated.stdout + tolerated.stderr
     assert 'PM2 daemon is not running' in tolerated.stdout

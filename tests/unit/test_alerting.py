@@ -136,8 +136,8 @@ def test_acceptance_with_expiry():
 
 
 def test_acceptance_errors_name_the_entry():
-    errors = alerting.acceptance_errors([{'check': 'disk', 'reason': ''}, {'check': 'x', 'reason': 'y',
-                                                                              'until': 'next week'}])
+    errors = alerting.acceptance_errors([{'check': 'disk', 'reason': ''},
+                                         {'check': 'x', 'reason': 'y', 'until': 'next week'}])
     assert errors == ['accept[0].reason is required: say why this condition is accepted',
                       "accept[1].until must be a date (YYYY-MM-DD) or a UTC time (YYYY-MM-DDTHH:MM), got 'next week'"]
 

@@ -1,4 +1,5 @@
 from ansible_collections.twzrd.ops.plugins.module_utils import health
+from ansible_collections.twzrd.ops.plugins.module_utils import history as trend_history
 from ansible_collections.twzrd.ops.plugins.module_utils.alerts import build_result, make_alert
 from ansible_collections.twzrd.ops.plugins.module_utils.health_summary import summary_lines
 
@@ -11,8 +12,10 @@ def test_history_is_pruned_and_appended():
     now = 100 * 86400
     old = {'t': now - 40 * 86400, 'load1': 9}
     kept = {'t': now - 86400, 'load1': 1}
-    history = health._append_history([old, kept, 'garbage'], now, MEMORY, LOAD)
+    disks = {'/': {'used_bytes': 5, 'free_bytes': 5}, '/gone': {'error': 'missing'}}
+    history = trend_history.append_hourly([old, kept, 'garbage'], trend_history.hourly_sample(now, MEMORY, LOAD, disks))
     assert history[0] == kept and history[-1]['t'] == now and history[-1]['swap_pct'] == 25.0
+    assert history[-1]['disk'] == {'/': 5}
     assert len(history) == 2
 
 

@@ -43,7 +43,8 @@ def expect_ran(result, new_lines, module):
     line = parse_logline(new_lines[0])
     assert line['job'] == module
     assert line['status'] == {0: 'ok', 1: 'warning', 2: 'critical'}[result.rc]
-    assert (result.stdout == '') == (result.rc == 0), result.stdout
+    # install_notify reaches the receiver: every message went there, nothing is left for cron mail.
+    assert result.stdout == '', result.stdout
     return line
 
 
@@ -80,9 +81,14 @@ def test_vacuum_job_vacuums_the_dead_rows(host):
     assert int(psql(host, "SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = 'orders'")) > 0
     before = psql(host, "SELECT coalesce(vacuum_count, 0) FROM pg_stat_user_tables WHERE relname = 'orders'")
     result, new_lines = run_as_cron(host, 'vacuum')
-    expect_ran(result, new_lines, 'twzrd_vacuum')
+    line = expect_ran(result, new_lines, 'twzrd_vacuum')
     after = psql(host, "SELECT coalesce(vacuum_count, 0) FROM pg_stat_user_tables WHERE relname = 'orders'")
     assert int(after) > int(before), 'the vacuum job did not vacuum shop.orders'
+    # the audit trail: the log line names the kept report, which lists the table before -> after
+    report = host.file(line['report'])
+    assert line['report'].startswith('/var/lib/twzrd/reports/postgres/vacuum-shop-'), line
+    assert (report.user, report.mode) == ('postgres', 0o640)
+    assert 'public.orders: vacuumed' in report.content_string and ' -> ' in report.content_string
 
 
 def test_restart_job_restarts_the_app(host):
@@ -92,3 +98,65 @@ def test_restart_job_restarts_the_app(host):
     after = web(host)
     assert after['pm2_env']['restart_time'] > before
     assert after['pm2_env']['status'] == 'online'
+
+
+RECEIVED = '/var/tmp/twzrd-received.jsonl'
+TOKEN = 'fullstack-secret-token'
+
+
+def received(host):
+    content = host.file(RECEIVED).content_string if host.file(RECEIVED).exists else ''
+    return [json.loads(line) for line in content.splitlines() if line.strip()]
+
+
+def test_the_vacuum_report_reached_the_webhook(host):
+    """Runs after the vacuum test: its weekly report is a message every run, through install_notify."""
+    titles = [m['title'] for m in received(host)]
+    assert any(t.startswith('twzrd vacuum ') for t in titles), titles
+    report = [m for m in received(host) if m['title'].startswith('twzrd vacuum ')][-1]
+    assert 'shop' in report['message'] and 'orders' in report['message']
+
+
+def test_test_notify_reaches_every_channel(host):
+    before = len(received(host))
+    with host.sudo():
+        result = host.run('/opt/twzrd/bin/twzrd-run --test-notify')
+    assert result.rc == 0, result.stdout + result.stderr
+    assert 'delivered' in result.stdout and 'NOT delivered' not in result.stdout
+    assert TOKEN not in result.stdout + result.stderr
+    new = received(host)[before:]
+    assert len(new) == 1 and 'test message' in new[0]['message']  # all jobs share one channel list
+
+
+def test_notification_urls_stay_in_the_job_files(host):
+    with host.sudo():
+        assert TOKEN not in host.file('/etc/cron.d/twzrd').content_string
+        for job, user in (('alerts', 'root'), ('vacuum', 'postgres')):
+            for name in ('/etc/twzrd/%s.json' % job, '/etc/twzrd/%s.notify.json' % job):
+                config = host.file(name)
+                assert config.mode == 0o600 and config.user == user, name
+            assert TOKEN in host.file('/etc/twzrd/%s.json' % job).content_string
+        for log in ('/var/log/twzrd-db-maint.log', '/var/log/twzrd-daily-alerts.log', '/var/log/twzrd-health.log'):
+            assert TOKEN not in host.file(log).content_string
+TEXTFILE_DIR = '/var/lib/prometheus/node-exporter'
+
+
+def test_jobs_export_metrics_for_node_exporter(host):
+    """After the jobs above ran: one file per job (and database), written by the job's own user
+    through the textfile group, readable by node_exporter, with the run's status."""
+    directory = host.file(TEXTFILE_DIR)
+    assert (directory.user, directory.group, directory.mode) == ('root', 'twzrd-metrics', 0o1775)
+    assert 'twzrd-metrics' in host.user('postgres').groups
+    expected = {'twzrd_alerts.prom': ('root', 'alerts', ''), 'twzrd_restart.prom': ('root', 'restart', ''),
+                'twzrd_db_health_shop.prom': ('postgres', 'db_health', 'database="shop",'),
+                'twzrd_vacuum_shop.prom': ('postgres', 'vacuum', 'database="shop",')}
+    for name, (owner, job, database) in expected.items():
+        export = host.file('%s/%s' % (TEXTFILE_DIR, name))
+        assert export.exists, name
+        assert (export.user, export.mode) == (owner, 0o644), name
+        content = export.content_string
+        assert '# TYPE twzrd_job_status gauge' in content, name
+        status = [line for line in content.splitlines()
+                  if line.startswith('twzrd_job_status{%stwzrd_job="%s"}' % (database, job))]
+        assert len(status) == 1 and float(status[0].split()[-1]) in (0, 1, 2), (name, status)
+    assert not [f for f in host.run('ls -A %s', TEXTFILE_DIR).stdout.split() if f.endswith('.tmp')]

@@ -11,16 +11,28 @@ file plus the runner's own key::
     {"twzrd_run": {"module": "twzrd_health", "timeout": 3000},
      "ANSIBLE_MODULE_ARGS": {"mode": "alerts", "log_file": "...", ...}}
 
-Output is written for cron's mail: nothing when the status is ok, a short
-summary (message and remediation of each alert) on warning/critical, the
-error on a failure.  The module appends its own log line; when it could not
-(crash, bad arguments, timeout), the runner appends a ``status=failed`` line.
+Output is written for cron's mail, the fallback channel (docs/notifications.md):
+the module's ``message`` (what changed: told once per change, like the
+notification channels) when no channel took it, warnings a person must see,
+and every failure with what to do.  Nothing at all on a quiet run.  The
+module logs, tracks and notifies itself (its result says ``twzrd_reported``);
+when it could not (crash, bad arguments, timeout, unreadable job file) the
+runner hands the failure to ``twzrd_notify``, which tracks, notifies and
+logs it in the job's own state, de-duplicated the same way; only if that
+fails too does the runner append a ``status=failed`` line itself.
+
+Notification settings are also in ``CONFIG_DIR/JOB.notify.json`` (same owner
+and mode), so a job file that cannot be read is still reported.
 
 Exit codes (Nagios style): 0 ok, 1 warning, 2 critical, 3 failure.
 
 ``twzrd-run --status [--json]`` lists the installed jobs (from the cron file),
 their schedule, user, log and the last line of that log: the last run and
 its result (what ``playbooks/verify.yml`` shows).
+
+``twzrd-run --test-notify [JOB...]`` sends a test message through every
+channel the installed jobs use (each distinct channel list once) and prints,
+per channel, whether it went through (exit 0 when all did).
 Standard library only, so it still reports when the venv is broken.
 """
 
@@ -38,6 +50,12 @@ EXIT = {'ok': OK, 'warning': WARNING, 'critical': CRITICAL}
 FIRST_RUN_NOTICE = 'does not exist yet: fresh start'
 JOB_RE = re.compile(r'^[a-z0-9][a-z0-9_-]*$')
 MODULE_RE = re.compile(r'^[a-z0-9_]+$')
+# Cron jobs the role installs; a failure of one of these can be tracked in its own state.
+KNOWN_JOBS = ('alerts', 'health', 'db_health', 'vacuum', 'restart')
+DB_JOBS = ('db_health', 'vacuum')   # tracked per database (login_db), like the modules do
+# report_dir: a failed weekly job keeps its (failed) report like a run that completed.
+NOTIFY_KEYS = ('notify', 'ping_url', 'state_file', 'log_file', 'report_dir', 'report_keep')
+NOTIFY_MODULE = 'twzrd_notify'
 # Same quoting as plugins/module_utils/logline.py (docs/logs.md), kept here so the
 # runner needs nothing but the standard library.
 _BARE = re.compile(r'^[A-Za-z0-9_.:/@+%,-]+$')
@@ -121,8 +139,68 @@ def worth_mailing(warnings):
     return [w for w in warnings if FIRST_RUN_NOTICE not in w]
 
 
-def fail(job, module, log_file, started, message, logged):
+def module_command(python, module):
+    return [python, '-m', 'ansible_collections.twzrd.ops.plugins.modules.' + module]
+
+
+def module_env():
+    return {
+        'PATH': os.environ.get('PATH') or '/usr/sbin:/usr/bin:/sbin:/bin',
+        'PYTHONPATH': setting('TWZRD_PYTHONPATH', os.path.join(PREFIX, 'collections')),
+        'LANG': 'C.UTF-8',
+        'HOME': os.environ.get('HOME') or '/root',
+        # Never write .pyc next to the deployed collection (keeps the role idempotent).
+        'PYTHONDONTWRITEBYTECODE': '1',
+    }
+
+
+def venv_python():
+    return setting('TWZRD_PYTHON', os.path.join(PREFIX, 'venv', 'bin', 'python'))
+
+
+def call_module(module, args, timeout):
+    """Run a module with ``args`` on stdin (never in argv: they may hold secrets); its JSON result or None."""
+    try:
+        proc = subprocess.run(module_command(venv_python(), module),
+                              input=json.dumps({'ANSIBLE_MODULE_ARGS': args}),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                              env=module_env(), cwd='/', check=False, timeout=timeout)
+        result = json.loads(proc.stdout)
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return None
+    return result if isinstance(result, dict) else None
+
+
+def report_failure(job, settings, message, remediation):
+    """Let twzrd_notify track, notify and log a failure the module could not report.
+
+    Returns its result, or None when there was nothing to report with or it failed too.
+    """
+    if job not in KNOWN_JOBS or not settings:
+        return None
+    args = dict((key, settings[key]) for key in NOTIFY_KEYS if settings.get(key) is not None)
+    failure = {'job': job, 'msg': message, 'remediation': remediation}
+    if job in DB_JOBS:
+        failure['instance'] = settings.get('login_db') or 'postgres'
+    args['failure'] = failure
+    timeout = float((settings.get('notify') or {}).get('timeout') or 20) + 60
+    result = call_module(NOTIFY_MODULE, args, timeout)
+    return result if result and result.get('twzrd_reported') else None
+
+
+def fail(job, module, settings, started, message, remediation, logged):
+    """A run that could not do its job: report it (channels, state, log), print it for cron mail."""
+    log_file = (settings or {}).get('log_file')
+    reported = None if logged else report_failure(job, settings, message, remediation)
+    if reported is not None:
+        # Tracked like an alert: printed when it is news or no channel took it.
+        text = person_text(reported)
+        if text:
+            print(text)
+        return FAILED
     print('twzrd %s on %s: FAILED: %s' % (job, socket.gethostname(), message))
+    if remediation:
+        print('fix: %s' % remediation)
     if log_file and not logged:
         try:
             append_line(log_file, failure_line(module, job, started, message))
@@ -131,43 +209,81 @@ def fail(job, module, log_file, started, message, logged):
     return FAILED
 
 
+def person_text(result):
+    """What cron should mail from a module that reported itself: its message, unless a channel took it."""
+    notification = result.get('notification')
+    if isinstance(notification, dict):
+        return notification.get('undelivered')
+    return result.get('message')
+
+
+def read_json(path):
+    with open(path) as handle:
+        return json.load(handle)
+
+
+def fallback_settings(config_dir, job):
+    """The job's notification settings from JOB.notify.json, when its job file cannot be read."""
+    try:
+        settings = read_json(os.path.join(config_dir, job + '.notify.json'))
+    except (OSError, ValueError):
+        return None
+    return settings if isinstance(settings, dict) else None
+
+
+RUNBOOK = ' (docs/runbooks.md#a-job-failed)'
+
+
+def remediation_for(kind, job, python=None, timeout=None):
+    """What a person does about a failure the runner saw (not the module)."""
+    if kind == 'config':
+        text = ('Re-run the install playbook to rewrite the job file (owner: the job\'s user, mode 0600); '
+                'python3 -m json.tool shows where it is broken.')
+    elif kind == 'python':
+        text = 'The runtime %s is missing or broken: re-run the install playbook (install.yml).' % python
+    elif kind == 'timeout':
+        text = ('It ran longer than %gs: see what was slow in its log; if the work is legitimately longer, '
+                'raise install_job_timeout and re-run the install playbook.' % timeout)
+    elif kind == 'arguments':
+        text = ('Fix the job\'s arguments (install_%s_args) and re-run the install playbook; '
+                'twzrd-run %s shows the module\'s whole error.' % (job, job))
+    else:
+        text = ('A broken runtime (ImportError, missing package) is fixed by re-running the install playbook; '
+                'otherwise run it by hand to see the whole error: twzrd-run %s (as the job\'s user, see '
+                'twzrd-run --status) and report it.' % job)
+    return text + RUNBOOK
+
+
 def run(job, config_dir):
     started = time.time()
     if not JOB_RE.match(job):
-        return fail(job, None, None, started, 'invalid job name %r' % job, False)
+        return fail(job, None, None, started, 'invalid job name %r' % job, None, False)
     config_path = os.path.join(config_dir, job + '.json')
     try:
-        with open(config_path) as handle:
-            config = json.load(handle)
+        config = read_json(config_path)
         args = config['ANSIBLE_MODULE_ARGS']
         runner = config.get('twzrd_run') or {}
         module = runner['module']
-        if not MODULE_RE.match(module):
+        if not MODULE_RE.match(module) or not isinstance(args, dict):
             raise ValueError('invalid module name %r' % module)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        return fail(job, None, None, started, 'cannot read %s: %s' % (config_path, exc), False)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        return fail(job, None, fallback_settings(config_dir, job), started,
+                    'cannot read %s: %s' % (config_path, exc), remediation_for('config', job), False)
 
     log_file = args.get('log_file')
     size_before = log_size(log_file) if log_file else None
-    python = setting('TWZRD_PYTHON', os.path.join(PREFIX, 'venv', 'bin', 'python'))
-    env = {
-        'PATH': os.environ.get('PATH') or '/usr/sbin:/usr/bin:/sbin:/bin',
-        'PYTHONPATH': setting('TWZRD_PYTHONPATH', os.path.join(PREFIX, 'collections')),
-        'LANG': 'C.UTF-8',
-        'HOME': os.environ.get('HOME') or '/root',
-        # Never write .pyc next to the deployed collection (keeps the role idempotent).
-        'PYTHONDONTWRITEBYTECODE': '1',
-    }
-    command = [python, '-m', 'ansible_collections.twzrd.ops.plugins.modules.' + module, config_path]
+    python = venv_python()
+    timeout = float(runner.get('timeout') or 3000)
     try:
-        proc = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              universal_newlines=True, env=env, cwd='/', check=False,
-                              timeout=float(runner.get('timeout') or 3000))
+        proc = subprocess.run(module_command(python, module) + [config_path], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, universal_newlines=True, env=module_env(), cwd='/',
+                              check=False, timeout=timeout)
     except subprocess.TimeoutExpired as exc:
-        return fail(job, module, log_file, started,
-                    '%s killed after %ss (timeout)' % (module, exc.timeout), False)
+        return fail(job, module, args, started, '%s killed after %ss (timeout)' % (module, exc.timeout),
+                    remediation_for('timeout', job, timeout=timeout), False)
     except OSError as exc:
-        return fail(job, module, log_file, started, 'cannot run %s: %s' % (python, exc), False)
+        return fail(job, module, args, started, 'cannot run %s: %s' % (python, exc),
+                    remediation_for('python', job, python=python), False)
 
     logged = log_file is not None and log_size(log_file) != size_before
     try:
@@ -176,19 +292,79 @@ def run(job, config_dir):
             raise ValueError('not a JSON object')
     except ValueError:
         detail = short(proc.stderr) or short(proc.stdout) or 'no output'
-        return fail(job, module, log_file, started,
-                    '%s crashed (exit %d): %s' % (module, proc.returncode, detail), logged)
+        return fail(job, module, args, started, '%s crashed (exit %d): %s' % (module, proc.returncode, detail),
+                    remediation_for('crash', job), logged)
+    reported = bool(result.get('twzrd_reported'))
     if result.get('failed') or proc.returncode != 0:
+        if reported:
+            # The module tracked, notified and logged its own failure: print only what is news.
+            text = person_text(result)
+            if text:
+                print(text)
+            return FAILED
         message = short(result.get('msg')) or 'exit %d' % proc.returncode
-        return fail(job, module, log_file, started, '%s failed: %s' % (module, message), logged)
+        return fail(job, module, args, started, '%s failed: %s' % (module, message),
+                    remediation_for('arguments', job), logged)
 
     status = result.get('status')
     if status not in EXIT:
-        return fail(job, module, log_file, started,
-                    '%s returned no valid status (%r)' % (module, status), logged)
-    if status != 'ok' or worth_mailing(warning_texts(result)):
+        return fail(job, module, args, started, '%s returned no valid status (%r)' % (module, status),
+                    remediation_for('crash', job), logged)
+    if reported:
+        lines = [person_text(result)] + ['warning: %s' % w for w in worth_mailing(warning_texts(result))]
+        text = '\n'.join(line for line in lines if line)
+        if text:
+            print(text)
+    elif status != 'ok' or worth_mailing(warning_texts(result)):
         print(summary(job, result))
     return EXIT[status]
+
+
+def test_notify(config_dir, jobs):
+    """Send a test message through every distinct channel list of the installed jobs."""
+    try:
+        names = jobs or sorted(name[:-len('.json')] for name in os.listdir(config_dir)
+                               if name.endswith('.json') and not name.endswith('.notify.json'))
+    except OSError as exc:
+        print('cannot list %s: %s' % (config_dir, exc))
+        return FAILED
+    groups = []   # [(urls, settings, [job, ...])]
+    for job in names:
+        try:
+            settings = read_json(os.path.join(config_dir, job + '.json'))['ANSIBLE_MODULE_ARGS']
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            settings = fallback_settings(config_dir, job)
+            if settings is None:
+                print('%s: cannot read its job file (%s)' % (job, exc.__class__.__name__))
+                continue
+        urls = list((settings.get('notify') or {}).get('urls') or [])
+        if not urls:
+            print('%s: no notify.urls configured (install_notify)' % job)
+            continue
+        for group in groups:
+            if group[0] == urls:
+                group[2].append(job)
+                break
+        else:
+            groups.append((urls, settings, [job]))
+    if not groups:
+        print('nothing to test: no job has notify.urls')
+        return FAILED
+    code = OK
+    for urls, settings, group_jobs in groups:
+        notify = dict(settings.get('notify') or {})
+        result = call_module(NOTIFY_MODULE, {'test': True, 'notify': notify}, float(notify.get('timeout') or 20) + 60)
+        print('channels of %s:' % ', '.join(group_jobs))
+        if result is None or not result.get('deliveries'):
+            print('  could not run %s: %s' % (NOTIFY_MODULE, short((result or {}).get('msg')) or 'no result'))
+            code = FAILED
+            continue
+        for delivery in result['deliveries']:
+            print('  %-12s %s' % (delivery['channel'], 'delivered' if delivery['ok'] else
+                                  'NOT delivered: %s' % delivery.get('error')))
+            if not delivery['ok']:
+                code = FAILED
+    return code
 
 
 def parse_logline(line):
@@ -266,8 +442,13 @@ def main(argv):
         args = args[2:]
     if args[:1] == ['--status']:
         return status(config_dir, setting('TWZRD_CRON_FILE', '/etc/cron.d/twzrd'), '--json' in args)
+    if args[:1] == ['--test-notify']:
+        if not all(JOB_RE.match(job) for job in args[1:]):
+            sys.stderr.write('twzrd-run --test-notify: invalid job name\n')
+            return FAILED
+        return test_notify(config_dir, args[1:])
     if len(args) != 1 or args[0].startswith('-'):
-        sys.stderr.write('usage: twzrd-run [--config-dir DIR] JOB | --status [--json]\n')
+        sys.stderr.write('usage: twzrd-run [--config-dir DIR] JOB | --status [--json] | --test-notify [JOB...]\n')
         return FAILED
     return run(args[0], config_dir)
 

@@ -1,0 +1,90 @@
+# -*- coding: utf-8 -*-
+# Copyright: twzrd.ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The trends of the weekly report, gathered from the history the other jobs keep. Pure: no I/O.
+
+Hourly samples and PM2 restarts come from the alerts job's section of the
+state file, database sizes, dead rows and the database forecast from the
+db_health job's, error lines per day from this report's own log scan.
+Everything is plain lists and numbers: the text summary, the charts
+(report_charts.py) and the HTML page (report_html.py) all read this.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+from ansible_collections.twzrd.ops.plugins.module_utils import history as trend_history
+
+DB_DAYS = 30     # the database size chart covers a month: growth is slow
+TOP_SOURCES = 6  # error sources drawn in the chart (the worst ones)
+
+HOURLY_FIELDS = ('load1', 'load5', 'load15', 'mem_pct', 'swap_pct')
+
+
+def hourly(history, since):
+    """``{'t': [...], 'load1': [...], ..., 'disk': {path: [...]}}`` of the samples since ``since``."""
+    samples = [h for h in trend_history.hourly_samples(history) if h['t'] >= since]
+    samples.sort(key=lambda h: h['t'])
+    out = {'t': [h['t'] for h in samples]}
+    for field in HOURLY_FIELDS:
+        out[field] = [h.get(field) for h in samples]
+    paths = sorted(set(p for h in samples for p in (h.get('disk') or {})))
+    out['disk'] = dict((p, [(h.get('disk') or {}).get(p) for h in samples]) for p in paths)
+    return out
+
+
+def per_day(daily, days):
+    """``{name: [count per day]}`` over ``days`` (day keys, oldest first) of a ``{day: {name: n}}`` series."""
+    names = sorted(set(n for d in days for n in ((daily or {}).get(d) or {})))
+    return dict((n, [int(((daily or {}).get(d) or {}).get(n) or 0) for d in days]) for n in names)
+
+
+def db_sizes(sizes, since):
+    """``{db: [[t, bytes], ...]}`` since ``since``, from db_health's size history."""
+    out = {}
+    for name, samples in (sizes if isinstance(sizes, dict) else {}).items():
+        kept = []
+        for sample in samples if isinstance(samples, list) else []:
+            try:
+                if sample[0] >= since:
+                    kept.append([int(sample[0]), int(sample[1])])
+            except (TypeError, ValueError, IndexError):
+                continue
+        if kept:
+            out[name] = sorted(kept)
+    return out
+
+
+def error_days(log_errors, days, top=TOP_SOURCES):
+    """The worst sources with their error lines per day and their top messages."""
+    sources = [s for s in log_errors.get('sources') or [] if s.get('errors')][:top]
+    return [{'source': s['source'], 'per_day': [int((s.get('per_day') or {}).get(d) or 0) for d in days],
+             'top': s.get('top') or []} for s in sources]
+
+
+def vacuum_runs(vacuum_state, since):
+    """The vacuum job's runs since ``since`` (it keeps its last 12), oldest first."""
+    runs = (vacuum_state or {}).get('runs') if isinstance(vacuum_state, dict) else None
+    return [r for r in runs or [] if isinstance(r, dict) and isinstance(r.get('t'), (int, float)) and r['t'] >= since]
+
+
+def weekly_trends(health_state, db_state, log_errors, now, since, period_days, thresholds, vacuum_state=None):
+    """Everything the charts draw; ``thresholds`` holds the load and disk levels to draw as lines."""
+    days = trend_history.daily_days(now, period_days)
+    db_state = db_state if isinstance(db_state, dict) else {}
+    dead = db_state.get('dead_rows') if isinstance(db_state.get('dead_rows'), dict) else {}
+    db_days = trend_history.daily_days(now, DB_DAYS)
+    return {
+        'since': int(since),
+        'until': int(now),
+        'days': days,
+        'thresholds': thresholds,
+        'hourly': hourly(health_state.get('history'), since),
+        'pm2_restarts': per_day(health_state.get('pm2_restarts'), days),
+        'db_days': db_days,
+        'db_sizes': db_sizes(db_state.get('sizes'), now - DB_DAYS * trend_history.DAY),
+        'dead_rows': dict((db, per_day(series, db_days)) for db, series in sorted(dead.items())),
+        'db_forecast': db_state.get('forecast') if isinstance(db_state.get('forecast'), dict) else {},
+        'errors': error_days(log_errors, days),
+        'vacuum_runs': vacuum_runs(vacuum_state, now - DB_DAYS * trend_history.DAY),
+    }

@@ -1,0 +1,136 @@
+"""metrics_export: result -> metric families (pure), file names, the atomic write."""
+import os
+
+import pytest
+
+from ansible_collections.twzrd.ops.plugins.module_utils import metrics_export as mx
+
+
+def samples(families):
+    """{(name, frozenset(labels)): value} of build_families' output."""
+    out = {}
+    for name, dummy_kind, dummy_help, labels, rows in families:
+        for values, value in rows:
+            out[(name, frozenset(zip(labels, values)))] = value
+    return out
+
+
+def key(name, **labels):
+    return (name, frozenset(labels.items()))
+
+
+def test_file_names_are_per_job_and_per_database():
+    assert mx.textfile_name('alerts') == 'twzrd_alerts.prom'
+    assert mx.textfile_name('db_health', 'app') == 'twzrd_db_health_app.prom'
+    # unsafe characters never reach the path, and two names that clean up alike stay apart
+    dotted, underscored = mx.textfile_name('vacuum', 'app.v2'), mx.textfile_name('vacuum', 'app_v2')
+    assert dotted != underscored and dotted.startswith('twzrd_vacuum_app_v2-') and '/' not in mx.textfile_name('x', '../etc')
+
+
+def test_common_series_and_status_values():
+    result = {'alerts': [], 'metrics': {}}
+    for status, number in (('ok', 0), ('warning', 1), ('critical', 2), ('failed', 3)):
+        got = samples(mx.build_families('restart', None, result, status, 100.0, 102.5, last_success=90))
+        assert got[key('twzrd_job_status', twzrd_job='restart')] == number
+        assert got[key('twzrd_job_last_run_timestamp_seconds', twzrd_job='restart')] == 100.0
+        assert got[key('twzrd_job_last_success_timestamp_seconds', twzrd_job='restart')] == 90
+        assert got[key('twzrd_job_duration_seconds', twzrd_job='restart')] == 2.5
+    # no success known (no state, never succeeded): no series rather than a made-up time
+    got = samples(mx.build_families('restart', None, result, 'failed', 100.0, 101.0, last_success=None))
+    assert not [k for k in got if k[0] == 'twzrd_job_last_success_timestamp_seconds']
+
+
+def test_alert_series_are_bounded():
+    alerts = [{'check': 'dead_rows', 'subject': 'public.t%03d' % i, 'level': 'warning'} for i in range(80)]
+    alerts.append({'check': 'transaction_age', 'subject': '48213', 'level': 'warning'})  # a pid
+    got = samples(mx.build_families('db_health', 'app', {'alerts': alerts, 'metrics': {}}, 'warning', 1.0, 2.0))
+    series = [dict(k[1]) for k in got if k[0] == 'twzrd_alert']
+    assert len(series) == mx.MAX_ALERT_SERIES
+    assert all(s['database'] == 'app' and s['twzrd_job'] == 'db_health' for s in series)
+    # the counts are not capped
+    assert got[key('twzrd_job_alerts', twzrd_job='db_health', database='app', level='warning')] == 81
+    got = samples(mx.build_families('db_health', 'app', {'alerts': alerts[-1:], 'metrics': {}}, 'warning', 1.0, 2.0))
+    assert got[key('twzrd_alert', twzrd_job='db_health', database='app', check='transaction_age', subject='',
+                   level='warning')] == 1
+
+
+def test_host_metrics_in_base_units():
+    metrics = {
+        'memory': {'used_percent': 42.4}, 'swap': {'present': False, 'used_percent': 0.0},
+        'load': {'load1': 0.5, 'load5': 0.4, 'load15': 0.3, 'cpu_count': 2},
+        'disks': {'/': {'used_percent': 23.3}, '/gone': {'error': 'No such file or directory'}},
+        'pm2': {'installed': True, 'daemon_running': False, 'apps': {
+            'api': {'instances': 2, 'online': 1, 'down': 1, 'restart_time': 7, 'crashes': 3}}},
+    }
+    got = samples(mx.build_families('alerts', None, {'alerts': [], 'metrics': metrics}, 'ok', 1.0, 2.0))
+    job = {'twzrd_job': 'alerts'}
+    assert got[key('twzrd_memory_used_ratio', **job)] == pytest.approx(0.424)
+    assert got[key('twzrd_swap_used_ratio', **job)] == 0.0  # no swap: nothing used
+    assert got[key('twzrd_load15', **job)] == 0.3 and got[key('twzrd_cpus', **job)] == 2
+    assert got[key('twzrd_disk_used_ratio', path='/', **job)] == pytest.approx(0.233)
+    assert not [k for k in got if k[0] == 'twzrd_disk_used_ratio' and ('path', '/gone') in k[1]]
+    assert got[key('twzrd_pm2_daemon_up', **job)] == 0
+    assert got[key('twzrd_pm2_app_restarts', app='api', **job)] == 7
+    assert got[key('twzrd_pm2_app_crashes', app='api', **job)] == 3
+    kinds = dict((f[0], f[1]) for f in mx.build_families('alerts', None, {'alerts': [], 'metrics': metrics}, 'ok', 1, 2))
+    assert kinds['twzrd_pm2_app_restarts'] == mx.COUNTER and kinds['twzrd_pm2_app_crashes'] == mx.GAUGE
+
+
+def test_postgres_metrics_only_what_was_measured():
+    metrics = {'connected': True, 'database': 'app',
+               'connections': {'total': 7, 'max_connections': 100, 'used_pct': 7.0, 'active': 1, 'idle': 4,
+                               'idle_in_transaction': 1, 'idle_in_transaction_max_s': 12.5,
+                               'oldest_transaction_s': 30.0},
+               'database_size': {'app': {'bytes': 1000, 'growth_pct_per_day': None, 'growth_bytes_per_day': None},
+                                 'other': {'bytes': 5}},
+               'latency': {'median_ms': 0.25}}
+    got = samples(mx.build_families('db_health', 'app', {'alerts': [], 'metrics': metrics}, 'ok', 1.0, 2.0))
+    db = {'twzrd_job': 'db_health', 'database': 'app'}
+    assert got[key('twzrd_pg_connections', state='other', **db)] == 1
+    assert got[key('twzrd_pg_connections_used_ratio', **db)] == pytest.approx(0.07)
+    assert got[key('twzrd_pg_idle_in_transaction_max_seconds', **db)] == 12.5
+    assert got[key('twzrd_pg_database_size_bytes', **db)] == 1000
+    assert got[key('twzrd_pg_query_latency_seconds', **db)] == pytest.approx(0.00025)
+    names = set(k[0] for k in got)
+    # not measured this run (a failed query, no history yet, options unset): absent, not zero
+    for absent in ('twzrd_pg_database_growth_ratio_per_day', 'twzrd_pg_tables', 'twzrd_pg_max_xid_age',
+                   'twzrd_pg_migrations_applied', 'twzrd_pg_expected_tables_missing'):
+        assert absent not in names
+
+
+def test_render_is_prometheus_text(tmp_path):
+    families = mx.build_families('restart', None, {'alerts': [], 'metrics': {'planned': 2, 'restarted': 1, 'untouched': 1},
+                                                   'failure': {'app': 'b'}}, 'critical', 1.0, 2.0, last_success=1.0)
+    text = mx.render(families).decode()
+    assert '# TYPE twzrd_restart_apps gauge' in text
+    assert 'twzrd_restart_apps{outcome="failed",twzrd_job="restart"} 1.0' in text
+
+
+def test_write_atomic_replaces_whole_file_with_mode_0644(tmp_path):
+    path = tmp_path / 'twzrd_x.prom'
+    old_umask = os.umask(0o077)  # the job's umask must not decide who can read the file
+    try:
+        mx.write_atomic(str(path), b'a 1\n')
+    finally:
+        os.umask(old_umask)
+    assert path.read_bytes() == b'a 1\n' and (os.stat(path).st_mode & 0o777) == 0o644
+    mx.write_atomic(str(path), b'a 2\n')
+    assert path.read_bytes() == b'a 2\n' and os.listdir(tmp_path) == ['twzrd_x.prom']
+
+
+def test_write_atomic_failure_keeps_the_previous_file(tmp_path, monkeypatch):
+    path = tmp_path / 'twzrd_x.prom'
+    path.write_bytes(b'previous 1\n')
+
+    def broken_replace(src, dst):
+        raise OSError(28, 'No space left on device')
+    monkeypatch.setattr(mx.os, 'replace', broken_replace)
+    with pytest.raises(OSError):
+        mx.write_atomic(str(path), b'new 2\n' * 1000)
+    assert path.read_bytes() == b'previous 1\n' and os.listdir(tmp_path) == ['twzrd_x.prom']
+
+
+def test_export_reports_problems_as_one_line(tmp_path):
+    result = {'alerts': [], 'metrics': {}}
+    message = mx.export(str(tmp_path / 'missing'), 'alerts', None, result, 'ok', 1.0, 2.0)
+    assert 'is not a directory' in message and 'not exported' in message
