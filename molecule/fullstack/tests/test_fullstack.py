@@ -43,7 +43,7 @@ def expect_ran(result, new_lines, module):
     line = parse_logline(new_lines[0])
     assert line['job'] == module
     assert line['status'] == {0: 'ok', 1: 'warning', 2: 'critical'}[result.rc]
-    # install_notify reaches the receiver: every message went there, nothing is left for cron mail.
+    # twzrd_notify reaches the receiver: every message went there, nothing is left for cron mail.
     assert result.stdout == '', result.stdout
     return line
 
@@ -51,7 +51,7 @@ def expect_ran(result, new_lines, module):
 def test_alerts_job_sees_the_app_under_pm2(host):
     result, new_lines = run_as_cron(host, 'alerts')
     line = expect_ran(result, new_lines, 'twzrd_health')
-    assert line['pm2_apps'] == '1', line  # PM2 of user app, as install_pm2 says
+    assert line['pm2_apps'] == '1', line  # PM2 of user app, as twzrd_pm2_user says
     assert 'pm2_missing_app' not in result.stdout and 'pm2_daemon' not in result.stdout
 
 
@@ -110,7 +110,7 @@ def received(host):
 
 
 def test_the_vacuum_report_reached_the_webhook(host):
-    """Runs after the vacuum test: its weekly report is a message every run, through install_notify."""
+    """Runs after the vacuum test: its weekly report is a message every run, through twzrd_notify."""
     titles = [m['title'] for m in received(host)]
     assert any(t.startswith('twzrd vacuum ') for t in titles), titles
     report = [m for m in received(host) if m['title'].startswith('twzrd vacuum ')][-1]

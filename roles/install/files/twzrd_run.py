@@ -339,7 +339,7 @@ def test_notify(config_dir, jobs):
                 continue
         urls = list((settings.get('notify') or {}).get('urls') or [])
         if not urls:
-            print('%s: no notify.urls configured (install_notify)' % job)
+            print('%s: no notify.urls configured (twzrd_notify, docs/configuration.md)' % job)
             continue
         for group in groups:
             if group[0] == urls:
