@@ -16,15 +16,19 @@ def ensure_collection_link():
         os.symlink(ROOT, link)
 
 
-def timed_run(cmd, env=None, cwd=None):
-    """Run ``cmd`` once; returns (wall seconds, CPU seconds of the child tree, returncode)."""
+def timed_run(cmd, env=None, cwd=None, keep_stdout=False):
+    """Run ``cmd`` once; returns (wall seconds, CPU seconds of the child tree, returncode, stderr).
+
+    With ``keep_stdout`` the last item is stdout followed by stderr.
+    """
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
+    proc = subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE if keep_stdout else subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, check=False)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu, proc.returncode, proc.stderr
+    return wall, cpu, proc.returncode, (proc.stdout + proc.stderr) if keep_stdout else proc.stderr
 
 
 def compare(label_a, cmd_a, label_b, cmd_b, runs=7, env=None, cwd=None):
