@@ -13,12 +13,15 @@ environment must not answer for them).
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import base64
 import socket
 import time
 
 from urllib.error import HTTPError, URLError
-from urllib.parse import urlparse
-from urllib.request import HTTPRedirectHandler, ProxyHandler, build_opener
+from urllib.parse import unquote, urlparse, urlunparse
+from urllib.request import HTTPRedirectHandler, ProxyHandler, Request, build_opener
+
+from ansible_collections.twzrd.ops.plugins.module_utils.redact import redact
 
 BODY_EXCERPT = 200
 
@@ -31,11 +34,31 @@ class _NoRedirect(HTTPRedirectHandler):
 
 
 def url_errors(url):
-    """Messages about a health check URL that cannot work (empty list when fine)."""
-    parsed = urlparse(url or '')
-    if parsed.scheme not in ('http', 'https') or not parsed.netloc:
-        return ['url %r must be an http:// or https:// URL with a host' % (url,)]
+    """Messages about a health check URL that cannot work (empty list when fine); the URL is redacted."""
+    if not isinstance(url, str):
+        return ['url must be a string, got %s' % type(url).__name__]
+    shown = redact(url)
+    if '\x00' in url or any(ch.isspace() for ch in url):
+        return ['url %r must not contain NUL bytes or whitespace' % shown.replace('\x00', '\\x00')]
+    try:
+        parsed = urlparse(url)
+        parsed.port  # pylint: disable=pointless-statement  # raises ValueError for a bad port
+    except ValueError as exc:
+        return ['url %r is not a valid URL (%s)' % (shown, exc)]
+    if parsed.scheme not in ('http', 'https') or not parsed.hostname:
+        return ['url %r must be an http:// or https:// URL with a host' % (shown,)]
     return []
+
+
+def split_credentials(url):
+    """``(url without user:password, Authorization header or None)``: credentials go as basic auth."""
+    parsed = urlparse(url)
+    if parsed.username is None and parsed.password is None:
+        return url, None
+    netloc = parsed.netloc.rsplit('@', 1)[1]
+    user_pass = '%s:%s' % (unquote(parsed.username or ''), unquote(parsed.password or ''))
+    header = 'Basic ' + base64.b64encode(user_pass.encode('utf-8')).decode('ascii')
+    return urlunparse(parsed._replace(netloc=netloc)), header
 
 
 def _opener():
@@ -45,8 +68,10 @@ def _opener():
 def fetch_once(url, timeout, opener=None):
     """One GET: ``(status or None, body excerpt, error message or None)``."""
     opener = opener or _opener()
+    plain_url, authorization = split_credentials(url)
+    request = Request(plain_url, headers={'Authorization': authorization} if authorization else {})
     try:
-        response = opener.open(url, timeout=timeout)
+        response = opener.open(request, timeout=timeout)
         try:
             return response.getcode(), response.read(BODY_EXCERPT).decode('utf-8', 'replace'), None
         finally:

@@ -8,6 +8,12 @@ __metaclass__ = type
 
 import re
 
+try:
+    from urllib.parse import unquote, urlsplit
+except ImportError:  # Python 2 controller tooling (sanity)
+    from urllib import unquote
+    from urlparse import urlsplit
+
 MASK = '***'
 MAX_EXCERPT = 240
 
@@ -18,7 +24,7 @@ _PATTERNS = (
     (re.compile(r'([a-z][a-z0-9+.-]*://[^/\s:@]+:)[^@\s/]+@', re.I), r'\1' + MASK + '@'),
     # key=value / key: value where the key says it is secret
     (re.compile(r'(?i)\b([\w.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|'
-                r'private[_-]?key|auth|credential|session|cookie)[\w.-]*)(\s*[=:]\s*)("[^"]*"|\'[^\']*\'|[^\s,;&]+)'),
+                r'private[_-]?key|(?<![a-z])auth|credential|session|cookie)[\w.-]*)(\s*[=:]\s*)("[^"]*"|\'[^\']*\'|[^\s,;&]+)'),
      r'\1\2' + MASK),
 )
 
@@ -39,3 +45,17 @@ def excerpt(text, secrets=(), limit=MAX_EXCERPT):
     if len(text) > limit:
         text = text[:limit - 3] + '...'
     return text
+
+
+def url_credentials(url):
+    """The user-info secrets of ``scheme://user:password@host`` (raw and decoded), to mask; [] when none."""
+    if not isinstance(url, str) or '@' not in url:
+        return []
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return []
+    if not password:
+        return []
+    return sorted(set([password, unquote(password)]), key=len, reverse=True)

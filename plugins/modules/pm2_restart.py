@@ -59,6 +59,8 @@ options:
         C(status) (expected HTTP status, default 200), C(timeout) (seconds per request, default 5),
         C(retries) (extra attempts after the first, default 3) and C(backoff) (seconds before the first retry,
         doubled each time, default 1). A plain URL string is accepted as a shorthand.
+      - Credentials in the URL (C(http://user:password@host/)) are sent as HTTP basic auth, never in the URL,
+        and masked in results and logs.
       - Apps without an entry are not probed.
     type: dict
     default: {}
@@ -198,6 +200,7 @@ from ansible_collections.twzrd.ops.plugins.module_utils import params, pm2_rollo
 from ansible_collections.twzrd.ops.plugins.module_utils.alerts import CRITICAL, build_result, make_alert
 from ansible_collections.twzrd.ops.plugins.module_utils.logscan import DEFAULT_ERROR_PATTERNS, compile_patterns
 from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import Pm2Error, resolve_target, snapshot
+from ansible_collections.twzrd.ops.plugins.module_utils.redact import url_credentials
 from ansible_collections.twzrd.ops.plugins.module_utils.report_stage import (
     ReportStage, report_argument_spec, report_parameter_errors)
 
@@ -226,6 +229,15 @@ def failure_alert(failed, untouched):
         message='%s failed at step %s: %s' % (failed['app'], failed['step'], failed['message']),
         remediation=REMEDIATION[failed['step']].format(app=failed['app'], rest=rest) + ' (docs/restart.md)',
         subject=failed['app'])
+
+
+def health_check_secrets(health_checks):
+    """Passwords inside health check URLs: masked everywhere, invocation included (basic auth is supported)."""
+    secrets = []
+    for spec in (health_checks or {}).values() if isinstance(health_checks, dict) else ():
+        url = spec.get('url') if isinstance(spec, dict) else spec
+        secrets.extend(url_credentials(url))
+    return secrets
 
 
 def log_metrics(result):
@@ -260,6 +272,7 @@ def main():
     )
     started = time.time()
     p = module.params
+    module.no_log_values.update(health_check_secrets(p['health_checks']))
     errors = params.minimum_errors(p, ['online_timeout', 'pm2_timeout'], 1)
     errors += params.minimum_errors(p, ['stable_seconds', 'settle_seconds'], 0)
     errors += params.regex_errors(p, 'error_patterns')

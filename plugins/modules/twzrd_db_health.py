@@ -225,7 +225,7 @@ from ansible_collections.twzrd.ops.plugins.module_utils.db_checks import reading
 from ansible_collections.twzrd.ops.plugins.module_utils.db_health import STATE_SECTION, run_db_health
 from ansible_collections.twzrd.ops.plugins.module_utils.params import minimum_errors, threshold_pair_errors
 from ansible_collections.twzrd.ops.plugins.module_utils.postgres import (
-    HAS_PSYCOPG2, PSYCOPG2_IMPORT_ERROR, postgres_argument_spec,
+    HAS_PSYCOPG2, PSYCOPG2_IMPORT_ERROR, mask_secrets, postgres_argument_spec,
 )
 from ansible_collections.twzrd.ops.plugins.module_utils.report_stage import (
     ReportStage, report_argument_spec, report_parameter_errors)
@@ -295,6 +295,7 @@ def log_metrics(params, metrics):
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    mask_secrets(module)
     if not HAS_PSYCOPG2:
         module.fail_json(msg=missing_required_lib('psycopg2'), exception=str(PSYCOPG2_IMPORT_ERROR))
     params = module.params

@@ -211,7 +211,7 @@ from ansible_collections.twzrd.ops.plugins.module_utils.alerts import build_resu
 from ansible_collections.twzrd.ops.plugins.module_utils import db_collect, db_vacuum
 from ansible_collections.twzrd.ops.plugins.module_utils.params import minimum_errors
 from ansible_collections.twzrd.ops.plugins.module_utils.postgres import (
-    HAS_PSYCOPG2, PSYCOPG2_IMPORT_ERROR, PgConnectError, connect, postgres_argument_spec, psycopg2,
+    HAS_PSYCOPG2, PSYCOPG2_IMPORT_ERROR, PgConnectError, connect, mask_secrets, postgres_argument_spec, psycopg2,
     query_error_message, set_session, split_table_name,
 )
 from ansible_collections.twzrd.ops.plugins.module_utils.report_stage import (
@@ -324,6 +324,7 @@ def run(module, stage, params):
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
                            mutually_exclusive=[('tables', 'all_tables')])
+    mask_secrets(module)
     if not HAS_PSYCOPG2:
         module.fail_json(msg=missing_required_lib('psycopg2'), exception=str(PSYCOPG2_IMPORT_ERROR))
     params = module.params

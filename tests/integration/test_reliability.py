@@ -139,3 +139,79 @@ def test_item3_wrong_shapes_are_a_warning_and_a_fresh_section(tmp_path, state, c
     if not check_mode:  # the bad section is rewritten, so the next run is clean
         again, _path = _run_with_state(tmp_path, path.read_text())
         assert 'fresh start' not in warnings_text(again), again.get('warnings')
+
+
+# --- item 4: credentials never in results or logs ---------------------------------------------------
+
+MARK = 'Mk9-cred-7731aa0f'
+
+
+class _BasicAuthServer:
+    """A real HTTP server on 127.0.0.1 that answers 200 only with the right basic-auth credentials."""
+
+    def __init__(self, user, password):
+        import base64
+        import http.server
+        import threading
+        expected = 'Basic ' + base64.b64encode(('%s:%s' % (user, password)).encode()).decode()
+        self.seen = []
+        seen = self.seen
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (http.server's naming)
+                seen.append(self.headers.get('Authorization'))
+                self.send_response(200 if self.headers.get('Authorization') == expected else 401)
+                self.end_headers()
+                self.wfile.write(b'ok')
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.HTTPServer(('127.0.0.1', 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_item4_connect_params_password_is_masked(tmp_path):
+    args = {'login_host': '127.0.0.1', 'login_port': 1, 'connect_params': {'password': MARK, 'connect_timeout': 2},
+            'state_file': str(tmp_path / 'state.json'), 'log_file': str(tmp_path / 'db.log')}
+    for module in ('twzrd_db_health', 'twzrd_vacuum'):
+        rc, result, out, err = run_module(module, args, tmp_path, timeout=60)
+        assert result is not None, (rc, out, err)
+        assert MARK not in out and MARK not in err, out
+        assert MARK not in (tmp_path / 'db.log').read_text()
+        assert result['invocation']['module_args']['connect_params']['connect_timeout'] == 2
+
+
+def test_item4_rejected_health_url_with_credentials_is_redacted(tmp_path):
+    url = 'http://ops:%s@127.0.0.1:1/health' % MARK
+    rc, result, out, err = run_module('pm2_restart', {
+        'health_checks': {'api': {'url': url, 'status': 999}}, 'state_file': str(tmp_path / 'state.json')}, tmp_path)
+    assert result is not None and result.get('failed'), (rc, out, err)
+    assert 'health_checks[api]' in result['msg']
+    assert MARK not in out and MARK not in err, out
+
+
+def test_item4_health_url_with_credentials_uses_basic_auth_and_stays_secret(pm2, tmp_path):
+    server = _BasicAuthServer('ops', MARK)
+    try:
+        pm2.start('steady.js', 'web')
+        pm2.wait_for(lambda procs: any(p['pm2_env']['status'] == 'online' for p in procs))
+        url = 'http://ops:%s@127.0.0.1:%d/health' % (MARK, server.port)
+        rc, result, out, err = run_module('pm2_restart', {
+            'apps': ['web'], 'pm2_bin': pm2.bin, 'pm2_home': pm2.home, 'stable_seconds': 0.5, 'settle_seconds': 0,
+            'health_checks': {'web': {'url': url, 'timeout': 2, 'retries': 1, 'backoff': 0.2}},
+            'state_file': str(tmp_path / 'state.json'), 'log_file': str(tmp_path / 'restart.log')}, tmp_path)
+    finally:
+        server.close()
+    assert result is not None and not result.get('failed'), (rc, out, err)
+    assert result['restarted'][0]['health']['status'] == 200
+    assert server.seen and server.seen[-1].startswith('Basic ')
+    assert MARK not in out and MARK not in err
+    assert MARK not in (tmp_path / 'restart.log').read_text()
+    assert MARK not in (tmp_path / 'state.json').read_text()
