@@ -16,7 +16,13 @@ summary (message and remediation of each alert) on warning/critical, the
 error on a failure.  The module appends its own log line; when it could not
 (crash, bad arguments, timeout), the runner appends a ``status=failed`` line.
 
-Exit codes (Nagios style): 0 ok, 1 warning, 2 critical, 3 failure.
+Exit codes (Nagios style): 0 ok, 1 warning, 2 critical, 3 failure.  Any
+runner error (unreadable job file, bad timeout, a lock held elsewhere) is 3
+with a FAILED line for cron's mail and a ``status=failed`` log line.
+
+``--lock PATH`` takes an exclusive, non-blocking ``flock`` on PATH for the
+run (the role's lock files are 0600, owned by the job user).  A run that
+cannot take it does not vanish: it is a failure, printed and logged.
 
 ``twzrd-run --status [--json]`` lists the installed jobs (from the cron file),
 their schedule, user, log and the last line of that log: the last run and
@@ -24,7 +30,9 @@ its result (what ``playbooks/verify.yml`` shows).
 Standard library only, so it still reports when the venv is broken.
 """
 
+import fcntl
 import json
+import math
 import os
 import re
 import socket
@@ -126,28 +134,88 @@ def fail(job, module, log_file, started, message, logged):
     if log_file and not logged:
         try:
             append_line(log_file, failure_line(module, job, started, message))
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             print('could not write %s: %s' % (log_file, exc))
     return FAILED
 
 
-def run(job, config_dir):
+class JobFileError(ValueError):
+    """The job file does not say what to run (its message names the key)."""
+
+
+def read_job(config_path):
+    """``(module, args, timeout, log_file)`` from a job file; raises JobFileError/OSError/ValueError."""
+    with open(config_path) as handle:
+        config = json.load(handle)
+    if not isinstance(config, dict):
+        raise JobFileError('the job file is not a JSON object')
+    args = config.get('ANSIBLE_MODULE_ARGS')
+    if not isinstance(args, dict):
+        raise JobFileError('ANSIBLE_MODULE_ARGS must be an object')
+    runner = config.get('twzrd_run')
+    if not isinstance(runner, dict):
+        raise JobFileError('twzrd_run must be an object with module and timeout')
+    module = runner.get('module')
+    if not isinstance(module, str) or not MODULE_RE.match(module):
+        raise JobFileError('twzrd_run.module must name a module, got %r' % (module,))
+    timeout = runner.get('timeout') or 3000
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout) \
+            or not 0 < timeout <= 7 * 86400:
+        raise JobFileError('twzrd_run.timeout must be a number of seconds between 1 and 604800, got %r' % (timeout,))
+    log_file = args.get('log_file')
+    if log_file is not None and (not isinstance(log_file, str) or '\x00' in log_file):
+        raise JobFileError('ANSIBLE_MODULE_ARGS.log_file must be a path without NUL bytes')
+    return module, args, float(timeout), log_file
+
+
+def _log_file_of(config_path):
+    """The log file a broken job file still names, to log its failure there (None when unusable)."""
+    try:
+        with open(config_path) as handle:
+            log_file = json.load(handle).get('ANSIBLE_MODULE_ARGS', {}).get('log_file')
+    except (OSError, ValueError, AttributeError, TypeError):
+        return None
+    return log_file if isinstance(log_file, str) and log_file and '\x00' not in log_file else None
+
+
+def take_lock(path):
+    """An fd holding an exclusive flock on ``path``, or None when someone else holds it."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno != 2:  # ENOENT: the role did not create it (a manual run): make it, private
+            raise
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def run(job, config_dir, lock=None):
     started = time.time()
     if not JOB_RE.match(job):
         return fail(job, None, None, started, 'invalid job name %r' % job, False)
     config_path = os.path.join(config_dir, job + '.json')
     try:
-        with open(config_path) as handle:
-            config = json.load(handle)
-        args = config['ANSIBLE_MODULE_ARGS']
-        runner = config.get('twzrd_run') or {}
-        module = runner['module']
-        if not MODULE_RE.match(module):
-            raise ValueError('invalid module name %r' % module)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        return fail(job, None, None, started, 'cannot read %s: %s' % (config_path, exc), False)
+        module, args, timeout, log_file = read_job(config_path)
+    except (OSError, ValueError) as exc:
+        return fail(job, None, _log_file_of(config_path), started, 'cannot read %s: %s' % (config_path, exc), False)
+    if lock:
+        try:
+            held = take_lock(lock)
+        except OSError as exc:
+            return fail(job, module, log_file, started, 'cannot open the lock %s: %s' % (lock, exc), False)
+        if held is None:
+            return fail(job, module, log_file, started,
+                        'lock %s is held by another process (a previous run still running, or another user '
+                        'holding it): this run did not start' % lock, False)
+    return run_module(job, module, config_path, timeout, log_file, started)
 
-    log_file = args.get('log_file')
+
+def run_module(job, module, config_path, timeout, log_file, started):
     size_before = log_size(log_file) if log_file else None
     python = setting('TWZRD_PYTHON', os.path.join(PREFIX, 'venv', 'bin', 'python'))
     env = {
@@ -162,7 +230,7 @@ def run(job, config_dir):
     try:
         proc = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               universal_newlines=True, env=env, cwd='/', check=False,
-                              timeout=float(runner.get('timeout') or 3000))
+                              timeout=timeout)
     except subprocess.TimeoutExpired as exc:
         return fail(job, module, log_file, started,
                     '%s killed after %ss (timeout)' % (module, exc.timeout), False)
@@ -261,15 +329,22 @@ def status(config_dir, cron_file, as_json):
 def main(argv):
     config_dir = setting('TWZRD_CONFIG_DIR', '/etc/twzrd')
     args = list(argv[1:])
-    if len(args) >= 2 and args[0] == '--config-dir':
-        config_dir = args[1]
+    lock = None
+    while len(args) >= 2 and args[0] in ('--config-dir', '--lock'):
+        if args[0] == '--config-dir':
+            config_dir = args[1]
+        else:
+            lock = args[1]
         args = args[2:]
     if args[:1] == ['--status']:
         return status(config_dir, setting('TWZRD_CRON_FILE', '/etc/cron.d/twzrd'), '--json' in args)
     if len(args) != 1 or args[0].startswith('-'):
-        sys.stderr.write('usage: twzrd-run [--config-dir DIR] JOB | --status [--json]\n')
+        print('twzrd-run: FAILED: usage: twzrd-run [--config-dir DIR] [--lock FILE] JOB | --status [--json]')
         return FAILED
-    return run(args[0], config_dir)
+    try:
+        return run(args[0], config_dir, lock)
+    except Exception as exc:  # pylint: disable=broad-except  # cron must see exit 3 and a FAILED line, never 1
+        return fail(args[0], None, None, time.time(), 'twzrd-run error: %s: %s' % (type(exc).__name__, exc), False)
 
 
 if __name__ == '__main__':
