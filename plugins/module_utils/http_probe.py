@@ -35,6 +35,8 @@ class _NoRedirect(HTTPRedirectHandler):
 
 def url_errors(url):
     """Messages about a health check URL that cannot work (empty list when fine); the URL is redacted."""
+    if url is None:
+        return ['url is required']
     if not isinstance(url, str):
         return ['url must be a string, got %s' % type(url).__name__]
     shown = redact(url)

@@ -51,6 +51,10 @@ _REMEDIATION = {
 }
 
 
+# Documented maxima shared by both database modules (docs/db_health.md, "Bounds").
+CONNECTION_BOUNDS = {'login_port': (1, 65535), 'statement_timeout': (('>', 0), 3600)}
+
+
 def postgres_argument_spec():
     """Connection options (documented in the twzrd.ops.postgres doc fragment)."""
     return dict(

@@ -218,6 +218,10 @@ REMEDIATION = {
 }
 
 
+# Documented maxima (docs/restart.md, "Bounds"); all checked before anything restarts.
+BOUNDS = {'online_timeout': (1, 3600), 'pm2_timeout': (1, 3600), 'stable_seconds': (0, 600),
+          'settle_seconds': (0, 3600)}
+
 SETUP_REMEDIATION = ('Check pm2_bin, pm2_home and pm2_user: `sudo -u USER PM2_HOME=HOME pm2 ls` must list '
                      'the apps (docs/restart.md).')
 
@@ -273,8 +277,11 @@ def main():
     started = time.time()
     p = module.params
     module.no_log_values.update(health_check_secrets(p['health_checks']))
-    errors = params.minimum_errors(p, ['online_timeout', 'pm2_timeout'], 1)
-    errors += params.minimum_errors(p, ['stable_seconds', 'settle_seconds'], 0)
+    params.reject_bad_input(module)  # NaN and NUL would make every comparison below meaningless
+    errors = params.bounds_errors(p, BOUNDS)
+    if p['stable_seconds'] >= p['online_timeout']:
+        errors.append('stable_seconds (%s) must be lower than online_timeout (%s): an app must be able to '
+                      'prove itself stable within the wait' % (p['stable_seconds'], p['online_timeout']))
     errors += params.regex_errors(p, 'error_patterns')
     checks, check_errors = pm2_rollout.normalize_health_checks(p['health_checks'])
     errors += check_errors

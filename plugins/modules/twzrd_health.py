@@ -309,16 +309,21 @@ ARGUMENT_SPEC = dict(
     log_errors_warning=dict(type='int'),
 )
 ARGUMENT_SPEC.update(report_argument_spec())
+# Documented maxima (docs/alerts.md, "Bounds"): beyond them a value is a typo, not a wish.
+BOUNDS = {
+    'load_warning': (0, 10000), 'load_critical': (0, 10000),
+    'crash_warning': (0, 1000000), 'crash_critical': (0, 1000000),
+    'pm2_timeout': (1, 3600), 'report_days': (1, 366),
+    'max_scan_bytes': (1, 1024 ** 3), 'log_errors_warning': (0, 1000000000),
+}
 
 
 def parameter_errors(params):
-    errors = []
+    errors = checks.bounds_errors(params, BOUNDS)
     errors += checks.threshold_pair_errors(params, 'swap_warning', 'swap_critical', 0, 100)
     errors += checks.threshold_pair_errors(params, 'disk_warning', 'disk_critical', 0, 100)
     errors += checks.threshold_pair_errors(params, 'load_warning', 'load_critical', 0)
     errors += checks.threshold_pair_errors(params, 'crash_warning', 'crash_critical', 0)
-    errors += checks.minimum_errors(params, ['report_days', 'pm2_timeout', 'max_scan_bytes'], 1)
-    errors += checks.minimum_errors(params, ['log_errors_warning'], 0)
     errors += checks.regex_errors(params, 'error_patterns')
     if not params['error_patterns']:
         errors.append('error_patterns must hold at least one pattern')
@@ -329,6 +334,7 @@ def parameter_errors(params):
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     params = module.params
+    checks.reject_bad_input(module)  # NaN and NUL would make every comparison below meaningless
     if not HAS_PSUTIL:
         module.fail_json(msg=missing_required_lib('psutil'), exception=str(PSUTIL_IMPORT_ERROR))
     errors = parameter_errors(params)

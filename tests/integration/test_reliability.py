@@ -215,3 +215,118 @@ def test_item4_health_url_with_credentials_uses_basic_auth_and_stays_secret(pm2,
     assert MARK not in out and MARK not in err
     assert MARK not in (tmp_path / 'restart.log').read_text()
     assert MARK not in (tmp_path / 'state.json').read_text()
+
+
+# --- items 6-9: bad input fails before anything happens, naming the parameter ----------------------
+
+def _float_options(module_name):
+    """Every float option of a module, from its real argument spec (suboptions as parent.child)."""
+    from ansible_collections.twzrd.ops.plugins.modules import pm2_restart, twzrd_db_health, twzrd_health, twzrd_vacuum
+    from ansible_collections.twzrd.ops.plugins.module_utils.report_stage import report_argument_spec
+    specs = {'twzrd_health': twzrd_health.ARGUMENT_SPEC, 'twzrd_db_health': twzrd_db_health.argument_spec(),
+             'twzrd_vacuum': twzrd_vacuum.argument_spec(),
+             'pm2_restart': dict(report_argument_spec(), stable_seconds={'type': 'float'},
+                                 settle_seconds={'type': 'float'})}
+    found = []
+    for name, spec in sorted(specs[module_name].items()):
+        if spec.get('type') == 'float':
+            found.append((name, None))
+        for sub, sub_spec in sorted((spec.get('options') or {}).items()):
+            if sub_spec.get('type') == 'float':
+                found.append((name, sub))
+    return found
+
+
+def _bad_run(tmp_path, module, args, timeout=60):
+    args = dict({'state_file': str(tmp_path / 'state.json'), 'log_file': str(tmp_path / 'run.log')}, **args)
+    started = time.monotonic()
+    rc, result, out, err = run_module(module, args, tmp_path, timeout=timeout)
+    assert result is not None and 'Traceback' not in err and 'Traceback' not in out, (rc, out[-2000:], err[-2000:])
+    assert result.get('failed'), result
+    assert 'NaN' not in out and 'Infinity' not in out.replace('"inf"', ''), out
+    return result, time.monotonic() - started
+
+
+NON_FINITE = [float('nan'), float('inf'), float('-inf'), 1e308]
+
+
+@pytest.mark.parametrize('module', ['twzrd_health', 'twzrd_db_health', 'twzrd_vacuum', 'pm2_restart'])
+def test_item7_non_finite_numbers_are_rejected_for_every_float_option(tmp_path, module):
+    for name, sub in _float_options(module):
+        for value in NON_FINITE:
+            args = {name: {sub: value}} if sub else {name: value}
+            if module == 'pm2_restart':
+                args['apps'] = ['web']
+            result, _seconds = _bad_run(tmp_path, module, args)
+            shown = '%s.%s' % (name, sub) if sub else name
+            assert shown in result['msg'], (shown, value, result['msg'])
+
+
+def test_item7_full_disk_with_nan_threshold_is_not_ok(tmp_path):
+    result, _seconds = _bad_run(tmp_path, 'twzrd_health', {'disk_warning': float('nan'),
+                                                           'pm2_home': str(tmp_path / 'none')})
+    assert 'disk_warning' in result['msg'] and result.get('status') != 'ok'
+
+
+@pytest.mark.parametrize('module, name, value', [
+    ('twzrd_health', 'disk_paths', ['/\x00etc']),
+    ('twzrd_health', 'state_file', '/tmp/st\x00ate.json'),
+    ('twzrd_health', 'log_file', '/tmp/lo\x00g'),
+    ('twzrd_health', 'pm2_user', 'ro\x00ot'),
+    ('twzrd_health', 'pm2_home', '/tmp/p\x00m2'),
+    ('twzrd_health', 'error_patterns', ['err\x00or']),
+    ('twzrd_db_health', 'login_user', 'post\x00gres'),
+    ('twzrd_db_health', 'login_host', '127.0.0.1\x00'),
+    ('twzrd_db_health', 'login_unix_socket', '/run/\x00pg'),
+    ('twzrd_db_health', 'ca_cert', '/etc/ca\x00.pem'),
+    ('twzrd_db_health', 'migrations_table', 'mig\x00rations'),
+    ('twzrd_db_health', 'expected_tables', ['users', 'ord\x00ers']),
+    ('twzrd_vacuum', 'tables', ['ord\x00ers']),
+    ('twzrd_vacuum', 'login_db', 'ap\x00p'),
+    ('pm2_restart', 'apps', ['we\x00b']),
+    ('pm2_restart', 'pm2_user', 'ro\x00ot'),
+    ('twzrd_notify', 'state_file', '/tmp/st\x00ate.json'),
+])
+def test_item6_nul_bytes_are_rejected_naming_the_parameter(tmp_path, module, name, value):
+    args = {name: value}
+    if module == 'twzrd_notify':
+        args['test'] = True
+    result, _seconds = _bad_run(tmp_path, module, args)
+    assert name in result['msg'] and 'NUL' in result['msg'], result['msg']
+
+
+@pytest.mark.parametrize('module, args, name', [
+    ('pm2_restart', {'pm2_timeout': 2 ** 63, '_ansible_check_mode': True}, 'pm2_timeout'),
+    ('twzrd_health', {'pm2_timeout': 2 ** 63}, 'pm2_timeout'),
+    ('twzrd_db_health', {'latency_samples': 10 ** 9}, 'latency_samples'),
+    ('twzrd_db_health', {'statement_timeout': 1e9}, 'statement_timeout'),
+    ('twzrd_vacuum', {'lock_timeout': 1e9}, 'lock_timeout'),
+    ('pm2_restart', {'settle_seconds': 1e9, 'apps': ['web']}, 'settle_seconds'),
+    ('pm2_restart', {'online_timeout': 10 ** 9, 'apps': ['web']}, 'online_timeout'),
+    ('twzrd_health', {'report_days': 10 ** 6, 'mode': 'report'}, 'report_days'),
+])
+def test_item8_counts_and_durations_have_a_maximum(tmp_path, module, args, name):
+    result, seconds = _bad_run(tmp_path, module, args)
+    assert name in result['msg'] and ('<=' in result['msg'] or 'between' in result['msg']), result['msg']
+    assert seconds < 30
+
+
+@pytest.mark.parametrize('extra, words', [
+    ({'settle_seconds': float('inf')}, ['settle_seconds']),
+    ({'health_checks': {'web': {'url': 'http://127.0.0.1:1/', 'backoff': float('nan')}}}, ['backoff']),
+    ({'health_checks': {'web': {'url': 'http://127.0.0.1:1/', 'timeout': 1e300}}}, ['timeout']),
+    ({'health_checks': {'web': {'url': 123}}}, ['health_checks[web]', 'url']),
+    ({'health_checks': {'web': {'url': 'http://127.0.0.1:1/', 'retries': float('inf')}}}, ['retries']),
+    ({'stable_seconds': 30, 'online_timeout': 10}, ['stable_seconds', 'online_timeout']),
+])
+def test_item9_pm2_restart_rejects_bad_input_before_restarting(pm2, tmp_path, extra, words):
+    pm2.start('steady.js', 'web')
+    procs = pm2.wait_for(lambda ps: any(p['pm2_env']['status'] == 'online' for p in ps))
+    pid_before = [p['pid'] for p in procs if p['name'] == 'web']
+    args = dict({'apps': ['web'], 'pm2_bin': pm2.bin, 'pm2_home': pm2.home}, **extra)
+    result, _seconds = _bad_run(tmp_path, 'pm2_restart', args)
+    for word in words:
+        assert word in result['msg'], result['msg']
+    procs = pm2.jlist()
+    assert [p['pid'] for p in procs if p['name'] == 'web'] == pid_before
+    assert [p['pm2_env']['restart_time'] for p in procs if p['name'] == 'web'] == [0]
