@@ -30,6 +30,7 @@ VACUUMED = 'vacuumed'
 SKIPPED = 'skipped'
 FAILED = 'failed'
 NOT_STARTED = 'not_started'
+CONNECTION_LOST = 'connection to the server lost'
 
 LOCK_NOT_AVAILABLE = '55P03'
 QUERY_CANCELED = '57014'
@@ -130,7 +131,7 @@ def execute_plan(conn, plan, full=False, analyze=True, max_duration=None, clock=
         if conn.closed:
             for rest in plan[index:]:
                 rest['status'] = NOT_STARTED
-                rest['message'] = 'connection to the server lost'
+                rest['message'] = CONNECTION_LOST
             break
         del conn.notices[:]
         table_started = clock()
@@ -213,7 +214,15 @@ def summarize(plan, not_found, max_duration=None, check_mode=False):
             '%d table(s) failed: %s' % (len(failed), listed),
             'Read the error; a cancelled VACUUM keeps its partial work: raise table_timeout or rerun; check the '
             'PostgreSQL log for I/O or permission problems.'))
-    left = [t for t in plan if t['status'] == NOT_STARTED]
+    lost = [t for t in plan if t['status'] == NOT_STARTED and t.get('message') == CONNECTION_LOST]
+    if lost:
+        alerts.append(make_alert(
+            'vacuum_connection_lost', CRITICAL, len(lost), 0,
+            'connection to PostgreSQL lost during the vacuum: %d table(s) not started: %s' % (
+                len(lost), ', '.join(t['table'] for t in lost)),
+            'Check that PostgreSQL runs (systemctl status postgresql; its log for a crash or restart), '
+            'then run the vacuum playbook again.'))
+    left = [t for t in plan if t['status'] == NOT_STARTED and t not in lost]
     if left:
         alerts.append(make_alert(
             'vacuum_incomplete', WARNING, len(left), max_duration,

@@ -302,7 +302,9 @@ def _restart_one(ops, item, options, entry):
     entry['old_pids'] = pids_of(before)
     try:
         _after, counts = ops.restart(app, strategy, before)
-    except (Pm2Error, StateError) as exc:
+    except StateError as exc:  # the lock comes before the pm2 command: pm2 never ran
+        raise _Failure('restart', 'state file unusable, pm2 %s %s not run: %s' % (strategy, app, exc))
+    except Pm2Error as exc:
         raise _Failure('restart', 'pm2 %s %s failed: %s' % (strategy, app, exc))
     entry['restart_counts'] = counts
     online = _wait_online(ops, app, before, started_epoch, options['online_timeout'],

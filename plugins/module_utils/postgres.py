@@ -228,8 +228,8 @@ def qualified_identifier(schema, name):
 
 
 def split_table_name(text, default_schema='public'):
-    """'schema.table' or 'table' -> (schema, table); names taken verbatim (pure)."""
-    text = (text or '').strip()
+    """'schema.table' or 'table' -> (schema, table); names taken verbatim, spaces included (pure)."""
+    text = text or ''
     if '.' in text:
         schema, name = text.split('.', 1)
         return schema, name

@@ -146,10 +146,14 @@ class StateStore:
     ``store.section(name)`` is a mutable dict owned by one module;
     ``store.save()`` writes everything back atomically.  ``read_only=True``
     neither locks nor creates anything (report mode, check mode).
+    ``degrade=True``: when the lock cannot be taken (read-only or full disk),
+    go on read-only with a warning instead of raising, so the run still
+    reports its alerts; a path that is not a regular file still raises.
     """
 
-    def __init__(self, path, read_only=False):
+    def __init__(self, path, read_only=False, degrade=False):
         self.path = path
+        self.degrade = degrade
         self.read_only = read_only or not path
         self.data = {}
         self.warning = None
@@ -158,9 +162,18 @@ class StateStore:
     def __enter__(self):
         if not self.path:
             return self
+        lock_warning = None
         if not self.read_only:
-            self._lock()
+            try:
+                self._lock()
+            except StateError as exc:
+                if not self.degrade or path_error(self.path):
+                    raise
+                self.read_only = True
+                lock_warning = '%s: state not saved this run (baselines and alert history unchanged)' % exc
         self.data, self.warning = read_state(self.path)
+        if lock_warning:
+            self.warning = '; '.join(w for w in (lock_warning, self.warning) if w)
         return self
 
     def __exit__(self, *exc_info):

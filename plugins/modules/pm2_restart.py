@@ -201,6 +201,7 @@ from ansible_collections.twzrd.ops.plugins.module_utils.alerts import CRITICAL, 
 from ansible_collections.twzrd.ops.plugins.module_utils.logscan import DEFAULT_ERROR_PATTERNS, compile_patterns
 from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import Pm2Error, resolve_target, snapshot
 from ansible_collections.twzrd.ops.plugins.module_utils.redact import url_credentials
+from ansible_collections.twzrd.ops.plugins.module_utils.state import StateError, StateStore
 from ansible_collections.twzrd.ops.plugins.module_utils.report_stage import (
     ReportStage, report_argument_spec, report_parameter_errors)
 
@@ -319,6 +320,14 @@ def main():
                               changed=bool(plan))
         stage.finish(result)
 
+    if p['state_file']:
+        try:  # our restarts must be recordable, else twzrd_health would count them as crashes
+            with StateStore(p['state_file']):
+                pass
+        except StateError as exc:
+            stage.fail('nothing restarted: %s' % exc, error='state',
+                       remediation='Make the state file (and its directory) writable by the job user, or point '
+                                   'state_file elsewhere (docs/install.md); pm2 was not run.')
     ops = pm2_rollout.Pm2Ops(target, p['pm2_timeout'], p['state_file'])
     ops.secrets |= snap.secrets
     outcome = pm2_rollout.execute(plan, ops, {

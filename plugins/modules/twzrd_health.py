@@ -353,7 +353,8 @@ def main():
     read_only = module.check_mode or not alerts_mode
     run = health.run_alerts if alerts_mode else health.run_report
     try:
-        with StateStore(params['state_file'], read_only=read_only) as store:
+        # degrade: a read-only or full disk must not cost this run its alerts (it may be the alert).
+        with StateStore(params['state_file'], read_only=read_only, degrade=True) as store:
             if store.warning:
                 module.warn(store.warning)
             result = run(params, store, target, started)

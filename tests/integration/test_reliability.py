@@ -330,3 +330,65 @@ def test_item9_pm2_restart_rejects_bad_input_before_restarting(pm2, tmp_path, ex
     procs = pm2.jlist()
     assert [p['pid'] for p in procs if p['name'] == 'web'] == pid_before
     assert [p['pm2_env']['restart_time'] for p in procs if p['name'] == 'web'] == [0]
+
+
+# --- item 11: a state that cannot be saved never drops the alerts --------------------------------
+
+@pytest.fixture
+def small_fs(tmp_path):
+    """A real 1 MiB tmpfs mounted for this test (root only), unmounted afterwards."""
+    mount = tmp_path / 'fs'
+    mount.mkdir()
+    proc = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', str(mount)], capture_output=True,
+                          text=True, check=False)
+    if proc.returncode != 0:
+        pytest.fail('cannot mount a tmpfs (the integration tests run as root): %s' % proc.stderr)
+    yield mount
+    subprocess.run(['umount', str(mount)], check=False)
+
+
+def _fill(mount):
+    fd = os.open(str(mount / 'filler'), os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        while os.write(fd, b'\0' * 4096):
+            pass
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.parametrize('how', ['full', 'read_only'])
+def test_item11_unsavable_state_keeps_and_reports_the_alerts(small_fs, tmp_path, how):
+    state = small_fs / 'state' / 'state.json'
+    log = tmp_path / 'alerts.log'
+    args = {'mode': 'alerts', 'disk_paths': [str(small_fs)], 'disk_warning': 50, 'disk_critical': 90,
+            'load_warning': 1000, 'load_critical': 2000, 'swap_warning': 99.8, 'swap_critical': 99.9,
+            'state_file': str(state), 'log_file': str(log), 'pm2_home': str(tmp_path / 'no-pm2')}
+    first_rc, first, out, err = run_module('twzrd_health', args, tmp_path)  # creates state and lock
+    assert first is not None and not first.get('failed'), (out, err)
+    _fill(small_fs)
+    if how == 'read_only':
+        subprocess.run(['mount', '-o', 'remount,ro', str(small_fs)], check=True)
+    rc, result, out, err = run_module('twzrd_health', args, tmp_path)
+    assert result is not None and 'Traceback' not in err, (out, err)
+    disk = [a for a in result['alerts'] if a['check'] == 'disk']
+    assert disk and disk[0]['level'] == 'critical', result
+    assert result['status'] == 'critical' and not result.get('failed'), result
+    assert rc == 0
+    assert 'state' in warnings_text(result)
+    last = log.read_text().splitlines()[-1]
+    assert 'status=critical' in last, last
+
+
+def test_item17_read_only_state_is_named_and_nothing_restarts(pm2, small_fs, tmp_path):
+    pm2.start('steady.js', 'web')
+    procs = pm2.wait_for(lambda ps: any(p['pm2_env']['status'] == 'online' for p in ps))
+    state = small_fs / 'state.json'
+    state.write_text('{}')
+    subprocess.run(['mount', '-o', 'remount,ro', str(small_fs)], check=True)
+    rc, result, out, err = run_module('pm2_restart', {'apps': ['web'], 'pm2_bin': pm2.bin, 'pm2_home': pm2.home,
+                                                      'state_file': str(state)}, tmp_path)
+    assert result is not None and result.get('failed'), (rc, out, err)
+    assert 'state file' in result['msg'] and 'pm2 itself refused' not in out, result
+    assert [p['pid'] for p in pm2.jlist()] == [p['pid'] for p in procs]
