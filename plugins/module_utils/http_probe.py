@@ -4,7 +4,8 @@
 """HTTP health probes for apps on this host (standard library only).
 
 One probe = up to ``1 + retries`` GET requests, each under ``timeout``
-seconds, waiting ``backoff * 2**n`` seconds between attempts.  The answer
+seconds in total (connect, headers and body: an endpoint that trickles one
+byte a second cannot hold the rollout), waiting ``backoff * 2**n`` seconds between attempts.  The answer
 must carry exactly the expected status: redirects are not followed and no
 proxy is used (health endpoints are local; an ``http_proxy`` in the
 environment must not answer for them).
@@ -14,7 +15,10 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import base64
+import contextlib
+import signal
 import socket
+import threading
 import time
 
 from urllib.error import HTTPError, URLError
@@ -24,6 +28,7 @@ from urllib.request import HTTPRedirectHandler, ProxyHandler, Request, build_ope
 from ansible_collections.twzrd.ops.plugins.module_utils.redact import redact
 
 BODY_EXCERPT = 200
+MAX_WAIT = 300.0  # one wait between attempts never exceeds this, however often backoff doubled
 
 
 class _NoRedirect(HTTPRedirectHandler):
@@ -63,6 +68,32 @@ def split_credentials(url):
     return urlunparse(parsed._replace(netloc=netloc)), header
 
 
+class _DeadlinePassed(BaseException):
+    """Raised by SIGALRM inside a request; BaseException so no library handler swallows it."""
+
+
+@contextlib.contextmanager
+def total_deadline(seconds):
+    """Interrupt the block after ``seconds`` in all (socket timeouts only bound each read).
+
+    Uses SIGALRM, so only in the main thread (where modules run); elsewhere
+    the per-read socket timeout is all there is.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum, frame):
+        raise _DeadlinePassed()
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def _opener():
     return build_opener(ProxyHandler({}), _NoRedirect())
 
@@ -72,6 +103,14 @@ def fetch_once(url, timeout, opener=None):
     opener = opener or _opener()
     plain_url, authorization = split_credentials(url)
     request = Request(plain_url, headers={'Authorization': authorization} if authorization else {})
+    try:
+        with total_deadline(timeout):
+            return _answer(opener, request, timeout)
+    except _DeadlinePassed:
+        return None, '', 'no complete answer within %ss' % timeout
+
+
+def _answer(opener, request, timeout):
     try:
         response = opener.open(request, timeout=timeout)
         try:
@@ -114,6 +153,6 @@ def probe(url, expected_status=200, timeout=5.0, retries=3, backoff=1.0,
             error = 'HTTP %s, expected %s' % (status, expected_status)
         if attempt > retries:
             break
-        sleep(backoff * (2 ** (attempt - 1)))
+        sleep(min(MAX_WAIT, backoff * (2 ** min(attempt - 1, 30))))
     return {'ok': False, 'status': status, 'attempts': attempt,
             'seconds': round(clock() - started, 3), 'error': error, 'body': body}

@@ -30,7 +30,7 @@ STRATEGIES = ('auto', 'reload', 'restart')
 STEPS = ('restart', 'online', 'health', 'errors', 'stable')
 HEALTH_DEFAULTS = {'status': 200, 'timeout': 5.0, 'retries': 3, 'backoff': 1.0}
 # Documented maxima (docs/restart.md): a probe stays within minutes, never hours.
-HEALTH_MAX = {'timeout': 300.0, 'retries': 20, 'backoff': 300.0}
+HEALTH_MAX = {'timeout': 300.0, 'retries': 10, 'backoff': 300.0}
 # pm2 reads these as "every app" or as a pm_id, not as a name.
 _AMBIGUOUS_NAME = re.compile(r'^(all|\d+)$')
 MAX_EVIDENCE_LINES = 5

@@ -392,3 +392,67 @@ def test_item17_read_only_state_is_named_and_nothing_restarts(pm2, small_fs, tmp
     assert result is not None and result.get('failed'), (rc, out, err)
     assert 'state file' in result['msg'] and 'pm2 itself refused' not in out, result
     assert [p['pid'] for p in pm2.jlist()] == [p['pid'] for p in procs]
+
+
+# --- item 14: a trickling health endpoint cannot hold the rollout -------------------------------
+
+class _TrickleServer:
+    """Accepts, then sends one byte per second forever (headers never complete)."""
+
+    def __init__(self):
+        import socket
+        import threading
+        self.sock = socket.socket()
+        self.sock.bind(('127.0.0.1', 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        import threading
+        while not self.stop.is_set():
+            try:
+                conn, _addr = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._trickle, args=(conn,), daemon=True).start()
+
+    def _trickle(self, conn):
+        try:
+            conn.recv(4096)
+            for byte in b'HTTP/1.1 200 OK\r\nX-Slow: ' + b'a' * 1000:
+                if self.stop.is_set():
+                    break
+                conn.sendall(bytes([byte]))
+                time.sleep(1)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def close(self):
+        self.stop.set()
+        self.sock.close()
+
+
+def test_item14_trickling_endpoint_is_bounded_by_a_total_deadline(pm2, tmp_path):
+    server = _TrickleServer()
+    try:
+        pm2.start('steady.js', 'web')
+        pm2.wait_for(lambda procs: any(p['pm2_env']['status'] == 'online' for p in procs))
+        started = time.monotonic()
+        rc, result, out, err = run_module('pm2_restart', {
+            'apps': ['web'], 'pm2_bin': pm2.bin, 'pm2_home': pm2.home, 'stable_seconds': 0.5, 'settle_seconds': 0,
+            'health_checks': {'web': {'url': 'http://127.0.0.1:%d/health' % server.port, 'timeout': 2,
+                                      'retries': 1, 'backoff': 0.2}},
+            'state_file': str(tmp_path / 'state.json'), 'log_file': str(tmp_path / 'restart.log')},
+            tmp_path, timeout=75)
+        seconds = time.monotonic() - started
+    finally:
+        server.close()
+    assert result is not None, (rc, out, err)
+    assert result['failure']['step'] == 'health' and 'within 2' in result['failure']['message'], result['failure']
+    assert seconds < 30, seconds  # 2 attempts x 2 s + 0.2 s backoff + the restart itself
+    assert 'status=critical' in (tmp_path / 'restart.log').read_text()
