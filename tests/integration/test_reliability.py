@@ -456,3 +456,32 @@ def test_item14_trickling_endpoint_is_bounded_by_a_total_deadline(pm2, tmp_path)
     assert result['failure']['step'] == 'health' and 'within 2' in result['failure']['message'], result['failure']
     assert seconds < 30, seconds  # 2 attempts x 2 s + 0.2 s backoff + the restart itself
     assert 'status=critical' in (tmp_path / 'restart.log').read_text()
+
+
+# --- item 13: a PM2_HOME the job user cannot read is "cannot tell", not "daemon dead" -------------
+
+def test_item13_unreadable_pm2_home_is_not_reported_as_a_dead_daemon(tmp_path):
+    import shutil
+    import tempfile
+    from harness import ROOT
+    # The job user (nobody) cannot reach the venv; pm2.py needs only the standard library, so run
+    # that very file with the system Python, as nobody, against a root-only PM2_HOME.
+    code_dir = tempfile.mkdtemp(prefix='twzrd-item13-')
+    home = tempfile.mkdtemp(prefix='twzrd-item13-home-')
+    try:
+        os.chmod(code_dir, 0o755)
+        shutil.copy(os.path.join(ROOT, 'plugins', 'module_utils', 'pm2.py'), code_dir)
+        os.chmod(os.path.join(code_dir, 'pm2.py'), 0o644)
+        with open(os.path.join(home, 'pm2.pid'), 'w') as handle:
+            handle.write(str(os.getpid()))
+        os.chmod(home, 0o700)
+        script = ('import sys; sys.path.insert(0, %r); import pm2\n'
+                  'try:\n    print("running" if pm2.daemon_pid(%r) else "dead")\n'
+                  'except pm2.Pm2HomeUnreadable as exc:\n    print("unreadable:", exc)\n' % (code_dir, home))
+        proc = subprocess.run(['runuser', '-u', 'nobody', '--', '/usr/bin/python3', '-c', script],
+                              capture_output=True, text=True, timeout=60, check=False, cwd='/')
+    finally:
+        shutil.rmtree(code_dir, ignore_errors=True)
+        shutil.rmtree(home, ignore_errors=True)
+    assert proc.stdout.startswith('unreadable:') and 'nobody' in proc.stdout, (proc.stdout, proc.stderr)
+
