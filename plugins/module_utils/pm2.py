@@ -23,6 +23,8 @@ import pwd
 import re
 import subprocess
 
+from ansible_collections.twzrd.ops.plugins.module_utils.redact import looks_secret, url_credentials
+
 FALLBACK_BIN_DIRS = ('/usr/local/bin', '/usr/bin', '/opt/pm2/bin')
 ERRORED_STATES = ('errored', 'stopped')
 # Environment keys whose values we redact from any log excerpt we return.
@@ -233,15 +235,20 @@ def summarize_process(raw, now_ms=None):
 
 
 def secret_values(raw_list):
-    """Values of secret-looking environment variables, to redact from excerpts."""
+    """Values of environment variables that look secret by name or by value, to redact from excerpts."""
     found = set()
     for raw in raw_list:
         env = (raw.get('pm2_env') or {}).get('env') or {}
         if not isinstance(env, dict):
             continue
         for key, value in env.items():
-            if isinstance(value, str) and len(value) >= MIN_SECRET_LENGTH and SECRET_KEY_RE.search(str(key)):
+            if not isinstance(value, str):
+                continue
+            if len(value) >= MIN_SECRET_LENGTH and SECRET_KEY_RE.search(str(key)):
                 found.add(value)
+            elif looks_secret(value):  # STRIPE_SK=sk_live_...: the name says nothing, the value does
+                found.add(value)
+            found.update(url_credentials(value))
     return found
 
 

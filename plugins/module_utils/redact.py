@@ -6,6 +6,7 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import math
 import re
 
 try:
@@ -59,3 +60,42 @@ def url_credentials(url):
     if not password:
         return []
     return sorted(set([password, unquote(password)]), key=len, reverse=True)
+
+
+# Prefixes of well-known credential formats (Stripe, GitHub, Slack, GitLab, npm, AWS, SendGrid, JWT ...).
+_KNOWN_PREFIX = re.compile(r'^(sk_|rk_|pk_live_|whsec_|ghp_|gho_|ghu_|ghs_|ghr_|github_pat_|xox[abposr]-|'
+                           r'glpat-|npm_|AKIA|ASIA|SG\.|eyJ|AIza|sq0|shpat_|dop_v1_)')
+# PM2 gives every process UUIDs (unique_id): identifiers, not credentials, unless the name says so.
+_UUID = re.compile(r'^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$')
+_TOKEN_CHARS = re.compile(r'^[A-Za-z0-9_\-+/=.~:]+$')
+MIN_RANDOM_LENGTH = 20
+
+
+def _entropy(text):
+    counts = {}
+    for char in text:
+        counts[char] = counts.get(char, 0) + 1
+    total = float(len(text))
+    return -sum((n / total) * math.log(n / total, 2) for n in counts.values())
+
+
+def looks_secret(value):
+    """Does an environment value look like a credential by itself, whatever its variable is called?
+
+    Known token prefixes, URLs with a password, and long random-looking
+    strings (letters and digits mixed, high entropy) do; paths, words,
+    numbers and plain URLs do not.
+    """
+    if not isinstance(value, str) or len(value) < 8:
+        return False
+    if url_credentials(value):
+        return True
+    if _KNOWN_PREFIX.match(value) and len(value) >= 12:
+        return True
+    if len(value) < MIN_RANDOM_LENGTH or not _TOKEN_CHARS.match(value) or _UUID.match(value):
+        return False
+    if value.startswith(('/', '-', 'http://', 'https://')) or '=' in value.rstrip('='):
+        return False  # paths, command-line flags, URLs, KEY=value settings
+    has_digit = any(c.isdigit() for c in value)
+    has_alpha = any(c.isalpha() for c in value)
+    return has_digit and has_alpha and _entropy(value) >= 3.5

@@ -485,3 +485,65 @@ def test_item13_unreadable_pm2_home_is_not_reported_as_a_dead_daemon(tmp_path):
         shutil.rmtree(home, ignore_errors=True)
     assert proc.stdout.startswith('unreadable:') and 'nobody' in proc.stdout, (proc.stdout, proc.stderr)
 
+
+
+# --- item 18 and the secrets test: a marker in every secret-bearing place never comes out ---------
+
+LEAKS = {  # PM2 env values of several shapes, under names that do not say "secret"
+    'STRIPE_SK': 'sk_live_51Hx' + MARK.replace('-', ''),
+    'GH': 'ghp_' + MARK.replace('-', '') + 'abcdefghij',
+    'SLACK': 'xoxb-1234-' + MARK,
+    'UPSTREAM': 'https://svc:' + MARK + '@api.example.test/v1',
+    'RANDOM_BLOB': 'a9F3kQ7zX1' + MARK.replace('-', '') + 'Lp0Wm',
+}
+
+
+def _leaked(text):
+    return [value for value in LEAKS.values() if value in text] + ([MARK] if MARK in text else [])
+
+
+def test_item18_secret_values_are_masked_whatever_the_variable_is_called(pm2, tmp_path):
+    env = dict(LEAKS, LEAK_VARS=','.join(sorted(LEAKS)))
+    pm2.start('leaky.js', 'web', env=env)
+    pm2.wait_for(lambda procs: any(p['pm2_env']['status'] == 'online' for p in procs))
+    time.sleep(1)
+    report_args = dict(QUIET_SYSTEM, mode='report', pm2_bin=pm2.bin, pm2_home=pm2.home,
+                       include_system_log=False, state_file=str(tmp_path / 'state.json'),
+                       log_file=str(tmp_path / 'health.log'))
+    rc, report, out, err = run_module('twzrd_health', report_args, tmp_path)
+    assert report is not None, (rc, out, err)
+    assert report['report']['log_errors']['total'] >= len(LEAKS), report['report']['log_errors']
+    assert _leaked(out + err) == []
+
+    rc, restart, out2, err2 = run_module('pm2_restart', {
+        'apps': ['web'], 'pm2_bin': pm2.bin, 'pm2_home': pm2.home, 'stable_seconds': 0.5, 'settle_seconds': 1,
+        'state_file': str(tmp_path / 'state.json'), 'log_file': str(tmp_path / 'restart.log')}, tmp_path)
+    assert restart is not None and restart['failure']['step'] == 'errors', (rc, out2, err2)
+    assert restart['failure']['evidence']['error_lines'], restart['failure']
+    assert _leaked(out2 + err2) == []
+    for name in ('state.json', 'health.log', 'restart.log'):
+        assert _leaked((tmp_path / name).read_text()) == [], name
+
+
+def test_secrets_marker_in_every_secret_option_never_comes_out(tmp_path):
+    """login_password, connect_params, notify.urls, ping_url, health URL credentials."""
+    common = {'state_file': str(tmp_path / 'state.json'), 'log_file': str(tmp_path / 'run.log'),
+              'notify': {'urls': ['json://user:%s@127.0.0.1:1/hook' % MARK], 'timeout': 1},
+              'ping_url': 'http://127.0.0.1:1/ping/%s' % MARK}
+    runs = [
+        ('twzrd_db_health', {'login_host': '127.0.0.1', 'login_port': 1, 'login_password': MARK,
+                             'connect_params': {'password': MARK, 'connect_timeout': 1}}),
+        ('twzrd_vacuum', {'login_host': '127.0.0.1', 'login_port': 1, 'login_password': MARK,
+                          'connect_params': {'sslpassword': MARK}}),
+        ('pm2_restart', {'pm2_home': str(tmp_path / 'no-pm2'), 'pm2_bin': '/bin/true',
+                         'health_checks': {'web': 'http://ops:%s@127.0.0.1:1/' % MARK}}),
+        ('twzrd_health', dict(QUIET_SYSTEM, pm2_home=str(tmp_path / 'no-pm2'))),
+    ]
+    for module, args in runs:
+        rc, result, out, err = run_module(module, dict(common, **args), tmp_path, timeout=90)
+        assert result is not None, (module, rc, out, err)
+        assert MARK not in out and MARK not in err, (module, out)
+    written = [p for p in tmp_path.iterdir() if p.is_file() and '-args-' not in p.name]  # not our own input
+    assert written, 'the runs wrote no state or log file to check'
+    for path in written:
+        assert MARK not in path.read_text(errors='replace'), path
