@@ -130,21 +130,8 @@ def bounds_errors(params, bounds):
     return errors
 
 
-def _scrub_non_finite(value):
-    """``value`` with NaN/inf floats as strings: the failure echoes the options, and NaN is not JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return dict((key, _scrub_non_finite(item)) for key, item in value.items())
-    if isinstance(value, list):
-        return [_scrub_non_finite(item) for item in value]
-    return value
-
-
 def reject_bad_input(module):
     """Fail the module on :func:`input_errors`; first step of every module's ``main``."""
     errors = input_errors(module.argument_spec, module.params)
     if errors:
-        for name in list(module.params):
-            module.params[name] = _scrub_non_finite(module.params[name])
         module.fail_json(msg='; '.join(errors))

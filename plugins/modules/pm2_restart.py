@@ -194,8 +194,8 @@ twzrd_reported:
 
 import time
 
-from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.twzrd.ops.plugins.module_utils.safe_module import SafeModule
 from ansible_collections.twzrd.ops.plugins.module_utils import params, pm2_rollout
 from ansible_collections.twzrd.ops.plugins.module_utils.alerts import CRITICAL, build_result, make_alert
 from ansible_collections.twzrd.ops.plugins.module_utils.logscan import DEFAULT_ERROR_PATTERNS, compile_patterns
@@ -257,24 +257,25 @@ def log_metrics(result):
     ]
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            apps=dict(type='list', elements='str', default=[]),
-            strategy=dict(type='str', choices=list(pm2_rollout.STRATEGIES), default='auto'),
-            health_checks=dict(type='dict', default={}),
-            online_timeout=dict(type='int', default=60),
-            stable_seconds=dict(type='float', default=2),
-            settle_seconds=dict(type='float', default=10),
-            error_patterns=dict(type='list', elements='str', default=list(DEFAULT_ERROR_PATTERNS)),
-            pm2_bin=dict(type='path'),
-            pm2_home=dict(type='path'),
-            pm2_user=dict(type='str'),
-            pm2_timeout=dict(type='int', default=30),
-            **report_argument_spec()
-        ),
-        supports_check_mode=True,
+def argument_spec():
+    return dict(
+        apps=dict(type='list', elements='str', default=[]),
+        strategy=dict(type='str', choices=list(pm2_rollout.STRATEGIES), default='auto'),
+        health_checks=dict(type='dict', default={}),
+        online_timeout=dict(type='int', default=60),
+        stable_seconds=dict(type='float', default=2),
+        settle_seconds=dict(type='float', default=10),
+        error_patterns=dict(type='list', elements='str', default=list(DEFAULT_ERROR_PATTERNS)),
+        pm2_bin=dict(type='path'),
+        pm2_home=dict(type='path'),
+        pm2_user=dict(type='str'),
+        pm2_timeout=dict(type='int', default=30),
+        **report_argument_spec()
     )
+
+
+def main():
+    module = SafeModule(argument_spec=argument_spec(), supports_check_mode=True)
     started = time.time()
     p = module.params
     module.no_log_values.update(health_check_secrets(p['health_checks']))

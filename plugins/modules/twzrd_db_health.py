@@ -218,8 +218,9 @@ twzrd_reported:
 
 import time
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import missing_required_lib
 
+from ansible_collections.twzrd.ops.plugins.module_utils.safe_module import SafeModule
 from ansible_collections.twzrd.ops.plugins.module_utils.alerts import build_result
 from ansible_collections.twzrd.ops.plugins.module_utils.db_checks import readings
 from ansible_collections.twzrd.ops.plugins.module_utils.db_health import STATE_SECTION, run_db_health
@@ -301,7 +302,7 @@ def log_metrics(params, metrics):
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = SafeModule(argument_spec=argument_spec(), supports_check_mode=True)
     mask_secrets(module)
     reject_bad_input(module)  # NaN and NUL would make every comparison below meaningless
     if not HAS_PSYCOPG2:

@@ -270,8 +270,9 @@ twzrd_reported:
 
 import time
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import missing_required_lib
 
+from ansible_collections.twzrd.ops.plugins.module_utils.safe_module import SafeModule
 from ansible_collections.twzrd.ops.plugins.module_utils import health
 from ansible_collections.twzrd.ops.plugins.module_utils import params as checks
 from ansible_collections.twzrd.ops.plugins.module_utils.health_checks import readings
@@ -332,7 +333,7 @@ def parameter_errors(params):
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module = SafeModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     params = module.params
     checks.reject_bad_input(module)  # NaN and NUL would make every comparison below meaningless
     if not HAS_PSUTIL:

@@ -112,8 +112,8 @@ twzrd_reported:
 import socket
 import time
 
-from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.twzrd.ops.plugins.module_utils.safe_module import SafeModule
 from ansible_collections.twzrd.ops.plugins.module_utils import notify as delivery
 from ansible_collections.twzrd.ops.plugins.module_utils.report_stage import (
     ALERTS_KIND, REPORT_KIND, ReportStage, report_argument_spec, report_parameter_errors)
@@ -148,7 +148,7 @@ def send_test(module, urls):
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
+    module = SafeModule(argument_spec=argument_spec(), supports_check_mode=True,
                            mutually_exclusive=[('test', 'failure')],
                            required_one_of=[('test', 'failure')])
     params = module.params

@@ -205,8 +205,9 @@ twzrd_reported:
 
 import time
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import missing_required_lib
 
+from ansible_collections.twzrd.ops.plugins.module_utils.safe_module import SafeModule
 from ansible_collections.twzrd.ops.plugins.module_utils.alerts import build_result
 from ansible_collections.twzrd.ops.plugins.module_utils import db_collect, db_vacuum
 from ansible_collections.twzrd.ops.plugins.module_utils.params import bounds_errors, reject_bad_input
@@ -322,7 +323,7 @@ def run(module, stage, params):
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
+    module = SafeModule(argument_spec=argument_spec(), supports_check_mode=True,
                            mutually_exclusive=[('tables', 'all_tables')])
     mask_secrets(module)
     reject_bad_input(module)  # NaN and NUL would make every comparison below meaningless
