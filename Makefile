@@ -21,13 +21,14 @@ export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export ANSIBLE_COLLECTIONS_SCAN_SYS_PATH := false
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help run test deps system-deps venv node-tools collection sanity lint unit integration bench build clean \
+.PHONY: help run test deps system-deps venv node-tools collection sanity lint unit integration fuzz bench build clean \
         molecule molecule-deps
 
 help:
 	@echo "make run          on-demand health report of this machine (read-only)"
 	@echo "make test         everything CI runs: sanity, lint, unit, integration, molecule"
 	@echo "make sanity|lint|unit|integration|molecule|bench   one part"
+	@echo "make fuzz         the Hypothesis suite, long and randomized"
 
 run: venv collection
 	@$(BIN)/ansible-playbook -i localhost, -c local playbooks/health.yml \
@@ -68,6 +69,10 @@ unit: venv collection
 
 integration: deps
 	@TWZRD_PM2=$(PM2) $(BIN)/python -m pytest tests/integration -q $(PYTEST_ARGS)
+
+# The Hypothesis suite with twenty times the examples, randomized (make integration runs the short one).
+fuzz: deps
+	@TWZRD_FUZZ=1 TWZRD_PM2=$(PM2) $(BIN)/python -m pytest tests/integration/test_fuzz.py -q $(PYTEST_ARGS)
 
 bench: deps
 	@$(BIN)/python -m bench

@@ -216,7 +216,7 @@ RESTART_OPTIONS = sorted(set(option_names(module_spec('pm2_restart'))) - {'notif
                                                                         'pm2_home'})
 
 
-@examples(50)
+@examples(40)
 @given(data=st.data())
 def test_pm2_restart_any_option_value_in_check_mode(tmp_path_factory, kinds, fuzz_pm2, data):
     tmp_path = tmp_path_factory.mktemp('restart')
@@ -293,7 +293,7 @@ def states(draw):
     return json.dumps(state)
 
 
-@examples(40)
+@examples(30)
 @given(text=st.one_of(states(), st.integers(1, 3000).map(lambda depth: '{"pm2":' + '[' * depth + ']' * depth + '}'),
                       TEXT))
 def test_any_state_content_is_a_warning_and_a_fresh_start_never_a_crash(tmp_path_factory, text):
