@@ -90,6 +90,11 @@ options:
     default: ['(?i)(error|exception)\b|\b(fatal|panic|unhandled|traceback|segfault|out of memory)']
 notes:
   - In check mode the module returns the plan (order, strategy, instances per app) and touches nothing.
+  - 'Bounds, all checked before anything restarts: O(online_timeout) 1-3600 s, O(pm2_timeout) 1-3600 s,
+    O(stable_seconds) 0-600 s and lower than O(online_timeout), O(settle_seconds) 0-3600 s; per health check
+    C(timeout) above 0 and at most 300 s (for the whole request: connect, headers and body), C(retries) 0-10,
+    C(backoff) 0-300 s (each wait between attempts at most 300 s).'
+  - The O(state_file) must be usable (our restarts are recorded there) or nothing is restarted.
 seealso:
   - name: PM2 graceful reload
     description: Why reload is zero-downtime only in cluster mode.

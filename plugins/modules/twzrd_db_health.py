@@ -104,6 +104,11 @@ options:
     default: 5
 notes:
   - Supports check mode; in check mode the state file and the log file are not written.
+  - 'Bounds: O(login_port) 1-65535, O(statement_timeout) above 0 and at most 3600 s, O(latency_samples) 1-1000,
+    O(top_tables) 1-1000, O(transaction_age_warning)/O(transaction_age_critical)/O(idle_in_transaction_warning)
+    0-31536000 s, O(latency_warning_ms)/O(latency_critical_ms) 0-3600000, O(growth_warning_pct_per_day) 0-1000000,
+    O(expected_migrations) 0-2147483647.'
+  - Table names in O(expected_tables) and O(migrations_table) are taken verbatim, spaces included.
 seealso:
   - module: twzrd.ops.twzrd_vacuum
 '''

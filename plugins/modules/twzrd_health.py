@@ -124,6 +124,11 @@ options:
   log_errors_warning:
     description: In report mode, raise a warning when the period holds more error lines than this. Unset means report only.
     type: int
+notes:
+  - 'Bounds: O(load_warning)/O(load_critical) 0-10000, O(crash_warning)/O(crash_critical) 0-1000000,
+    O(pm2_timeout) 1-3600 s, O(report_days) 1-366, O(max_scan_bytes) 1 B-1 GiB, O(log_errors_warning) 0-10**9;
+    percentages 0-100.'
+  - A O(state_file) that cannot be written (read-only or full disk) is a warning; the alerts are still reported.
 requirements:
   - psutil
 seealso:

@@ -89,6 +89,11 @@ notes:
   - Supports check mode; then nothing is vacuumed and neither the state file nor the log file is written.
   - O(statement_timeout) applies to the catalog queries; VACUUM statements use O(table_timeout).
   - The state file keeps a small summary of the last run in section C(twzrd_vacuum).
+  - 'Bounds: O(login_port) 1-65535, O(statement_timeout) and O(lock_timeout) above 0 and at most 3600 s,
+    O(max_duration) and O(table_timeout) 0-604800 s, O(vacuum_cost_delay) 0-100 ms, O(vacuum_cost_limit) 1-10000.'
+  - Table names in O(tables) are taken verbatim, spaces included.
+  - A connection lost during the run (server stopped) is a critical C(vacuum_connection_lost) alert naming the tables
+    not started.
 seealso:
   - module: twzrd.ops.twzrd_db_health
 '''
