@@ -462,18 +462,25 @@ def test_item13_unreadable_pm2_home_is_not_reported_as_a_dead_daemon(tmp_path):
     import shutil
     import tempfile
     from harness import ROOT
-    # The job user (nobody) cannot reach the venv; pm2.py needs only the standard library, so run
-    # that very file with the system Python, as nobody, against a root-only PM2_HOME.
+    # The job user (nobody) cannot reach the venv; pm2.py (and redact.py it imports) need only the
+    # standard library, so run those very files with the system Python, as nobody, against a
+    # root-only PM2_HOME.
     code_dir = tempfile.mkdtemp(prefix='twzrd-item13-')
     home = tempfile.mkdtemp(prefix='twzrd-item13-home-')
     try:
-        os.chmod(code_dir, 0o755)
-        shutil.copy(os.path.join(ROOT, 'plugins', 'module_utils', 'pm2.py'), code_dir)
-        os.chmod(os.path.join(code_dir, 'pm2.py'), 0o644)
+        package = os.path.join(code_dir, 'ansible_collections', 'twzrd', 'ops', 'plugins', 'module_utils')
+        os.makedirs(package)
+        for name in ('pm2.py', 'redact.py'):
+            shutil.copy(os.path.join(ROOT, 'plugins', 'module_utils', name), package)
+        for directory, _dirs, files in os.walk(code_dir):
+            os.chmod(directory, 0o755)
+            for name in files:
+                os.chmod(os.path.join(directory, name), 0o644)
         with open(os.path.join(home, 'pm2.pid'), 'w') as handle:
             handle.write(str(os.getpid()))
         os.chmod(home, 0o700)
-        script = ('import sys; sys.path.insert(0, %r); import pm2\n'
+        script = ('import sys; sys.path.insert(0, %r)\n'
+                  'from ansible_collections.twzrd.ops.plugins.module_utils import pm2\n'
                   'try:\n    print("running" if pm2.daemon_pid(%r) else "dead")\n'
                   'except pm2.Pm2HomeUnreadable as exc:\n    print("unreadable:", exc)\n' % (code_dir, home))
         proc = subprocess.run(['runuser', '-u', 'nobody', '--', '/usr/bin/python3', '-c', script],
