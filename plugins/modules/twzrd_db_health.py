@@ -341,5 +341,6 @@ def main():
         stage.finish(build_result(alerts, metrics, changed=False), log_extra=log_extra,
                      log_metrics=log_metrics(params, metrics), readings=readings(metrics, params))
 
+
 if __name__ == '__main__':
     main()

@@ -372,5 +372,6 @@ def main():
         stage.fail(str(exc), remediation='Make the state file writable by the job user, or point state_file '
                                          'elsewhere (docs/install.md).', error='state')
 
+
 if __name__ == '__main__':
     main()

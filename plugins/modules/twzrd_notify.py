@@ -149,8 +149,8 @@ def send_test(module, urls):
 
 def main():
     module = SafeModule(argument_spec=argument_spec(), supports_check_mode=True,
-                           mutually_exclusive=[('test', 'failure')],
-                           required_one_of=[('test', 'failure')])
+                        mutually_exclusive=[('test', 'failure')],
+                        required_one_of=[('test', 'failure')])
     params = module.params
     reject_bad_input(module)
     errors = report_parameter_errors(params)

@@ -329,7 +329,7 @@ def run(module, stage, params):
 
 def main():
     module = SafeModule(argument_spec=argument_spec(), supports_check_mode=True,
-                           mutually_exclusive=[('tables', 'all_tables')])
+                        mutually_exclusive=[('tables', 'all_tables')])
     mask_secrets(module)
     reject_bad_input(module)  # NaN and NUL would make every comparison below meaningless
     if not HAS_PSYCOPG2:
@@ -369,6 +369,7 @@ def main():
     except StateError as exc:
         module.warn('%s: last run not recorded' % exc)
         stage.finish(result, **finish)
+
 
 if __name__ == '__main__':
     main()

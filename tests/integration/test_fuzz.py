@@ -81,9 +81,10 @@ def option_names(spec):
 
 
 def module_spec(module):
-    from ansible_collections.twzrd.ops.plugins.modules import (pm2_restart, twzrd_db_health, twzrd_health,
-                                                                twzrd_notify, twzrd_vacuum)
-    return {'pm2_restart': pm2_restart.argument_spec(), 'twzrd_health': twzrd_health.ARGUMENT_SPEC, 'twzrd_db_health': twzrd_db_health.argument_spec(),
+    from ansible_collections.twzrd.ops.plugins.modules import (
+        pm2_restart, twzrd_db_health, twzrd_health, twzrd_notify, twzrd_vacuum)
+    return {'pm2_restart': pm2_restart.argument_spec(), 'twzrd_health': twzrd_health.ARGUMENT_SPEC,
+            'twzrd_db_health': twzrd_db_health.argument_spec(),
             'twzrd_vacuum': twzrd_vacuum.argument_spec(), 'twzrd_notify': twzrd_notify.argument_spec()}[module]
 
 
@@ -212,8 +213,8 @@ def restarts(pm2):
     return [(p['pid'], p['pm2_env']['restart_time']) for p in pm2.jlist() if p['name'] == 'web']
 
 
-RESTART_OPTIONS = sorted(set(option_names(module_spec('pm2_restart'))) - {'notify.urls', 'ping_url', 'pm2_bin',
-                                                                        'pm2_home'})
+RESTART_OPTIONS = sorted(set(option_names(module_spec('pm2_restart')))
+                         - {'notify.urls', 'ping_url', 'pm2_bin', 'pm2_home'})
 
 
 @examples(40)

@@ -491,7 +491,6 @@ def test_item13_unreadable_pm2_home_is_not_reported_as_a_dead_daemon(tmp_path):
     assert proc.stdout.startswith('unreadable:') and 'nobody' in proc.stdout, (proc.stdout, proc.stderr)
 
 
-
 # --- item 18 and the secrets test: a marker in every secret-bearing place never comes out ---------
 
 LEAKS = {  # PM2 env values of several shapes, under names that do not say "secret"
