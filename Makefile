@@ -29,7 +29,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export ANSIBLE_COLLECTIONS_SCAN_SYS_PATH := false
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help run test deps system-deps venv node-tools collection sanity lint unit integration bench build clean \
+.PHONY: help run test deps system-deps venv node-tools collection sanity lint unit integration fuzz bench build clean \
         molecule molecule-deps release-venv galaxy-check changelog-lint changelog changelog-release
 
 help:
@@ -37,6 +37,7 @@ help:
 	@echo "make test         everything CI runs: sanity, lint, galaxy-check, unit, integration, molecule"
 	@echo "make sanity|lint|galaxy-check|unit|integration|molecule|bench   one part"
 	@echo "make build REPOSITORY_URL=https://...   release tarball in .build/ (docs/release.md)"
+	@echo "make fuzz         the Hypothesis suite, long and randomized"
 
 run: venv collection
 	@$(BIN)/ansible-playbook -i localhost, -c local playbooks/health.yml \
@@ -77,6 +78,10 @@ unit: venv collection
 
 integration: deps
 	@TWZRD_PM2=$(PM2) $(BIN)/python -m pytest tests/integration -q $(PYTEST_ARGS)
+
+# The Hypothesis suite with twenty times the examples, randomized (make integration runs the short one).
+fuzz: deps
+	@TWZRD_FUZZ=1 TWZRD_PM2=$(PM2) $(BIN)/python -m pytest tests/integration/test_fuzz.py -q $(PYTEST_ARGS)
 
 bench: deps
 	@$(BIN)/python -m bench

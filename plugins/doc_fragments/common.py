@@ -14,7 +14,9 @@ options:
     description:
       - JSON file that keeps what must survive between runs (previous values, alert history).
       - Shared by all twzrd.ops modules, one section each; written atomically under a lock.
-      - A missing or corrupt file is a warning and a fresh start.
+      - A missing or corrupt file is a warning and a fresh start; so is a section of the wrong shape (only that section).
+      - Only a regular file (or a missing one) is used; a symlink, FIFO, directory or device is refused with an
+        error and never read or replaced. Files larger than 16 MiB are a fresh start.
       - Set to an empty string to keep no state.
     type: path
     default: /var/lib/twzrd/state.json
@@ -24,4 +26,8 @@ options:
       - The format is documented in C(docs/logs.md) of the collection.
       - Nothing is written in check mode.
     type: path
+notes:
+  - Every option is checked before anything happens; a bad value fails with a message naming the option.
+    Strings and paths must not hold NUL bytes; numbers must be finite (no C(nan), C(inf)) and within
+    +/- 2**53; the counts and durations each module bounds are listed in its notes and in C(docs/alerts.md).
 '''

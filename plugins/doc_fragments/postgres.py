@@ -65,6 +65,7 @@ options:
     description:
       - 'Further libpq connection parameters, for example C({connect_timeout: 5}).'
       - An C(options) entry is kept and the statement timeout is appended to it.
+      - Values of secret keys (C(password), C(sslpassword), C(dsn)) are masked in results and logs; prefer O(login_password).
     type: dict
     default: {}
   statement_timeout:

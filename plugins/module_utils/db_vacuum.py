@@ -30,6 +30,7 @@ VACUUMED = 'vacuumed'
 SKIPPED = 'skipped'
 FAILED = 'failed'
 NOT_STARTED = 'not_started'
+CONNECTION_LOST = 'connection to the server lost'
 
 LOCK_NOT_AVAILABLE = '55P03'
 VACUUM_RUNBOOK = 'the-weekly-vacuum-skipped-or-failed-tables'
@@ -131,7 +132,7 @@ def execute_plan(conn, plan, full=False, analyze=True, max_duration=None, clock=
         if conn.closed:
             for rest in plan[index:]:
                 rest['status'] = NOT_STARTED
-                rest['message'] = 'connection to the server lost'
+                rest['message'] = CONNECTION_LOST
             break
         del conn.notices[:]
         table_started = clock()
@@ -215,7 +216,15 @@ def summarize(plan, not_found, max_duration=None, check_mode=False):
             '%d table(s) failed, above the threshold of 0: %s' % (len(failed), listed),
             runbook('Read the error; a cancelled VACUUM keeps its partial work: raise table_timeout or rerun; '
                     'check the PostgreSQL log for I/O or permission problems.', VACUUM_RUNBOOK)))
-    left = [t for t in plan if t['status'] == NOT_STARTED]
+    lost = [t for t in plan if t['status'] == NOT_STARTED and t.get('message') == CONNECTION_LOST]
+    if lost:
+        alerts.append(make_alert(
+            'vacuum_connection_lost', CRITICAL, len(lost), 0,
+            'connection to PostgreSQL lost during the vacuum: %d table(s) not started, above the threshold of 0: %s' % (
+                len(lost), ', '.join(t['table'] for t in lost)),
+            runbook('Check that PostgreSQL runs (systemctl status postgresql; its log for a crash or restart), '
+                    'then run the vacuum playbook again.', 'postgresql-down-or-refusing-connections')))
+    left = [t for t in plan if t['status'] == NOT_STARTED and t not in lost]
     if left:
         alerts.append(make_alert(
             'vacuum_incomplete', WARNING, len(left), max_duration,

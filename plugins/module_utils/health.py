@@ -21,7 +21,8 @@ from ansible_collections.twzrd.ops.plugins.module_utils import system
 from ansible_collections.twzrd.ops.plugins.module_utils import trends
 from ansible_collections.twzrd.ops.plugins.module_utils.alerts import WARNING, CRITICAL, build_result
 from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import STATE_SECTION as PM2_SECTION
-from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import Pm2Error, daemon_pid, group_by_name, snapshot
+from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import (
+    Pm2Error, Pm2HomeUnreadable, daemon_pid, group_by_name, snapshot)
 from ansible_collections.twzrd.ops.plugins.module_utils.report_stage import SECTION as ALERTING_SECTION
 
 SECTION = 'twzrd_health'
@@ -57,8 +58,14 @@ class Pm2View:
 def collect_pm2(target, timeout, now):
     try:
         snap = snapshot(target, timeout=timeout, now_ms=int(now * 1000))
+    except Pm2HomeUnreadable as exc:  # running or not is unknown: say so, never "daemon dead"
+        return Pm2View(target, False, error=str(exc))
     except Pm2Error as exc:
-        return Pm2View(target, daemon_pid(target.pm2_home) is not None, error=str(exc))
+        try:
+            running = daemon_pid(target.pm2_home) is not None
+        except Pm2Error:
+            running = False
+        return Pm2View(target, running, error=str(exc))
     return Pm2View(target, snap.daemon_running, snap.processes, snap.secrets)
 
 

@@ -85,7 +85,8 @@ def result_fields(job, result, started, extra=None, metric_fields=None):
 def append_line(path, line, mode=0o640):
     """Append ``line`` plus newline with one write; creates the file with ``mode``."""
     data = (line.replace('\n', ' ') + '\n').encode('utf-8', 'replace')
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, mode)
+    # O_NONBLOCK: a FIFO nobody reads fails at once (ENXIO) instead of hanging the run
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, mode)
     try:
         written = os.write(fd, data)
         if written != len(data):

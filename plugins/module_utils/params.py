@@ -10,6 +10,7 @@ problem; modules join them into one ``fail_json``.  No I/O here.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import math
 import re
 
 
@@ -49,3 +50,88 @@ def regex_errors(params, name):
         except re.error as exc:
             errors.append('%s: %r is not a valid regular expression (%s)' % (name, pattern, exc))
     return errors
+
+
+# --- every option: no NUL bytes, finite numbers, sane sizes (issue 9) -------------------------
+
+# Any integer or float option: beyond this it is a typo, and JSON consumers lose precision.
+MAX_ABS_NUMBER = 2 ** 53
+# Durations and counts that each module bounds more tightly are listed in its own ``BOUNDS``.
+
+
+def _value_errors(name, value, kind):
+    """Problems of one value of the given AnsibleModule ``type`` (``kind``); recursive for raw dicts/lists."""
+    if isinstance(value, str):
+        return ['%s must not contain a NUL byte' % name] if '\x00' in value else []
+    if isinstance(value, bool) or value is None:
+        return []
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return ['%s must be a finite number, got %s' % (name, value)]
+        if abs(value) > MAX_ABS_NUMBER:
+            return ['%s must be between -%d and %d, got %s' % (name, MAX_ABS_NUMBER, MAX_ABS_NUMBER, value)]
+        return []
+    if isinstance(value, int):
+        if abs(value) > MAX_ABS_NUMBER:
+            return ['%s must be between -%d and %d, got %s' % (name, MAX_ABS_NUMBER, MAX_ABS_NUMBER, value)]
+        return []
+    errors = []
+    if isinstance(value, dict):
+        for key in sorted(value, key=str):
+            if isinstance(key, str) and '\x00' in key:
+                errors.append('%s must not contain a NUL byte in a key' % name)
+            errors += _value_errors('%s[%s]' % (name, str(key).replace('\x00', '\\x00')), value[key], kind)
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            errors += _value_errors('%s[%d]' % (name, index), item, kind)
+    return errors
+
+
+def input_errors(argument_spec, params, prefix=''):
+    """NUL bytes, NaN/inf and absurd magnitudes in any option, named (suboptions included).
+
+    AnsibleModule accepts ``nan``, ``inf`` and ``1e308`` as floats and strings
+    with NUL bytes; later they crash os/pwd/psycopg2 or silently disable a
+    threshold.  Run this first, before any other check compares numbers.
+    """
+    errors = []
+    for name in sorted(argument_spec):
+        value = params.get(name)
+        if value is None:
+            continue
+        spec = argument_spec[name]
+        where = prefix + name
+        options = spec.get('options')
+        if options and isinstance(value, dict):
+            errors += input_errors(options, value, where + '.')
+        elif options and isinstance(value, list):
+            for index, item in enumerate(value):
+                if isinstance(item, dict):
+                    errors += input_errors(options, item, '%s[%d].' % (where, index))
+        else:
+            errors += _value_errors(where, value, spec.get('type'))
+    return errors
+
+
+def bounds_errors(params, bounds):
+    """``bounds``: ``{name: (low, high)}`` inclusive; ``low`` may be ``('>', x)`` for a strict minimum."""
+    errors = []
+    for name in sorted(bounds):
+        value = params.get(name)
+        if value is None or isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            continue
+        low, high = bounds[name]
+        strict = isinstance(low, tuple)
+        low_value = low[1] if strict else low
+        if (value <= low_value) if strict else (value < low_value):
+            errors.append('%s must be %s %s, got %s' % (name, '>' if strict else '>=', low_value, value))
+        elif high is not None and value > high:
+            errors.append('%s must be <= %s, got %s' % (name, high, value))
+    return errors
+
+
+def reject_bad_input(module):
+    """Fail the module on :func:`input_errors`; first step of every module's ``main``."""
+    errors = input_errors(module.argument_spec, module.params)
+    if errors:
+        module.fail_json(msg='; '.join(errors))

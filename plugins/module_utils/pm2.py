@@ -23,6 +23,8 @@ import pwd
 import re
 import subprocess
 
+from ansible_collections.twzrd.ops.plugins.module_utils.redact import looks_secret, url_credentials
+
 FALLBACK_BIN_DIRS = ('/usr/local/bin', '/usr/bin', '/opt/pm2/bin')
 ERRORED_STATES = ('errored', 'stopped')
 # Environment keys whose values we redact from any log excerpt we return.
@@ -85,22 +87,56 @@ def resolve_target(pm2_bin=None, pm2_home=None, pm2_user=None):
     return Pm2Target(find_pm2_bin(pm2_bin), pm2_home, entry.pw_name, entry.pw_uid, entry.pw_gid, entry.pw_dir)
 
 
-def daemon_pid(pm2_home):
-    """PID of the running PM2 daemon for ``pm2_home``, or None if it is not running."""
+class Pm2HomeUnreadable(Pm2Error):
+    """PM2_HOME or its pm2.pid cannot be read by this user: we cannot tell whether PM2 runs."""
+
+
+def _is_god_daemon(pid, pm2_home):
+    """False when ``pid`` is alive but is not PM2's God daemon for ``pm2_home`` (the pid was reused).
+
+    The daemon sets its title to ``PM2 vX: God Daemon (PM2_HOME)``; node writes
+    it over its argv area, so a long home shows cut short.  When /proc hides
+    the command line (hidepid) we cannot tell and trust ``kill -0``.
+    """
     try:
-        with open(os.path.join(pm2_home, 'pm2.pid')) as handle:
-            pid = int(handle.read().strip())
-    except (IOError, OSError, ValueError):
+        with open('/proc/%d/cmdline' % pid, 'rb') as handle:
+            cmdline = handle.read().decode('utf-8', 'replace')
+    except (IOError, OSError):
+        return True
+    if not cmdline:
+        return True
+    marker = 'God Daemon ('
+    if marker not in cmdline:
+        return False
+    shown = cmdline.split(marker, 1)[1].rstrip('\x00').rstrip(')')
+    home = os.path.abspath(pm2_home)
+    return bool(shown) and (home.startswith(shown) or os.path.realpath(home).startswith(shown))
+
+
+def daemon_pid(pm2_home):
+    """PID of the running PM2 daemon for ``pm2_home``, or None if it is not running.
+
+    Raises Pm2HomeUnreadable when the pid file exists but this user may not read it.
+    """
+    pid_file = os.path.join(pm2_home, 'pm2.pid')
+    try:
+        with open(pid_file) as handle:
+            pid = int(handle.read(64).strip())
+    except (IOError, OSError) as exc:
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            raise Pm2HomeUnreadable('cannot read %s as user %s (%s): whether PM2 runs is unknown'
+                                    % (pid_file, pwd.getpwuid(os.getuid()).pw_name, exc.strerror))
+        return None
+    except ValueError:
         return None
     if pid <= 0:
         return None
     try:
         os.kill(pid, 0)
     except OSError as exc:
-        if exc.errno == errno.EPERM:  # alive, owned by another user
-            return pid
-        return None
-    return pid
+        if exc.errno != errno.EPERM:  # EPERM: alive, owned by another user
+            return None
+    return pid if _is_god_daemon(pid, pm2_home) else None
 
 
 def _pm2_env(target):
@@ -199,15 +235,20 @@ def summarize_process(raw, now_ms=None):
 
 
 def secret_values(raw_list):
-    """Values of secret-looking environment variables, to redact from excerpts."""
+    """Values of environment variables that look secret by name or by value, to redact from excerpts."""
     found = set()
     for raw in raw_list:
         env = (raw.get('pm2_env') or {}).get('env') or {}
         if not isinstance(env, dict):
             continue
         for key, value in env.items():
-            if isinstance(value, str) and len(value) >= MIN_SECRET_LENGTH and SECRET_KEY_RE.search(str(key)):
+            if not isinstance(value, str):
+                continue
+            if len(value) >= MIN_SECRET_LENGTH and SECRET_KEY_RE.search(str(key)):
                 found.add(value)
+            elif looks_secret(value):  # STRIPE_SK=sk_live_...: the name says nothing, the value does
+                found.add(value)
+            found.update(url_credentials(value))
     return found
 
 

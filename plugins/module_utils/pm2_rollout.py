@@ -16,6 +16,7 @@ failure stops the rollout.  All I/O goes through an ``ops`` object
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import math
 import re
 import time
 
@@ -28,6 +29,8 @@ from ansible_collections.twzrd.ops.plugins.module_utils.state import StateError,
 STRATEGIES = ('auto', 'reload', 'restart')
 STEPS = ('restart', 'online', 'health', 'errors', 'stable')
 HEALTH_DEFAULTS = {'status': 200, 'timeout': 5.0, 'retries': 3, 'backoff': 1.0}
+# Documented maxima (docs/restart.md): a probe stays within minutes, never hours.
+HEALTH_MAX = {'timeout': 300.0, 'retries': 10, 'backoff': 300.0}
 # pm2 reads these as "every app" or as a pm_id, not as a name.
 _AMBIGUOUS_NAME = re.compile(r'^(all|\d+)$')
 MAX_EVIDENCE_LINES = 5
@@ -55,22 +58,44 @@ def normalize_health_checks(raw):
         check = dict(HEALTH_DEFAULTS)
         check.update((k, v) for k, v in spec.items() if v is not None)
         errors.extend('%s: %s' % (where, msg) for msg in http_probe.url_errors(check.get('url')))
-        try:
-            check['status'] = int(check['status'])
-            check['timeout'] = float(check['timeout'])
-            check['retries'] = int(check['retries'])
-            check['backoff'] = float(check['backoff'])
-        except (TypeError, ValueError):
-            errors.append('%s: status and retries must be integers, timeout and backoff numbers' % where)
+        number_errors = _health_number_errors(check)
+        if number_errors:
+            errors.extend('%s: %s' % (where, msg) for msg in number_errors)
             continue
-        if not 100 <= check['status'] <= 599:
-            errors.append('%s: status must be an HTTP status (100-599), got %s' % (where, check['status']))
-        if check['timeout'] <= 0:
-            errors.append('%s: timeout must be > 0, got %s' % (where, check['timeout']))
-        if check['retries'] < 0 or check['backoff'] < 0:
-            errors.append('%s: retries and backoff must be >= 0' % where)
         checks[app] = check
     return checks, errors
+
+
+def _health_number_errors(check):
+    """Coerce status/timeout/retries/backoff in place; messages for what is not a sane number."""
+    errors = []
+    for key, kind in (('status', int), ('timeout', float), ('retries', int), ('backoff', float)):
+        value = check[key]
+        if isinstance(value, bool):
+            errors.append('%s must be a number, got %s' % (key, value))
+            continue
+        try:
+            number = float(value)
+        except (TypeError, ValueError, OverflowError):
+            errors.append('%s must be a number, got %r' % (key, value))
+            continue
+        if not math.isfinite(number):
+            errors.append('%s must be a finite number, got %s' % (key, value))
+            continue
+        if kind is int and number != int(number):
+            errors.append('%s must be a whole number, got %s' % (key, value))
+            continue
+        check[key] = kind(number)
+    if errors:
+        return errors
+    if not 100 <= check['status'] <= 599:
+        errors.append('status must be an HTTP status (100-599), got %s' % check['status'])
+    if not 0 < check['timeout'] <= HEALTH_MAX['timeout']:
+        errors.append('timeout must be > 0 and <= %s seconds, got %s' % (HEALTH_MAX['timeout'], check['timeout']))
+    for key in ('retries', 'backoff'):
+        if not 0 <= check[key] <= HEALTH_MAX[key]:
+            errors.append('%s must be between 0 and %s, got %s' % (key, HEALTH_MAX[key], check[key]))
+    return errors
 
 
 def choose_strategy(strategy, exec_mode):
@@ -277,7 +302,9 @@ def _restart_one(ops, item, options, entry):
     entry['old_pids'] = pids_of(before)
     try:
         _after, counts = ops.restart(app, strategy, before)
-    except (Pm2Error, StateError) as exc:
+    except StateError as exc:  # the lock comes before the pm2 command: pm2 never ran
+        raise _Failure('restart', 'state file unusable, pm2 %s %s not run: %s' % (strategy, app, exc))
+    except Pm2Error as exc:
         raise _Failure('restart', 'pm2 %s %s failed: %s' % (strategy, app, exc))
     entry['restart_counts'] = counts
     online = _wait_online(ops, app, before, started_epoch, options['online_timeout'],

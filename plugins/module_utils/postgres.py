@@ -16,6 +16,7 @@ over the local unix socket as ``postgres``: no password anywhere.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import re
 import time
 
 try:
@@ -30,7 +31,7 @@ except ImportError as exc:  # reported by the module with missing_required_lib
     PSYCOPG2_IMPORT_ERROR = exc
 
 from ansible_collections.twzrd.ops.plugins.module_utils.alerts import runbook
-from ansible_collections.twzrd.ops.plugins.module_utils.redact import excerpt
+from ansible_collections.twzrd.ops.plugins.module_utils.redact import excerpt, url_credentials
 
 DEFAULT_SOCKET_DIR = '/var/run/postgresql'
 DEFAULT_CONNECT_TIMEOUT = 10
@@ -51,6 +52,10 @@ _REMEDIATION = {
 }
 
 
+# Documented maxima shared by both database modules (docs/db_health.md, "Bounds").
+CONNECTION_BOUNDS = {'login_port': (1, 65535), 'statement_timeout': (('>', 0), 3600)}
+
+
 def postgres_argument_spec():
     """Connection options (documented in the twzrd.ops.postgres doc fragment)."""
     return dict(
@@ -66,6 +71,25 @@ def postgres_argument_spec():
         connect_params=dict(type='dict', default={}),
         statement_timeout=dict(type='float', default=5.0),
     )
+
+
+# connect_params keys whose values are secrets (libpq: password, sslpassword; a dsn may hold a password).
+_SECRET_CONNECT_KEY = re.compile(r'(?i)(pass(?!file)|secret|token|dsn)')
+
+
+def connection_secrets(params):
+    """Every secret value a connection uses: login_password and secret connect_params values."""
+    values = [params.get('login_password') or '']
+    for key, value in (params.get('connect_params') or {}).items():
+        if _SECRET_CONNECT_KEY.search(str(key)) and value not in (None, ''):
+            values.append(str(value))
+            values.extend(url_credentials(str(value)))
+    return [v for v in values if v]
+
+
+def mask_secrets(module):
+    """connect_params stays readable (timeouts); only its secret values are masked in every result."""
+    module.no_log_values.update(connection_secrets(module.params))
 
 
 class PgConnectError(Exception):
@@ -138,7 +162,7 @@ def describe_connect_error(text, params):
         UNKNOWN_DATABASE: 'PostgreSQL database %r does not exist' % (params.get('login_db') or 'postgres'),
         CONNECTION_FAILED: 'cannot connect to PostgreSQL',
     }[kind]
-    secrets = [params.get('login_password') or '']
+    secrets = connection_secrets(params)
     return kind, excerpt('%s: %s' % (prefix, detail), secrets=secrets)
 
 
@@ -161,7 +185,7 @@ def connect(params, statement_timeout=None, lock_timeout=None):
 def query_error_message(exc, params=None):
     """One redacted line for a psycopg2 error raised by a query."""
     text = getattr(exc, 'pgerror', None) or str(exc)
-    secrets = [(params or {}).get('login_password') or '']
+    secrets = connection_secrets(params or {})
     return excerpt(text.replace('ERROR:  ', ''), secrets=secrets)
 
 
@@ -205,8 +229,8 @@ def qualified_identifier(schema, name):
 
 
 def split_table_name(text, default_schema='public'):
-    """'schema.table' or 'table' -> (schema, table); names taken verbatim (pure)."""
-    text = (text or '').strip()
+    """'schema.table' or 'table' -> (schema, table); names taken verbatim, spaces included (pure)."""
+    text = text or ''
     if '.' in text:
         schema, name = text.split('.', 1)
         return schema, name

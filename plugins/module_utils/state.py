@@ -8,7 +8,9 @@ one top-level section per module.  Read-modify-write happens under an
 exclusive ``flock`` on a side lock file, so jobs that overlap (cron runs
 them independently) never lose each other's updates.  Writes go to a temp
 file in the same directory that is fsync'ed and renamed over the old one.
-A missing or corrupt file is reported as a warning and treated as empty.
+A missing or corrupt file is reported as a warning and treated as empty;
+a section of the wrong shape likewise (state_schema.py).  Anything but a
+regular file (symlink, FIFO, device) is refused, never read or replaced.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -18,10 +20,15 @@ import errno
 import fcntl
 import json
 import os
+import stat
 import tempfile
+
+from ansible_collections.twzrd.ops.plugins.module_utils import state_schema
 
 DEFAULT_STATE_FILE = '/var/lib/twzrd/state.json'
 FORMAT_VERSION = 1
+# Far above a real state file (a few hundred KiB); /dev/zero or a runaway file stops here.
+MAX_STATE_BYTES = 16 * 1024 * 1024
 
 
 class StateError(Exception):
@@ -52,20 +59,84 @@ def atomic_write(path, text, mode=0o600):
         os.close(dir_fd)
 
 
-def read_state(path):
-    """Load the state file: ``(data, warning)``; warning is None when all is well."""
+def _kind(mode):
+    for test, name in ((stat.S_ISLNK, 'a symlink'), (stat.S_ISDIR, 'a directory'), (stat.S_ISFIFO, 'a FIFO'),
+                       (stat.S_ISCHR, 'a character device'), (stat.S_ISBLK, 'a block device'),
+                       (stat.S_ISSOCK, 'a socket')):
+        if test(mode):
+            return name
+    return 'not a regular file'
+
+
+def path_error(path):
+    """Why ``path`` (or its ``.lock``) must not be used as a state file, or None.
+
+    Only a regular file, or a missing one, is ours to read and replace: a
+    symlink, FIFO or device is refused (reading a FIFO hangs, replacing
+    /dev/null breaks the machine).
+    """
+    if '\x00' in path:
+        return 'state_file must not contain a NUL byte'
+    for candidate in (path, path + '.lock'):
+        try:
+            mode = os.lstat(candidate).st_mode
+        except (IOError, OSError) as exc:
+            if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+                continue
+            return 'state_file %s cannot be examined: %s' % (candidate, exc.strerror)
+        if not stat.S_ISREG(mode):
+            return ('state_file %s is %s, not a regular file: refusing to read or replace it; '
+                    'point state_file at a regular file' % (candidate, _kind(mode)))
+    return None
+
+
+def _read_bounded(path):
+    """The file's text, refusing non-regular files and reading at most MAX_STATE_BYTES + 1 bytes."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, 'O_CLOEXEC', 0))
     try:
-        with open(path) as handle:
-            data = json.load(handle)
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise StateError('state_file %s is %s, not a regular file: refusing to read it' % (path, _kind(mode)))
+        chunks, size = [], 0
+        while size <= MAX_STATE_BYTES:
+            chunk = os.read(fd, min(1 << 20, MAX_STATE_BYTES + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return b''.join(chunks)
+    finally:
+        os.close(fd)
+
+
+def read_state(path):
+    """Load the state file: ``(data, warning)``; warning is None when all is well.
+
+    Raises StateError for a path that is not a regular file.
+    """
+    error = path_error(path)
+    if error:
+        raise StateError(error)
+    try:
+        raw = _read_bounded(path)
     except (IOError, OSError) as exc:
         if exc.errno == errno.ENOENT:
             return {}, 'state file %s does not exist yet: fresh start' % path
+        if exc.errno == errno.ELOOP:
+            raise StateError('state_file %s is a symlink: refusing to read or replace it' % path)
         return {}, 'state file %s cannot be read (%s): fresh start' % (path, exc.strerror)
-    except ValueError as exc:
+    if len(raw) > MAX_STATE_BYTES:
+        return {}, 'state file %s is larger than %d bytes: fresh start' % (path, MAX_STATE_BYTES)
+    try:
+        data = json.loads(raw.decode('utf-8'))
+    except (ValueError, UnicodeDecodeError) as exc:
         return {}, 'state file %s is corrupt (%s): fresh start' % (path, exc)
+    except RecursionError:
+        return {}, 'state file %s is nested too deeply: fresh start' % path
     if not isinstance(data, dict):
         return {}, 'state file %s does not hold a JSON object: fresh start' % path
-    return data, None
+    data, warnings = state_schema.validate(data)
+    return data, '; '.join(warnings) or None
 
 
 class StateStore:
@@ -75,10 +146,14 @@ class StateStore:
     ``store.section(name)`` is a mutable dict owned by one module;
     ``store.save()`` writes everything back atomically.  ``read_only=True``
     neither locks nor creates anything (report mode, check mode).
+    ``degrade=True``: when the lock cannot be taken (read-only or full disk),
+    go on read-only with a warning instead of raising, so the run still
+    reports its alerts; a path that is not a regular file still raises.
     """
 
-    def __init__(self, path, read_only=False):
+    def __init__(self, path, read_only=False, degrade=False):
         self.path = path
+        self.degrade = degrade
         self.read_only = read_only or not path
         self.data = {}
         self.warning = None
@@ -87,9 +162,18 @@ class StateStore:
     def __enter__(self):
         if not self.path:
             return self
+        lock_warning = None
         if not self.read_only:
-            self._lock()
+            try:
+                self._lock()
+            except StateError as exc:
+                if not self.degrade or path_error(self.path):
+                    raise
+                self.read_only = True
+                lock_warning = '%s: state not saved this run (baselines and alert history unchanged)' % exc
         self.data, self.warning = read_state(self.path)
+        if lock_warning:
+            self.warning = '; '.join(w for w in (lock_warning, self.warning) if w)
         return self
 
     def __exit__(self, *exc_info):
@@ -99,11 +183,14 @@ class StateStore:
         return False
 
     def _lock(self):
+        error = path_error(self.path)
+        if error:
+            raise StateError(error)
         directory = os.path.dirname(os.path.abspath(self.path))
         try:
-            if not os.path.isdir(directory):
-                os.makedirs(directory, 0o750)
-            self._lock_fd = os.open(self.path + '.lock', os.O_RDWR | os.O_CREAT, 0o600)
+            # exist_ok: a concurrent first run may create it between our look and our mkdir
+            os.makedirs(directory, 0o750, exist_ok=True)
+            self._lock_fd = os.open(self.path + '.lock', os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
         except (IOError, OSError) as exc:
             raise StateError('cannot lock state file %s: %s' % (self.path, exc))
@@ -119,7 +206,12 @@ class StateStore:
         if self.read_only:
             raise StateError('state file %s was opened read-only' % self.path)
         self.data['version'] = FORMAT_VERSION
+        error = path_error(self.path)  # someone may have put a FIFO or symlink there since we read
+        if error:
+            raise StateError(error)
         try:
-            atomic_write(self.path, json.dumps(self.data, sort_keys=True, separators=(',', ':')))
+            atomic_write(self.path, json.dumps(self.data, sort_keys=True, separators=(',', ':'), allow_nan=False))
         except (IOError, OSError) as exc:
+            raise StateError('cannot write state file %s: %s' % (self.path, exc))
+        except (RecursionError, ValueError) as exc:
             raise StateError('cannot write state file %s: %s' % (self.path, exc))

@@ -59,6 +59,8 @@ options:
         C(status) (expected HTTP status, default 200), C(timeout) (seconds per request, default 5),
         C(retries) (extra attempts after the first, default 3) and C(backoff) (seconds before the first retry,
         doubled each time, default 1). A plain URL string is accepted as a shorthand.
+      - Credentials in the URL (C(http://user:password@host/)) are sent as HTTP basic auth, never in the URL,
+        and masked in results and logs.
       - Apps without an entry are not probed.
     type: dict
     default: {}
@@ -88,6 +90,11 @@ options:
     default: ['(?i)(error|exception)\b|\b(fatal|panic|unhandled|traceback|segfault|out of memory)']
 notes:
   - In check mode the module returns the plan (order, strategy, instances per app) and touches nothing.
+  - 'Bounds, all checked before anything restarts: O(online_timeout) 1-3600 s, O(pm2_timeout) 1-3600 s,
+    O(stable_seconds) 0-600 s and lower than O(online_timeout), O(settle_seconds) 0-3600 s; per health check
+    C(timeout) above 0 and at most 300 s (for the whole request: connect, headers and body), C(retries) 0-10,
+    C(backoff) 0-300 s (each wait between attempts at most 300 s).'
+  - The O(state_file) must be usable (our restarts are recorded there) or nothing is restarted.
 seealso:
   - name: PM2 graceful reload
     description: Why reload is zero-downtime only in cluster mode.
@@ -217,12 +224,14 @@ twzrd_reported:
 
 import time
 
-from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.twzrd.ops.plugins.module_utils.safe_module import SafeModule
 from ansible_collections.twzrd.ops.plugins.module_utils import params, pm2_rollout
 from ansible_collections.twzrd.ops.plugins.module_utils.alerts import CRITICAL, build_result, make_alert, runbook
 from ansible_collections.twzrd.ops.plugins.module_utils.logscan import DEFAULT_ERROR_PATTERNS, compile_patterns
 from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import Pm2Error, resolve_target, snapshot
+from ansible_collections.twzrd.ops.plugins.module_utils.redact import url_credentials
+from ansible_collections.twzrd.ops.plugins.module_utils.state import StateError, StateStore
 from ansible_collections.twzrd.ops.plugins.module_utils.report_stage import (
     ReportStage, report_argument_spec, report_parameter_errors)
 
@@ -240,6 +249,10 @@ REMEDIATION = {
 }
 
 
+# Documented maxima (docs/restart.md, "Bounds"); all checked before anything restarts.
+BOUNDS = {'online_timeout': (1, 3600), 'pm2_timeout': (1, 3600), 'stable_seconds': (0, 600),
+          'settle_seconds': (0, 3600)}
+
 SETUP_REMEDIATION = runbook('Check pm2_bin, pm2_home and pm2_user: `sudo -u USER PM2_HOME=HOME pm2 ls` must '
                             'list the apps.', 'pm2-cannot-be-queried')
 
@@ -254,6 +267,15 @@ def failure_alert(failed, untouched):
         subject=failed['app'])
 
 
+def health_check_secrets(health_checks):
+    """Passwords inside health check URLs: masked everywhere, invocation included (basic auth is supported)."""
+    secrets = []
+    for spec in (health_checks or {}).values() if isinstance(health_checks, dict) else ():
+        url = spec.get('url') if isinstance(spec, dict) else spec
+        secrets.extend(url_credentials(url))
+    return secrets
+
+
 def log_metrics(result):
     failed = result.get('failure') or {}
     return [
@@ -266,28 +288,33 @@ def log_metrics(result):
     ]
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            apps=dict(type='list', elements='str', default=[]),
-            strategy=dict(type='str', choices=list(pm2_rollout.STRATEGIES), default='auto'),
-            health_checks=dict(type='dict', default={}),
-            online_timeout=dict(type='int', default=60),
-            stable_seconds=dict(type='float', default=2),
-            settle_seconds=dict(type='float', default=10),
-            error_patterns=dict(type='list', elements='str', default=list(DEFAULT_ERROR_PATTERNS)),
-            pm2_bin=dict(type='path'),
-            pm2_home=dict(type='path'),
-            pm2_user=dict(type='str'),
-            pm2_timeout=dict(type='int', default=30),
-            **report_argument_spec()
-        ),
-        supports_check_mode=True,
+def argument_spec():
+    return dict(
+        apps=dict(type='list', elements='str', default=[]),
+        strategy=dict(type='str', choices=list(pm2_rollout.STRATEGIES), default='auto'),
+        health_checks=dict(type='dict', default={}),
+        online_timeout=dict(type='int', default=60),
+        stable_seconds=dict(type='float', default=2),
+        settle_seconds=dict(type='float', default=10),
+        error_patterns=dict(type='list', elements='str', default=list(DEFAULT_ERROR_PATTERNS)),
+        pm2_bin=dict(type='path'),
+        pm2_home=dict(type='path'),
+        pm2_user=dict(type='str'),
+        pm2_timeout=dict(type='int', default=30),
+        **report_argument_spec()
     )
+
+
+def main():
+    module = SafeModule(argument_spec=argument_spec(), supports_check_mode=True)
     started = time.time()
     p = module.params
-    errors = params.minimum_errors(p, ['online_timeout', 'pm2_timeout'], 1)
-    errors += params.minimum_errors(p, ['stable_seconds', 'settle_seconds'], 0)
+    module.no_log_values.update(health_check_secrets(p['health_checks']))
+    params.reject_bad_input(module)  # NaN and NUL would make every comparison below meaningless
+    errors = params.bounds_errors(p, BOUNDS)
+    if p['stable_seconds'] >= p['online_timeout']:
+        errors.append('stable_seconds (%s) must be lower than online_timeout (%s): an app must be able to '
+                      'prove itself stable within the wait' % (p['stable_seconds'], p['online_timeout']))
     errors += params.regex_errors(p, 'error_patterns')
     checks, check_errors = pm2_rollout.normalize_health_checks(p['health_checks'])
     errors += check_errors
@@ -327,6 +354,14 @@ def main():
                               changed=bool(plan))
         stage.finish(result)
 
+    if p['state_file']:
+        try:  # our restarts must be recordable, else twzrd_health would count them as crashes
+            with StateStore(p['state_file']):
+                pass
+        except StateError as exc:
+            stage.fail('nothing restarted: %s' % exc, error='state',
+                       remediation='Make the state file (and its directory) writable by the job user, or point '
+                                   'state_file elsewhere (docs/install.md); pm2 was not run.')
     ops = pm2_rollout.Pm2Ops(target, p['pm2_timeout'], p['state_file'])
     ops.secrets |= snap.secrets
     outcome = pm2_rollout.execute(plan, ops, {

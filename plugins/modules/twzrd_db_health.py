@@ -114,6 +114,11 @@ options:
     default: 5
 notes:
   - Supports check mode; in check mode the state file and the log file are not written.
+  - 'Bounds: O(login_port) 1-65535, O(statement_timeout) above 0 and at most 3600 s, O(latency_samples) 1-1000,
+    O(top_tables) 1-1000, O(transaction_age_warning)/O(transaction_age_critical)/O(idle_in_transaction_warning)
+    0-31536000 s, O(latency_warning_ms)/O(latency_critical_ms) 0-3600000, O(growth_warning_pct_per_day) 0-1000000,
+    O(expected_migrations) 0-2147483647.'
+  - Table names in O(expected_tables) and O(migrations_table) are taken verbatim, spaces included.
 seealso:
   - module: twzrd.ops.twzrd_vacuum
 '''
@@ -252,15 +257,17 @@ twzrd_reported:
 
 import time
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import missing_required_lib
 
+from ansible_collections.twzrd.ops.plugins.module_utils.safe_module import SafeModule
 from ansible_collections.twzrd.ops.plugins.module_utils.alerts import build_result
 from ansible_collections.twzrd.ops.plugins.module_utils.db_checks import readings
 from ansible_collections.twzrd.ops.plugins.module_utils.db_health import STATE_SECTION, remember_trends, run_db_health
 from ansible_collections.twzrd.ops.plugins.module_utils.forecast import forecast_argument_spec, forecast_parameter_errors
-from ansible_collections.twzrd.ops.plugins.module_utils.params import minimum_errors, threshold_pair_errors
+from ansible_collections.twzrd.ops.plugins.module_utils.params import (
+    bounds_errors, minimum_errors, reject_bad_input, threshold_pair_errors)
 from ansible_collections.twzrd.ops.plugins.module_utils.postgres import (
-    HAS_PSYCOPG2, PSYCOPG2_IMPORT_ERROR, postgres_argument_spec,
+    CONNECTION_BOUNDS, HAS_PSYCOPG2, PSYCOPG2_IMPORT_ERROR, mask_secrets, postgres_argument_spec,
 )
 from ansible_collections.twzrd.ops.plugins.module_utils.report_stage import (
     ReportStage, report_argument_spec, report_parameter_errors)
@@ -294,8 +301,17 @@ def argument_spec():
     return spec
 
 
+# Documented maxima (docs/db_health.md, "Bounds"): latency_samples holds the state lock while it runs.
+BOUNDS = dict(CONNECTION_BOUNDS,
+              latency_samples=(1, 1000), top_tables=(1, 1000),
+              transaction_age_warning=(0, 365 * 86400), transaction_age_critical=(0, 365 * 86400),
+              idle_in_transaction_warning=(0, 365 * 86400),
+              latency_warning_ms=(0, 3600000), latency_critical_ms=(0, 3600000),
+              growth_warning_pct_per_day=(0, 1000000), expected_migrations=(0, 2147483647))
+
+
 def param_errors(params):
-    errors = []
+    errors = bounds_errors(params, BOUNDS)
     errors += threshold_pair_errors(params, 'connections_warning_pct', 'connections_critical_pct', maximum=100)
     errors += threshold_pair_errors(params, 'transaction_age_warning', 'transaction_age_critical')
     errors += threshold_pair_errors(params, 'wraparound_warning', 'wraparound_critical', maximum=2147483647)
@@ -303,9 +319,6 @@ def param_errors(params):
     errors += minimum_errors(params, ['idle_in_transaction_warning', 'growth_warning_pct_per_day',
                                       'growth_warning_bytes_per_day', 'dead_rows_warning',
                                       'expected_migrations'], 0)
-    errors += minimum_errors(params, ['top_tables', 'latency_samples'], 1)
-    if params['statement_timeout'] is not None and params['statement_timeout'] <= 0:
-        errors.append('statement_timeout must be > 0 seconds, got %s' % params['statement_timeout'])
     if params.get('expected_migrations') is not None and not params.get('migrations_table'):
         errors.append('expected_migrations needs migrations_table')
     for name in params.get('expected_tables') or []:
@@ -332,7 +345,9 @@ def log_metrics(params, metrics):
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = SafeModule(argument_spec=argument_spec(), supports_check_mode=True)
+    mask_secrets(module)
+    reject_bad_input(module)  # NaN and NUL would make every comparison below meaningless
     if not HAS_PSYCOPG2:
         module.fail_json(msg=missing_required_lib('psycopg2'), exception=str(PSYCOPG2_IMPORT_ERROR))
     params = module.params

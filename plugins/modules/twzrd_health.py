@@ -130,6 +130,11 @@ options:
   log_errors_warning:
     description: In report mode, raise a warning when the period holds more error lines than this. Unset means report only.
     type: int
+notes:
+  - 'Bounds: O(load_warning)/O(load_critical) 0-10000, O(crash_warning)/O(crash_critical) 0-1000000,
+    O(pm2_timeout) 1-3600 s, O(report_days) 1-366, O(max_scan_bytes) 1 B-1 GiB, O(log_errors_warning) 0-10**9;
+    percentages 0-100.'
+  - A O(state_file) that cannot be written (read-only or full disk) is a warning; the alerts are still reported.
 requirements:
   - psutil
   - matplotlib (only for the HTML report)
@@ -321,8 +326,9 @@ twzrd_reported:
 
 import time
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import missing_required_lib
 
+from ansible_collections.twzrd.ops.plugins.module_utils.safe_module import SafeModule
 from ansible_collections.twzrd.ops.plugins.module_utils import health
 from ansible_collections.twzrd.ops.plugins.module_utils import params as checks
 from ansible_collections.twzrd.ops.plugins.module_utils import report_html
@@ -364,17 +370,22 @@ ARGUMENT_SPEC = dict(
 )
 ARGUMENT_SPEC.update(report_argument_spec())
 ARGUMENT_SPEC.update(forecast_argument_spec())
+# Documented maxima (docs/alerts.md, "Bounds"): beyond them a value is a typo, not a wish.
+BOUNDS = {
+    'load_warning': (0, 10000), 'load_critical': (0, 10000),
+    'crash_warning': (0, 1000000), 'crash_critical': (0, 1000000),
+    'pm2_timeout': (1, 3600), 'report_days': (1, 366),
+    'max_scan_bytes': (1, 1024 ** 3), 'log_errors_warning': (0, 1000000000),
+}
 
 
 def parameter_errors(params):
-    errors = []
+    errors = checks.bounds_errors(params, BOUNDS)
     errors += checks.threshold_pair_errors(params, 'swap_warning', 'swap_critical', 0, 100)
     errors += checks.threshold_pair_errors(params, 'disk_warning', 'disk_critical', 0, 100)
     errors += checks.threshold_pair_errors(params, 'load_warning', 'load_critical', 0)
     errors += checks.threshold_pair_errors(params, 'crash_warning', 'crash_critical', 0)
-    errors += checks.minimum_errors(params, ['report_days', 'pm2_timeout', 'max_scan_bytes'], 1)
     errors += forecast_parameter_errors(params)
-    errors += checks.minimum_errors(params, ['log_errors_warning'], 0)
     errors += checks.regex_errors(params, 'error_patterns')
     if not params['error_patterns']:
         errors.append('error_patterns must hold at least one pattern')
@@ -389,8 +400,9 @@ def wants_html(params):
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module = SafeModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     params = module.params
+    checks.reject_bad_input(module)  # NaN and NUL would make every comparison below meaningless
     if not HAS_PSUTIL:
         module.fail_json(msg=missing_required_lib('psutil'), exception=str(PSUTIL_IMPORT_ERROR))
     errors = parameter_errors(params)
@@ -409,7 +421,8 @@ def main():
     read_only = module.check_mode or not alerts_mode
     run = health.run_alerts if alerts_mode else health.run_report
     try:
-        with StateStore(params['state_file'], read_only=read_only) as store:
+        # degrade: a read-only or full disk must not cost this run its alerts (it may be the alert).
+        with StateStore(params['state_file'], read_only=read_only, degrade=True) as store:
             if store.warning:
                 module.warn(store.warning)
             result = run(params, store, target, started)
@@ -421,6 +434,7 @@ def main():
     except StateError as exc:
         stage.fail(str(exc), remediation=runbook('Make the state file writable by the job user, or point '
                                                  'state_file elsewhere.', 'a-job-failed'), error='state')
+
 
 
 if __name__ == '__main__':

@@ -138,11 +138,12 @@ twzrd_reported:
 import socket
 import time
 
-from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.twzrd.ops.plugins.module_utils.safe_module import SafeModule
 from ansible_collections.twzrd.ops.plugins.module_utils import notify as delivery
 from ansible_collections.twzrd.ops.plugins.module_utils.report_stage import (
     ALERTS_KIND, REPORT_KIND, ReportStage, report_argument_spec, report_parameter_errors)
+from ansible_collections.twzrd.ops.plugins.module_utils.params import reject_bad_input
 
 REPORT_JOBS = ('health', 'vacuum')  # their runs are messages anyway; a failure is one too
 JOB_MODULES = {'alerts': 'twzrd_health', 'health': 'twzrd_health', 'db_health': 'twzrd_db_health',
@@ -173,10 +174,11 @@ def send_test(module, urls):
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
-                           mutually_exclusive=[('test', 'failure')],
-                           required_one_of=[('test', 'failure')])
+    module = SafeModule(argument_spec=argument_spec(), supports_check_mode=True,
+                        mutually_exclusive=[('test', 'failure')],
+                        required_one_of=[('test', 'failure')])
     params = module.params
+    reject_bad_input(module)
     errors = report_parameter_errors(params)
     failure = params.get('failure')
     if failure and failure['job'] not in JOB_MODULES:

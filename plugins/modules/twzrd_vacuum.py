@@ -89,6 +89,11 @@ notes:
   - Supports check mode; then nothing is vacuumed and neither the state file nor the log file is written.
   - O(statement_timeout) applies to the catalog queries; VACUUM statements use O(table_timeout).
   - The state file keeps a small summary of the last run in section C(twzrd_vacuum).
+  - 'Bounds: O(login_port) 1-65535, O(statement_timeout) and O(lock_timeout) above 0 and at most 3600 s,
+    O(max_duration) and O(table_timeout) 0-604800 s, O(vacuum_cost_delay) 0-100 ms, O(vacuum_cost_limit) 1-10000.'
+  - Table names in O(tables) are taken verbatim, spaces included.
+  - A connection lost during the run (server stopped) is a critical C(vacuum_connection_lost) alert naming the tables
+    not started.
 seealso:
   - module: twzrd.ops.twzrd_db_health
 '''
@@ -226,14 +231,16 @@ twzrd_reported:
 
 import time
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import missing_required_lib
 
+from ansible_collections.twzrd.ops.plugins.module_utils.safe_module import SafeModule
 from ansible_collections.twzrd.ops.plugins.module_utils.alerts import build_result, runbook
 from ansible_collections.twzrd.ops.plugins.module_utils import db_collect, db_vacuum
 from ansible_collections.twzrd.ops.plugins.module_utils import history
-from ansible_collections.twzrd.ops.plugins.module_utils.params import minimum_errors
+from ansible_collections.twzrd.ops.plugins.module_utils.params import bounds_errors, reject_bad_input
 from ansible_collections.twzrd.ops.plugins.module_utils.postgres import (
-    HAS_PSYCOPG2, PSYCOPG2_IMPORT_ERROR, PgConnectError, connect, postgres_argument_spec, psycopg2,
+    CONNECTION_BOUNDS, HAS_PSYCOPG2, PSYCOPG2_IMPORT_ERROR, PgConnectError, connect, mask_secrets,
+    postgres_argument_spec, psycopg2,
     query_error_message, set_session, split_table_name,
 )
 from ansible_collections.twzrd.ops.plugins.module_utils.report_stage import (
@@ -264,15 +271,14 @@ def argument_spec():
     return spec
 
 
+# Documented maxima (docs/vacuum.md, "Bounds"); vacuum_cost_* are PostgreSQL's own limits.
+BOUNDS = dict(CONNECTION_BOUNDS,
+              min_dead_rows=(1, None), vacuum_cost_limit=(1, 10000), vacuum_cost_delay=(0, 100),
+              max_duration=(0, 7 * 86400), table_timeout=(0, 7 * 86400), lock_timeout=(('>', 0), 3600))
+
+
 def param_errors(params):
-    errors = minimum_errors(params, ['min_dead_rows', 'vacuum_cost_limit'], 1)
-    errors += minimum_errors(params, ['max_duration', 'table_timeout', 'vacuum_cost_delay'], 0)
-    if params['lock_timeout'] is not None and params['lock_timeout'] <= 0:
-        errors.append('lock_timeout must be > 0 seconds, got %s' % params['lock_timeout'])
-    if params['statement_timeout'] is not None and params['statement_timeout'] <= 0:
-        errors.append('statement_timeout must be > 0 seconds, got %s' % params['statement_timeout'])
-    if params['vacuum_cost_limit'] is not None and params['vacuum_cost_limit'] > 10000:
-        errors.append('vacuum_cost_limit must be <= 10000, got %s' % params['vacuum_cost_limit'])
+    errors = bounds_errors(params, BOUNDS)
     for name in params['tables']:
         if not name or not name.strip():
             errors.append('tables: empty table name')
@@ -344,8 +350,10 @@ def run(module, stage, params):
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
-                           mutually_exclusive=[('tables', 'all_tables')])
+    module = SafeModule(argument_spec=argument_spec(), supports_check_mode=True,
+                        mutually_exclusive=[('tables', 'all_tables')])
+    mask_secrets(module)
+    reject_bad_input(module)  # NaN and NUL would make every comparison below meaningless
     if not HAS_PSYCOPG2:
         module.fail_json(msg=missing_required_lib('psycopg2'), exception=str(PSYCOPG2_IMPORT_ERROR))
     params = module.params

@@ -243,3 +243,55 @@ def test_the_real_first_run_notice_is_never_mailed_but_other_state_warnings_are(
     # ansible-core 2.19 hands warnings over as dicts: the same filter applies to their text.
     result = {'warnings': [{'event': {'msg': first_run}}]}
     assert runner.worth_mailing(runner.warning_texts(result)) == []
+# --- issue 9: items 5 and 16 ----------------------------------------------------------------------
+
+def test_item5_a_run_that_cannot_take_its_lock_leaves_a_trace(env):
+    import fcntl
+    write_job(env, 'alerts', 'fake_ok')
+    lock = env['tmp'] / 'twzrd-alerts.lock'
+    lock.write_text('')
+    os.chmod(str(lock), 0o600)
+    holder = os.open(str(lock), os.O_RDONLY)  # what any user could do with a world-readable lock
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        proc, lines = run(env, '--lock', str(lock), 'alerts')
+    finally:
+        os.close(holder)
+    assert proc.returncode == 3 and 'FAILED' in proc.stdout and 'lock' in proc.stdout, proc
+    assert len(lines) == 1
+    line = parse_line(lines[0])
+    assert line['status'] == 'failed' and line['cron_job'] == 'alerts' and 'lock' in line['msg']
+    proc, lines = run(env, '--lock', str(lock), 'alerts')  # free again: the job runs
+    assert proc.returncode == 0 and len(lines) == 2
+
+
+def test_item5_role_makes_lock_files_private():
+    import yaml
+    with open(os.path.join(ROOT, 'roles', 'install', 'tasks', 'present.yml')) as handle:
+        tasks = yaml.safe_load(handle)
+    lock_task = [t for t in tasks if t.get('name', '').startswith('Create the job lock files')][0]
+    assert lock_task['ansible.builtin.file']['mode'] == '0600'
+    with open(os.path.join(ROOT, 'roles', 'install', 'templates', 'twzrd.cron.j2')) as handle:
+        cron = handle.read()
+    assert 'flock -n' not in cron and '--lock {{ install_lock_dir }}/twzrd-{{ job.name }}.lock' in cron
+
+
+@pytest.mark.parametrize('config, words, logged', [
+    ({'twzrd_run': {'module': 'fake_ok'}, 'ANSIBLE_MODULE_ARGS': ['not', 'an', 'object']}, ['ANSIBLE_MODULE_ARGS'],
+     False),
+    ({'twzrd_run': {'module': 'fake_ok', 'timeout': '5m'}, 'ANSIBLE_MODULE_ARGS': {'log_file': 'LOG'}}, ['timeout'],
+     True),
+    ({'twzrd_run': {'module': 'fake_ok', 'timeout': float('inf')}, 'ANSIBLE_MODULE_ARGS': {'log_file': 'LOG'}},
+     ['timeout'], True),
+    ({'twzrd_run': 'fake_ok', 'ANSIBLE_MODULE_ARGS': {'log_file': 'LOG'}}, ['twzrd_run'], True),
+    ({'twzrd_run': {'module': 'fake_ok'}, 'ANSIBLE_MODULE_ARGS': {'log_file': 'LOG\u0000x'}}, ['log_file'], False),
+])
+def test_item16_any_runner_error_is_exit_3_with_a_failed_line(env, config, words, logged):
+    text = json.dumps(config).replace('LOG', str(env['log']))
+    (env['config'] / 'alerts.json').write_text(text)
+    proc, lines = run(env, 'alerts')
+    assert proc.returncode == 3 and 'FAILED' in proc.stdout and 'Traceback' not in proc.stderr, proc
+    for word in words:
+        assert word in proc.stdout
+    if logged:  # a log line wherever the job file names a usable log_file
+        assert len(lines) == 1 and parse_line(lines[0])['status'] == 'failed', lines

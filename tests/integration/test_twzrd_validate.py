@@ -8,7 +8,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VALIDATE = os.path.join(ROOT, 'roles', 'install', 'files', 'twzrd-validate')
 GOOD_CRON = ('SHELL=/bin/sh\nPATH=/usr/bin:/bin\n# alerts\n'
-             '0 * * * * root flock -n /var/lib/twzrd/lock/twzrd-alerts.lock /opt/twzrd/bin/twzrd-run alerts\n'
+             '0 * * * * root /opt/twzrd/bin/twzrd-run --lock /var/lib/twzrd/lock/twzrd-alerts.lock alerts\n'
              '30 1 * * * root /bin/true\n')
 
 

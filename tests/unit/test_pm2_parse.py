@@ -60,7 +60,7 @@ def test_summarize_survives_odd_input():
 def test_daemon_pid(tmp_path):
     assert pm2.daemon_pid(str(tmp_path)) is None
     (tmp_path / 'pm2.pid').write_text(str(os.getpid()))
-    assert pm2.daemon_pid(str(tmp_path)) == os.getpid()
+    assert pm2.daemon_pid(str(tmp_path)) is None  # alive, but not PM2's God daemon (issue 9, item 1)
     (tmp_path / 'pm2.pid').write_text('not a pid')
     assert pm2.daemon_pid(str(tmp_path)) is None
     (tmp_path / 'pm2.pid').write_text('999999999')

@@ -46,11 +46,11 @@ def test_read_only_never_writes(tmp_path):
 
 def test_sections_of_other_modules_survive(tmp_path):
     path = tmp_path / 'state.json'
-    path.write_text(json.dumps({'twzrd_db_health': {'sizes': [1]}}))
+    path.write_text(json.dumps({'future_module': {'sizes': [1]}}))
     with StateStore(str(path)) as store:
         store.section('twzrd_health')['a'] = 1
         store.save()
-    assert json.loads(path.read_text())['twzrd_db_health'] == {'sizes': [1]}
+    assert json.loads(path.read_text())['future_module'] == {'sizes': [1]}
 
 
 def test_empty_path_disables_state(tmp_path):

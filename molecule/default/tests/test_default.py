@@ -27,14 +27,16 @@ def test_cron_file_mode_and_owner(host):
     assert cron.content_string.endswith('\n')  # and a last line without newline
 
 
-def test_cron_file_lists_the_five_jobs_under_flock(host):
+def test_cron_file_lists_the_five_jobs_under_their_lock(host):
     entries, env = cron_entries(host)
     assert set(entries) == set(JOBS)
     assert env['SHELL'] == '/bin/sh'
     for job, (module, schedule, log) in JOBS.items():
         entry = entries[job]
         assert entry['schedule'] == schedule
-        assert entry['command'] == 'flock -n /var/lib/twzrd/lock/twzrd-%s.lock /opt/twzrd/bin/twzrd-run %s' % (job, job)
+        assert entry['command'] == '/opt/twzrd/bin/twzrd-run --lock /var/lib/twzrd/lock/twzrd-%s.lock %s' % (job, job)
+        lock = host.file('/var/lib/twzrd/lock/twzrd-%s.lock' % job)
+        assert lock.mode == 0o600  # no other user can open it and hold the flock
         config = job_config(host, job)
         assert config['twzrd_run']['module'] == module
         assert config['ANSIBLE_MODULE_ARGS']['log_file'] == log
@@ -156,15 +158,17 @@ def test_jobs_without_their_service_fail_loudly(host, job):
     assert parse_logline(new_lines[0])['status'] in ('failed', 'critical')
 
 
-def test_flock_skips_an_overlapping_run(host):
+def test_a_run_that_finds_its_lock_held_fails_loudly(host):
     with host.sudo():
         log = JOBS['alerts'][2]
         before = host.file(log).size
-        # The first flock holds the lock while a second run, as cron would start it, tries.
-        held = host.run("flock -n /var/lib/twzrd/lock/twzrd-alerts.lock sh -c 'flock -n /var/lib/twzrd/lock/twzrd-alerts.lock "
-                        "/opt/twzrd/bin/twzrd-run alerts; echo second=$?'")
-        assert 'second=1' in held.stdout, held.stdout
-        assert host.file(log).size == before
+        # flock(1) holds the lock while a second run, as cron would start it, tries.
+        held = host.run("flock -n /var/lib/twzrd/lock/twzrd-alerts.lock sh -c '/opt/twzrd/bin/twzrd-run "
+                        "--lock /var/lib/twzrd/lock/twzrd-alerts.lock alerts; echo second=$?'")
+        assert 'second=3' in held.stdout and 'FAILED' in held.stdout, held.stdout
+        assert host.file(log).size > before
+        # a good run resolves that failure, so the next test's failure is news again
+        assert host.run('/opt/twzrd/bin/twzrd-run --lock /var/lib/twzrd/lock/twzrd-alerts.lock alerts').rc in (0, 1, 2)
 
 
 def test_runner_reports_a_broken_job_file(host):

@@ -24,7 +24,13 @@ fails too does the runner append a ``status=failed`` line itself.
 Notification settings are also in ``CONFIG_DIR/JOB.notify.json`` (same owner
 and mode), so a job file that cannot be read is still reported.
 
-Exit codes (Nagios style): 0 ok, 1 warning, 2 critical, 3 failure.
+Exit codes (Nagios style): 0 ok, 1 warning, 2 critical, 3 failure.  Any
+runner error (unreadable job file, bad timeout, a lock held elsewhere) is 3
+with a FAILED line for cron's mail and a ``status=failed`` log line.
+
+``--lock PATH`` takes an exclusive, non-blocking ``flock`` on PATH for the
+run (the role's lock files are 0600, owned by the job user).  A run that
+cannot take it does not vanish: it is a failure, printed and logged.
 
 ``twzrd-run --status [--json]`` lists the installed jobs (from the cron file),
 their schedule, user, log and the last line of that log (or of its rotated
@@ -41,8 +47,10 @@ Standard library only, so it still reports when the venv is broken.
 
 import calendar
 import datetime
+import fcntl
 import gzip
 import json
+import math
 import os
 import re
 import socket
@@ -96,7 +104,7 @@ def failure_line(module, job, started, message):
 
 def append_line(path, line):
     data = (line.replace('\n', ' ') + '\n').encode('utf-8', 'replace')
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o640)  # a FIFO must not hang us
     try:
         os.write(fd, data)
     finally:
@@ -210,7 +218,7 @@ def fail(job, module, settings, started, message, remediation, logged):
     if log_file and not logged:
         try:
             append_line(log_file, failure_line(module, job, started, message))
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             print('could not write %s: %s' % (log_file, exc))
     return FAILED
 
@@ -240,9 +248,16 @@ def fallback_settings(config_dir, job):
 RUNBOOK = ' (docs/runbooks.md#a-job-failed)'
 
 
-def remediation_for(kind, job, python=None, timeout=None):
+def remediation_for(kind, job, python=None, timeout=None, lock=None):
     """What a person does about a failure the runner saw (not the module)."""
-    if kind == 'config':
+    if kind == 'lock':
+        text = ('The lock file %s cannot be opened: re-run the install playbook (it creates the lock files, '
+                'owned by each job\'s user).' % lock)
+    elif kind == 'locked':
+        text = ('A previous run still holds %s: twzrd-run --status and `ps -ef | grep twzrd` show it; if it hangs, '
+                'see what it waits for in its log before killing it; if no run is left, `fuser -v %s` names the '
+                'holder.' % (lock, lock))
+    elif kind == 'config':
         text = ('Re-run the install playbook to rewrite the job file (owner: the job\'s user, mode 0600); '
                 'python3 -m json.tool shows where it is broken.')
     elif kind == 'python':
@@ -260,26 +275,89 @@ def remediation_for(kind, job, python=None, timeout=None):
     return text + RUNBOOK
 
 
-def run(job, config_dir):
+class JobFileError(ValueError):
+    """The job file does not say what to run (its message names the key)."""
+
+
+def read_job(config_path):
+    """``(module, args, timeout, log_file)`` from a job file; raises JobFileError/OSError/ValueError."""
+    with open(config_path) as handle:
+        config = json.load(handle)
+    if not isinstance(config, dict):
+        raise JobFileError('the job file is not a JSON object')
+    args = config.get('ANSIBLE_MODULE_ARGS')
+    if not isinstance(args, dict):
+        raise JobFileError('ANSIBLE_MODULE_ARGS must be an object')
+    runner = config.get('twzrd_run')
+    if not isinstance(runner, dict):
+        raise JobFileError('twzrd_run must be an object with module and timeout')
+    module = runner.get('module')
+    if not isinstance(module, str) or not MODULE_RE.match(module):
+        raise JobFileError('twzrd_run.module must name a module, got %r' % (module,))
+    timeout = runner.get('timeout') or 3000
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout) \
+            or not 0 < timeout <= 7 * 86400:
+        raise JobFileError('twzrd_run.timeout must be a number of seconds between 1 and 604800, got %r' % (timeout,))
+    log_file = args.get('log_file')
+    if log_file is not None and (not isinstance(log_file, str) or '\x00' in log_file):
+        raise JobFileError('ANSIBLE_MODULE_ARGS.log_file must be a path without NUL bytes')
+    return module, args, float(timeout), log_file
+
+
+def _log_file_of(config_path):
+    """The log file a broken job file still names, to log its failure there (None when unusable)."""
+    try:
+        with open(config_path) as handle:
+            log_file = json.load(handle).get('ANSIBLE_MODULE_ARGS', {}).get('log_file')
+    except (OSError, ValueError, AttributeError, TypeError):
+        return None
+    return log_file if isinstance(log_file, str) and log_file and '\x00' not in log_file else None
+
+
+def take_lock(path):
+    """An fd holding an exclusive flock on ``path``, or None when someone else holds it."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno != 2:  # ENOENT: the role did not create it (a manual run): make it, private
+            raise
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def run(job, config_dir, lock=None):
     started = time.time()
     if not JOB_RE.match(job):
         return fail(job, None, None, started, 'invalid job name %r' % job, None, False)
     config_path = os.path.join(config_dir, job + '.json')
     try:
-        config = read_json(config_path)
-        args = config['ANSIBLE_MODULE_ARGS']
-        runner = config.get('twzrd_run') or {}
-        module = runner['module']
-        if not MODULE_RE.match(module) or not isinstance(args, dict):
-            raise ValueError('invalid module name %r' % module)
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        return fail(job, None, fallback_settings(config_dir, job), started,
-                    'cannot read %s: %s' % (config_path, exc), remediation_for('config', job), False)
+        module, args, timeout, log_file = read_job(config_path)
+    except (OSError, ValueError) as exc:
+        settings = fallback_settings(config_dir, job) or {'log_file': _log_file_of(config_path)}
+        return fail(job, None, settings, started, 'cannot read %s: %s' % (config_path, exc),
+                    remediation_for('config', job), False)
+    if lock:
+        try:
+            held = take_lock(lock)
+        except OSError as exc:
+            return fail(job, module, args, started, 'cannot open the lock %s: %s' % (lock, exc),
+                        remediation_for('lock', job, lock=lock), False)
+        if held is None:
+            return fail(job, module, args, started,
+                        'lock %s is held by another process (a previous run still running, or another user '
+                        'holding it): this run did not start' % lock, remediation_for('locked', job, lock=lock), False)
+    # ``held`` stays open (locked) until this run returns.
+    return run_module(job, module, args, config_path, timeout, log_file, started)
 
-    log_file = args.get('log_file')
+
+def run_module(job, module, args, config_path, timeout, log_file, started):
     size_before = log_size(log_file) if log_file else None
     python = venv_python()
-    timeout = float(runner.get('timeout') or 3000)
     try:
         proc = subprocess.run(module_command(python, module) + [config_path], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, universal_newlines=True, env=module_env(), cwd='/',
@@ -571,8 +649,12 @@ def status(config_dir, cron_file, as_json):
 def main(argv):
     config_dir = setting('TWZRD_CONFIG_DIR', '/etc/twzrd')
     args = list(argv[1:])
-    if len(args) >= 2 and args[0] == '--config-dir':
-        config_dir = args[1]
+    lock = None
+    while len(args) >= 2 and args[0] in ('--config-dir', '--lock'):
+        if args[0] == '--config-dir':
+            config_dir = args[1]
+        else:
+            lock = args[1]
         args = args[2:]
     if args[:1] == ['--status']:
         return status(config_dir, setting('TWZRD_CRON_FILE', '/etc/cron.d/twzrd'), '--json' in args)
@@ -582,9 +664,13 @@ def main(argv):
             return FAILED
         return test_notify(config_dir, args[1:])
     if len(args) != 1 or args[0].startswith('-'):
-        sys.stderr.write('usage: twzrd-run [--config-dir DIR] JOB | --status [--json] | --test-notify [JOB...]\n')
+        print('twzrd-run: FAILED: usage: twzrd-run [--config-dir DIR] [--lock FILE] JOB | --status [--json] | --test-notify [JOB...]')
         return FAILED
-    return run(args[0], config_dir)
+    try:
+        return run(args[0], config_dir, lock)
+    except Exception as exc:  # pylint: disable=broad-except  # cron must see exit 3 and a FAILED line, never 1
+        return fail(args[0], None, None, time.time(), 'twzrd-run error: %s: %s' % (type(exc).__name__, exc),
+                    remediation_for('crash', args[0]), False)
 
 
 if __name__ == '__main__':

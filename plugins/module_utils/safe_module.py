@@ -1,0 +1,59 @@
+# -*- coding: utf-8 -*-
+# Copyright: twzrd.ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""AnsibleModule whose output is always JSON.
+
+AnsibleModule accepts ``nan`` and ``inf`` for float options and echoes the
+options back (``invocation.module_args``), also when its own type checks
+refuse a value: Python's json then writes ``NaN``/``Infinity``, which no JSON
+parser reads.  This subclass writes such numbers as strings, and when
+AnsibleModule's own validation reports an error that names no option
+(``dictionary requested, could not parse JSON or key=value``) it reports the
+first of its errors that does.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import math
+
+from ansible.module_utils.basic import AnsibleModule
+
+
+def json_safe(value):
+    """``value`` with non-finite floats as their string (``'nan'``, ``'inf'``), containers walked."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return dict((key, json_safe(item)) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    return value
+
+
+class SafeModule(AnsibleModule):
+    """Use exactly like AnsibleModule."""
+
+    def _scrub(self, kwargs):
+        params = getattr(self, 'params', None)
+        if isinstance(params, dict):
+            for name in list(params):
+                params[name] = json_safe(params[name])
+        return json_safe(kwargs)
+
+    def exit_json(self, **kwargs):
+        super(SafeModule, self).exit_json(**self._scrub(kwargs))
+
+    def _naming(self, msg):
+        names = list(getattr(self, 'argument_spec', None) or {})
+        result = getattr(self, 'validation_result', None)
+        if result is None or not isinstance(msg, str) or any("'%s'" % name in msg for name in names):
+            return msg
+        for error in result.errors:
+            if any("'%s'" % name in str(error) for name in names):
+                return str(error)
+        return msg
+
+    def fail_json(self, msg, **kwargs):
+        kwargs = self._scrub(kwargs)
+        super(SafeModule, self).fail_json(msg=json_safe(self._naming(msg)), **kwargs)
