@@ -360,8 +360,8 @@ def main():
                 pass
         except StateError as exc:
             stage.fail('nothing restarted: %s' % exc, error='state',
-                       remediation='Make the state file (and its directory) writable by the job user, or point '
-                                   'state_file elsewhere (docs/install.md); pm2 was not run.')
+                       remediation=runbook('Make the state file (and its directory) writable by the job user, or '
+                                           'point state_file elsewhere; pm2 was not run.', 'a-job-failed'))
     ops = pm2_rollout.Pm2Ops(target, p['pm2_timeout'], p['state_file'])
     ops.secrets |= snap.secrets
     outcome = pm2_rollout.execute(plan, ops, {

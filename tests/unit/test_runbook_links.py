@@ -86,7 +86,8 @@ def all_alerts():
 
     plan = [vacuum_target('a', db_vacuum.SKIPPED, 'lock not available'),
             vacuum_target('b', db_vacuum.FAILED, 'canceled'),
-            vacuum_target('c', db_vacuum.NOT_STARTED, 'budget')]
+            vacuum_target('c', db_vacuum.NOT_STARTED, 'budget'),
+            vacuum_target('d', db_vacuum.NOT_STARTED, db_vacuum.CONNECTION_LOST)]
     alerts += db_vacuum.summarize(plan, ['public.nope'], max_duration=3600)[0]
 
     for step in pm2_restart.REMEDIATION:
