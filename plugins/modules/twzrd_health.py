@@ -390,7 +390,7 @@ def parameter_errors(params):
     if not params['error_patterns']:
         errors.append('error_patterns must hold at least one pattern')
     errors += report_parameter_errors(params)
-    return errors
+    return list(dict.fromkeys(errors))  # one message per problem, in order
 
 
 def wants_html(params):
