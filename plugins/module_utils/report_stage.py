@@ -255,6 +255,7 @@ class ReportStage:
                 handle.write(data)
             paths.append(path)
         return paths
+
     def _keep_report(self, result, status, accepted):
         """The run's report as a dated file in report_dir: the audit trail of the weekly jobs."""
         dummy, text = delivery.compose_report_message(self.job, self.host, status, result.get('summary') or [],

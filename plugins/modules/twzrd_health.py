@@ -436,6 +436,5 @@ def main():
                                                  'state_file elsewhere.', 'a-job-failed'), error='state')
 
 
-
 if __name__ == '__main__':
     main()

@@ -44,8 +44,8 @@ def test_weekly_health_report_is_kept_and_named_by_the_log_line(tmp_path):
     fields = parse_line(open(str(tmp_path / 'health.log')).read())
     assert fields['report'] == path and fields['mode'] == 'report'
     # no temp file left behind by the atomic write (the other file is the weekly HTML page)
-    assert sorted(os.listdir(str(tmp_path / 'reports'))) == sorted([os.path.basename(path),
-                                                                  os.path.basename(result['report_file'])])
+    kept = [os.path.basename(path), os.path.basename(result['report_file'])]
+    assert sorted(os.listdir(str(tmp_path / 'reports'))) == sorted(kept)
 
 
 def test_check_mode_keeps_no_report(tmp_path):

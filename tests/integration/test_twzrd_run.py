@@ -243,6 +243,8 @@ def test_the_real_first_run_notice_is_never_mailed_but_other_state_warnings_are(
     # ansible-core 2.19 hands warnings over as dicts: the same filter applies to their text.
     result = {'warnings': [{'event': {'msg': first_run}}]}
     assert runner.worth_mailing(runner.warning_texts(result)) == []
+
+
 # --- issue 9: items 5 and 16 ----------------------------------------------------------------------
 
 def test_item5_a_run_that_cannot_take_its_lock_leaves_a_trace(env):

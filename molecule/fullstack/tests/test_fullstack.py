@@ -138,6 +138,8 @@ def test_notification_urls_stay_in_the_job_files(host):
             assert TOKEN in host.file('/etc/twzrd/%s.json' % job).content_string
         for log in ('/var/log/twzrd-db-maint.log', '/var/log/twzrd-daily-alerts.log', '/var/log/twzrd-health.log'):
             assert TOKEN not in host.file(log).content_string
+
+
 TEXTFILE_DIR = '/var/lib/prometheus/node-exporter'
 
 
