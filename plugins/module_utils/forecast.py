@@ -17,7 +17,6 @@ __metaclass__ = type
 import time
 
 from ansible_collections.twzrd.ops.plugins.module_utils.alerts import CRITICAL, WARNING, make_alert, runbook
-from ansible_collections.twzrd.ops.plugins.module_utils.db_checks import human_bytes
 
 DAY = 86400.0
 DROP_SHARE = 0.01          # a fall of 1 % of the capacity between two samples is a cleanup
@@ -106,6 +105,8 @@ def forecast_alert(check, subject, what, place, fc, warning_days, critical_days)
     level, threshold = forecast_level(fc['days_left'], warning_days, critical_days)
     if level is None:
         return None
+    # db_checks is the database job's module: the hourly job imports it only for an alert.
+    from ansible_collections.twzrd.ops.plugins.module_utils.db_checks import human_bytes  # pylint: disable=import-outside-toplevel
     alert = make_alert(
         check, level, round(fc['days_left'], 1), threshold,
         '%s will be full in %.1f days (on %s) at +%s/day (least squares over %d samples since %s); '

@@ -16,6 +16,8 @@ alerts against the previous run (alerting.py), keeps the run's report in
 report_html.py), saves the state, appends the run's log line, exports metrics
 (textfile_dir: metrics_export.py), delivers the message (notify.py), pings the
 dead-man's switch, and exits.  Cron and playbooks run this same code.
+The code of each optional output (report files, HTML page, metrics, Apprise)
+is imported only when that output is due: a quiet hourly run pays for none.
 
 One rule for side outputs that fail (log unwritable, channel down, state
 unwritable): warn, keep the result, never lose an alert.  An undelivered
@@ -36,10 +38,7 @@ import time
 
 from ansible_collections.twzrd.ops.plugins.module_utils import alerting
 from ansible_collections.twzrd.ops.plugins.module_utils import logline
-from ansible_collections.twzrd.ops.plugins.module_utils import metrics_export
 from ansible_collections.twzrd.ops.plugins.module_utils import notify as delivery
-from ansible_collections.twzrd.ops.plugins.module_utils import report_html
-from ansible_collections.twzrd.ops.plugins.module_utils import report_file
 from ansible_collections.twzrd.ops.plugins.module_utils.alerts import CRITICAL, WARNING, build_result
 from ansible_collections.twzrd.ops.plugins.module_utils.state import DEFAULT_STATE_FILE, StateError, StateStore, atomic_write
 
@@ -238,6 +237,7 @@ class ReportStage:
             try:
                 if not os.path.isdir(report_dir):
                     os.makedirs(report_dir, 0o750)
+                from ansible_collections.twzrd.ops.plugins.module_utils import report_html  # pylint: disable=import-outside-toplevel
                 path = os.path.join(report_dir, report_html.page_name(self.started))
                 atomic_write(path, rendered['file'], mode=0o640)
                 report_html.prune(report_dir, self.params.get('report_keep') or 1)
@@ -261,6 +261,7 @@ class ReportStage:
         dummy, text = delivery.compose_report_message(self.job, self.host, status, result.get('summary') or [],
                                                       result['alerts'], accepted, self.started)
         try:
+            from ansible_collections.twzrd.ops.plugins.module_utils import report_file  # pylint: disable=import-outside-toplevel
             self.report_path = report_file.write(self.params['report_dir'], self.key, self.started, text,
                                                  self.params.get('report_keep') or 1)
         except (IOError, OSError) as exc:
@@ -385,6 +386,7 @@ class ReportStage:
             return
         # A failed run keeps the previous success the state file knows (whole seconds there).
         last_success = self._job_state.get('last_success') if status == FAILED else self.started
+        from ansible_collections.twzrd.ops.plugins.module_utils import metrics_export  # pylint: disable=import-outside-toplevel
         error = metrics_export.export(directory, self.job, self.instance, result, status, self.started, time.time(),
                                       last_success=last_success)
         if error:

@@ -331,7 +331,6 @@ from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.twzrd.ops.plugins.module_utils.safe_module import SafeModule
 from ansible_collections.twzrd.ops.plugins.module_utils import health
 from ansible_collections.twzrd.ops.plugins.module_utils import params as checks
-from ansible_collections.twzrd.ops.plugins.module_utils import report_html
 from ansible_collections.twzrd.ops.plugins.module_utils.forecast import forecast_argument_spec, forecast_parameter_errors
 from ansible_collections.twzrd.ops.plugins.module_utils.alerts import runbook
 from ansible_collections.twzrd.ops.plugins.module_utils.health_checks import readings
@@ -393,6 +392,12 @@ def parameter_errors(params):
     return list(dict.fromkeys(errors))  # one message per problem, in order
 
 
+def build_page(result):
+    """The weekly HTML page; its code (and matplotlib) is loaded only when a page is due."""
+    from ansible_collections.twzrd.ops.plugins.module_utils import report_html  # pylint: disable=import-outside-toplevel
+    return report_html.build_page(result)
+
+
 def wants_html(params):
     """The HTML report costs matplotlib: only for a report_dir or an email channel."""
     urls = (params.get('notify') or {}).get('urls') or []
@@ -430,7 +435,7 @@ def main():
             stage.finish(result, store=store, log_extra=[('mode', params['mode'])],
                          log_metrics=health.log_metric_fields(result),
                          readings=readings(result['metrics'], params), summarize=summary_lines,
-                         page=None if alerts_mode or not wants_html(params) else report_html.build_page)
+                         page=None if alerts_mode or not wants_html(params) else build_page)
     except StateError as exc:
         stage.fail(str(exc), remediation=runbook('Make the state file writable by the job user, or point '
                                                  'state_file elsewhere.', 'a-job-failed'), error='state')
