@@ -7,26 +7,15 @@ the export existed (git ref ``TWZRD_BENCH_METRICS_BASELINE``). Targets, on CPU t
 time on a shared machine swings more than the difference): ``off`` within 10 % of the
 baseline (prometheus_client is never imported without textfile_dir), ``on`` under 25 % more.
 """
-import json
 import os
-import subprocess
 import sys
 import tempfile
 
-from bench.common import COLLECTIONS, ROOT, compare, ensure_collection_link
+from bench.common import COLLECTIONS, ROOT, collections_at, compare, ensure_collection_link, write_module_args
 
 BASELINE = os.environ.get('TWZRD_BENCH_METRICS_BASELINE', '8eccc36')
 RUNS = int(os.environ.get('TWZRD_BENCH_RUNS', '15'))
 MODULE = 'ansible_collections.twzrd.ops.plugins.modules.twzrd_health'
-
-
-def baseline_collections(work):
-    dest = os.path.join(work, 'baseline', 'ansible_collections', 'twzrd', 'ops')
-    os.makedirs(dest)
-    archive = subprocess.run(['git', 'archive', BASELINE, 'plugins', 'galaxy.yml'], cwd=ROOT,
-                             capture_output=True, check=True).stdout
-    subprocess.run(['tar', '-x', '-C', dest], input=archive, check=True)
-    return os.path.join(work, 'baseline')
 
 
 def args_file(work, name, **extra):
@@ -35,10 +24,7 @@ def args_file(work, name, **extra):
             'pm2_bin': '/bin/false', 'disk_paths': ['/'], 'disk_warning': 99, 'disk_critical': 99.5,
             'load_warning': 1000, 'load_critical': 2000}
     args.update(extra)
-    path = os.path.join(work, name + '.json')
-    with open(path, 'w') as handle:
-        json.dump({'ANSIBLE_MODULE_ARGS': args}, handle)
-    return path
+    return write_module_args(os.path.join(work, name + '.json'), args)
 
 
 def module_cmd(collections, path):
@@ -50,7 +36,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix='twzrd-bench-metrics-') as work:
         textfile_dir = os.path.join(work, 'textfile')
         os.makedirs(textfile_dir)
-        base = module_cmd(baseline_collections(work), args_file(work, 'baseline'))
+        base = module_cmd(collections_at(BASELINE, work), args_file(work, 'baseline'))
         off = module_cmd(COLLECTIONS, args_file(work, 'off'))
         on = module_cmd(COLLECTIONS, args_file(work, 'on', textfile_dir=textfile_dir))
         off_vs_base = compare('baseline', base, 'off', off, runs=RUNS, cwd=ROOT)

@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 
-from bench.common import COLLECTIONS, ROOT, compare, ensure_collection_link
+from bench.common import COLLECTIONS, ROOT, collections_at, compare, ensure_collection_link, write_module_args
 
 sys.path.insert(0, os.path.join(ROOT, 'tests', 'integration'))
 from receivers import HttpReceiver, SmtpReceiver  # noqa: E402  pylint: disable=wrong-import-position
@@ -30,21 +30,8 @@ RUNS = int(os.environ.get('TWZRD_BENCH_RUNS', '9'))
 MODULE = 'ansible_collections.twzrd.ops.plugins.modules.twzrd_health'
 
 
-def baseline_collections(work):
-    """The baseline commit's plugins, importable as ansible_collections.twzrd.ops."""
-    dest = os.path.join(work, 'baseline', 'ansible_collections', 'twzrd', 'ops')
-    os.makedirs(dest)
-    archive = subprocess.run(['git', 'archive', BASELINE, 'plugins', 'galaxy.yml'], cwd=ROOT,
-                             capture_output=True, check=True).stdout
-    subprocess.run(['tar', '-x', '-C', dest], input=archive, check=True)
-    return os.path.join(work, 'baseline')
-
-
 def args_file(work, name, **args):
-    path = os.path.join(work, name + '.json')
-    with open(path, 'w') as handle:
-        json.dump({'ANSIBLE_MODULE_ARGS': args}, handle)
-    return path
+    return write_module_args(os.path.join(work, name + '.json'), args)
 
 
 def common_args(work, name, **extra):
@@ -62,7 +49,7 @@ def module_cmd(collections, path):
 
 
 def quiet_cost(work, webhook, smtp):
-    base = baseline_collections(work)
+    base = collections_at(BASELINE, work)
     notify = {'urls': [smtp.url(), webhook.url('token')]}
     before = args_file(work, 'before', **common_args(work, 'before'))
     off = args_file(work, 'off', **common_args(work, 'off'))

@@ -11,7 +11,7 @@ import sys
 import tempfile
 import time
 
-from bench.common import COLLECTIONS, ROOT, compare, ensure_collection_link
+from bench.common import COLLECTIONS, ROOT, compare, ensure_collection_link, write_module_args
 
 RUNS = 5
 
@@ -33,9 +33,7 @@ def full_history_state(path):
 
 
 def module_cmd(work, name, args):
-    path = os.path.join(work, '%s.json' % name)
-    with open(path, 'w') as handle:
-        json.dump({'ANSIBLE_MODULE_ARGS': args}, handle)
+    path = write_module_args(os.path.join(work, '%s.json' % name), args)
     return [sys.executable, '-m', 'ansible_collections.twzrd.ops.plugins.modules.twzrd_health', path]
 
 

@@ -1,4 +1,5 @@
-"""Helpers shared by the benchmarks: timing a command's wall and CPU time."""
+"""Helpers shared by the benchmarks: timing a command's wall and CPU time, the module runs they time."""
+import json
 import os
 import resource
 import statistics
@@ -14,6 +15,23 @@ def ensure_collection_link():
     if not os.path.islink(link):
         os.makedirs(os.path.dirname(link), exist_ok=True)
         os.symlink(ROOT, link)
+
+
+def collections_at(ref, work):
+    """The collection's plugins at git ``ref``, unpacked under ``work``; returns the path for PYTHONPATH."""
+    dest = os.path.join(work, 'baseline', 'ansible_collections', 'twzrd', 'ops')
+    os.makedirs(dest)
+    archive = subprocess.run(['git', 'archive', ref, 'plugins', 'galaxy.yml'], cwd=ROOT,
+                             capture_output=True, check=True).stdout
+    subprocess.run(['tar', '-x', '-C', dest], input=archive, check=True)
+    return os.path.join(work, 'baseline')
+
+
+def write_module_args(path, args):
+    """An argument file the way the cron runner hands it to a module; returns ``path``."""
+    with open(path, 'w') as handle:
+        json.dump({'ANSIBLE_MODULE_ARGS': args}, handle)
+    return path
 
 
 def timed_run(cmd, env=None, cwd=None, keep_stdout=False):
