@@ -415,8 +415,8 @@ def test_notify(config_dir, jobs):
     groups = []   # [(urls, settings, [job, ...])]
     for job in names:
         try:
-            settings = read_json(os.path.join(config_dir, job + '.json'))['ANSIBLE_MODULE_ARGS']
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            settings = read_job(os.path.join(config_dir, job + '.json'))[1]
+        except (OSError, ValueError) as exc:
             settings = fallback_settings(config_dir, job)
             if settings is None:
                 print('%s: cannot read its job file (%s)' % (job, exc.__class__.__name__))
@@ -598,14 +598,9 @@ def installed_jobs(cron_file, config_dir, now):
         job_file = os.path.join(config_dir, job['job'] + '.json')
         timeout, installed = 3000.0, None
         try:
-            with open(job_file) as handle:
-                config = json.load(handle)
+            job['module'], _args, timeout, job['log_file'] = read_job(job_file)  # what a run would read
             installed = os.stat(job_file).st_mtime
-            runner = config.get('twzrd_run') or {}
-            job['module'] = runner.get('module')
-            timeout = float(runner.get('timeout') or timeout)
-            job['log_file'] = config['ANSIBLE_MODULE_ARGS'].get('log_file')
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        except (OSError, ValueError) as exc:
             job['last_msg'] = 'cannot read the job file: %s' % exc
             job['problems'].append('cannot read its job file %s: %s' % (job_file, exc))
         line = last_line(job['log_file']) if job['log_file'] else None
