@@ -13,18 +13,23 @@ options:
   pm2_bin:
     description:
       - Path of the C(pm2) executable.
-      - When not set, C(pm2) is looked up in E(PATH), then in C(/usr/local/bin) and C(/usr/bin).
+      - When not set, C(pm2) is looked up in E(PATH), then in C(/usr/local/bin) and C(/usr/bin); for a daemon
+        found running (see O(pm2_home)), the C(pm2) beside its C(node) comes first.
       - When set, it must exist, otherwise the module fails before doing anything.
     type: path
   pm2_home:
     description:
       - The E(PM2_HOME) of the PM2 daemon to inspect.
       - Defaults to E(PM2_HOME) of the caller, or C(~/.pm2) of O(pm2_user).
+      - When neither O(pm2_home) nor O(pm2_user) is set and the caller has no E(PM2_HOME), the PM2 daemons
+        running on the host are found from C(/proc) (process title and owner, never their environment):
+        M(twzrd.ops.twzrd_health) checks each, M(twzrd.ops.pm2_restart) acts on the only one and refuses to
+        guess when several run. With none running, C(~/.pm2) of the caller is used.
     type: path
   pm2_user:
     description:
       - User that owns the PM2 daemon; pm2 commands run as this user (the module must run as root or as this user).
-      - Defaults to the user running the module.
+      - Defaults to the user running the module (or the owner of the daemon found, see O(pm2_home)).
     type: str
   pm2_timeout:
     description:

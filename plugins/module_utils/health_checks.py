@@ -125,6 +125,8 @@ def summarize_apps(processes, growth):
             'instances': 0, 'online': 0, 'down': 0, 'statuses': [], 'crash_restarts': 0,
             'restart_time': 0, 'exec_mode': proc['exec_mode'],
         })
+        if 'app' in proc:  # several daemons: the name is "user/app", the app's own name is kept for commands
+            app['app'] = proc['app']
         app['instances'] += 1
         app['statuses'].append(proc['status'])
         app['restart_time'] += proc['restart_time']
@@ -156,11 +158,11 @@ def check_pm2_crashes(apps, warning, critical=None):
         alerts.append(make_alert(
             'pm2_crashes', level, app['crashes'], threshold,
             'PM2 app %s: %s (threshold: more than %s)' % (name, ', '.join(parts), threshold),
-            REMEDIATION['pm2_crashes'].replace('APP', name), subject=name))
+            REMEDIATION['pm2_crashes'].replace('APP', app.get('app', name)), subject=name))
     return alerts
 
 
-def check_pm2_presence(daemon_running, apps, expected_apps, pm2_home, seen_last_time=()):
+def check_pm2_presence(daemon_running, apps, expected_apps, pm2_home, seen_last_time=(), subject=None):
     """The daemon must run when apps are expected, or when it ran apps at the last check.
 
     ``seen_last_time`` are the app names of the previous alerts run: a daemon
@@ -176,18 +178,18 @@ def check_pm2_presence(daemon_running, apps, expected_apps, pm2_home, seen_last_
             return []
         return [make_alert(
             'pm2_daemon', CRITICAL, 'not running', 'running',
-            'PM2 daemon is not running (no live pid in %s/pm2.pid) but %d app(s) %s: %s'
-            % (pm2_home, len(names), why, ', '.join(names)),
-            REMEDIATION['pm2_daemon'])]
+            'PM2 daemon %sis not running (no live pid in %s/pm2.pid) but %d app(s) %s: %s'
+            % ('of user %s ' % subject if subject else '', pm2_home, len(names), why, ', '.join(names)),
+            REMEDIATION['pm2_daemon'], subject=subject)]
     return [make_alert('pm2_missing_app', CRITICAL, 'absent', 'present',
                        'PM2 app %s is expected but not in the PM2 process list' % name,
                        REMEDIATION['pm2_missing_app'].replace('APP', name), subject=name)
             for name in expected_apps if name not in apps]
 
 
-def pm2_query_failed(error):
+def pm2_query_failed(error, subject=None):
     return make_alert('pm2_query', WARNING, 'failed', 'answers',
-                      'PM2 could not be queried: %s' % error, REMEDIATION['pm2_query'])
+                      'PM2 could not be queried: %s' % error, REMEDIATION['pm2_query'], subject=subject)
 
 
 def check_log_errors(log_errors, warning, days):

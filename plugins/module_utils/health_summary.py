@@ -28,14 +28,27 @@ def alert_lines(alerts):
     return lines
 
 
+def _daemon_part(daemon):
+    where = 'user %s, %s' % (daemon['user'], daemon['pm2_home'])
+    if daemon['error']:
+        return '%s: query failed (%s)' % (where, daemon['error'])
+    if not daemon['daemon_running']:
+        return '%s: daemon not running' % where
+    return '%s: %d app(s)' % (where, daemon['apps'])
+
+
 def _pm2_line(pm2):
+    daemons = pm2.get('daemons') or []
+    if len(daemons) > 1:
+        return 'PM2: %d daemons found: %s' % (len(daemons), '; '.join(_daemon_part(d) for d in daemons))
     if not pm2['installed'] and not pm2['daemon_running']:
         return 'PM2: not installed'
     if pm2['error']:
         return 'PM2: query failed (%s)' % pm2['error']
     if not pm2['daemon_running']:
         return 'PM2: daemon not running (%s)' % pm2['pm2_home']
-    return 'PM2: %d app(s) under %s' % (len(pm2['apps']), pm2['pm2_home'])
+    found = ' (user %s, found running)' % pm2['user'] if pm2.get('discovered') and daemons and daemons[0]['pid'] else ''
+    return 'PM2: %d app(s) under %s%s' % (len(pm2['apps']), pm2['pm2_home'], found)
 
 
 def _system_lines(metrics):

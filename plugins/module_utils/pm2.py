@@ -37,15 +37,22 @@ class Pm2Error(Exception):
 
 
 class Pm2Target:
-    """Where PM2 lives: the binary, its home and the user that owns it."""
+    """Where PM2 lives: the binary, its home and the user that owns it.
 
-    def __init__(self, pm2_bin, pm2_home, user, uid, gid, user_home):
+    ``found_pid`` is set for a daemon found running in /proc (discovery);
+    ``problem`` says why such a daemon cannot be queried (then it is reported
+    as running but unreadable, never as absent).
+    """
+
+    def __init__(self, pm2_bin, pm2_home, user, uid, gid, user_home, found_pid=None, problem=None):
         self.pm2_bin = pm2_bin
         self.pm2_home = pm2_home
         self.user = user
         self.uid = uid
         self.gid = gid
         self.user_home = user_home
+        self.found_pid = found_pid
+        self.problem = problem
 
     @property
     def pid_file(self):
@@ -70,6 +77,11 @@ def find_pm2_bin(pm2_bin=None, search_path=None):
     return None
 
 
+def told_where(pm2_home=None, pm2_user=None):
+    """Whether the person said which PM2 to check (an option or PM2_HOME in the environment)."""
+    return bool(pm2_home or pm2_user or os.environ.get('PM2_HOME'))
+
+
 def resolve_target(pm2_bin=None, pm2_home=None, pm2_user=None):
     """Work out binary, home and owner; raises Pm2Error naming the bad parameter."""
     if pm2_user:
@@ -91,24 +103,38 @@ class Pm2HomeUnreadable(Pm2Error):
     """PM2_HOME or its pm2.pid cannot be read by this user: we cannot tell whether PM2 runs."""
 
 
+def god_daemon_title(cmdline):
+    """``(home shown, whole)`` when a /proc cmdline is PM2's God daemon title, else None.
+
+    The daemon sets its title to ``PM2 vX: God Daemon (PM2_HOME)``; node writes
+    it over its argv area, so a long home shows cut short (``whole`` False).
+    """
+    text = cmdline.decode('utf-8', 'replace') if isinstance(cmdline, bytes) else cmdline
+    text = text.rstrip('\x00')
+    marker = ': God Daemon ('
+    if not text.startswith('PM2 v') or marker not in text:
+        return None
+    shown = text.split(marker, 1)[1]
+    whole = shown.endswith(')')
+    return (shown[:-1] if whole else shown), whole
+
+
 def _is_god_daemon(pid, pm2_home):
     """False when ``pid`` is alive but is not PM2's God daemon for ``pm2_home`` (the pid was reused).
 
-    The daemon sets its title to ``PM2 vX: God Daemon (PM2_HOME)``; node writes
-    it over its argv area, so a long home shows cut short.  When /proc hides
-    the command line (hidepid) we cannot tell and trust ``kill -0``.
+    When /proc hides the command line (hidepid) we cannot tell and trust ``kill -0``.
     """
     try:
         with open('/proc/%d/cmdline' % pid, 'rb') as handle:
-            cmdline = handle.read().decode('utf-8', 'replace')
+            cmdline = handle.read()
     except (IOError, OSError):
         return True
     if not cmdline:
         return True
-    marker = 'God Daemon ('
-    if marker not in cmdline:
+    title = god_daemon_title(cmdline)
+    if title is None:
         return False
-    shown = cmdline.split(marker, 1)[1].rstrip('\x00').rstrip(')')
+    shown = title[0]
     home = os.path.abspath(pm2_home)
     return bool(shown) and (home.startswith(shown) or os.path.realpath(home).startswith(shown))
 
@@ -169,6 +195,9 @@ def run_pm2(target, args, timeout=30):
     """Run ``pm2 ARGS`` as the owner; returns stdout. The daemon must already run."""
     if target.pm2_bin is None:
         raise Pm2Error('pm2 executable not found: set pm2_bin')
+    if target.uid != os.getuid() and os.geteuid() != 0:
+        raise Pm2Error('PM2 runs as user %s and this job runs as %s, which may not act as another user: '
+                       'run the job as root or as %s' % (target.user, pwd.getpwuid(os.getuid()).pw_name, target.user))
     try:
         proc = subprocess.Popen(
             [target.pm2_bin] + list(args),
@@ -290,19 +319,33 @@ def snapshot(target, timeout=30, now_ms=None):
 
 # --- restarts we made ourselves -------------------------------------------
 # State section 'pm2' in the shared state file (module_utils/state.py):
-#   restart_baseline: {"<name>#<pm_id>": restart_time seen by the last alerts run}
-#                     (owned by twzrd_health)
-#   own_restarts:     {"<name>#<pm_id>": restarts pm2_restart made since then}
-#                     (added to by pm2_restart, consumed by twzrd_health)
+#   daemons: {PM2_HOME: {
+#       user:             the daemon's owner (so a daemon found once is checked
+#                         again, and missed, when it is gone)
+#       restart_baseline: {"<name>#<pm_id>": restart_time seen by the last alerts run}
+#                         (owned by twzrd_health)
+#       own_restarts:     {"<name>#<pm_id>": restarts pm2_restart made since then}
+#                         (added to by pm2_restart, consumed by twzrd_health)}}
+# Before discovery there was one daemon and the two maps sat at the top of
+# the section; twzrd_health moves them under the daemon it checks.
 STATE_SECTION = 'pm2'
+LEGACY_KEYS = ('restart_baseline', 'own_restarts')
 
 
 def process_key(proc):
     return '%s#%s' % (proc['name'], proc['pm_id'])
 
 
-def record_own_restarts(store, counts):
-    """Add ``{process_key: n}`` to the restarts this collection made (store is locked)."""
-    own = store.section(STATE_SECTION).setdefault('own_restarts', {})
+def daemon_entry(section, target):
+    """The state entry of ``target``'s daemon in the 'pm2' section, created when missing."""
+    daemons = section.setdefault('daemons', {})
+    entry = daemons.setdefault(target.pm2_home, {})
+    entry['user'] = target.user
+    return entry
+
+
+def record_own_restarts(store, counts, target):
+    """Add ``{process_key: n}`` to the restarts this collection made in ``target`` (store is locked)."""
+    own = daemon_entry(store.section(STATE_SECTION), target).setdefault('own_restarts', {})
     for key, count in counts.items():
         own[key] = int(own.get(key, 0)) + int(count)

@@ -236,7 +236,7 @@ class Pm2Ops:
                 self.warnings.append(store.warning)
             after, counts = self._restart(app, strategy, before)
             if counts:
-                record_own_restarts(store, counts)
+                record_own_restarts(store, counts, self.target)
                 try:
                     store.save()
                 except StateError as exc:

@@ -55,7 +55,8 @@ _PENDING = Record(created=Optional(NUMBER), title=Optional(STR), body=Optional(S
 # Top-level section -> shape.  The per-job 'alerting' entries are checked one
 # by one, so one bad job entry does not wipe the other jobs' alert history.
 SECTIONS = {
-    'pm2': Record(restart_baseline=Map(INT), own_restarts=Map(INT)),
+    'pm2': Record(restart_baseline=Map(INT), own_restarts=Map(INT),
+                  daemons=Map(Record(user=STR, restart_baseline=Map(INT), own_restarts=Map(INT)))),
     'twzrd_health': Record(history=List(Record(t=NUMBER, load1=Optional(NUMBER))), levels=Map(ANY)),
     'twzrd_db_health': Record(sizes=Map(Optional(List(ANY))), last_run=NUMBER, last_status=STR),
     'twzrd_vacuum': Record(last_run=NUMBER, last_status=STR, last_metrics=Map(ANY)),

@@ -230,6 +230,7 @@ from ansible_collections.twzrd.ops.plugins.module_utils import params, pm2_rollo
 from ansible_collections.twzrd.ops.plugins.module_utils.alerts import CRITICAL, build_result, make_alert, runbook
 from ansible_collections.twzrd.ops.plugins.module_utils.logscan import DEFAULT_ERROR_PATTERNS, compile_patterns
 from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import Pm2Error, resolve_target, snapshot
+from ansible_collections.twzrd.ops.plugins.module_utils.pm2_discovery import single_target
 from ansible_collections.twzrd.ops.plugins.module_utils.redact import url_credentials
 from ansible_collections.twzrd.ops.plugins.module_utils.state import StateError, StateStore
 from ansible_collections.twzrd.ops.plugins.module_utils.report_stage import (
@@ -324,7 +325,8 @@ def main():
 
     stage = ReportStage(module, 'restart', JOB, started=started)
     try:
-        target = resolve_target(p['pm2_bin'], p['pm2_home'], p['pm2_user'])
+        target = single_target(resolve_target(p['pm2_bin'], p['pm2_home'], p['pm2_user']),
+                               p['pm2_bin'], p['pm2_home'], p['pm2_user'])
     except Pm2Error as exc:
         stage.fail(str(exc), remediation=SETUP_REMEDIATION, error='pm2_target')
     if target.pm2_bin is None:

@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from harness import Pm2, default_pm2_bin
+from harness import OtherUserPm2, Pm2, default_pm2_bin
 from pg_harness import *  # noqa: F401,F403  # pylint: disable=wildcard-import,unused-wildcard-import
 
 
@@ -20,3 +20,13 @@ def pm2(pm2_bin, tmp_path):
     daemon = Pm2(pm2_bin, tmp_path / 'pm2home')
     yield daemon
     daemon.kill()
+
+
+@pytest.fixture
+def nobody_pm2(pm2_bin):
+    """A private PM2 owned by user nobody (an app user), killed after the test; needs root."""
+    if os.getuid() != 0:
+        pytest.skip('needs root to run PM2 as another user')
+    daemon = OtherUserPm2(pm2_bin)
+    yield daemon
+    daemon.close()

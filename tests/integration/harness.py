@@ -89,3 +89,41 @@ class Pm2:
     def kill(self):
         if self.started:
             subprocess.run([self.bin, 'kill'], capture_output=True, env=self.env(), timeout=60, check=False)
+
+
+class OtherUserPm2(Pm2):
+    """A private PM2 run as another user (``nobody``), the way an app user runs it; needs root.
+
+    pytest's tmp dirs are private to root, so it gets a home of its own that
+    the user can reach; :meth:`close` kills the daemon and removes the home.
+    """
+
+    def __init__(self, pm2_bin, user='nobody'):
+        import pwd
+        import tempfile
+        entry = pwd.getpwnam(user)
+        self.user = user
+        self.user_home = tempfile.mkdtemp(prefix='twzrd-pm2-%s-' % user)
+        os.chmod(self.user_home, 0o755)
+        os.chown(self.user_home, entry.pw_uid, entry.pw_gid)
+        super().__init__(pm2_bin, os.path.join(self.user_home, 'pm2'))
+
+    def env(self, extra=None):
+        return super().env(dict({'HOME': self.user_home}, **(extra or {})))
+
+    def cmd(self, *args, env=None, check=True, timeout=60):
+        self.started = True
+        proc = subprocess.run(['runuser', '-u', self.user, '--', self.bin] + list(args), capture_output=True,
+                              text=True, env=self.env(env), timeout=timeout, check=False)
+        if check and proc.returncode != 0:
+            raise AssertionError('pm2 %s as %s failed: %s %s' % (' '.join(args), self.user, proc.stdout, proc.stderr))
+        return proc
+
+    def kill(self):
+        if self.started:
+            self.cmd('kill', check=False)
+
+    def close(self):
+        self.kill()
+        import shutil
+        shutil.rmtree(self.user_home, ignore_errors=True)

@@ -1,15 +1,9 @@
 """twzrd_health against a real PM2, run the way cron runs it (module executed directly)."""
 import json
 import os
-import pwd
-import shutil
-import subprocess
-import tempfile
 import time
 
-import pytest
-
-from harness import APPS, Pm2, run_module
+from harness import run_module
 from ansible_collections.twzrd.ops.plugins.module_utils.logline import parse_line
 
 SECRET = 'twzrd-marker-7f3a9c1e5b'
@@ -50,7 +44,7 @@ def test_healthy_host_is_ok_and_silent(pm2, tmp_path):
     assert fields['job'] == 'twzrd_health' and fields['mode'] == 'alerts' and fields['status'] == 'ok'
     assert fields['pm2_apps'] == '1' and fields['msg'] == 'all checks ok'
     state = json.loads((tmp_path / 'state' / 'state.json').read_text())
-    assert state['pm2']['restart_baseline'] == {'web#0': 0}
+    assert state['pm2']['daemons'] == {pm2.home: {'user': 'root', 'restart_baseline': {'web#0': 0}, 'own_restarts': {}}}
 
 
 def test_crash_looping_app_is_reported_with_value_threshold_remediation(pm2, tmp_path):
@@ -88,11 +82,11 @@ def test_restarts_made_by_the_collection_are_not_crashes(pm2, tmp_path):
     pm2.cmd('restart', 'web')
     state_path = tmp_path / 'state' / 'state.json'
     state = json.loads(state_path.read_text())
-    state['pm2']['own_restarts'] = {'web#0': 1}  # what pm2_restart records
+    state['pm2']['daemons'][pm2.home]['own_restarts'] = {'web#0': 1}  # what pm2_restart records
     state_path.write_text(json.dumps(state))
     result = run_ok(args, tmp_path)
     assert result['status'] == 'ok', result['alerts']
-    assert json.loads(state_path.read_text())['pm2']['own_restarts'] == {}
+    assert json.loads(state_path.read_text())['pm2']['daemons'][pm2.home]['own_restarts'] == {}
     pm2.cmd('restart', 'web')  # a restart nobody recorded counts
     assert run_ok(args, tmp_path)['alerts'][0]['subject'] == 'web'
 
@@ -197,27 +191,11 @@ def test_report_mode_counts_log_errors_and_leaves_state_alone(pm2, tmp_path):
     assert not (tmp_path / 'state').exists()  # report mode never writes state
 
 
-def test_pm2_owned_by_another_user(pm2_bin, tmp_path):
+def test_pm2_owned_by_another_user(nobody_pm2, tmp_path):
     """PM2 runs as its own user; the module (root, like cron) reads it as that user."""
-    if os.getuid() != 0:
-        pytest.skip('needs root to run PM2 as another user')
-    user = pwd.getpwnam('nobody')
-    # pytest's tmp dirs are private to root: give nobody a home it can reach
-    home = tempfile.mkdtemp(prefix='twzrd-pm2-nobody-')
-    os.chmod(home, 0o755)
-    os.chown(home, user.pw_uid, user.pw_gid)
-    daemon = Pm2(pm2_bin, os.path.join(home, 'pm2'))
-    env = daemon.env({'HOME': home})
-    as_nobody = ['runuser', '-u', 'nobody', '--']
-    started = subprocess.run(as_nobody + [pm2_bin, 'start', os.path.join(APPS, 'steady.js'), '--name', 'owned'],
-                             env=env, capture_output=True, text=True, timeout=60, check=False)
-    try:
-        assert started.returncode == 0, started.stdout + started.stderr
-        args = alerts_args(daemon, tmp_path, pm2_user='nobody', pm2_expected_apps=['owned'])
-        result = run_ok(args, tmp_path)
-        assert result['status'] == 'ok', result['alerts']
-        assert result['metrics']['pm2']['user'] == 'nobody'
-        assert result['metrics']['pm2']['apps']['owned']['online'] == 1
-    finally:
-        subprocess.run(as_nobody + [pm2_bin, 'kill'], env=env, capture_output=True, timeout=60, check=False)
-        shutil.rmtree(home, ignore_errors=True)
+    nobody_pm2.start('steady.js', 'owned')
+    args = alerts_args(nobody_pm2, tmp_path, pm2_user='nobody', pm2_expected_apps=['owned'])
+    result = run_ok(args, tmp_path)
+    assert result['status'] == 'ok', result['alerts']
+    assert result['metrics']['pm2']['user'] == 'nobody'
+    assert result['metrics']['pm2']['apps']['owned']['online'] == 1

@@ -105,7 +105,7 @@ def test_fork_and_cluster_apps_restart_healthy_and_are_recorded(pm2, apps, tmp_p
     grown = {'%s#%s' % (p['name'], p['pm_id']): p['pm2_env']['restart_time'] - times_before['%s#%s' % (p['name'], p['pm_id'])]
              for p in pm2.jlist()}
     state = json.loads((tmp_path / 'state.json').read_text())
-    assert state['pm2']['own_restarts'] == grown == {'restart-cluster#0': 1, 'restart-cluster#1': 1, 'restart-fork#2': 1}
+    assert state['pm2']['daemons'][pm2.home]['own_restarts'] == grown == {'restart-cluster#0': 1, 'restart-cluster#1': 1, 'restart-fork#2': 1}
     line = (tmp_path / 'restart.log').read_text()
     assert line.count('\n') == 1 and 'job=pm2_restart' in line and 'restarted=2' in line and 'status=ok' in line
 
@@ -185,7 +185,7 @@ def test_rollout_stops_at_the_failing_app(pm2, apps, tmp_path, bad_mode, step):
         assert failure['evidence']['instances'][0]['status'] in ('errored', 'launching', 'stopped', 'waiting restart',
                                                                  'online')
     # The restarts we did (first app, and the failed app's command) are recorded; the never-touched app's are not.
-    own = json.loads((tmp_path / 'state.json').read_text())['pm2']['own_restarts']
+    own = json.loads((tmp_path / 'state.json').read_text())['pm2']['daemons'][pm2.home]['own_restarts']
     assert own.get('restart-first#0') == 1 and own.get('restart-bad#1') == 1
     assert not any(key.startswith('restart-last') for key in own)
     log = (tmp_path / 'restart.log').read_text()

@@ -89,6 +89,20 @@ def test_record_own_restarts_adds_up():
         def section(self, name):
             return self.data.setdefault(name, {})
     store = Store()
-    pm2.record_own_restarts(store, {'api#0': 1, 'api#1': 1})
-    pm2.record_own_restarts(store, {'api#0': 2})
-    assert store.data['pm2']['own_restarts'] == {'api#0': 3, 'api#1': 1}
+    app = pm2.Pm2Target('/usr/bin/pm2', '/home/app/.pm2', 'app', 1000, 1000, '/home/app')
+    other = pm2.Pm2Target('/usr/bin/pm2', '/srv/pm2', 'web', 1001, 1001, '/srv')
+    pm2.record_own_restarts(store, {'api#0': 1, 'api#1': 1}, app)
+    pm2.record_own_restarts(store, {'api#0': 2}, app)
+    pm2.record_own_restarts(store, {'api#0': 1}, other)  # same name and id in another daemon: kept apart
+    assert store.data['pm2']['daemons'] == {
+        '/home/app/.pm2': {'user': 'app', 'own_restarts': {'api#0': 3, 'api#1': 1}},
+        '/srv/pm2': {'user': 'web', 'own_restarts': {'api#0': 1}}}
+
+
+def test_another_users_pm2_without_root_is_a_clear_error_not_a_traceback(monkeypatch):
+    """Before, the failed setuid in preexec_fn surfaced as an uncaught SubprocessError."""
+    monkeypatch.setattr(pm2.os, 'getuid', lambda: 65534)
+    monkeypatch.setattr(pm2.os, 'geteuid', lambda: 65534)
+    target = pm2.Pm2Target('/bin/true', '/home/app/.pm2', 'app', 1000, 1000, '/home/app')
+    with pytest.raises(pm2.Pm2Error, match='PM2 runs as user app and this job runs as nobody.*run the job as root or as app'):
+        pm2.run_pm2(target, ['jlist'])
