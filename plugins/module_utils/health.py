@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """twzrd_health's two runs: the hourly alerts and the weekly report.
 
-Each run collects (system.py, pm2.py, logscan.py), evaluates
+Each run collects (system.py, pm2_view.py, logscan.py), evaluates
 (health_checks.py) and hands a result to the module; the state store passed
 in is already locked (alerts) or read-only (report, check mode).
 """
@@ -19,136 +19,15 @@ from ansible_collections.twzrd.ops.plugins.module_utils import history as trend_
 from ansible_collections.twzrd.ops.plugins.module_utils import logscan
 from ansible_collections.twzrd.ops.plugins.module_utils import system
 from ansible_collections.twzrd.ops.plugins.module_utils import trends
+from ansible_collections.twzrd.ops.plugins.module_utils import pm2_view
 from ansible_collections.twzrd.ops.plugins.module_utils.alerts import WARNING, CRITICAL, build_result
 from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import STATE_SECTION as PM2_SECTION
-from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import (
-    LEGACY_KEYS, Pm2Error, Pm2HomeUnreadable, daemon_entry, daemon_pid, group_by_name, process_key, snapshot,
-    told_where)
-from ansible_collections.twzrd.ops.plugins.module_utils.pm2_discovery import discover_targets, remembered_target
+from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import group_by_name
 from ansible_collections.twzrd.ops.plugins.module_utils.report_stage import SECTION as ALERTING_SECTION
 
 SECTION = 'twzrd_health'
 DB_SECTION = 'twzrd_db_health'  # db_health.STATE_SECTION, not imported: it pulls in psycopg2
 VACUUM_SECTION = 'twzrd_vacuum'  # the vacuum module's section
-
-
-class DaemonView:
-    """One PM2 daemon as the checks see it: running?, processes (safe fields), error."""
-
-    def __init__(self, target, running=False, processes=(), secrets=(), error=None):
-        self.target = target
-        self.running = running
-        self.processes = list(processes)
-        self.secrets = set(secrets)
-        self.error = error
-        self.label = ''  # set when several daemons are checked: the subject of its daemon-level alerts
-        self.prefix = ''  # set when several daemons have apps: they are named "prefix/app"
-
-    def qualified(self, name):
-        return '%s/%s' % (self.prefix, name) if self.prefix else name
-
-    def metrics(self):
-        return {'user': self.target.user, 'pm2_home': self.target.pm2_home, 'pid': self.target.found_pid,
-                'daemon_running': self.running, 'error': self.error,
-                'apps': len(set(p['name'] for p in self.processes))}
-
-
-def _labels(daemons):
-    """The owner's name, or owner:PM2_HOME when one user runs several daemons."""
-    users = [d.target.user for d in daemons]
-    return [d.target.user if users.count(d.target.user) == 1 else '%s:%s' % (d.target.user, d.target.pm2_home)
-            for d in daemons]
-
-
-class Pm2View:
-    """Every PM2 daemon this run checks: the configured one, or those found running (``discovered``)."""
-
-    def __init__(self, daemons, discovered=False):
-        self.daemons = sorted(daemons, key=lambda d: (d.target.user, d.target.pm2_home))
-        self.discovered = discovered
-        # An empty daemon (a stray `pm2 ls` as root spawns one) does not rename the apps of the other.
-        named = sum(1 for d in self.daemons if d.processes) > 1
-        if len(self.daemons) > 1:
-            for daemon, label in zip(self.daemons, _labels(self.daemons)):
-                daemon.label = label
-                daemon.prefix = label if named else ''
-
-    @property
-    def processes(self):
-        """All processes, named "owner/app" when several daemons have apps."""
-        return [dict(p, name=d.qualified(p['name']), app=p['name']) if d.prefix else p
-                for d in self.daemons for p in d.processes]
-
-    @property
-    def secrets(self):
-        return set().union(*[d.secrets for d in self.daemons]) if self.daemons else set()
-
-    @property
-    def daemon_running(self):
-        return bool(self.daemons) and all(d.running for d in self.daemons)
-
-    @property
-    def error(self):
-        errors = [d.error for d in self.daemons if d.error]
-        return '; '.join(errors) if errors else None
-
-    @property
-    def installed(self):
-        return any(d.target.pm2_bin is not None or d.running for d in self.daemons)
-
-    def metrics(self, apps):
-        return {
-            'installed': self.installed,
-            'pm2_home': ', '.join(d.target.pm2_home for d in self.daemons),
-            'user': ', '.join(d.target.user for d in self.daemons),
-            'daemon_running': self.daemon_running,
-            'error': self.error,
-            'discovered': self.discovered,
-            'daemons': [d.metrics() for d in self.daemons],
-            'apps': apps,
-        }
-
-
-def pm2_targets(params, pm2_state, configured):
-    """``(targets, discovered)``: the ``configured`` target when the person said where PM2 is,
-    else every daemon found running.
-
-    A daemon found by an earlier run that ran apps and is gone now is checked
-    too, so its absence is an alert; with nothing configured or found, the
-    default (this user's ~/.pm2) answers "not installed" or "not running".
-    """
-    if told_where(params['pm2_home'], params['pm2_user']):
-        return [configured], False
-    targets = discover_targets(params['pm2_bin'])
-    found = set(t.pm2_home for t in targets)
-    for home, entry in sorted((pm2_state.get('daemons') or {}).items()):
-        if home not in found and entry.get('restart_baseline') and entry.get('user'):
-            remembered = remembered_target(home, entry['user'], params['pm2_bin'])
-            if remembered is not None:
-                targets.append(remembered)
-    if not targets:
-        return [configured], True
-    return targets, True
-
-
-def collect_daemon(target, timeout, now):
-    if target.problem:  # found running, but we cannot tell where it keeps its files or how to ask it
-        return DaemonView(target, True, error=target.problem)
-    try:
-        snap = snapshot(target, timeout=timeout, now_ms=int(now * 1000))
-    except Pm2HomeUnreadable as exc:  # running or not is unknown: say so, never "daemon dead"
-        return DaemonView(target, target.found_pid is not None, error=str(exc))
-    except Pm2Error as exc:
-        try:
-            running = daemon_pid(target.pm2_home) is not None
-        except Pm2Error:
-            running = target.found_pid is not None
-        return DaemonView(target, running, error=str(exc))
-    return DaemonView(target, snap.daemon_running, snap.processes, snap.secrets)
-
-
-def collect_pm2(targets, discovered, timeout, now):
-    return Pm2View([collect_daemon(target, timeout, now) for target in targets], discovered)
 
 
 def _system_alerts(params, memory, load, disks):
@@ -157,40 +36,12 @@ def _system_alerts(params, memory, load, disks):
             + checks.check_disks(disks, params['disk_warning'], params['disk_critical']))
 
 
-def _daemon_state(pm2_state, view, daemon):
-    """``(restart_baseline, own_restarts)`` of ``daemon`` from the last runs.
-
-    The maps at the top of the section were written before discovery, for the
-    one daemon there was: they count for a run that checks a single daemon.
-    """
-    entry = (pm2_state.get('daemons') or {}).get(daemon.target.pm2_home) or {}
-    baseline = dict(entry.get('restart_baseline') or {})
-    own = dict(entry.get('own_restarts') or {})
-    if len(view.daemons) == 1 and not baseline:
-        baseline = dict(pm2_state.get('restart_baseline') or {})
-    if len(view.daemons) == 1:
-        for key, count in (pm2_state.get('own_restarts') or {}).items():
-            own[key] = own.get(key, 0) + count
-    return baseline, own
-
-
-def restart_growth(view, pm2_state):
-    """``(growth by qualified process key, {pm2_home: new baseline})`` across the daemons checked."""
-    growth, baselines = {}, {}
-    for daemon in view.daemons:
-        baseline, own = _daemon_state(pm2_state, view, daemon)
-        grown, baselines[daemon.target.pm2_home] = checks.restart_growth(daemon.processes, baseline, own)
-        for proc in daemon.processes:
-            growth[process_key(dict(proc, name=daemon.qualified(proc['name'])))] = grown[process_key(proc)]
-    return growth, baselines
-
-
-def _apps_seen_last_time(pm2_state, view, daemon):
-    baseline = _daemon_state(pm2_state, view, daemon)[0]
-    return [daemon.qualified(key.rsplit('#', 1)[0]) for key in baseline]
-
-
 def _pm2_alerts(params, view, apps, pm2_state):
+    """Per daemon: unreadable (pm2_query) or gone (pm2_daemon); then expected apps missing and crashes.
+
+    With a single daemon a dead one stands alone and lists the expected apps, as before discovery.
+    """
+    single = len(view.daemons) == 1
     expected = params['pm2_expected_apps']
     alerts = []
     for daemon in view.daemons:
@@ -198,29 +49,16 @@ def _pm2_alerts(params, view, apps, pm2_state):
         if daemon.error:  # we know nothing about its apps: say so, claim nothing else
             alerts.append(checks.pm2_query_failed(daemon.error, subject=subject))
         elif not daemon.running:
-            alerts += checks.check_pm2_presence(False, {}, expected if len(view.daemons) == 1 else [],
-                                                daemon.target.pm2_home,
-                                                _apps_seen_last_time(pm2_state, view, daemon), subject=subject)
-    if alerts and len(view.daemons) == 1:
+            seen = pm2_view.apps_seen_last_time(pm2_state, view, daemon)
+            alerts += checks.check_pm2_presence(False, {}, expected if single else [], daemon.target.pm2_home,
+                                                seen, subject=subject)
+    if single and alerts:
         return alerts
-    if not any(d.error for d in view.daemons):
-        # An expected app may be named plainly (in any daemon) or as "user/app".
-        present = set(apps) | set(app.get('app') for app in apps.values() if app.get('app'))
+    if not view.error:  # a daemon we could not read may hold the expected apps
+        # An expected app may be named plainly (found in any daemon) or as "owner/app".
+        present = set(apps) | set(app['app'] for app in apps.values() if 'app' in app)
         alerts += checks.check_pm2_presence(True, present, expected, None)
     return alerts + checks.check_pm2_crashes(apps, params['crash_warning'], params['crash_critical'])
-
-
-def _save_pm2_state(pm2_state, view, baselines):
-    """Learn the new restart counters of every daemon that answered; a failed query or a dead
-    daemon must not reset what we knew: the baseline also says which apps should be running."""
-    for daemon in view.daemons:
-        if daemon.running and not daemon.error:
-            entry = daemon_entry(pm2_state, daemon.target)
-            entry['restart_baseline'] = baselines[daemon.target.pm2_home]
-            entry['own_restarts'] = {}
-    if any(d.running and not d.error for d in view.daemons) and len(view.daemons) == 1:
-        for key in LEGACY_KEYS:  # moved under the daemon they belonged to
-            pm2_state.pop(key, None)
 
 
 def run_alerts(params, store, target, now):
@@ -229,15 +67,15 @@ def run_alerts(params, store, target, now):
     load = system.collect_load()
     disks = system.collect_disks(params['disk_paths'])
     pm2_state = store.section(PM2_SECTION)
-    view = collect_pm2(*pm2_targets(params, pm2_state, target), timeout=params['pm2_timeout'], now=now)
+    view = pm2_view.collect(params, pm2_state, target, now)
 
-    growth, baselines = restart_growth(view, pm2_state)
+    growth, baselines = pm2_view.restart_growth(view, pm2_state)
     apps = checks.summarize_apps(view.processes, growth)
     alerts = _system_alerts(params, memory, load, disks) + _pm2_alerts(params, view, apps, pm2_state)
 
     health_state = store.section(SECTION)
     if not store.read_only:
-        _save_pm2_state(pm2_state, view, baselines)
+        pm2_view.save_state(pm2_state, view, baselines)
         health_state.pop('levels', None)  # alert history now lives in the report stage's section
         health_state['history'] = trend_history.append_hourly(
             health_state.get('history'), trend_history.hourly_sample(now, memory, load, disks))
@@ -304,7 +142,7 @@ def run_report(params, store, target, now):
     load = system.collect_load()
     disks = system.collect_disks(params['disk_paths'])
     pm2_state = store.section(PM2_SECTION)
-    view = collect_pm2(*pm2_targets(params, pm2_state, target), timeout=params['pm2_timeout'], now=now)
+    view = pm2_view.collect(params, pm2_state, target, now)
     # Crash restarts are the hourly job's business; here only apps that are down count.
     apps = checks.summarize_apps(view.processes, {})
     alerts = _system_alerts(params, memory, load, disks) + _pm2_alerts(params, view, apps, pm2_state)

@@ -238,6 +238,9 @@ metrics:
     - The numbers measured (memory, swap, load, disks, pm2 with per-app counts). Never any PM2 environment.
     - C(disk_forecast) per disk path, either C(rate_per_day), C(days_left), C(full_date), C(full_at), C(samples),
       C(since), C(capacity), C(free_bytes), or C(reason) when there is no forecast.
+    - C(pm2.daemons) lists each PM2 daemon checked (C(user), C(pm2_home), C(pid) when found running,
+      C(daemon_running), C(error), C(apps) count); C(pm2.discovered) is true when no O(pm2_user)/O(pm2_home)
+      was given and the running daemons were looked for. With several daemons, C(pm2.apps) are named C(user/app).
   returned: always
   type: dict
   sample:
@@ -251,6 +254,8 @@ metrics:
       pm2_home: /home/app/.pm2
       user: app
       error: null
+      discovered: true
+      daemons: [{user: app, pm2_home: /home/app/.pm2, pid: 812, daemon_running: true, error: null, apps: 1}]
       apps: {api: {instances: 2, online: 2, down: 0, crash_restarts: 0, crashes: 0, restart_time: 3,
                    exec_mode: cluster, statuses: [online, online]}}
 recovered:

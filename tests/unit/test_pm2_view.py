@@ -1,0 +1,90 @@
+"""Several PM2 daemons in one run: names, restart counters per daemon, the alerts (recorded inputs, no PM2)."""
+from ansible_collections.twzrd.ops.plugins.module_utils import health, health_checks as checks, pm2_view
+from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import Pm2Target
+
+PARAMS = {'pm2_expected_apps': [], 'crash_warning': 0, 'crash_critical': None}
+
+
+def target(user, home, found_pid=None):
+    return Pm2Target('/usr/bin/pm2', home, user, 1000, 1000, '/home/' + user, found_pid=found_pid)
+
+
+def proc(name, pm_id, restart_time=0, status='online'):
+    return {'name': name, 'pm_id': pm_id, 'pid': 100 + pm_id, 'status': status, 'exec_mode': 'fork',
+            'restart_time': restart_time, 'unstable_restarts': 0, 'memory_bytes': 1, 'cpu_percent': 0}
+
+
+def daemon(user, home, processes=(), running=True, error=None):
+    return pm2_view.DaemonView(target(user, home, found_pid=1), running, processes, error=error)
+
+
+def alerts_for(view, apps, pm2_state, **params):
+    return health._pm2_alerts(dict(PARAMS, **params), view, apps, pm2_state)
+
+
+def test_apps_are_named_by_owner_only_when_several_daemons_have_apps():
+    view = pm2_view.Pm2View([daemon('root', '/root/.pm2', [proc('web', 0)]),
+                             daemon('app', '/home/app/.pm2', [proc('api', 0)])], discovered=True)
+    assert [(p['name'], p['app']) for p in view.processes] == [('app/api', 'api'), ('root/web', 'web')]
+    # a stray `sudo pm2 ls` spawned an empty root daemon: the app names stay as they were
+    view = pm2_view.Pm2View([daemon('root', '/root/.pm2'), daemon('app', '/home/app/.pm2', [proc('api', 0)])])
+    assert [p['name'] for p in view.processes] == ['api']
+    assert [d.label for d in view.daemons] == ['app', 'root']  # daemon-level alerts still say whose
+
+
+def test_one_user_with_two_homes_is_told_apart_by_home():
+    view = pm2_view.Pm2View([daemon('app', '/home/app/.pm2', [proc('api', 0)]),
+                             daemon('app', '/srv/pm2', [proc('api', 0)])])
+    assert sorted(p['name'] for p in view.processes) == ['app:/home/app/.pm2/api', 'app:/srv/pm2/api']
+
+
+def test_restart_counters_and_own_restarts_are_kept_per_daemon():
+    state = {'daemons': {
+        '/home/app/.pm2': {'user': 'app', 'restart_baseline': {'api#0': 5}, 'own_restarts': {'api#0': 1}},
+        '/srv/pm2': {'user': 'web', 'restart_baseline': {'api#0': 2}, 'own_restarts': {}}}}
+    view = pm2_view.Pm2View([daemon('app', '/home/app/.pm2', [proc('api', 0, restart_time=6)]),
+                             daemon('web', '/srv/pm2', [proc('api', 0, restart_time=4)])])
+    growth, baselines = pm2_view.restart_growth(view, state)
+    assert growth == {'app/api#0': 0, 'web/api#0': 2}  # app's one restart was pm2_restart's own
+    assert baselines == {'/home/app/.pm2': {'api#0': 6}, '/srv/pm2': {'api#0': 4}}
+    pm2_view.save_state(state, view, baselines)
+    assert state['daemons']['/home/app/.pm2'] == {'user': 'app', 'restart_baseline': {'api#0': 6},
+                                                  'own_restarts': {}}
+
+
+def test_the_maps_of_a_state_file_from_before_discovery_count_once_then_move():
+    state = {'restart_baseline': {'web#0': 1}, 'own_restarts': {'web#0': 1}}
+    view = pm2_view.Pm2View([daemon('app', '/home/app/.pm2', [proc('web', 0, restart_time=3)])])
+    growth, baselines = pm2_view.restart_growth(view, state)
+    assert growth == {'web#0': 1}
+    pm2_view.save_state(state, view, baselines)
+    assert state == {'daemons': {'/home/app/.pm2': {'user': 'app', 'restart_baseline': {'web#0': 3},
+                                                    'own_restarts': {}}}}
+
+
+def test_a_remembered_daemon_that_is_gone_is_critical_and_named():
+    state = {'daemons': {'/home/app/.pm2': {'user': 'app', 'restart_baseline': {'api#0': 0, 'api#1': 0}}}}
+    view = pm2_view.Pm2View([daemon('app', '/home/app/.pm2', running=False),
+                             daemon('root', '/root/.pm2', [proc('web', 0)])], discovered=True)
+    apps = checks.summarize_apps(view.processes, {})
+    [alert] = alerts_for(view, apps, state)
+    assert (alert['check'], alert['subject'], alert['level']) == ('pm2_daemon', 'app', 'critical')
+    assert alert['message'] == ('PM2 daemon of user app is not running (no live pid in /home/app/.pm2/pm2.pid) '
+                                'but 1 app(s) were running at the last check: api')
+
+
+def test_expected_apps_match_plain_or_owner_names_and_an_unreadable_daemon_claims_nothing():
+    view = pm2_view.Pm2View([daemon('app', '/home/app/.pm2', [proc('api', 0)]),
+                             daemon('root', '/root/.pm2', [proc('web', 0, status='errored')])])
+    apps = checks.summarize_apps(view.processes, {})
+    found = alerts_for(view, apps, {}, pm2_expected_apps=['api', 'root/web', 'root/api', 'worker'])
+    assert [(a['check'], a['subject']) for a in found] == [
+        ('pm2_missing_app', 'root/api'), ('pm2_missing_app', 'worker'), ('pm2_crashes', 'root/web')]
+    crash = found[-1]
+    assert 'pm2 logs web --err' in crash['remediation'] and 'root/web' in crash['message']
+
+    view = pm2_view.Pm2View([daemon('app', '/home/app/.pm2', [proc('api', 0)]),
+                             daemon('nobody', '/tmp/x', error='no pm2 executable was found: set pm2_bin')])
+    apps = checks.summarize_apps(view.processes, {})
+    found = alerts_for(view, apps, {}, pm2_expected_apps=['worker'])
+    assert [(a['check'], a['subject']) for a in found] == [('pm2_query', 'nobody')]
