@@ -22,7 +22,7 @@ options:
       - The E(PM2_HOME) of the PM2 daemon to inspect.
       - Defaults to E(PM2_HOME) of the caller, or C(~/.pm2) of O(pm2_user).
       - When neither O(pm2_home) nor O(pm2_user) is set and the caller has no E(PM2_HOME), the PM2 daemons
-        running on the host are found from C(/proc) (process title and owner, never their environment):
+        running on the host are found from C(/proc) (process title and owner, never their environment);
         M(twzrd.ops.twzrd_health) checks each, M(twzrd.ops.pm2_restart) acts on the only one and refuses to
         guess when several run. With none running, C(~/.pm2) of the caller is used.
     type: path

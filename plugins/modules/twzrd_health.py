@@ -96,6 +96,8 @@ options:
     description:
       - PM2 apps that must exist. When set, a PM2 daemon that is not running, or an app missing from
         its process list, is critical.
+      - When several PM2 daemons are checked (see O(pm2_home)), name an app plainly (found in any daemon) or as
+        C(user/app).
     type: list
     elements: str
     default: []
