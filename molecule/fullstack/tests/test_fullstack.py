@@ -55,6 +55,27 @@ def test_alerts_job_sees_the_app_under_pm2(host):
     assert 'pm2_missing_app' not in result.stdout and 'pm2_daemon' not in result.stdout
 
 
+def test_a_job_without_pm2_settings_finds_the_app_users_pm2(host):
+    """No pm2_user/pm2_home: root's job finds the daemon user app runs (issue 10 item 7), cron's PATH."""
+    work = '/tmp/twzrd-discovery'
+    quiet = {'load_warning': 1000, 'load_critical': 2000, 'disk_warning': 99.8, 'disk_critical': 99.9,
+             'swap_warning': 99.8, 'swap_critical': 99.9}
+    args = dict(quiet, mode='alerts', pm2_expected_apps=['web'], state_file=work + '/state.json',
+                log_file=work + '/alerts.log')
+    assert host.run('rm -rf %s && mkdir -m 0700 %s', work, work).rc == 0
+    assert host.run('printf %%s %s > %s/args.json', json.dumps({'ANSIBLE_MODULE_ARGS': args}), work).rc == 0
+    result = host.run('env -i PATH=/usr/bin:/bin PYTHONPATH=/opt/twzrd/collections PYTHONDONTWRITEBYTECODE=1 '
+                      '/opt/twzrd/venv/bin/python -m ansible_collections.twzrd.ops.plugins.modules.twzrd_health '
+                      '%s/args.json', work)
+    out = json.loads(result.stdout)
+    pm2 = out['metrics']['pm2']
+    assert (pm2['user'], pm2['pm2_home'], pm2['discovered'], pm2['daemon_running']) == \
+        ('app', '/home/app/.pm2', True, True), pm2
+    assert pm2['apps']['web']['online'] >= 1
+    assert not [a for a in out['alerts'] if a['check'].startswith('pm2')], out['alerts']
+    host.run('rm -rf %s', work)
+
+
 def test_cron_itself_runs_the_health_job(host):
     """The health job is scheduled every minute here: cron must pick up the file and run it."""
     log = '/var/log/twzrd-health.log'
