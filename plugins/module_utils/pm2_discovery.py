@@ -161,9 +161,11 @@ def discover_targets(pm2_bin=None, proc_root='/proc'):
 
 def remembered_target(pm2_home, user, pm2_bin=None):
     """A daemon seen by an earlier run and not running now, so its absence is noticed; None if its user is gone."""
+    if not os.path.isabs(pm2_home) or '\x00' in pm2_home:  # a hand-edited state file
+        return None
     try:
         owner = pwd.getpwnam(user)
-    except KeyError:
+    except (KeyError, ValueError):
         return None
     return Pm2Target(find_pm2_bin(pm2_bin), pm2_home, owner.pw_name, owner.pw_uid, owner.pw_gid, owner.pw_dir)
 

@@ -266,7 +266,7 @@ def test_pm2_restart_bad_durations_are_refused_before_any_restart(tmp_path_facto
 # --- the state file -------------------------------------------------------------------------------------
 
 SECTION_KEYS = {
-    'pm2': ['restart_baseline', 'own_restarts'],
+    'pm2': ['restart_baseline', 'own_restarts', 'daemons'],
     'twzrd_health': ['history', 'levels'],
     'twzrd_db_health': ['sizes', 'last_run', 'last_status'],
     'twzrd_vacuum': ['last_run', 'last_status', 'last_metrics'],
@@ -277,7 +277,8 @@ STATE_VALUES = st.recursive(
               TEXT),
     lambda inner: st.one_of(st.lists(inner, max_size=3),
                             st.dictionaries(st.sampled_from(['web#0', 't', 'load1', 'alerts', 'pending', 'since',
-                                                             'level', 'told_level', 'last_sent', 'title', 'x']),
+                                                             'level', 'told_level', 'last_sent', 'title', 'x',
+                                                             '/tmp/twzrd-gone-pm2', 'user', 'restart_baseline']),
                                             inner, max_size=4)),
     max_leaves=8)
 
@@ -296,12 +297,15 @@ def states(draw):
 
 @examples(30)
 @given(text=st.one_of(states(), st.integers(1, 3000).map(lambda depth: '{"pm2":' + '[' * depth + ']' * depth + '}'),
-                      TEXT))
-def test_any_state_content_is_a_warning_and_a_fresh_start_never_a_crash(tmp_path_factory, text):
+                      TEXT),
+       told=st.booleans())
+def test_any_state_content_is_a_warning_and_a_fresh_start_never_a_crash(tmp_path_factory, text, told):
     tmp_path = tmp_path_factory.mktemp('state')
     state_file = tmp_path / 'state.json'
     state_file.write_text(text)
-    args = dict(QUIET, mode='alerts', state_file=str(state_file), pm2_home=str(tmp_path / 'no-pm2'))
+    args = dict(QUIET, mode='alerts', state_file=str(state_file))
+    if told:  # else PM2 is looked for, and the daemons the state file remembers are checked
+        args['pm2_home'] = str(tmp_path / 'no-pm2')
     first = run_and_check('twzrd_health', args, tmp_path)
     assert not first.get('failed') and first['status'] in ('ok', 'warning', 'critical'), first
     second = run_and_check('twzrd_health', args, tmp_path)  # the bad section was rewritten

@@ -88,3 +88,27 @@ def test_expected_apps_match_plain_or_owner_names_and_an_unreadable_daemon_claim
     apps = checks.summarize_apps(view.processes, {})
     found = alerts_for(view, apps, {}, pm2_expected_apps=['worker'])
     assert [(a['check'], a['subject']) for a in found] == [('pm2_query', 'nobody')]
+
+
+def test_targets_are_the_configured_one_or_those_found_plus_those_remembered(monkeypatch):
+    configured = target('root', '/root/.pm2')
+    params = {'pm2_home': None, 'pm2_user': None, 'pm2_bin': None}
+    monkeypatch.delenv('PM2_HOME', raising=False)
+    running = target('app', '/home/app/.pm2', found_pid=7)
+    monkeypatch.setattr(pm2_view, 'discover_targets', lambda pm2_bin=None: [running])
+    seen = {'restart_baseline': {'api#0': 0}}
+    state = {'daemons': {
+        '/home/app/.pm2': dict(seen, user='app'),   # running now: found, not added twice
+        '/srv/gone': dict(seen, user='root'),       # ran apps, gone now: checked, so missed
+        '/srv/empty': {'user': 'root', 'restart_baseline': {}},  # never ran an app: forgotten
+        'relative/home': dict(seen, user='root'),   # hand-edited junk is skipped, never a traceback
+        '/srv/nul\x00': dict(seen, user='root'),
+        '/srv/nouser': dict(seen, user='no-such-user-xyz'),
+        '/srv/baduser': dict(seen, user='bad\x00user'),
+    }}
+    targets, discovered = pm2_view.pm2_targets(params, state, configured)
+    assert discovered and [(t.pm2_home, t.user, t.found_pid) for t in targets] == [
+        ('/home/app/.pm2', 'app', 7), ('/srv/gone', 'root', None)]
+    assert pm2_view.pm2_targets(dict(params, pm2_user='app'), state, configured) == ([configured], False)
+    monkeypatch.setattr(pm2_view, 'discover_targets', lambda pm2_bin=None: [])
+    assert pm2_view.pm2_targets(params, {}, configured) == ([configured], True)
