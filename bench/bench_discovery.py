@@ -43,7 +43,7 @@ def main():
     try:
         subprocess.run([PM2_BIN, 'start', APP, '--name', 'web'], env=pm2_env, capture_output=True, check=True)
         running = sum(1 for name in os.listdir('/proc') if name.isdigit())
-        idle = [subprocess.Popen(['sleep', '600']) for _ in range(max(0, PROCESSES - running))]
+        idle = [subprocess.Popen(['sleep', '600']) for _idle in range(max(0, PROCESSES - running))]
         env = {'PATH': os.environ.get('PATH', '/usr/bin:/bin'), 'PYTHONPATH': COLLECTIONS, 'LANG': 'C.UTF-8'}
         told = alerts_args(work, 'told', pm2_home=home)
         found = alerts_args(work, 'found')
@@ -54,7 +54,7 @@ def main():
         medians = compare('told', [sys.executable, '-m', MODULE, told], 'found', [sys.executable, '-m', MODULE, found],
                           runs=RUNS, env=env, cwd=ROOT)
         floor = [timed_run([sys.executable, '-c', 'import ansible.module_utils.basic'], env=env)[1]
-                 for _ in range(RUNS)]
+                 for _round in range(RUNS)]
     finally:
         for proc in idle:
             proc.kill()
