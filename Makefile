@@ -77,7 +77,7 @@ unit: venv collection
 	@$(BIN)/python -m pytest tests/unit -q $(PYTEST_ARGS)
 
 integration: deps
-	@TWZRD_PM2=$(PM2) $(BIN)/python -m pytest tests/integration -q $(PYTEST_ARGS)
+	@TWZRD_PM2=$(PM2) $(BIN)/python -m pytest tests/integration -q -rs $(PYTEST_ARGS)
 
 # The Hypothesis suite with twenty times the examples, randomized (make integration runs the short one).
 fuzz: deps

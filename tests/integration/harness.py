@@ -86,9 +86,30 @@ class Pm2:
                     (p['name'], p['pm2_env']['status'], p['pm2_env']['restart_time']) for p in procs])
             time.sleep(interval)
 
+    def daemon_pid(self):
+        try:
+            with open(os.path.join(self.home, 'pm2.pid')) as handle:
+                return int(handle.read().strip())
+        except (OSError, ValueError):
+            return None
+
+    def wait_gone(self, pid, timeout=15):
+        """``pm2 kill`` can return while the daemon is still exiting: wait, so no test sees it."""
+        deadline = time.monotonic() + timeout
+        while pid and time.monotonic() < deadline:
+            try:
+                with open('/proc/%d/cmdline' % pid, 'rb') as handle:
+                    if b'God Daemon' not in handle.read():
+                        return  # exited (a zombie has no command line), or the pid was reused
+            except OSError:
+                return
+            time.sleep(0.05)
+
     def kill(self):
         if self.started:
+            pid = self.daemon_pid()
             subprocess.run([self.bin, 'kill'], capture_output=True, env=self.env(), timeout=60, check=False)
+            self.wait_gone(pid)
 
 
 class OtherUserPm2(Pm2):
@@ -121,7 +142,9 @@ class OtherUserPm2(Pm2):
 
     def kill(self):
         if self.started:
+            pid = self.daemon_pid()
             self.cmd('kill', check=False)
+            self.wait_gone(pid)
 
     def close(self):
         self.kill()

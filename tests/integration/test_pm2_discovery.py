@@ -5,6 +5,7 @@ with no PM2 option but the binary (the app user's pm2 is not on root's PATH here
 """
 import json
 import os
+import time
 
 import pytest
 
@@ -17,12 +18,20 @@ QUIET_SYSTEM = {'load_warning': 1000, 'load_critical': 2000, 'disk_warning': 99.
 
 @pytest.fixture(autouse=True)
 def no_foreign_daemons():
-    """The assertions count daemons: a host running a PM2 of its own cannot run these tests."""
+    """The assertions count daemons: a host running a PM2 of its own cannot run these tests.
+
+    The harness waits for the daemons it kills to exit; a few seconds more for any other test's.
+    """
     if os.getuid() != 0:
         pytest.skip('needs root to run PM2 as another user')
-    others = [(d.pid, d.shown_home) for d in scan_god_daemons()]
-    if others:
-        pytest.skip('this host runs PM2 daemons the tests did not start: %s' % others)
+    deadline = time.monotonic() + 15
+    while True:
+        others = [(d.pid, d.shown_home) for d in scan_god_daemons()]
+        if not others:
+            return
+        if time.monotonic() > deadline:
+            pytest.skip('this host runs PM2 daemons the tests did not start: %s' % others)
+        time.sleep(0.2)
 
 
 def health_args(tmp_path, pm2_bin, **extra):
