@@ -19,8 +19,10 @@ description:
   - The first failure stops the rollout. Nothing after the failed app is restarted; the result names the app,
     the step (V(restart), V(online), V(health), V(errors), V(stable)) and the evidence
     (HTTP status, error lines trimmed and with secrets removed), and lists the untouched apps.
-  - Restarts it makes are recorded in the shared state file (section C(pm2), key C(own_restarts)) so
-    C(twzrd.ops.twzrd_health) does not count them as crashes.
+  - Restarts it makes are recorded in the shared state file (section C(pm2), C(daemons), the daemon's
+    E(PM2_HOME), key C(own_restarts)) so C(twzrd.ops.twzrd_health) does not count them as crashes.
+  - Acts on one PM2 daemon. Without O(pm2_user) or O(pm2_home), that is the only daemon running on the host;
+    when several run it restarts nothing and names them.
   - Never starts a PM2 daemon. An unknown app name is an error before anything is restarted.
   - The procedure, and what to do when a rollout stops halfway, is in C(docs/restart.md) of the collection.
 author:
