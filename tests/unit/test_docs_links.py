@@ -38,7 +38,7 @@ def test_relative_links_resolve(doc):
     for target in links(doc):
         if re.match(r'^[a-z]+:', target):  # http:, https:, mailto:
             continue
-        path, _, anchor = target.partition('#')
+        path, _hash, anchor = target.partition('#')
         resolved = os.path.normpath(os.path.join(os.path.dirname(doc), path)) if path else doc
         if not os.path.exists(resolved):
             broken.append('%s (no such file)' % target)
