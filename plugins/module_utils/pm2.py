@@ -139,8 +139,8 @@ def _is_god_daemon(pid, pm2_home):
     return bool(shown) and (home.startswith(shown) or os.path.realpath(home).startswith(shown))
 
 
-def daemon_pid(pm2_home):
-    """PID of the running PM2 daemon for ``pm2_home``, or None if it is not running.
+def pid_file_pid(pm2_home):
+    """The pid ``pm2_home``/pm2.pid names (alive or not), or None when it is missing or not a pid.
 
     Raises Pm2HomeUnreadable when the pid file exists but this user may not read it.
     """
@@ -155,7 +155,16 @@ def daemon_pid(pm2_home):
         return None
     except ValueError:
         return None
-    if pid <= 0:
+    return pid if pid > 0 else None
+
+
+def daemon_pid(pm2_home):
+    """PID of the running PM2 daemon for ``pm2_home``, or None if it is not running.
+
+    Raises Pm2HomeUnreadable when the pid file exists but this user may not read it.
+    """
+    pid = pid_file_pid(pm2_home)
+    if pid is None:
         return None
     try:
         os.kill(pid, 0)

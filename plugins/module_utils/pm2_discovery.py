@@ -13,12 +13,11 @@ Never its environment: that holds the app secrets.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import errno
 import os
 import pwd
 
 from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import (
-    Pm2Error, Pm2Target, find_pm2_bin, god_daemon_title, told_where)
+    Pm2Error, Pm2HomeUnreadable, Pm2Target, find_pm2_bin, god_daemon_title, pid_file_pid, told_where)
 
 PM2_SOCKETS = ('rpc.sock', 'pub.sock')
 
@@ -94,11 +93,9 @@ def socket_dirs(net_unix='/proc/net/unix'):
 def _pid_in(home, pid):
     """True/False: ``home``/pm2.pid names ``pid``; None when we may not read it."""
     try:
-        return int(_read(os.path.join(home, 'pm2.pid'), 'r')[:64].strip()) == pid
-    except (IOError, OSError) as exc:
-        return None if exc.errno in (errno.EACCES, errno.EPERM) else False
-    except ValueError:
-        return False
+        return pid_file_pid(home) == pid
+    except Pm2HomeUnreadable:
+        return None
 
 
 def daemon_home(daemon, owner_home, pm2_socket_dirs):
