@@ -104,15 +104,16 @@ class Pm2HomeUnreadable(Pm2Error):
 
 
 def god_daemon_title(cmdline):
-    """``(home shown, whole)`` when a /proc cmdline is PM2's God daemon title, else None.
+    """``(home shown, whole)`` when a /proc cmdline (bytes) is PM2's God daemon title, else None.
 
     The daemon sets its title to ``PM2 vX: God Daemon (PM2_HOME)``; node writes
     it over its argv area, so a long home shows cut short (``whole`` False).
     """
-    text = cmdline.decode('utf-8', 'replace') if isinstance(cmdline, bytes) else cmdline
-    text = text.rstrip('\x00')
+    if not cmdline.startswith(b'PM2 v'):  # every process of the host comes here: decode only PM2's
+        return None
+    text = cmdline.decode('utf-8', 'replace').rstrip('\x00')
     marker = ': God Daemon ('
-    if not text.startswith('PM2 v') or marker not in text:
+    if marker not in text:
         return None
     shown = text.split(marker, 1)[1]
     whole = shown.endswith(')')
