@@ -148,9 +148,8 @@ def daemon_state(pm2_state, view, daemon):
     entry = (pm2_state.get('daemons') or {}).get(daemon.target.pm2_home) or {}
     baseline = dict(entry.get('restart_baseline') or {})
     own = dict(entry.get('own_restarts') or {})
-    if len(view.daemons) == 1 and not baseline:
-        baseline = dict(pm2_state.get('restart_baseline') or {})
     if len(view.daemons) == 1:
+        baseline = baseline or dict(pm2_state.get('restart_baseline') or {})
         for key, count in (pm2_state.get('own_restarts') or {}).items():
             own[key] = own.get(key, 0) + count
     return baseline, own
@@ -163,7 +162,7 @@ def restart_growth(view, pm2_state):
         baseline, own = daemon_state(pm2_state, view, daemon)
         grown, baselines[daemon.target.pm2_home] = checks.restart_growth(daemon.processes, baseline, own)
         for proc in daemon.processes:
-            growth[process_key(dict(proc, name=daemon.qualified(proc['name'])))] = grown[process_key(proc)]
+            growth[daemon.qualified(process_key(proc))] = grown[process_key(proc)]
     return growth, baselines
 
 
