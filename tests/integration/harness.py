@@ -5,9 +5,12 @@ at teardown, so no test touches a real ~/.pm2 and no daemon outlives a test.
 """
 import json
 import os
+import pwd
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -47,6 +50,8 @@ def run_module(name, args, tmp_path, env=None, timeout=120):
 class Pm2:
     """A private PM2 daemon for one test."""
 
+    as_owner = ()  # the command prefix that runs pm2 as the daemon's user (none: as us)
+
     def __init__(self, pm2_bin, home):
         self.bin = pm2_bin
         self.home = str(home)
@@ -60,7 +65,7 @@ class Pm2:
 
     def cmd(self, *args, env=None, check=True, timeout=60):
         self.started = True
-        proc = subprocess.run([self.bin] + list(args), capture_output=True, text=True,
+        proc = subprocess.run(list(self.as_owner) + [self.bin] + list(args), capture_output=True, text=True,
                               env=self.env(env), timeout=timeout, check=False)
         if check and proc.returncode != 0:
             raise AssertionError('pm2 %s failed: %s %s' % (' '.join(args), proc.stdout, proc.stderr))
@@ -108,7 +113,7 @@ class Pm2:
     def kill(self):
         if self.started:
             pid = self.daemon_pid()
-            subprocess.run([self.bin, 'kill'], capture_output=True, env=self.env(), timeout=60, check=False)
+            self.cmd('kill', check=False)
             self.wait_gone(pid)
 
 
@@ -120,10 +125,8 @@ class OtherUserPm2(Pm2):
     """
 
     def __init__(self, pm2_bin, user='nobody'):
-        import pwd
-        import tempfile
         entry = pwd.getpwnam(user)
-        self.user = user
+        self.as_owner = ('runuser', '-u', user, '--')
         self.user_home = tempfile.mkdtemp(prefix='twzrd-pm2-%s-' % user)
         os.chmod(self.user_home, 0o755)
         os.chown(self.user_home, entry.pw_uid, entry.pw_gid)
@@ -132,21 +135,6 @@ class OtherUserPm2(Pm2):
     def env(self, extra=None):
         return super().env(dict({'HOME': self.user_home}, **(extra or {})))
 
-    def cmd(self, *args, env=None, check=True, timeout=60):
-        self.started = True
-        proc = subprocess.run(['runuser', '-u', self.user, '--', self.bin] + list(args), capture_output=True,
-                              text=True, env=self.env(env), timeout=timeout, check=False)
-        if check and proc.returncode != 0:
-            raise AssertionError('pm2 %s as %s failed: %s %s' % (' '.join(args), self.user, proc.stdout, proc.stderr))
-        return proc
-
-    def kill(self):
-        if self.started:
-            pid = self.daemon_pid()
-            self.cmd('kill', check=False)
-            self.wait_gone(pid)
-
     def close(self):
         self.kill()
-        import shutil
         shutil.rmtree(self.user_home, ignore_errors=True)
