@@ -57,7 +57,11 @@ def append_hourly(history, sample, days=HOURLY_DAYS):
     """``history`` with ``sample`` added, oldest first: one sample per clock hour, ``days`` of hours kept
     (``days * 24 + 1`` samples: an hourly schedule keeps both ends of the span, as it did when pruned by time)."""
     hour = sample['t'] // HOUR
-    kept = [h for h in hourly_samples(history) if h['t'] // HOUR != hour] + [sample]
+    kept = hourly_samples(history)
+    same_hour = [h for h in kept if h['t'] // HOUR == hour]
+    clock_went_back = any(h['t'] // HOUR > hour for h in kept)
+    if not (same_hour and clock_went_back):  # a clock gone back must not overwrite the hour it lands in
+        kept = [h for h in kept if h['t'] // HOUR != hour] + [sample]
     kept.sort(key=lambda h: h['t'])
     return kept[-(days * 24 + 1):]
 

@@ -70,7 +70,17 @@ class Optional:
         self.shape = shape
 
 
-_ALERT_ENTRY = Record(check=STR, subject=Optional(ANY), level=STR, since=EPOCH, told_level=Optional(STR),
+class OneOf:
+    """One of these strings (an alert level: anything else is a KeyError where levels are ranked)."""
+
+    def __init__(self, *values):
+        self.values = values
+
+
+LEVEL = OneOf('ok', 'warning', 'critical')
+
+
+_ALERT_ENTRY = Record(check=STR, subject=Optional(ANY), level=LEVEL, since=EPOCH, told_level=Optional(LEVEL),
                       last_sent=Optional(EPOCH))
 _PENDING = Record(created=Optional(EPOCH), title=Optional(STR), body=Optional(STR), targets=Optional(List(STR)))
 _HOURLY_SAMPLE = Record(required=('t',), t=EPOCH, load1=Optional(NUMBER), load5=Optional(NUMBER),
@@ -149,6 +159,8 @@ def problem(value, shape, where):
         return None if value is None else problem(value, shape.shape, where)
     if isinstance(shape, str):
         return _scalar_problem(value, shape, where)
+    if isinstance(shape, OneOf):
+        return None if value in shape.values else '%s is not one of %s' % (where, ', '.join(shape.values))
     if isinstance(shape, (List, Tuple)):
         if not isinstance(value, list):
             return '%s is not a list' % where

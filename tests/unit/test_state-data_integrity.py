@@ -73,7 +73,12 @@ HAND_EDITS = [
      'alerting.alerts.alerts.load.since'),
     ('alerting', '{"alerts": {"alerts": {"load": {"check": "load", "level": "warning", "since": 1, '
                  '"last_sent": 1e18}}}}', 'alerting.alerts.alerts.load.last_sent'),
+    ('alerting', '{"alerts": {"alerts": {"load": {"check": "load", "level": "warning", "since": 1, '
+                 '"told_level": "bogus"}}}}', 'alerting.alerts.alerts.load.told_level'),
+    ('alerting', '{"alerts": {"alerts": {"load": {"check": "load", "level": ["warning"], "since": 1}}}}',
+     'alerting.alerts.alerts.load.level'),
     ('twzrd_health', '{"pm2_restarts": {"2026-12-01": {"web": "3"}}}', 'twzrd_health.pm2_restarts.2026-12-01.web'),
+    ('twzrd_health', '{"pm2_restarts": {"yesterday": {"web": 3}}}', 'twzrd_health.pm2_restarts'),
     ('twzrd_health', '{"history": [{"t": 1e300}]}', 'twzrd_health.history[0].t'),
     ('twzrd_db_health', '{"sizes": {"app": [[1, "7.5MB"]]}}', 'twzrd_db_health.sizes.app[0][1]'),
     ('twzrd_db_health', '{"sizes": {"app": [[1]]}}', 'twzrd_db_health.sizes.app[0]'),
@@ -179,3 +184,12 @@ def test_item7_pruning_takes_only_names_the_stage_writes(tmp_path):
     assert report_html.stale_pages(mine + foreign, 2) == ['twzrd-report-2026-11-16.html']
     assert report_html.prune(str(tmp_path), 2) == ['twzrd-report-2026-11-16.html']
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(mine[1:] + foreign)
+
+
+def test_item6_a_run_with_the_clock_a_few_days_behind_overwrites_no_sample():
+    samples = month()
+    taken = samples[-72]
+    behind = history.append_hourly(samples, {'t': taken['t'] + 60, 'load1': 9})
+    assert behind == samples  # that hour was measured when the clock was right (newer samples exist)
+    newest = history.append_hourly(samples, {'t': samples[-1]['t'] + 60, 'load1': 9})
+    assert newest[-1] == {'t': samples[-1]['t'] + 60, 'load1': 9} and len(newest) == 720  # the same hour, later: it replaces
