@@ -83,13 +83,17 @@ def run_alerts(params, store, target, now):
             health_state.get('history'), trend_history.hourly_sample(now, memory, load, disks))
         health_state['pm2_restarts'] = trend_history.add_counts(
             health_state.get('pm2_restarts'), now, dict((name, app['crash_restarts']) for name, app in apps.items()))
-    clock_note = trend_history.note_future_samples(health_state, now)
-    if clock_note:
-        warn(clock_note)
+    _tell(trend_history.note_future_samples(health_state, now))
 
     found, forecasts = disk_forecasts(params, health_state.get('history'), disks, now)
     metrics = dict(memory, load=load, disks=disks, pm2=view.metrics(apps), disk_forecast=forecasts)
     return build_result(alerts + found, metrics, mode='alerts')
+
+
+def _tell(note):
+    """A warning of the run (AnsibleModule.warn's list), when there is one."""
+    if note:
+        warn(note)
 
 
 def disk_forecasts(params, history, disks, now):

@@ -162,16 +162,24 @@ def problem(value, shape, where):
     if isinstance(shape, OneOf):
         return None if value in shape.values else '%s is not one of %s' % (where, ', '.join(shape.values))
     if isinstance(shape, (List, Tuple)):
-        if not isinstance(value, list):
-            return '%s is not a list' % where
-        if isinstance(shape, Tuple) and len(value) != len(shape.items):
-            return '%s is not a list of %d items' % (where, len(shape.items))
-        for index, item in enumerate(value):
-            found = problem(item, shape.items if isinstance(shape, List) else shape.items[index],
-                            '%s[%d]' % (where, index))
-            if found:
-                return found
-        return None
+        return _array_problem(value, shape, where)
+    return _object_problem(value, shape, where)
+
+
+def _array_problem(value, shape, where):
+    if not isinstance(value, list):
+        return '%s is not a list' % where
+    if isinstance(shape, Tuple) and len(value) != len(shape.items):
+        return '%s is not a list of %d items' % (where, len(shape.items))
+    for index, item in enumerate(value):
+        found = problem(item, shape.items if isinstance(shape, List) else shape.items[index], '%s[%d]' % (where, index))
+        if found:
+            return found
+    return None
+
+
+def _object_problem(value, shape, where):
+    """A Map or a Record."""
     if not isinstance(value, dict):
         return '%s is not an object' % where
     if isinstance(shape, Map):
