@@ -193,3 +193,16 @@ def test_item6_a_run_with_the_clock_a_few_days_behind_overwrites_no_sample():
     assert behind == samples  # that hour was measured when the clock was right (newer samples exist)
     newest = history.append_hourly(samples, {'t': samples[-1]['t'] + 60, 'load1': 9})
     assert newest[-1] == {'t': samples[-1]['t'] + 60, 'load1': 9} and len(newest) == 720  # the same hour, later: it replaces
+
+
+def test_item5_a_nearly_flat_database_gives_no_forecast_the_state_would_refuse(tmp_path):
+    from ansible_collections.twzrd.ops.plugins.module_utils import forecast
+    # one byte of growth in a week: least squares says full in a billion years, past what gmtime takes
+    points = [(NOW - 7 * DAY + i * HOUR, 10 ** 10 + (1 if i > 100 else 0)) for i in range(168)]
+    fc = forecast.forecast(points, 10 ** 11, NOW)
+    assert fc == {'reason': 'growing too slowly to be full within 100 years'}
+    # a 2 TB volume: the date was past what gmtime takes at all (OSError EOVERFLOW: a traceback every hour)
+    assert forecast.forecast(points, 2 * 10 ** 12, NOW) == fc
+    path = tmp_path / 'state.json'
+    path.write_text(json.dumps({'twzrd_db_health': {'sizes': {'app': [[NOW, 10 ** 10]]}, 'forecast': {'app': fc}}}))
+    assert read_state(str(path))[1] is None  # the section (and its size history) survives the next load
