@@ -172,3 +172,21 @@ def test_item6_clock_ahead_for_hours_costs_at_most_those_hours(tmp_path, clock):
     for hour in range(3):
         run_checked('twzrd_health', args, tmp_path, env=clock(40 * DAY + hour * HOUR))
     assert len(load_state(state)['twzrd_health']['history']) == 723
+
+
+# --- item 7: report pruning --------------------------------------------------------------------------
+
+def test_item7_weekly_run_prunes_only_the_pages_it_writes(tmp_path):
+    report_dir = tmp_path / 'reports'
+    report_dir.mkdir()
+    ours = ['twzrd-report-2026-11-16.html', 'twzrd-report-2026-11-23.html']
+    foreign = ['twzrd-report-2026-11-30.annotated-by-ops.html', 'twzrd-report-notes.html']
+    for name in ours + foreign:
+        (report_dir / name).write_text('kept by a person')
+    args = dict(QUIET, mode='report', state_file=str(tmp_path / 'state.json'), report_dir=str(report_dir),
+                report_keep=2)
+    result = run_checked('twzrd_health', args, tmp_path)
+    today = 'twzrd-report-%s.html' % time.strftime('%Y-%m-%d', time.gmtime())
+    pages = sorted(name for name in os.listdir(str(report_dir)) if name.endswith('.html'))
+    # the foreign files neither deleted nor counted: the newest two of ours are 11-23 and today's
+    assert pages == sorted(foreign + ['twzrd-report-2026-11-23.html', today]), (pages, result.get('warnings'))
