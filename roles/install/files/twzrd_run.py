@@ -57,6 +57,7 @@ import socket
 import subprocess
 import sys
 import time
+import unicodedata
 
 OK, WARNING, CRITICAL, FAILED = 0, 1, 2, 3
 EXIT = {'ok': OK, 'warning': WARNING, 'critical': CRITICAL}
@@ -82,8 +83,25 @@ def setting(name, default):
     return os.environ.get(name) or default
 
 
+def escape(text):
+    """Line breaks of any kind (str.splitlines()), control and format characters as visible escapes:
+    a name in a message can neither forge a line nor drive a terminal (logline.py does the same)."""
+    out = []
+    for char in text:
+        code = ord(char)
+        if char in '\n\r\t':
+            out.append(' ')
+        elif unicodedata.category(char) in ('Cc', 'Cf', 'Cs', 'Zl', 'Zp'):
+            out.append('\\x%02x' % code if code < 0x100 else '\\u%04x' % code if code < 0x10000 else '\\U%08x' % code)
+        else:
+            out.append(char)
+    return ''.join(out)
+
+
 def format_value(value):
-    text = str(value).replace('\r', ' ').replace('\n', ' ')
+    text = escape(str(value))
+    if len(text) > 8192:   # a bounded line (docs/logs.md): --status and tail read it whole
+        text = text[:8189] + '...'
     if text and _BARE.match(text):
         return text
     return '"%s"' % text.replace('\\', '\\\\').replace('"', '\\"')
@@ -461,19 +479,48 @@ def parse_logline(line):
     return parsed
 
 
+def last_complete_line(handle, block=65536):
+    """The last newline-terminated line of a seekable binary file, however long; None when there is none.
+
+    Lines end at b'\\n' only: the writers escape every other line break (logline.py), and a
+    trailing piece without its newline is a write still in progress, not a run's line.
+    """
+    end = handle.seek(0, os.SEEK_END)
+    tail = b''
+    position = end
+    while position > 0:
+        step = min(block, position)
+        position -= step
+        handle.seek(position)
+        tail = handle.read(step) + tail
+        last = tail.rfind(b'\n')
+        if last < 0:
+            continue
+        start = tail.rfind(b'\n', 0, last)
+        if start >= 0:
+            return tail[start + 1:last]
+        if position == 0:
+            return tail[:last]
+        # the newline ending the last line was found: keep reading back to the one before it
+    return None
+
+
 def last_line(path):
     """The last line of a log, or of its rotated copy when logrotate just emptied it."""
     for candidate, opener in ((path, open), (path + '.1', open), (path + '.1.gz', gzip.open)):
         try:
             with opener(candidate, 'rb') as handle:
                 if opener is open:
-                    handle.seek(0, os.SEEK_END)
-                    handle.seek(max(0, handle.tell() - 65536))
-                lines = handle.read().decode('utf-8', 'replace').splitlines()
+                    line = last_complete_line(handle)
+                else:
+                    line = None
+                    for line in handle:   # streamed: a rotated log may be large
+                        pass
+                    line = line.rstrip(b'\n') if line and line.endswith(b'\n') else None
         except (OSError, EOFError):
             continue
-        if lines:
-            return lines[-1]
+        if line and line.strip():
+            return line.decode('utf-8', 'replace')
     return None
 
 
