@@ -32,6 +32,13 @@ with a FAILED line for cron's mail and a ``status=failed`` log line.
 run (the role's lock files are 0600, owned by the job user).  A run that
 cannot take it does not vanish: it is a failure, printed and logged.
 
+The module runs in a process group of its own.  SIGTERM, SIGINT and SIGHUP to the runner
+are forwarded to that group; on the job timeout, or when a signalled module does not end
+within TWZRD_KILL_GRACE seconds (10), the whole group gets SIGKILL.  The lock is released
+only when no process of the group is left (what a module leaves behind is ended too), and
+the module itself holds the lock as well, so even a runner killed with SIGKILL leaves the lock
+held until the module ends.  A stopped run is a failure: printed and logged (``status=failed``).
+
 ``twzrd-run --status [--json]`` lists the installed jobs (from the cron file),
 their schedule, user, log and the last line of that log (or of its rotated
 copy): the last run and its result, and each job's problems: it never ran
@@ -46,6 +53,7 @@ Standard library only, so it still reports when the venv is broken.
 """
 
 import calendar
+import ctypes
 import datetime
 import fcntl
 import gzip
@@ -53,6 +61,7 @@ import json
 import math
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -220,10 +229,13 @@ def report_failure(job, settings, message, remediation):
     return result if result and result.get('twzrd_reported') else None
 
 
-def fail(job, module, settings, started, message, remediation, logged):
-    """A run that could not do its job: report it (channels, state, log), print it for cron mail."""
+def fail(job, module, settings, started, message, remediation, logged, notify=True):
+    """A run that could not do its job: report it (channels, state, log), print it for cron mail.
+
+    ``notify=False`` (a run stopped by a signal: a shutdown or a person) only prints and logs it.
+    """
     log_file = (settings or {}).get('log_file')
-    reported = None if logged else report_failure(job, settings, message, remediation)
+    reported = None if logged or not notify else report_failure(job, settings, message, remediation)
     if reported is not None:
         # Tracked like an alert: printed when it is news or no channel took it.
         text = person_text(reported)
@@ -283,6 +295,10 @@ def remediation_for(kind, job, python=None, timeout=None, lock=None):
     elif kind == 'timeout':
         text = ('It ran longer than %gs: see what was slow in its log; if the work is legitimately longer, '
                 'raise install_job_timeout and re-run the install playbook.' % timeout)
+    elif kind == 'stopped':
+        text = ('The run was stopped from outside (shutdown, a person, a supervisor) and its processes were ended: '
+                'if that was not intended, find who sent the signal (journalctl around that time); the next '
+                'scheduled run starts normally, twzrd-run %s runs it now.' % job)
     elif kind == 'arguments':
         text = ('Fix the job\'s arguments (install_%s_args) and re-run the install playbook; '
                 'twzrd-run %s shows the module\'s whole error.' % (job, job))
@@ -369,25 +385,144 @@ def run(job, config_dir, lock=None):
             return fail(job, module, args, started,
                         'lock %s is held by another process (a previous run still running, or another user '
                         'holding it): this run did not start' % lock, remediation_for('locked', job, lock=lock), False)
-    # ``held`` stays open (locked) until this run returns.
+        # ``held`` stays open (locked) until this run returns, and the module inherits it.
+        return run_module(job, module, args, config_path, timeout, log_file, started, lock_fd=held)
     return run_module(job, module, args, config_path, timeout, log_file, started)
 
 
-def run_module(job, module, args, config_path, timeout, log_file, started):
+FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+def kill_grace():
+    try:
+        return max(0.1, float(setting('TWZRD_KILL_GRACE', '10')))
+    except ValueError:
+        return 10.0
+
+
+def become_subreaper():
+    """Orphans of the module become our children (reaped by us, not left as zombies); Linux only, best effort."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)   # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        pass
+
+
+def signal_group(pgid, signum):
+    try:
+        os.killpg(pgid, signum)
+    except OSError:
+        pass   # ESRCH: the group is gone already
+
+
+def group_alive(pgid):
+    """Whether any process of the group is left (zombies we can reap are reaped first)."""
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0] > 0:
+            pass
+    except ChildProcessError:
+        pass
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def end_group(pgid, grace):
+    """Wait up to ``grace`` for what is left of the group, then SIGTERM, then SIGKILL; True if any was left."""
+    deadline, left = time.monotonic() + grace, False
+    for signum in (None, signal.SIGTERM, signal.SIGKILL):
+        if signum is not None:
+            signal_group(pgid, signum)
+        while group_alive(pgid):
+            left = True
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        else:
+            return left
+        deadline = time.monotonic() + (grace if signum != signal.SIGKILL else 5)
+    return left
+
+
+def run_group(command, data, timeout, keep_fds=()):
+    """Run ``command`` in a process group of its own with ``data`` (or nothing) on stdin.
+
+    Returns ``(returncode, stdout, stderr, stopped, leftovers)``: ``stopped`` is 'timeout',
+    a signal name (SIGTERM, SIGINT, SIGHUP the runner received and forwarded) or None;
+    ``leftovers`` whether processes of the group outlived the module (they were ended).
+    Returns only when no process of the group is left.
+    """
+    grace = kill_grace()
+    received, group = [], []
+
+    def forward(signum, _frame):
+        received.append(signum)
+        if group:
+            signal_group(group[0], signum)
+
+    previous = dict((signum, signal.signal(signum, forward)) for signum in FORWARDED_SIGNALS)
+    try:
+        become_subreaper()
+        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL if data is None else subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                universal_newlines=True, env=module_env(), cwd='/', start_new_session=True,
+                                pass_fds=tuple(keep_fds))
+        group.append(proc.pid)
+        if received:   # a signal that came before the module existed
+            signal_group(proc.pid, received[0])
+        now = time.monotonic()
+        deadline, killed_at, stopped, leftovers = now + timeout, None, None, False
+        while True:
+            now = time.monotonic()
+            if stopped is None and received:
+                stopped, killed_at = signal.Signals(received[0]).name, now + grace
+            elif stopped is None and now >= deadline:
+                stopped, killed_at = 'timeout', now + grace
+                signal_group(proc.pid, signal.SIGTERM)
+            if killed_at is not None and now >= killed_at:
+                signal_group(proc.pid, signal.SIGKILL)
+                killed_at = now + 3600
+            wake = min(deadline if stopped is None else killed_at, now + 1.0)
+            try:
+                out, err = proc.communicate(data, timeout=max(0.05, wake - now))
+                break
+            except subprocess.TimeoutExpired:
+                data = None   # Popen keeps what is left to write; a retry must not pass it again
+                if proc.poll() is not None and not leftovers:
+                    # The module ended, but what it started still holds its output open.
+                    leftovers = end_group(proc.pid, 0.5 if stopped else grace)
+        if stopped is None and received:   # forwarded, and the module ended at once
+            stopped = signal.Signals(received[0]).name
+        leftovers = end_group(proc.pid, 0.5 if stopped else grace) or leftovers
+        return proc.returncode, out, err, stopped, leftovers
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def run_module(job, module, args, config_path, timeout, log_file, started, lock_fd=None):
     size_before = log_size(log_file) if log_file else None
     python = venv_python()
     try:
-        proc = subprocess.run(module_command(python, module) + [config_path], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, universal_newlines=True, env=module_env(), cwd='/',
-                              check=False, timeout=timeout)
-    except subprocess.TimeoutExpired as exc:
-        return fail(job, module, args, started, '%s killed after %ss (timeout)' % (module, exc.timeout),
-                    remediation_for('timeout', job, timeout=timeout), False)
+        returncode, stdout, stderr, stopped, leftovers = run_group(
+            module_command(python, module) + [config_path], None, timeout, [lock_fd] if lock_fd is not None else [])
     except OSError as exc:
-        return fail(job, module, args, started, 'cannot run %s: %s' % (python, exc),
+        return fail(job, module, args, started, 'cannot run %s (job file %s): %s' % (python, config_path, exc),
                     remediation_for('python', job, python=python), False)
 
     logged = log_file is not None and log_size(log_file) != size_before
+    if stopped == 'timeout':
+        return fail(job, module, args, started, '%s killed after %ss (timeout), with every process it started'
+                    % (module, timeout), remediation_for('timeout', job, timeout=timeout), False)
+    if stopped:
+        return fail(job, module, args, started, '%s stopped: twzrd-run received %s; the module and every process '
+                    'it started were ended' % (module, stopped), remediation_for('stopped', job), False, notify=False)
+    if leftovers:
+        print('warning: %s left processes running after it ended; twzrd-run ended them (job %s)' % (module, job))
+    proc = subprocess.CompletedProcess(module, returncode, stdout, stderr)
     try:
         result = json.loads(proc.stdout)
         if not isinstance(result, dict):
