@@ -21,8 +21,9 @@ MAX_EXCERPT = 240
 _PATTERNS = (
     # Authorization: Bearer xxx / Basic xxx
     (re.compile(r'(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}'), r'\1 ' + MASK),
-    # credentials inside URLs: scheme://user:password@host
-    (re.compile(r'([a-z][a-z0-9+.-]*://[^/\s:@]+:)[^@\s/]+@', re.I), r'\1' + MASK + '@'),
+    # credentials inside URLs: the whole userinfo of scheme://user:password@host (a login is
+    # personal data, a token is often the user part: https://TOKEN@host)
+    (re.compile(r'([a-z][a-z0-9+.-]*://)[^/\s@?#]+@', re.I), r'\1' + MASK + '@'),
     # key=value / key: value where the key says it is secret
     (re.compile(r'(?i)\b([\w.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|'
                 r'private[_-]?key|(?<![a-z])auth|credential|session|cookie)[\w.-]*)(\s*[=:]\s*)("[^"]*"|\'[^\']*\'|[^\s,;&]+)'),
@@ -49,17 +50,21 @@ def excerpt(text, secrets=(), limit=MAX_EXCERPT):
 
 
 def url_credentials(url):
-    """The user-info secrets of ``scheme://user:password@host`` (raw and decoded), to mask; [] when none."""
+    """The user-info of ``scheme://user:password@host`` to mask: the password, and the login when
+    there is a password (raw and decoded); [] when the URL has no password."""
     if not isinstance(url, str) or '@' not in url:
         return []
     try:
         parts = urlsplit(url)
         password = parts.password
+        username = parts.username
     except ValueError:
         return []
     if not password:
         return []
-    return sorted(set([password, unquote(password)]), key=len, reverse=True)
+    found = set([password, unquote(password)])
+    found.update(name for name in (username, unquote(username or '')) if name and len(name) >= 3)
+    return sorted(found, key=len, reverse=True)
 
 
 # Prefixes of well-known credential formats (Stripe, GitHub, Slack, GitLab, npm, AWS, SendGrid, JWT ...).

@@ -9,7 +9,8 @@ refuse a value: Python's json then writes ``NaN``/``Infinity``, which no JSON
 parser reads.  This subclass writes such numbers as strings, and when
 AnsibleModule's own validation reports an error that names no option
 (``dictionary requested, could not parse JSON or key=value``) it reports the
-first of its errors that does.
+first of its errors that does.  What it logs to the journal/syslog has every URL's
+userinfo masked.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -18,6 +19,7 @@ __metaclass__ = type
 import math
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.twzrd.ops.plugins.module_utils.redact import redact
 
 
 def json_safe(value):
@@ -53,6 +55,19 @@ class SafeModule(AnsibleModule):
             if any("'%s'" % name in str(error) for name in names):
                 return str(error)
         return msg
+
+    def log(self, msg, log_args=None):
+        """Journal/syslog lines ("Invoked with ...") with every URL's userinfo masked, not only its password.
+
+        Cron runs log nothing (their job files pass _ansible_no_log, Ansible's no_target_syslog).
+        """
+        if isinstance(msg, bytes):
+            msg = msg.decode('utf-8', 'replace')
+        if isinstance(msg, str):
+            msg = redact(msg)
+        if log_args:
+            log_args = dict((key, redact(str(value))) for key, value in log_args.items())
+        super(SafeModule, self).log(msg, log_args=log_args)
 
     def fail_json(self, msg, **kwargs):
         kwargs = self._scrub(kwargs)

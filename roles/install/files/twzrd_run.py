@@ -200,7 +200,11 @@ def venv_python():
 
 
 def call_module(module, args, timeout):
-    """Run a module with ``args`` on stdin (never in argv: they may hold secrets); its JSON result or None."""
+    """Run a module with ``args`` on stdin (never in argv: they may hold secrets); its JSON result or None.
+
+    Like the job files, it logs nothing to the journal unless the job asked (``_ansible_no_log``).
+    """
+    args = dict({'_ansible_no_log': True}, **args)
     try:
         proc = subprocess.run(module_command(venv_python(), module),
                               input=json.dumps({'ANSIBLE_MODULE_ARGS': args}),
@@ -219,7 +223,7 @@ def report_failure(job, settings, message, remediation):
     """
     if job not in KNOWN_JOBS or not settings:
         return None
-    args = dict((key, settings[key]) for key in NOTIFY_KEYS if settings.get(key) is not None)
+    args = dict((key, settings[key]) for key in NOTIFY_KEYS + ('_ansible_no_log',) if settings.get(key) is not None)
     failure = {'job': job, 'msg': message, 'remediation': remediation}
     if job in DB_JOBS:
         failure['instance'] = settings.get('login_db') or 'postgres'
