@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import pytest
+from psycopg2 import sql
 
 from harness import ROOT
 from ansible_collections.twzrd.ops.plugins.module_utils import logline
@@ -101,3 +102,25 @@ def test_a_failure_the_runner_logs_is_escaped_and_bounded(tmp_path):
     assert data.count(b'\n') == 1 and len(data) <= getattr(logline, "MAX_LINE_BYTES", 32768)
     assert len(data.decode('utf-8').splitlines()) == 1
     assert parse_line(data.decode('utf-8'))['status'] == 'failed'
+
+
+def test_table_names_with_every_line_break_cannot_forge_the_db_health_line(pg_cluster, pg_db, tmp_path):
+    """A database user names tables; the root-read log line and --status stay true (real PostgreSQL)."""
+    conn = pg_cluster.connect(pg_db)
+    with conn.cursor() as cur:
+        for char in LINE_BREAKS + ['\x1b', '\u202e']:
+            cur.execute(sql.SQL('CREATE TABLE {} (v text)').format(
+                sql.Identifier('t%s ts=2099-01-01T00:00:00Z status=ok' % char)))
+    conn.close()
+    log = tmp_path / 'db.log'
+    args = pg_cluster.conn_params(pg_db)
+    args.update(state_file=str(tmp_path / 'state.json'), log_file=str(log))
+    install_job(tmp_path, 'db_health', 'twzrd_db_health', args)
+    proc = runner(tmp_path, 'db_health')
+    assert proc.returncode == 1, proc.stdout + proc.stderr   # the primary_keys warning names the tables
+    text = log.read_text(encoding='utf-8')
+    assert text.count('\n') == 1 and len(text.splitlines()) == 1, text
+    fields = parse_line(text)
+    assert fields['status'] == 'warning' and 'status=ok' in fields['msg'], fields
+    job = status(tmp_path)['jobs'][0]
+    assert (job['last_status'], job['last_run']) == ('warning', fields['ts']), job
