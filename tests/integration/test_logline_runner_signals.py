@@ -53,6 +53,15 @@ MODULES = {
             handle.write('ts=2026-01-01T00:00:00Z job=fake status=ok alerts=0 msg="all checks ok"\\n')
         print(json.dumps({'status': 'ok', 'alerts': [], 'metrics': {}, 'twzrd_reported': True}))
         '''),
+    # finishes ok; a program it started detached (own session, like a PM2 daemon) keeps its stdout open
+    'fake_detaches': textwrap.dedent('''\
+        import json, os, subprocess, sys
+        args = json.loads(open(sys.argv[1]).read() if len(sys.argv) > 1 else sys.stdin.read())['ANSIBLE_MODULE_ARGS']
+        child = subprocess.Popen(['sleep', '300'], start_new_session=True)
+        with open(args['pids'], 'w') as handle:
+            handle.write('%d %d' % (os.getpid(), child.pid))
+        print(json.dumps({'status': 'ok', 'alerts': [], 'metrics': {}, 'twzrd_reported': True}))
+        '''),
     'fake_quick': textwrap.dedent('''\
         import json, sys
         args = json.loads(open(sys.argv[1]).read() if len(sys.argv) > 1 else sys.stdin.read())['ANSIBLE_MODULE_ARGS']
@@ -193,3 +202,15 @@ def test_the_lock_outlives_a_killed_runner_while_its_module_runs(env):
         time.sleep(0.05)
     write_job(env, 'fake_quick')
     assert run_now(env).returncode == 0
+
+
+def test_a_detached_program_holding_the_output_does_not_hang_the_run(env):
+    """Outside the group (its own session) it is not the run's to end; the runner stops reading and reports."""
+    write_job(env, 'fake_detaches')
+    proc = start(env)
+    sent = time.time()
+    out, _err = proc.communicate(timeout=60)
+    assert time.time() - sent < 20
+    assert proc.returncode == 0, out
+    pids = recorded_pids(env['pids'])
+    assert alive(pids[1])   # not ours to end: the fixture ends it (this test started it)

@@ -471,14 +471,14 @@ def run_group(command, data, timeout, keep_fds=()):
     previous = dict((signum, signal.signal(signum, forward)) for signum in FORWARDED_SIGNALS)
     try:
         become_subreaper()
-        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL if data is None else subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                universal_newlines=True, env=module_env(), cwd='/', start_new_session=True,
-                                pass_fds=tuple(keep_fds))
+        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL if data is None else subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                                env=module_env(), cwd='/', start_new_session=True, pass_fds=tuple(keep_fds))
         group.append(proc.pid)
         if received:   # a signal that came before the module existed
             signal_group(proc.pid, received[0])
         now = time.monotonic()
-        deadline, killed_at, stopped, leftovers = now + timeout, None, None, False
+        deadline, killed_at, stopped, leftovers, ended_at = now + timeout, None, None, False, None
         while True:
             now = time.monotonic()
             if stopped is None and received:
@@ -493,11 +493,19 @@ def run_group(command, data, timeout, keep_fds=()):
             try:
                 out, err = proc.communicate(data, timeout=max(0.05, wake - now))
                 break
-            except subprocess.TimeoutExpired:
+            except subprocess.TimeoutExpired as exc:
                 data = None   # Popen keeps what is left to write; a retry must not pass it again
-                if proc.poll() is not None and not leftovers:
+                if proc.poll() is not None and ended_at is None:
                     # The module ended, but what it started still holds its output open.
                     leftovers = end_group(proc.pid, 0.5 if stopped else grace)
+                    ended_at = time.monotonic()
+                elif ended_at is not None and time.monotonic() > ended_at + grace + 5:
+                    # Held open by a process outside the group (it detached): take what came, stop reading.
+                    out, err = [text.decode('utf-8', 'replace') if isinstance(text, bytes) else (text or '')
+                                for text in (exc.stdout, exc.stderr)]
+                    proc.stdout.close()
+                    proc.stderr.close()
+                    break
         if stopped is None and received:   # forwarded, and the module ended at once
             stopped = signal.Signals(received[0]).name
         leftovers = end_group(proc.pid, 0.5 if stopped else grace) or leftovers
