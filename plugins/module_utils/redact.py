@@ -50,21 +50,21 @@ def excerpt(text, secrets=(), limit=MAX_EXCERPT):
 
 
 def url_credentials(url):
-    """The user-info of ``scheme://user:password@host`` to mask: the password, and the login when
-    there is a password (raw and decoded); [] when the URL has no password."""
+    """The user-info secrets of ``scheme://user:password@host`` (raw and decoded), to mask; [] when none.
+
+    The password only: a login such as ``postgres`` is also an ordinary word of other messages.
+    The URL's whole userinfo is masked where the URL itself appears (:func:`redact`).
+    """
     if not isinstance(url, str) or '@' not in url:
         return []
     try:
         parts = urlsplit(url)
         password = parts.password
-        username = parts.username
     except ValueError:
         return []
     if not password:
         return []
-    found = set([password, unquote(password)])
-    found.update(name for name in (username, unquote(username or '')) if name and len(name) >= 3)
-    return sorted(found, key=len, reverse=True)
+    return sorted(set([password, unquote(password)]), key=len, reverse=True)
 
 
 # Prefixes of well-known credential formats (Stripe, GitHub, Slack, GitLab, npm, AWS, SendGrid, JWT ...).

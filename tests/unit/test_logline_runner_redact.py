@@ -23,8 +23,11 @@ def test_redact_masks_the_whole_userinfo(text, hidden, kept):
         assert part in out, out
 
 
-def test_url_credentials_name_the_login_too():
-    assert set(url_credentials(URL)) >= {'hunter2', 'you%40gmail.com', 'you@gmail.com'}
+def test_the_login_is_masked_in_the_url_not_everywhere():
+    """A login such as ``postgres`` is an ordinary word elsewhere in a message: only the URL's userinfo goes."""
+    assert url_credentials('postgres://postgres:pw123456@db/app') == ['pw123456']
+    out = redact('postgres://postgres:pw123456@db/app: could not connect to postgres server')
+    assert out == 'postgres://***@db/app: could not connect to postgres server'
 
 
 def test_notify_scrub_masks_a_short_login_and_password():
