@@ -2,7 +2,6 @@
 (test_docs_commands.py runs it), and arguments in the wrong shape get a clear JSON failure that
 says what to write, never a traceback."""
 import json
-import os
 import subprocess
 import sys
 
