@@ -124,3 +124,14 @@ def test_table_names_with_every_line_break_cannot_forge_the_db_health_line(pg_cl
     assert fields['status'] == 'warning' and 'status=ok' in fields['msg'], fields
     job = status(tmp_path)['jobs'][0]
     assert (job['last_status'], job['last_run']) == ('warning', fields['ts']), job
+
+
+def test_status_escapes_what_an_old_log_line_holds(tmp_path):
+    """A line written before names were escaped still cannot drive the terminal of whoever runs --status."""
+    log = tmp_path / 'alerts.log'
+    install_job(tmp_path, 'alerts', 'twzrd_health', {'mode': 'alerts', 'log_file': str(log)})
+    log.write_text('ts=2026-12-01T01:00:00Z job=twzrd_health status=critical alerts=1 '
+                   'msg="CRITICAL app \x1b[2J\x1b]0;owned\x07web\u202e is errored"\n')
+    plain = runner(tmp_path, '--status').stdout
+    assert '\x1b' not in plain and '\x07' not in plain and '\u202e' not in plain, repr(plain)
+    assert '\\x1b[2J' in plain, plain

@@ -827,9 +827,10 @@ def status(config_dir, cron_file, as_json):
         print('%-10s %-13s %-8s %-16s last: %s %s' % (
             job['job'], job['schedule'], job['user'], job['module'],
             job['last_run'] or '-', job['last_status'] or '-'))
-        print('%10s log %s: %s' % ('', job['log_file'], short(job['last_msg'] or '', 160)))
+        # escape(): a log written before its names were escaped must not drive this terminal either
+        print('%10s log %s: %s' % ('', job['log_file'], short(escape(job['last_msg'] or ''), 160)))
         for problem in job['problems']:
-            print('%10s PROBLEM: %s' % ('', problem))
+            print('%10s PROBLEM: %s' % ('', escape(problem)))
     for problem in problems:
         print('PROBLEM: %s' % problem)
     return OK
