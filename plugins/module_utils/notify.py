@@ -59,6 +59,9 @@ def secret_parts(url):
         return []
     rest = url.split('://', 1)[-1]
     pieces = set()
+    userinfo = rest.split('/', 1)[0].rpartition('@')[0]
+    if userinfo:   # the whole login:password, however short its parts
+        pieces.update([userinfo, unquote(userinfo)])
     for piece in re.split(r'[/:@?&=#,]+', rest):
         for candidate in (piece, unquote(piece)):
             if len(candidate) >= 3 and not re.match(r'^(\d{1,3}(\.\d{1,3}){3}|localhost|\d{1,5})$', candidate):

@@ -21,8 +21,9 @@ MAX_EXCERPT = 240
 _PATTERNS = (
     # Authorization: Bearer xxx / Basic xxx
     (re.compile(r'(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}'), r'\1 ' + MASK),
-    # credentials inside URLs: scheme://user:password@host
-    (re.compile(r'([a-z][a-z0-9+.-]*://[^/\s:@]+:)[^@\s/]+@', re.I), r'\1' + MASK + '@'),
+    # credentials inside URLs: the whole userinfo of scheme://user:password@host (a login is
+    # personal data, a token is often the user part: https://TOKEN@host)
+    (re.compile(r'([a-z][a-z0-9+.-]*://)[^/\s@?#]+@', re.I), r'\1' + MASK + '@'),
     # key=value / key: value where the key says it is secret
     (re.compile(r'(?i)\b([\w.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|'
                 r'private[_-]?key|(?<![a-z])auth|credential|session|cookie)[\w.-]*)(\s*[=:]\s*)("[^"]*"|\'[^\']*\'|[^\s,;&]+)'),
@@ -49,7 +50,11 @@ def excerpt(text, secrets=(), limit=MAX_EXCERPT):
 
 
 def url_credentials(url):
-    """The user-info secrets of ``scheme://user:password@host`` (raw and decoded), to mask; [] when none."""
+    """The user-info secrets of ``scheme://user:password@host`` (raw and decoded), to mask; [] when none.
+
+    The password only: a login such as ``postgres`` is also an ordinary word of other messages.
+    The URL's whole userinfo is masked where the URL itself appears (:func:`redact`).
+    """
     if not isinstance(url, str) or '@' not in url:
         return []
     try:

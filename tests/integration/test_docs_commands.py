@@ -57,3 +57,14 @@ def test_documented_command_runs(path, command):
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, '%s: `%s` exited %d\n%s' % (path, command, proc.returncode, output)
     assert 'was not found' not in output and 'ERROR' not in output, output
+
+
+def test_make_build_is_documented_with_the_repository_url_it_needs():
+    """`make build` alone stops ("REPOSITORY_URL is required", docs/release.md): never tell a person to run it so."""
+    bare = []
+    for path in [os.path.join(ROOT, 'README.md')] + sorted(glob.glob(os.path.join(ROOT, 'docs', '*.md'))):
+        with open(path, encoding='utf-8') as handle:
+            for number, line in enumerate(handle, 1):
+                if re.search(r'make build(?! REPOSITORY_URL=)\b', line):
+                    bare.append('%s:%d: %s' % (os.path.relpath(path, ROOT), number, line.strip()))
+    assert bare == []

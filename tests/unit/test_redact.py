@@ -18,7 +18,7 @@ def test_secret_assignments_are_masked():
 def test_url_credentials_and_bearer():
     out = redact('GET postgres://app:pa55word@db:5432/x Authorization: Bearer abcdefghijklmnop')
     assert 'pa55word' not in out and 'abcdefghijklmnop' not in out
-    assert 'postgres://app:***@db:5432/x' in out
+    assert 'postgres://***@db:5432/x' in out and 'app:' not in out  # the whole userinfo (issue 18 item 12)
 
 
 def test_excerpt_trims_after_redaction():

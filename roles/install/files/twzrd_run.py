@@ -32,6 +32,13 @@ with a FAILED line for cron's mail and a ``status=failed`` log line.
 run (the role's lock files are 0600, owned by the job user).  A run that
 cannot take it does not vanish: it is a failure, printed and logged.
 
+The module runs in a process group of its own.  SIGTERM, SIGINT and SIGHUP to the runner
+are forwarded to that group; on the job timeout, or when a signalled module does not end
+within TWZRD_KILL_GRACE seconds (10), the whole group gets SIGKILL.  The lock is released
+only when no process of the group is left (what a module leaves behind is ended too), and
+the module itself holds the lock as well, so even a runner killed with SIGKILL leaves the lock
+held until the module ends.  A stopped run is a failure: printed and logged (``status=failed``).
+
 ``twzrd-run --status [--json]`` lists the installed jobs (from the cron file),
 their schedule, user, log and the last line of that log (or of its rotated
 copy): the last run and its result, and each job's problems: it never ran
@@ -46,6 +53,7 @@ Standard library only, so it still reports when the venv is broken.
 """
 
 import calendar
+import ctypes
 import datetime
 import fcntl
 import gzip
@@ -53,10 +61,12 @@ import json
 import math
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
 import time
+import unicodedata
 
 OK, WARNING, CRITICAL, FAILED = 0, 1, 2, 3
 EXIT = {'ok': OK, 'warning': WARNING, 'critical': CRITICAL}
@@ -82,8 +92,25 @@ def setting(name, default):
     return os.environ.get(name) or default
 
 
+def escape(text):
+    """Line breaks of any kind (str.splitlines()), control and format characters as visible escapes:
+    a name in a message can neither forge a line nor drive a terminal (logline.py does the same)."""
+    out = []
+    for char in text:
+        code = ord(char)
+        if char in '\n\r\t':
+            out.append(' ')
+        elif unicodedata.category(char) in ('Cc', 'Cf', 'Cs', 'Zl', 'Zp'):
+            out.append('\\x%02x' % code if code < 0x100 else '\\u%04x' % code if code < 0x10000 else '\\U%08x' % code)
+        else:
+            out.append(char)
+    return ''.join(out)
+
+
 def format_value(value):
-    text = str(value).replace('\r', ' ').replace('\n', ' ')
+    text = escape(str(value))
+    if len(text) > 8192:   # a bounded line (docs/logs.md): --status and tail read it whole
+        text = text[:8189] + '...'
     if text and _BARE.match(text):
         return text
     return '"%s"' % text.replace('\\', '\\\\').replace('"', '\\"')
@@ -173,7 +200,11 @@ def venv_python():
 
 
 def call_module(module, args, timeout):
-    """Run a module with ``args`` on stdin (never in argv: they may hold secrets); its JSON result or None."""
+    """Run a module with ``args`` on stdin (never in argv: they may hold secrets); its JSON result or None.
+
+    Like the job files, it logs nothing to the journal unless the job asked (``_ansible_no_log``).
+    """
+    args = dict({'_ansible_no_log': True}, **args)
     try:
         proc = subprocess.run(module_command(venv_python(), module),
                               input=json.dumps({'ANSIBLE_MODULE_ARGS': args}),
@@ -192,7 +223,7 @@ def report_failure(job, settings, message, remediation):
     """
     if job not in KNOWN_JOBS or not settings:
         return None
-    args = dict((key, settings[key]) for key in NOTIFY_KEYS if settings.get(key) is not None)
+    args = dict((key, settings[key]) for key in NOTIFY_KEYS + ('_ansible_no_log',) if settings.get(key) is not None)
     failure = {'job': job, 'msg': message, 'remediation': remediation}
     if job in DB_JOBS:
         failure['instance'] = settings.get('login_db') or 'postgres'
@@ -202,10 +233,13 @@ def report_failure(job, settings, message, remediation):
     return result if result and result.get('twzrd_reported') else None
 
 
-def fail(job, module, settings, started, message, remediation, logged):
-    """A run that could not do its job: report it (channels, state, log), print it for cron mail."""
+def fail(job, module, settings, started, message, remediation, logged, notify=True):
+    """A run that could not do its job: report it (channels, state, log), print it for cron mail.
+
+    ``notify=False`` (a run stopped by a signal: a shutdown or a person) only prints and logs it.
+    """
     log_file = (settings or {}).get('log_file')
-    reported = None if logged else report_failure(job, settings, message, remediation)
+    reported = None if logged or not notify else report_failure(job, settings, message, remediation)
     if reported is not None:
         # Tracked like an alert: printed when it is news or no channel took it.
         text = person_text(reported)
@@ -265,6 +299,10 @@ def remediation_for(kind, job, python=None, timeout=None, lock=None):
     elif kind == 'timeout':
         text = ('It ran longer than %gs: see what was slow in its log; if the work is legitimately longer, '
                 'raise install_job_timeout and re-run the install playbook.' % timeout)
+    elif kind == 'stopped':
+        text = ('The run was stopped from outside (shutdown, a person, a supervisor) and its processes were ended: '
+                'if that was not intended, find who sent the signal (journalctl around that time); the next '
+                'scheduled run starts normally, twzrd-run %s runs it now.' % job)
     elif kind == 'arguments':
         text = ('Fix the job\'s arguments (install_%s_args) and re-run the install playbook; '
                 'twzrd-run %s shows the module\'s whole error.' % (job, job))
@@ -351,25 +389,152 @@ def run(job, config_dir, lock=None):
             return fail(job, module, args, started,
                         'lock %s is held by another process (a previous run still running, or another user '
                         'holding it): this run did not start' % lock, remediation_for('locked', job, lock=lock), False)
-    # ``held`` stays open (locked) until this run returns.
+        # ``held`` stays open (locked) until this run returns, and the module inherits it.
+        return run_module(job, module, args, config_path, timeout, log_file, started, lock_fd=held)
     return run_module(job, module, args, config_path, timeout, log_file, started)
 
 
-def run_module(job, module, args, config_path, timeout, log_file, started):
+FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+def kill_grace():
+    try:
+        return max(0.1, float(setting('TWZRD_KILL_GRACE', '10')))
+    except ValueError:
+        return 10.0
+
+
+def become_subreaper():
+    """Orphans of the module become our children (reaped by us, not left as zombies); Linux only, best effort."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)   # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        pass
+
+
+def signal_group(pgid, signum):
+    try:
+        os.killpg(pgid, signum)
+    except OSError:
+        pass   # ESRCH: the group is gone already
+
+
+def group_alive(pgid):
+    """Whether any process of the group is left (zombies we can reap are reaped first)."""
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0] > 0:
+            pass
+    except ChildProcessError:
+        pass
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def end_group(pgid, grace):
+    """Wait up to ``grace`` for what is left of the group, then SIGTERM, then SIGKILL; True if any was left."""
+    deadline, left = time.monotonic() + grace, False
+    for signum in (None, signal.SIGTERM, signal.SIGKILL):
+        if signum is not None:
+            signal_group(pgid, signum)
+        while group_alive(pgid):
+            left = True
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        else:
+            return left
+        deadline = time.monotonic() + (grace if signum != signal.SIGKILL else 5)
+    return left
+
+
+def run_group(command, data, timeout, keep_fds=()):
+    """Run ``command`` in a process group of its own with ``data`` (or nothing) on stdin.
+
+    Returns ``(returncode, stdout, stderr, stopped, leftovers)``: ``stopped`` is 'timeout',
+    a signal name (SIGTERM, SIGINT, SIGHUP the runner received and forwarded) or None;
+    ``leftovers`` whether processes of the group outlived the module (they were ended).
+    Returns only when no process of the group is left.
+    """
+    grace = kill_grace()
+    received, group = [], []
+
+    def forward(signum, _frame):
+        received.append(signum)
+        if group:
+            signal_group(group[0], signum)
+
+    previous = dict((signum, signal.signal(signum, forward)) for signum in FORWARDED_SIGNALS)
+    try:
+        become_subreaper()
+        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL if data is None else subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                                env=module_env(), cwd='/', start_new_session=True, pass_fds=tuple(keep_fds))
+        group.append(proc.pid)
+        if received:   # a signal that came before the module existed
+            signal_group(proc.pid, received[0])
+        now = time.monotonic()
+        deadline, killed_at, stopped, leftovers, ended_at = now + timeout, None, None, False, None
+        while True:
+            now = time.monotonic()
+            if stopped is None and received:
+                stopped, killed_at = signal.Signals(received[0]).name, now + grace
+            elif stopped is None and now >= deadline:
+                stopped, killed_at = 'timeout', now + grace
+                signal_group(proc.pid, signal.SIGTERM)
+            if killed_at is not None and now >= killed_at:
+                signal_group(proc.pid, signal.SIGKILL)
+                killed_at = now + 3600
+            wake = min(deadline if stopped is None else killed_at, now + 1.0)
+            try:
+                out, err = proc.communicate(data, timeout=max(0.05, wake - now))
+                break
+            except subprocess.TimeoutExpired as exc:
+                data = None   # Popen keeps what is left to write; a retry must not pass it again
+                if proc.poll() is not None and ended_at is None:
+                    # The module ended, but what it started still holds its output open.
+                    leftovers = end_group(proc.pid, 0.5 if stopped else grace)
+                    ended_at = time.monotonic()
+                elif ended_at is not None and time.monotonic() > ended_at + grace + 5:
+                    # Held open by a process outside the group (it detached): take what came, stop reading.
+                    out, err = [text.decode('utf-8', 'replace') if isinstance(text, bytes) else (text or '')
+                                for text in (exc.stdout, exc.stderr)]
+                    proc.stdout.close()
+                    proc.stderr.close()
+                    break
+        if stopped is None and received:   # forwarded, and the module ended at once
+            stopped = signal.Signals(received[0]).name
+        leftovers = end_group(proc.pid, 0.5 if stopped else grace) or leftovers
+        return proc.returncode, out, err, stopped, leftovers
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def run_module(job, module, args, config_path, timeout, log_file, started, lock_fd=None):
     size_before = log_size(log_file) if log_file else None
     python = venv_python()
     try:
-        proc = subprocess.run(module_command(python, module) + [config_path], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, universal_newlines=True, env=module_env(), cwd='/',
-                              check=False, timeout=timeout)
-    except subprocess.TimeoutExpired as exc:
-        return fail(job, module, args, started, '%s killed after %ss (timeout)' % (module, exc.timeout),
-                    remediation_for('timeout', job, timeout=timeout), False)
+        returncode, stdout, stderr, stopped, leftovers = run_group(
+            module_command(python, module) + [config_path], None, timeout, [lock_fd] if lock_fd is not None else [])
     except OSError as exc:
-        return fail(job, module, args, started, 'cannot run %s: %s' % (python, exc),
+        return fail(job, module, args, started, 'cannot run %s (job file %s): %s' % (python, config_path, exc),
                     remediation_for('python', job, python=python), False)
 
     logged = log_file is not None and log_size(log_file) != size_before
+    if stopped == 'timeout':
+        return fail(job, module, args, started, '%s killed after %ss (timeout), with every process it started'
+                    % (module, timeout), remediation_for('timeout', job, timeout=timeout), False)
+    if stopped:
+        return fail(job, module, args, started, '%s stopped: twzrd-run received %s; the module and every process '
+                    'it started were ended' % (module, stopped), remediation_for('stopped', job), False, notify=False)
+    if leftovers:
+        print('warning: %s left processes running after it ended; twzrd-run ended them (job %s)' % (module, job))
+    proc = subprocess.CompletedProcess(module, returncode, stdout, stderr)
     try:
         result = json.loads(proc.stdout)
         if not isinstance(result, dict):
@@ -461,19 +626,48 @@ def parse_logline(line):
     return parsed
 
 
+def last_complete_line(handle, block=65536):
+    """The last newline-terminated line of a seekable binary file, however long; None when there is none.
+
+    Lines end at b'\\n' only: the writers escape every other line break (logline.py), and a
+    trailing piece without its newline is a write still in progress, not a run's line.
+    """
+    end = handle.seek(0, os.SEEK_END)
+    tail = b''
+    position = end
+    while position > 0:
+        step = min(block, position)
+        position -= step
+        handle.seek(position)
+        tail = handle.read(step) + tail
+        last = tail.rfind(b'\n')
+        if last < 0:
+            continue
+        start = tail.rfind(b'\n', 0, last)
+        if start >= 0:
+            return tail[start + 1:last]
+        if position == 0:
+            return tail[:last]
+        # the newline ending the last line was found: keep reading back to the one before it
+    return None
+
+
 def last_line(path):
     """The last line of a log, or of its rotated copy when logrotate just emptied it."""
     for candidate, opener in ((path, open), (path + '.1', open), (path + '.1.gz', gzip.open)):
         try:
             with opener(candidate, 'rb') as handle:
                 if opener is open:
-                    handle.seek(0, os.SEEK_END)
-                    handle.seek(max(0, handle.tell() - 65536))
-                lines = handle.read().decode('utf-8', 'replace').splitlines()
+                    line = last_complete_line(handle)
+                else:
+                    line = None
+                    for line in handle:   # streamed: a rotated log may be large
+                        pass
+                    line = line.rstrip(b'\n') if line and line.endswith(b'\n') else None
         except (OSError, EOFError):
             continue
-        if lines:
-            return lines[-1]
+        if line and line.strip():
+            return line.decode('utf-8', 'replace')
     return None
 
 
@@ -633,9 +827,10 @@ def status(config_dir, cron_file, as_json):
         print('%-10s %-13s %-8s %-16s last: %s %s' % (
             job['job'], job['schedule'], job['user'], job['module'],
             job['last_run'] or '-', job['last_status'] or '-'))
-        print('%10s log %s: %s' % ('', job['log_file'], short(job['last_msg'] or '', 160)))
+        # escape(): a log written before its names were escaped must not drive this terminal either
+        print('%10s log %s: %s' % ('', job['log_file'], short(escape(job['last_msg'] or ''), 160)))
         for problem in job['problems']:
-            print('%10s PROBLEM: %s' % ('', problem))
+            print('%10s PROBLEM: %s' % ('', escape(problem)))
     for problem in problems:
         print('PROBLEM: %s' % problem)
     return OK
