@@ -30,6 +30,14 @@ DEFAULT_TIMEOUT = 20.0      # seconds for all deliveries of one run together
 PING_TIMEOUT = 5.0
 MAX_BODY = 60000            # characters; chat services cut far earlier anyway
 
+# Apprise's notify types: what Slack, ntfy, Telegram and webhooks colour and route by.
+INFO = 'info'
+SUCCESS = 'success'
+WARNING_TYPE = 'warning'
+FAILURE = 'failure'
+NOTIFY_TYPES = (INFO, SUCCESS, WARNING_TYPE, FAILURE)
+WARNING_LEVELNO = 30        # logging.WARNING, without importing logging for a quiet run
+
 _HEADINGS = {
     alerting.FIRING: 'NEW',
     alerting.ESCALATED: 'ESCALATED',
@@ -116,6 +124,25 @@ def _event_lines(event):
     return lines
 
 
+def message_type(report, status, events):
+    """The Apprise notify type of one message: the type of its worst content.
+
+    A failed run is a ``failure``.  A report (sent every run) is ``info``.  An alert message is
+    ``failure`` when it tells a critical alert (new, escalated, reminded), else ``warning`` when it
+    tells a warning, else ``success`` (it only says what resolved).
+    """
+    if status == 'failed':
+        return FAILURE
+    if report:
+        return INFO
+    levels = set(e.get('level') for e in events or [] if e.get('event') != alerting.RESOLVED)
+    if 'critical' in levels:
+        return FAILURE
+    if 'warning' in levels:
+        return WARNING_TYPE
+    return SUCCESS if events else INFO
+
+
 def subject_line(job, host, status):
     return 'twzrd %s %s: %s' % (job, host, str(status).upper())
 
@@ -168,17 +195,22 @@ def _limit(text):
 # and a quiet hourly run sends nothing (bench/bench_notify.py measures it).
 
 def _capture_handler():
-    """A logging handler that keeps Apprise's lines (why a delivery failed) per thread instead of printing them."""
+    """A logging handler that keeps Apprise's lines (why a delivery failed) per thread instead of printing them.
+
+    The fallback for Apprise before 2.3, whose result (a bool) keeps no lines: each URL is sent from its
+    own thread with Apprise's parallel mode off (:func:`_send_one`).  Apprise 2.3 logs from worker threads
+    of its own: :func:`_call_lines` reads that call's lines from its result instead.
+    """
     import logging  # pylint: disable=import-outside-toplevel
 
     class Capture(logging.Handler):
         def __init__(self):
-            logging.Handler.__init__(self, level=logging.WARNING)
+            logging.Handler.__init__(self, level=logging.DEBUG)
             self.lines = {}
 
         def emit(self, record):
             try:
-                self.lines.setdefault(record.thread, []).append(record.getMessage())
+                self.lines.setdefault(record.thread, []).append((record.levelno, record.getMessage()))
             except Exception:  # pylint: disable=broad-except  # logging must never break delivery
                 pass
     return Capture()
@@ -188,7 +220,7 @@ def _apprise_logger():
     import logging  # pylint: disable=import-outside-toplevel
     logger = logging.getLogger('apprise')
     logger.propagate = False  # its lines may quote URLs: never on stderr
-    logger.setLevel(logging.WARNING)
+    logger.setLevel(logging.DEBUG)  # the cause of a failure ("Connection refused") is a debug line
     return logger
 
 
@@ -198,28 +230,56 @@ def _apprise():
     return apprise
 
 
-def deliver(urls, title, body, timeout=DEFAULT_TIMEOUT, html=None, attach=None):
+def _call_lines(result):
+    """``(levelno, message)`` of the lines Apprise 2.3+ keeps with a call's result; [] from older versions (a bool)."""
+    import logging  # pylint: disable=import-outside-toplevel
+    try:
+        return [(logging.getLevelName(entry.level), entry.message) for entry in result.logs()]
+    except Exception:  # pylint: disable=broad-except  # no per-call logs: the thread capture answers
+        return []
+
+
+def failure_reason(lines):
+    """Why a delivery failed, from Apprise's ``(levelno, message)`` lines: its warnings plus the socket error.
+
+    ``Failed to send JSON POST notification: Internal server error., error=500.``;
+    ``A Connection error occurred sending JSON notification to 127.0.0.1. ([Errno 111] Connection refused)``.
+    """
+    warnings = [text for level, text in lines if isinstance(level, int) and level >= WARNING_LEVELNO]
+    causes = [text.split(':', 1)[1] for level, text in lines if text.startswith('Socket Exception:')]
+    reason = '; '.join(warnings[-2:]) or 'delivery refused (Apprise gave no reason)'
+    if causes:
+        errno = re.findall(r'\[Errno -?\d+\] [^"\'()]+', causes[-1])
+        cause = errno[-1].strip() if errno else causes[-1].strip()[-160:]
+        reason = '%s (%s)' % (reason, cause)
+    return reason[:400]
+
+
+def deliver(urls, title, body, timeout=DEFAULT_TIMEOUT, html=None, attach=None, notify_type=INFO):
     """Send one message to every URL at once, within ``timeout`` seconds overall.
 
-    Returns one dict per URL: ``{channel, fingerprint, ok, error}``; errors are
+    Returns one dict per URL: ``{channel, fingerprint, ok, error, timed_out}``; errors are
     scrubbed of secrets.  Never raises.  Email channels get ``html`` (with
     ``attach`` files) when given; every other channel gets the text ``body``.
+    ``notify_type`` is Apprise's (info, success, warning, failure): chat services colour by it.
     """
     try:
         apprise = _apprise()
     except ImportError as exc:
-        return [dict(channel=channel_name(i, u), fingerprint=fingerprint(u), ok=False,
+        return [dict(channel=channel_name(i, u), fingerprint=fingerprint(u), ok=False, timed_out=False,
                      error='the apprise library is not installed (%s)' % exc) for i, u in enumerate(urls)]
     capture = _capture_handler()
     logger = _apprise_logger()
     logger.addHandler(capture)
-    outcomes = [dict(channel=channel_name(i, u), fingerprint=fingerprint(u), ok=False, error='timed out')
+    outcomes = [dict(channel=channel_name(i, u), fingerprint=fingerprint(u), ok=False, timed_out=True,
+                     error='timed out after %gs (notify.timeout)' % timeout)
                 for i, u in enumerate(urls)]
     threads = []
     try:
         for index, url in enumerate(urls):
             thread = threading.Thread(target=_send_one,
-                                      args=(apprise, url, title, body, html, attach, outcomes[index], capture))
+                                      args=(apprise, url, title, body, html, attach, notify_type, outcomes[index],
+                                            capture))
             thread.daemon = True  # a hung channel must not keep the job alive
             thread.start()
             threads.append(thread)
@@ -233,28 +293,33 @@ def deliver(urls, title, body, timeout=DEFAULT_TIMEOUT, html=None, attach=None):
     return outcomes
 
 
-def _send_one(apprise, url, title, body, html, attach, outcome, capture):
+def _send_one(apprise, url, title, body, html, attach, notify_type, outcome, capture):
+    import inspect  # pylint: disable=import-outside-toplevel
+    import logging  # pylint: disable=import-outside-toplevel
     try:
-        apobj = apprise.Apprise()
+        # One URL per thread here already: no Apprise thread pool on top (before 2.3, its lines then come
+        # from this thread, which the capture keys on; 2.3+ keeps them with the call's result anyway).
+        apobj = apprise.Apprise(asset=apprise.AppriseAsset(async_mode=False))
         is_email = url.split('://', 1)[0].lower() in ('mailto', 'mailtos')
         if html and attach and is_email and 'inline=' not in url:
             # images travel as inline parts the HTML shows through cid: (RFC 2387), not as attachments
             url += ('&' if '?' in url else '?') + 'inline=yes'
         if not apobj.add(url):
-            outcome['error'] = 'not a valid Apprise URL (unknown scheme or missing parts)'
+            outcome.update(error='not a valid Apprise URL (unknown scheme or missing parts)', timed_out=False)
             return
+        options = dict(title=title, body=body, body_format=apprise.NotifyFormat.TEXT, notify_type=notify_type)
         if html and is_email:
-            ok = apobj.notify(title=title, body=html, body_format=apprise.NotifyFormat.HTML,
-                              attach=list(attach) if attach else None)
-        else:
-            ok = apobj.notify(title=title, body=body, body_format=apprise.NotifyFormat.TEXT)
+            options.update(body=html, body_format=apprise.NotifyFormat.HTML, attach=list(attach) if attach else None)
+        if 'log_level' in inspect.signature(apobj.notify).parameters:
+            options['log_level'] = logging.DEBUG  # Apprise 2.3+: this call's own lines, whichever thread logged them
+        ok = apobj.notify(**options)
         if ok:
-            outcome.update(ok=True, error=None)
+            outcome.update(ok=True, error=None, timed_out=False)
         else:
-            reasons = capture.lines.get(threading.current_thread().ident) or ['delivery refused']
-            outcome['error'] = '; '.join(reasons[-2:])[:300]
+            outcome.update(error=failure_reason(_call_lines(ok) or capture.lines.get(threading.current_thread().ident)
+                                                or []), timed_out=False)
     except Exception as exc:  # pylint: disable=broad-except  # a channel's bug must not fail the job
-        outcome['error'] = '%s: %s' % (type(exc).__name__, exc)
+        outcome.update(error='%s: %s' % (type(exc).__name__, exc), timed_out=False)
 
 
 def test_message(host, now):

@@ -210,7 +210,8 @@ class ReportStage:
             tmpdir = tempfile.mkdtemp(prefix='twzrd-report-')
             html, attach = rendered['mail'], self._write_images(tmpdir, rendered['images'])
         try:
-            notification = self._deliver(message, pending, html, attach)
+            notification = self._deliver(message, pending, html, attach,
+                                         delivery.message_type(self.kind == REPORT_KIND, status, events))
         finally:
             if tmpdir:
                 shutil.rmtree(tmpdir, ignore_errors=True)
@@ -310,8 +311,12 @@ class ReportStage:
         pending = self._job_state.get('pending')
         return events, [p for p in pending if isinstance(p, dict)] if isinstance(pending, list) else []
 
-    def _deliver(self, message, pending, html, attach):
-        """Send pending messages, then this run's; returns the result's ``notification`` or None."""
+    def _deliver(self, message, pending, html, attach, message_type):
+        """Send pending messages, then this run's; returns the result's ``notification`` or None.
+
+        ``notify.timeout`` is one budget for the whole delivery: a channel that timed out is not tried
+        again this run, and what the budget leaves unsent stays pending, untried.
+        """
         if not self.urls:
             self._job_state['pending'] = []
             return None
@@ -325,27 +330,42 @@ class ReportStage:
                 note = '(delayed: first attempt at %s)\n\n' % logline.iso_utc(item.get('created') or 0)
                 outbox.append((item, targets, item['title'], note + item['body'], None, None))
         if message:
-            item = {'created': int(self.started), 'title': message[0], 'body': message[1]}
+            item = {'created': int(self.started), 'title': message[0], 'body': message[1], 'type': message_type}
             outbox.append((item, list(self.urls), message[0], message[1], html, attach))
         still_pending, deliveries, sent = [], [], 0
         budget_end = time.time() + self.policy_timeout()
+        given_up = {}  # fingerprint -> why it is not tried again this run
         for item, targets, title, body, html_body, files in outbox:
-            outcomes = delivery.deliver(targets, title, body, timeout=max(1.0, budget_end - time.time()),
-                                        html=html_body, attach=files)
-            for outcome, url in zip(outcomes, targets):
+            remaining = budget_end - time.time()
+            tried = [u for u in targets if delivery.fingerprint(u) not in given_up] if remaining > 0 else []
+            kind = item.get('type') if item.get('type') in delivery.NOTIFY_TYPES else delivery.INFO
+            outcomes = delivery.deliver(tried, title, body, timeout=remaining, html=html_body, attach=files,
+                                        notify_type=kind) if tried else []
+            outcome_of = dict(zip(tried, outcomes))
+            for url in targets:
+                outcome = outcome_of.get(url) or {
+                    'fingerprint': delivery.fingerprint(url), 'ok': False,
+                    'error': 'not attempted: %s' % given_up.get(
+                        delivery.fingerprint(url), 'the delivery time budget (notify.timeout %gs) was used up'
+                        % self.policy_timeout())}
                 outcome['channel'] = delivery.channel_name(self.urls.index(url), url)
-            failed_targets = [o['fingerprint'] for o in outcomes if not o['ok']]
-            sent += 1 if any(o['ok'] for o in outcomes) else 0
-            deliveries.extend(dict((k, o[k]) for k in ('channel', 'ok', 'error')) for o in outcomes)
+                if outcome.get('timed_out'):
+                    given_up[outcome['fingerprint']] = 'it timed out on an earlier message of this run'
+                deliveries.append(dict((k, outcome[k]) for k in ('channel', 'ok', 'error')))
+            failed_targets = [delivery.fingerprint(u) for u in targets if not (outcome_of.get(u) or {}).get('ok')]
+            sent += 1 if len(failed_targets) < len(targets) else 0
             if failed_targets:
                 still_pending.append(dict(item, targets=failed_targets))
         dropped = max(0, len(still_pending) - MAX_PENDING)
         if dropped:
             self._warn('%d undelivered message(s) older than the last %d dropped' % (dropped, MAX_PENDING))
         self._job_state['pending'] = still_pending[-MAX_PENDING:]
-        errors = ['%s: %s' % (d['channel'], d['error']) for d in deliveries if not d['ok']]
-        for error in errors:
-            self._warn('notification not delivered via %s (kept for the next run)' % error)
+        errors = [d for d in deliveries if not d['ok']]
+        for channel in sorted(set(d['channel'] for d in errors), key=[d['channel'] for d in errors].index):
+            reasons = [d['error'] for d in errors if d['channel'] == channel]
+            distinct = sorted(set(reasons), key=reasons.index)
+            self._warn('notification not delivered via %s: %s (%d message(s) kept for the next run)'
+                       % (channel, '; '.join(distinct[:3]), len(reasons)))
         notification = {'messages': len(outbox), 'sent': sent, 'deliveries': deliveries,
                         'pending': len(self._job_state['pending'])}
         if errors and message:

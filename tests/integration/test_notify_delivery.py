@@ -1,0 +1,128 @@
+"""Delivery details a person relies on (issue 17 items 12 and 15, issue 18 item 5), against real receivers on
+127.0.0.1: why a channel failed, one time budget for a whole delivery, and the Apprise notify type of each message.
+"""
+import json
+import re
+import socket
+import time
+
+import pytest
+
+from harness import free_port, run_module
+from receivers import HttpReceiver, SmtpReceiver
+from test_notifications import SMTP_PASSWORD, WEBHOOK_TOKEN, Host, twzrd_run, write_job
+
+from ansible_collections.twzrd.ops.plugins.module_utils import notify
+
+
+@pytest.fixture
+def webhook():
+    server = HttpReceiver().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def failing_webhook():
+    """A receiver that answers every POST with HTTP 500."""
+    server = HttpReceiver().start()
+    server.status = 500
+    yield server
+    server.stop()
+
+
+def test_failure_reasons_say_what_happened(tmp_path, failing_webhook):
+    """A 500 and a refused connection each name their cause, never the bare "delivery refused"."""
+    closed = 'json://127.0.0.1:%d/hooks/%s' % (free_port(), WEBHOOK_TOKEN)
+    smtp_closed = SmtpReceiver(SMTP_PASSWORD, port=free_port()).url()
+    urls = [failing_webhook.url(WEBHOOK_TOKEN), closed, smtp_closed]
+    rc, result, out, err = run_module('twzrd_notify', {'test': True, 'notify': {'urls': urls, 'timeout': 10}},
+                                      tmp_path)
+    assert rc != 0 and result['failed']
+    errors = [d['error'] for d in result['deliveries']]
+    assert '500' in errors[0], errors
+    assert 'refused' in errors[1].lower(), errors
+    assert 'refused' in errors[2].lower(), errors
+    assert all('delivery refused' not in e for e in errors), errors
+    everything = out + err
+    assert WEBHOOK_TOKEN not in everything and SMTP_PASSWORD not in everything
+
+    # the same reasons in a job's warnings ...
+    host = Host(tmp_path, urls, notify={'timeout': 10})
+    result = host.warning()
+    warnings = json.dumps(result.get('warnings'))
+    assert re.search(r'#1 json: .*500', warnings), warnings
+    assert re.search(r'#2 json: .*[Rr]efused', warnings), warnings
+    assert WEBHOOK_TOKEN not in json.dumps(result)
+
+    # ... and in twzrd-run --test-notify
+    config = tmp_path / 'etc'
+    config.mkdir()
+    write_job(config, 'alerts', 'twzrd_health', {'notify': {'urls': urls[:2], 'timeout': 10}})
+    proc = twzrd_run(config, '--test-notify')
+    assert proc.returncode == 3
+    assert re.search(r'#1 json\s+NOT delivered: .*500', proc.stdout), proc.stdout
+    assert re.search(r'#2 json\s+NOT delivered: .*[Rr]efused', proc.stdout), proc.stdout
+    assert WEBHOOK_TOKEN not in proc.stdout + proc.stderr
+
+
+def test_one_time_budget_for_the_whole_delivery(tmp_path):
+    """20 kept messages and a new one on a hung channel with notify.timeout 2: the run waits about 2 s, not 1 s a
+    message, and every message stays kept for the next run."""
+    listener = socket.socket()
+    listener.bind(('127.0.0.1', 0))
+    listener.listen(50)
+    try:
+        url = 'json://127.0.0.1:%d/hooks/%s' % (listener.getsockname()[1], WEBHOOK_TOKEN)
+        host = Host(tmp_path, [url], notify={'timeout': 2})
+        state = host.state_data()
+        job = state.setdefault('alerting', {}).setdefault('alerts', {})
+        job['pending'] = [{'created': int(time.time()) - 3600 + i, 'title': 'kept %d' % i, 'body': 'kept message %d' % i,
+                           'targets': [notify.fingerprint(url)]} for i in range(20)]
+        host.state.write_text(json.dumps(state))
+        started = time.monotonic()
+        result = host.warning()
+        elapsed = time.monotonic() - started
+        note = result['notification']
+        assert note['sent'] == 0 and note['pending'] == 20  # 21 kept, the oldest beyond MAX_PENDING dropped
+        duration_ms = int(host.log_lines()[-1]['duration_ms'])
+        assert duration_ms < 5000, duration_ms
+        assert elapsed < 15, elapsed  # the whole process, Apprise's abandoned worker included
+        kept = [p['title'] for p in host.state_data()['alerting']['alerts']['pending']]
+        assert kept[-1].startswith('twzrd alerts') and kept[0] == 'kept 1'
+        warnings = json.dumps(result.get('warnings'))
+        assert 'timed out' in warnings and 'not attempted' in warnings, warnings
+    finally:
+        listener.close()
+
+
+def _types(webhook):
+    return [b['json'].get('type') for b in webhook.bodies]
+
+
+def test_notify_type_follows_the_level(tmp_path, webhook):
+    """Slack, ntfy, Telegram and webhooks colour and route by Apprise's type: warning, failure, success, info."""
+    host = Host(tmp_path, [webhook.url(WEBHOOK_TOKEN)])
+    host.warning()
+    host.critical()
+    host.clear()
+    assert _types(webhook) == ['warning', 'failure', 'success']
+    host.run(mode='report', disk_warning=99, disk_critical=99.5)
+    assert _types(webhook)[-1] == 'info'
+
+    # a kept message keeps its type when it goes out later
+    webhook.status = 500
+    host.warning()
+    webhook.status = 200
+    host.warning()
+    assert _types(webhook)[-1] == 'warning' and 'delayed' in webhook.bodies[-1]['json']['message']
+
+    # a failed run is a failure, also for a report job
+    rc, result, out, err = run_module('twzrd_notify', {
+        'failure': {'job': 'vacuum', 'msg': 'cannot connect'}, 'state_file': str(tmp_path / 'v.json'),
+        'notify': {'urls': [webhook.url(WEBHOOK_TOKEN)]}}, tmp_path)
+    assert rc != 0 and _types(webhook)[-1] == 'failure'
+
+    # the test message is information
+    run_module('twzrd_notify', {'test': True, 'notify': {'urls': [webhook.url(WEBHOOK_TOKEN)]}}, tmp_path)
+    assert _types(webhook)[-1] == 'info'
