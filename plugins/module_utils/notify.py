@@ -61,18 +61,51 @@ def fingerprint(url):
     return hashlib.sha256((url or '').encode('utf-8')).hexdigest()[:16]
 
 
+_PLAIN_HOST = re.compile(r'^(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:.]+\]|localhost|\d{1,5})$')
+_DNS_NAME = re.compile(r'^([A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,63}$')
+_SECRET_KEY = re.compile(r'(?i)(pass|secret|token|key|auth|sig|cred|session|hook|code|topic)')
+MIN_TOKEN = 6
+
+
+def _looks_token(piece):
+    """A host, path or query piece that is a credential, not a word: digits in it, or long.
+
+    ``hooks``, ``ping``, ``api``, ``smtp.example.com`` are words of a URL and stay readable in messages;
+    ``T1JJ3T3L2``, ``hooktoken-Zq81LmN0pR``, a 20-letter ntfy topic are not.
+    """
+    if len(piece) < MIN_TOKEN or _PLAIN_HOST.match(piece) or _DNS_NAME.match(piece):
+        return False
+    return any(c.isdigit() for c in piece) or len(piece) >= 16
+
+
 def secret_parts(url):
-    """The pieces of a URL that may be secret: everything but the scheme and plain host names/ports."""
+    """The pieces of a URL that may be secret, longest first: the URL itself, its userinfo, the
+    password, and tokens in its host, path and query (see :func:`_looks_token`; any value of a key
+    such as ``token=`` or ``password=``).  Not the scheme, plain host names, ports or ordinary words:
+    scrubbing those turned "dead-man's switch (http ping_url)" into "(http ***_url)".
+    """
     if not url:
         return []
     rest = url.split('://', 1)[-1]
-    pieces = set()
-    for piece in re.split(r'[/:@?&=#,]+', rest):
-        for candidate in (piece, unquote(piece)):
-            if len(candidate) >= 3 and not re.match(r'^(\d{1,3}(\.\d{1,3}){3}|localhost|\d{1,5})$', candidate):
-                pieces.add(candidate)
-    pieces.add(url)
-    return sorted(pieces, key=len, reverse=True)
+    pieces = set([url, rest])
+    location, _, query = rest.partition('?')
+    authority, _, path = location.partition('/')
+    if '@' in authority:
+        userinfo, authority = authority.rsplit('@', 1)
+        user, _, password = userinfo.partition(':')
+        pieces.update([userinfo, password])
+        if '@' in unquote(user) or _looks_token(user):
+            pieces.add(user)
+    for piece in re.split(r'[/:#,]+', authority + '/' + path):
+        if _looks_token(piece):
+            pieces.add(piece)
+    for pair in re.split(r'[&;]', query.split('#', 1)[0]):
+        key, _, value = pair.partition('=')
+        if value and (_SECRET_KEY.search(key) or _looks_token(unquote(value))):
+            pieces.add(value)
+    for piece in list(pieces):
+        pieces.add(unquote(piece))
+    return sorted((p for p in pieces if len(p) >= 3), key=len, reverse=True)
 
 
 def scrub(text, urls):
@@ -86,13 +119,30 @@ def scrub(text, urls):
 
 # --- composing ----------------------------------------------------------
 
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _value_line(alert):
-    parts = []
-    if alert.get('value') is not None:
-        parts.append('value %s' % (alert['value'],))
-    if alert.get('threshold') is not None:
-        parts.append('threshold %s' % (alert['threshold'],))
-    return ', '.join(parts)
+    """``value 91, threshold 90`` for a measured check; nothing for a condition (its message is the sentence).
+
+    "value server_unreachable, threshold connect" read as nonsense: a value or threshold that is not a
+    number (a state, an error kind) is already told by the alert's message.
+    """
+    if not _is_number(alert.get('value')):
+        return ''
+    if _is_number(alert.get('threshold')):
+        return 'value %s, threshold %s' % (alert['value'], alert['threshold'])
+    return 'value %s' % (alert['value'],)
+
+
+def _resolved_line(event):
+    """What a resolved check reads now, against the threshold configured now (it may have been raised)."""
+    if not _is_number(event.get('value')):
+        return 'no longer raised'
+    if _is_number(event.get('threshold')):
+        return 'value now %s, threshold now %s' % (event['value'], event['threshold'])
+    return 'value now %s (no %s threshold now)' % (event['value'], (event.get('previous_level') or 'alert').lower())
 
 
 def _when(epoch):
@@ -107,8 +157,7 @@ def _event_lines(event):
     if event['event'] == alerting.RESOLVED:
         was = (event.get('previous_level') or event.get('level') or '').upper()
         lines = ['%s %s (was %s): %s' % (heading, name, was, event.get('message') or '')]
-        now_value = 'value now %s' % event['value'] if event.get('value') is not None else 'no longer raised'
-        lines.append('  %s; threshold %s' % (now_value, event.get('threshold')))
+        lines.append('  %s' % _resolved_line(event))
         return lines
     level = (event.get('level') or '').upper()
     if event.get('previous_level') and event['event'] in (alerting.ESCALATED, alerting.DEESCALATED):

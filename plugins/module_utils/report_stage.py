@@ -177,8 +177,6 @@ class ReportStage:
     def _report(self, result, store, log_extra, log_metrics, readings, summarize, html, attach, failed):
         now = self.started
         raised, accepted, notes = alerting.apply_acceptance(result.get('alerts') or [], self.params.get('accept'), now)
-        for note in notes:
-            self._warn(note)
         if not failed:
             result.update(build_result(raised, result.get('metrics') or {}))
         else:
@@ -188,6 +186,7 @@ class ReportStage:
         result['twzrd_reported'] = True  # the cron runner: this run logged and notified itself
 
         events, pending = self._track(result, store, readings, failed)
+        self._tell_expired_once(notes)
         if summarize is not None:
             result['summary'] = summarize(result)
         status = FAILED if failed else result['status']
@@ -310,6 +309,19 @@ class ReportStage:
             self._job_state['last_success'] = int(self.started)
         pending = self._job_state.get('pending')
         return events, [p for p in pending if isinstance(p, dict)] if isinstance(pending, list) else []
+
+    def _tell_expired_once(self, notes):
+        """Warn about an expired ``accept`` entry on the first run that finds it, not every hourly run after.
+
+        The job state remembers the notes told; a note no longer found is forgotten, so an entry that
+        is renewed and expires again is told again.
+        """
+        told = self._job_state.get('accept_expired_told')
+        told = set(t for t in told if isinstance(t, str)) if isinstance(told, list) else set()
+        for note in notes:
+            if note not in told or self._store is None:
+                self._warn(note)
+        self._job_state['accept_expired_told'] = sorted(set(notes))
 
     def _deliver(self, message, pending, html, attach, message_type):
         """Send pending messages, then this run's; returns the result's ``notification`` or None.

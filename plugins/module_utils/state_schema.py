@@ -50,7 +50,8 @@ class Optional:
 
 _ALERT_ENTRY = Record(check=STR, subject=Optional(ANY), level=STR, since=NUMBER, told_level=Optional(STR),
                       last_sent=Optional(NUMBER))
-_PENDING = Record(created=Optional(NUMBER), title=Optional(STR), body=Optional(STR), targets=Optional(List(STR)))
+_PENDING = Record(created=Optional(NUMBER), title=Optional(STR), body=Optional(STR), targets=Optional(List(STR)),
+                  type=Optional(STR))
 
 # Top-level section -> shape.  The per-job 'alerting' entries are checked one
 # by one, so one bad job entry does not wipe the other jobs' alert history.
@@ -61,7 +62,7 @@ SECTIONS = {
     'twzrd_db_health': Record(sizes=Map(Optional(List(ANY))), last_run=NUMBER, last_status=STR),
     'twzrd_vacuum': Record(last_run=NUMBER, last_status=STR, last_metrics=Map(ANY)),
     'alerting': Map(Record(alerts=Map(_ALERT_ENTRY), pending=List(_PENDING), last_run=NUMBER,
-                           last_success=NUMBER, last_status=STR)),
+                           last_success=NUMBER, last_status=STR, accept_expired_told=List(STR))),
 }
 
 

@@ -126,3 +126,45 @@ def test_notify_type_follows_the_level(tmp_path, webhook):
     # the test message is information
     run_module('twzrd_notify', {'test': True, 'notify': {'urls': [webhook.url(WEBHOOK_TOKEN)]}}, tmp_path)
     assert _types(webhook)[-1] == 'info'
+
+
+def test_messages_read_right_at_the_receiver(tmp_path, webhook):
+    """Issue 18 item 6 at the webhook: a resolved alert shows the threshold configured now, and non-numeric
+    checks (PostgreSQL unreachable, a failed job) read as sentences, not "value job, threshold a successful run"."""
+    host = Host(tmp_path, [webhook.url(WEBHOOK_TOKEN)])
+    told = max(0.0, host.disk_pct - 5)
+    host.warning()
+    raised = min(98.0, host.disk_pct + 20)
+    host.run(disk_warning=raised, disk_critical=99.5)
+    resolved = webhook.messages()[-1][1]
+    assert 'RESOLVED disk /' in resolved and 'threshold now %s' % raised in resolved, resolved
+    assert 'threshold %s' % told not in resolved, resolved
+
+    notify_opts = {'urls': [webhook.url(WEBHOOK_TOKEN)]}
+    rc, result, out, err = run_module('twzrd_db_health', {
+        'login_host': '127.0.0.1', 'login_port': free_port(), 'login_db': 'app', 'login_user': 'nobody',
+        'login_unix_socket': None, 'state_file': str(tmp_path / 'db.json'), 'notify': notify_opts}, tmp_path)
+    unreachable = webhook.messages()[-1][1]
+    assert 'NEW CRITICAL connection' in unreachable, unreachable
+    assert 'value server_unreachable' not in unreachable and 'threshold connect' not in unreachable, unreachable
+
+    rc, result, out, err = run_module('twzrd_notify', {
+        'failure': {'job': 'alerts', 'msg': 'killed after 60s (timeout)'}, 'state_file': str(tmp_path / 'f.json'),
+        'notify': notify_opts}, tmp_path)
+    failed = webhook.messages()[-1][1]
+    assert 'the alerts job failed: killed after 60s' in failed, failed
+    assert 'value job' not in failed and 'threshold a successful run' not in failed, failed
+
+
+def test_an_expired_acceptance_is_told_once(tmp_path, webhook):
+    """Issue 17 item 15: the hourly run warns (and cron mails) an expired accept entry once, not every hour."""
+    host = Host(tmp_path, [webhook.url(WEBHOOK_TOKEN)])
+    expired = [{'check': 'disk', 'subject': '/', 'until': '2000-01-01', 'reason': 'big volume, cleaned monthly'}]
+    args = dict(host.args(disk_warning=max(0.0, host.disk_pct - 5), disk_critical=99.5), accept=expired)
+    outputs = [run_module('twzrd_health', args, tmp_path)[2] for dummy in range(3)]
+    assert ['expired on 2000-01-01' in out for out in outputs] == [True, False, False]
+    assert len(webhook.bodies) == 1  # the alert itself: told once, as any alert
+
+    renewed = [dict(expired[0], until='2000-02-01')]  # renewed, and expired again: a new note
+    out = run_module('twzrd_health', dict(args, accept=renewed), tmp_path)[2]
+    assert 'expired on 2000-02-01' in out
