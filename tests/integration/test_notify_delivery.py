@@ -168,3 +168,35 @@ def test_an_expired_acceptance_is_told_once(tmp_path, webhook):
     renewed = [dict(expired[0], until='2000-02-01')]  # renewed, and expired again: a new note
     out = run_module('twzrd_health', dict(args, accept=renewed), tmp_path)[2]
     assert 'expired on 2000-02-01' in out
+
+
+def _column_starts(line, names):
+    return [line.index(name) for name in names]
+
+
+def test_weekly_mail_text_part_aligns_its_tables(tmp_path):
+    """Issue 18 item 6: the plain-text part of the weekly mail (what text-only readers show) prints each table
+    as aligned columns, a row per line, not one cell per line."""
+    from test_trends import QUIET, seed  # pylint: disable=import-outside-toplevel
+    smtp = SmtpReceiver(SMTP_PASSWORD).start()
+    try:
+        state, dummy = seed(tmp_path)
+        rc, result, out, err = run_module('twzrd_health', dict(QUIET, mode='report', state_file=state,
+                                                               notify={'urls': [smtp.url()]}), tmp_path)
+        assert rc == 0 and result['notification']['sent'] == 1, (out, err)
+    finally:
+        smtp.stop()
+    text = smtp.messages[0].get_body(preferencelist=('plain',)).get_content()
+    lines = text.splitlines()
+    [header] = [line for line in lines if line.lstrip().startswith('vacuum run')]
+    columns = ['database', 'vacuumed', 'skipped', 'failed', 'dead rows removed', 'seconds']
+    starts = _column_starts(header, columns)
+    rows = [line for line in lines if re.match(r'^\s*\d{4}-\d\d-\d\d \d\d:\d\d UTC\s+app\s', line)]
+    assert len(rows) == 3, text
+    for row in rows:
+        assert row[starts[0]:].startswith('app'), (header, row)
+        assert re.match(r'\d+', row[starts[-2]:]), (header, row)  # dead rows removed, under its heading
+    assert '\nvacuumed\n' not in text  # no cell alone on its line
+    # the HTML part shows the same aligned rows (the page file in report_dir keeps its HTML tables)
+    html = smtp.messages[0].get_body(preferencelist=('html',)).get_content()
+    assert '<pre class="table">' in html and header.strip() in html
