@@ -109,3 +109,14 @@ def test_autovacuum_off_has_no_trigger():
     table['reloptions'] = None
     message = db_checks.evaluate_dead_rows([table], settings, 100000)[0][0]['message']
     assert 'autovacuum starts at 250 dead rows' in message, message
+
+
+def test_mail_tables_are_aligned_text_and_stay_escaped():
+    from ansible_collections.twzrd.ops.plugins.module_utils import text_table  # pylint: disable=import-outside-toplevel
+    html = ('<p>x</p><table><tr><th>app</th><th>status</th></tr><tr><td>&lt;script&gt;</td><td>online</td></tr>'
+            '<tr><td>web</td><td><code>errored</code></td></tr></table><p>y</p>')
+    out = text_table.tables_as_text(html)
+    assert out.startswith('<p>x</p><pre class="table">') and out.endswith('</pre><p>y</p>')
+    assert '<script>' not in out and '&lt;script&gt;  online' in out
+    assert text_table.align([['app', 'status'], ['<script>', 'online'], ['web', 'errored']]).splitlines() == [
+        'app       status', '--------  -------', '<script>  online', 'web       errored']
