@@ -245,7 +245,7 @@ def evaluate_primary_keys(tables, limit=50):
 def autovacuum_text(trigger, enabled):
     """How autovacuum treats a table, as a person reads it: a table with autovacuum off has no trigger."""
     if not enabled:
-        return 'autovacuum is OFF for this table: nothing cleans it up until someone runs VACUUM'
+        return 'autovacuum OFF for this table: nothing cleans it up until someone runs VACUUM'
     return 'autovacuum starts at %d dead rows' % trigger
 
 

@@ -105,7 +105,7 @@ def test_autovacuum_off_has_no_trigger():
     table = {'schema': 'public', 'name': 'events', 'kind': 'r', 'has_pk': True, 'reltuples': 1000,
              'reloptions': ['autovacuum_enabled=off'], 'live_rows': 1000, 'dead_rows': 150000, 'bytes': 8192}
     message = db_checks.evaluate_dead_rows([table], settings, 100000)[0][0]['message']
-    assert 'triggers at' not in message and 'autovacuum is OFF for this table' in message, message
+    assert 'triggers at' not in message and 'autovacuum OFF for this table' in message, message
     table['reloptions'] = None
     message = db_checks.evaluate_dead_rows([table], settings, 100000)[0][0]['message']
     assert 'autovacuum starts at 250 dead rows' in message, message
