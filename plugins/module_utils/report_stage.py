@@ -186,7 +186,7 @@ class ReportStage:
         result['twzrd_reported'] = True  # the cron runner: this run logged and notified itself
 
         events, pending = self._track(result, store, readings, failed)
-        self._tell_expired_once(notes)
+        self._tell_expired_once(notes, failed)
         if summarize is not None:
             result['summary'] = summarize(result)
         status = FAILED if failed else result['status']
@@ -310,18 +310,18 @@ class ReportStage:
         pending = self._job_state.get('pending')
         return events, [p for p in pending if isinstance(p, dict)] if isinstance(pending, list) else []
 
-    def _tell_expired_once(self, notes):
+    def _tell_expired_once(self, notes, failed):
         """Warn about an expired ``accept`` entry on the first run that finds it, not every hourly run after.
 
-        The job state remembers the notes told; a note no longer found is forgotten, so an entry that
-        is renewed and expires again is told again.
+        The job state remembers the notes told; a note a good run no longer finds is forgotten, so an
+        entry that is renewed and expires again is told again (a failed run looked at nothing: it forgets none).
         """
         told = self._job_state.get('accept_expired_told')
         told = set(t for t in told if isinstance(t, str)) if isinstance(told, list) else set()
         for note in notes:
             if note not in told or self._store is None:
                 self._warn(note)
-        self._job_state['accept_expired_told'] = sorted(set(notes))
+        self._job_state['accept_expired_told'] = sorted(set(notes) | (told if failed else set()))
 
     def _deliver(self, message, pending, html, attach, message_type):
         """Send pending messages, then this run's; returns the result's ``notification`` or None.
@@ -355,11 +355,7 @@ class ReportStage:
                                         notify_type=kind) if tried else []
             outcome_of = dict(zip(tried, outcomes))
             for url in targets:
-                outcome = outcome_of.get(url) or {
-                    'fingerprint': delivery.fingerprint(url), 'ok': False,
-                    'error': 'not attempted: %s' % given_up.get(
-                        delivery.fingerprint(url), 'the delivery time budget (notify.timeout %gs) was used up'
-                        % self.policy_timeout())}
+                outcome = outcome_of.get(url) or self._untried(url, given_up)
                 outcome['channel'] = delivery.channel_name(self.urls.index(url), url)
                 if outcome.get('timed_out'):
                     given_up[outcome['fingerprint']] = 'it timed out on an earlier message of this run'
@@ -373,16 +369,29 @@ class ReportStage:
             self._warn('%d undelivered message(s) older than the last %d dropped' % (dropped, MAX_PENDING))
         self._job_state['pending'] = still_pending[-MAX_PENDING:]
         errors = [d for d in deliveries if not d['ok']]
-        for channel in sorted(set(d['channel'] for d in errors), key=[d['channel'] for d in errors].index):
-            reasons = [d['error'] for d in errors if d['channel'] == channel]
-            distinct = sorted(set(reasons), key=reasons.index)
-            self._warn('notification not delivered via %s: %s (%d message(s) kept for the next run)'
-                       % (channel, '; '.join(distinct[:3]), len(reasons)))
+        self._warn_undelivered(errors)
         notification = {'messages': len(outbox), 'sent': sent, 'deliveries': deliveries,
                         'pending': len(self._job_state['pending'])}
         if errors and message:
             notification['undelivered'] = '%s\n\n%s' % message
         return notification
+
+    def _untried(self, url, given_up):
+        """The outcome of a channel this run did not try for a message (the budget, or it hung before)."""
+        why = given_up.get(delivery.fingerprint(url)) or (
+            'the delivery time budget (notify.timeout %gs) was used up' % self.policy_timeout())
+        return {'fingerprint': delivery.fingerprint(url), 'ok': False, 'error': 'not attempted: %s' % why}
+
+    def _warn_undelivered(self, errors):
+        """One warning per channel that failed, with its distinct reasons (not one per kept message)."""
+        reasons = {}
+        for failure in errors:
+            reasons.setdefault(failure['channel'], []).append(failure['error'])
+        for channel in sorted(reasons, key=[f['channel'] for f in errors].index):
+            told = reasons[channel]
+            distinct = sorted(set(told), key=told.index)
+            self._warn('notification not delivered via %s: %s (%d message(s) kept for the next run)'
+                       % (channel, '; '.join(distinct[:3]), len(told)))
 
     def policy_timeout(self):
         return float((self.params.get('notify') or {}).get('timeout') or delivery.DEFAULT_TIMEOUT)
