@@ -81,7 +81,7 @@ integration: deps
 
 # The Hypothesis suite with twenty times the examples, randomized (make integration runs the short one).
 fuzz: deps
-	@TWZRD_FUZZ=1 TWZRD_PM2=$(PM2) $(BIN)/python -m pytest tests/integration/test_fuzz.py -q $(PYTEST_ARGS)
+	@TWZRD_FUZZ=1 TWZRD_PM2=$(PM2) $(BIN)/python -m pytest tests/integration/test_fuzz*.py -q $(PYTEST_ARGS)
 
 bench: deps
 	@$(BIN)/python -m bench

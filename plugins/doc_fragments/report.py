@@ -124,6 +124,7 @@ options:
     type: path
   report_keep:
     description: How many report files of this job (and database) to keep in O(report_dir); older ones are deleted. Between 1 and 1000.
+      Only files named exactly as the job writes them count and are deleted; other files in O(report_dir) are never touched.
     type: int
     default: 12
 '''

@@ -25,6 +25,9 @@ DEFAULT_CRITICAL_DAYS = 3
 DEFAULT_WINDOW_DAYS = 7
 DISK_MIN_SAMPLES, DISK_MIN_SPAN_DAYS = 24, 1.0    # hourly samples
 DB_MIN_SAMPLES, DB_MIN_SPAN_DAYS = 3, 2.0         # daily samples
+# Beyond a century a "full date" means nothing, and a nearly flat series gives years past 9999 that
+# gmtime cannot take and the state file refuses (state_schema.EPOCH): no forecast then.
+MAX_FORECAST_DAYS = 36500
 
 REMEDIATION = {
     'disk_forecast': runbook('Act before DATE. Find what grows: `du -xh --max-depth=2 MOUNT | sort -h | tail`; rotate or '
@@ -83,6 +86,8 @@ def forecast(points, capacity, now, window_days=DEFAULT_WINDOW_DAYS, min_samples
         return {'reason': 'not growing'}
     slope, level_now = fit
     days_left = max(0.0, (capacity - level_now) / slope)
+    if days_left > MAX_FORECAST_DAYS:
+        return {'reason': 'growing too slowly to be full within %d years' % (MAX_FORECAST_DAYS // 365)}
     full_at = now + days_left * DAY
     return {'rate_per_day': int(round(slope)), 'days_left': round(days_left, 2), 'full_at': int(full_at),
             'full_date': iso_date(full_at), 'samples': len(recent), 'since': int(recent[0][0]),

@@ -13,6 +13,8 @@ __metaclass__ = type
 
 import socket
 
+from ansible.module_utils.common.warnings import warn
+
 from ansible_collections.twzrd.ops.plugins.module_utils import forecast
 from ansible_collections.twzrd.ops.plugins.module_utils import health_checks as checks
 from ansible_collections.twzrd.ops.plugins.module_utils import history as trend_history
@@ -81,23 +83,29 @@ def run_alerts(params, store, target, now):
             health_state.get('history'), trend_history.hourly_sample(now, memory, load, disks))
         health_state['pm2_restarts'] = trend_history.add_counts(
             health_state.get('pm2_restarts'), now, dict((name, app['crash_restarts']) for name, app in apps.items()))
+    _tell(trend_history.note_future_samples(health_state, now))
 
     found, forecasts = disk_forecasts(params, health_state.get('history'), disks, now)
     metrics = dict(memory, load=load, disks=disks, pm2=view.metrics(apps), disk_forecast=forecasts)
     return build_result(alerts + found, metrics, mode='alerts')
 
 
+def _tell(note):
+    """A warning of the run (AnsibleModule.warn's list), when there is one."""
+    if note:
+        warn(note)
+
+
 def disk_forecasts(params, history, disks, now):
     """``(alerts, forecasts)``: when each disk in ``disks`` is full at the rate of its hourly samples."""
-    series = dict((path, trend_history.series(history, 'disk', subkey=path)) for path in disks)
+    series = dict((path, trend_history.series(history, 'disk', subkey=path, now=now)) for path in disks)
     return forecast.disk_forecasts(series, disks, now, params['forecast_days'],
                                    params['forecast_warning_days'], params['forecast_critical_days'])
 
 
-def load_trend(history, since):
-    """min/avg/max of the hourly load samples since ``since``."""
-    samples = [h['load1'] for h in history
-               if isinstance(h, dict) and h.get('t', 0) >= since and isinstance(h.get('load1'), (int, float))]
+def load_trend(history, since, now=None):
+    """min/avg/max of the hourly load samples from ``since`` to ``now`` (none from the future)."""
+    samples = [value for dummy, value in trend_history.series(history, 'load1', since=since, now=now)]
     if not samples:
         return {'samples': 0, 'min': None, 'avg': None, 'max': None}
     return {'samples': len(samples), 'min': min(samples), 'avg': round(sum(samples) / len(samples), 2),
@@ -159,7 +167,7 @@ def run_report(params, store, target, now):
         'host': dict(system.collect_uptime(now), hostname=socket.gethostname()),
         'memory': memory['memory'],
         'swap': memory['swap'],
-        'load': {'current': load, 'trend': load_trend(history, since)},
+        'load': {'current': load, 'trend': load_trend(history, since, now)},
         'disks': disks,
         'disk_forecast': forecasts,
         'pm2': {'installed': view.installed, 'daemon_running': view.daemon_running, 'error': view.error,

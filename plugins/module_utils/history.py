@@ -4,10 +4,16 @@
 """The history kept in the state file for trends and forecasts. Pure: no I/O.
 
 Everything here is bounded, whatever the schedule: hourly samples keep at
-most one sample per clock hour for ``HOURLY_DAYS``; daily series keep one
-entry per UTC day for ``DAILY_DAYS``.  A cron job that runs every five
-minutes therefore stores no more than an hourly one (docs/design.md,
-"Trends": 90 simulated days stay under 200 KB).
+most one sample per clock hour, the newest ``HOURLY_DAYS`` * 24 + 1 of them;
+daily series keep one entry per UTC day, the newest ``DAILY_DAYS``.  A cron
+job that runs every five minutes therefore stores no more than an hourly one
+(docs/design.md, "Trends": 90 simulated days stay under 200 KB).
+
+Bounded by count, never by the clock: one run with the clock 40 days ahead
+would otherwise find the whole month "too old" and prune it, and one run 40
+days behind would find it in the future.  Readers take the samples up to
+now only (``series(now=...)``); samples from the future are kept and told
+once (:func:`note_future_samples`): either they or the clock now are wrong.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -48,20 +54,51 @@ def hourly_sample(now, memory, load, disks):
 
 
 def append_hourly(history, sample, days=HOURLY_DAYS):
-    """``history`` pruned to ``days`` with ``sample`` added; a sample in the same clock hour replaces the older one."""
-    oldest = sample['t'] - days * DAY
-    kept = [h for h in hourly_samples(history) if oldest <= h['t'] < sample['t']]
-    if kept and kept[-1]['t'] // HOUR == sample['t'] // HOUR:
-        kept.pop()
-    kept.append(sample)
-    return kept
+    """``history`` with ``sample`` added, oldest first: one sample per clock hour, ``days`` of hours kept
+    (``days * 24 + 1`` samples: an hourly schedule keeps both ends of the span, as it did when pruned by time)."""
+    hour = sample['t'] // HOUR
+    kept = hourly_samples(history)
+    same_hour = [h for h in kept if h['t'] // HOUR == hour]
+    clock_went_back = any(h['t'] // HOUR > hour for h in kept)
+    if not (same_hour and clock_went_back):  # a clock gone back must not overwrite the hour it lands in
+        kept = [h for h in kept if h['t'] // HOUR != hour] + [sample]
+    kept.sort(key=lambda h: h['t'])
+    return kept[-(days * 24 + 1):]
 
 
-def series(history, key, since=None, subkey=None):
-    """``[(t, value), ...]`` of one field (``subkey``: e.g. a disk path under ``disk``), oldest first."""
+def future_samples(history, now):
+    """The times of the samples taken after ``now``, oldest first: the clock was ahead then, or is behind now."""
+    return sorted(h['t'] for h in hourly_samples(history) if h['t'] > now)
+
+
+def note_future_samples(section, now):
+    """Why some hourly samples are ignored this run, once per batch of them (None when there are none,
+    or when they were told already); remembers what it told in ``section['future_noted']``."""
+    future = future_samples(section.get('history'), now)
+    if not future:
+        section.pop('future_noted', None)
+        return None
+    if _number(section.get('future_noted')) and section['future_noted'] >= future[-1]:
+        return None
+    section['future_noted'] = future[-1]
+    return ('%d hourly sample%s from the future (%s to %s; the clock says %s now) kept but left out of charts and '
+            'forecasts until their time comes: the clock was ahead when they were taken or is behind now; check '
+            'time sync (`timedatectl`, `chronyc tracking`)' % (
+                len(future), '' if len(future) == 1 else 's', _iso(future[0]), _iso(future[-1]), _iso(now)))
+
+
+def _iso(epoch):
+    return time.strftime('%Y-%m-%dT%H:%MZ', time.gmtime(epoch))
+
+
+def series(history, key, since=None, subkey=None, now=None):
+    """``[(t, value), ...]`` of one field (``subkey``: e.g. a disk path under ``disk``), oldest first.
+
+    ``now``: leave out samples from the future (a clock that jumped, see the module docstring).
+    """
     points = []
     for sample in hourly_samples(history):
-        if since is not None and sample['t'] < since:
+        if (since is not None and sample['t'] < since) or (now is not None and sample['t'] > now):
             continue
         value = sample.get(key)
         if subkey is not None:
@@ -72,10 +109,14 @@ def series(history, key, since=None, subkey=None):
 
 
 def prune_days(daily, now, days=DAILY_DAYS):
-    """A ``{day: ...}`` mapping without the days older than ``days``."""
-    oldest = day_key(now - (days - 1) * DAY)
-    return dict((day, value) for day, value in (daily if isinstance(daily, dict) else {}).items()
-                if isinstance(day, str) and len(day) == 10 and day >= oldest)
+    """A ``{day: ...}`` mapping of today and the newest other days, ``days`` in all (by count: see above)."""
+    today = day_key(now)
+    valid = dict((day, value) for day, value in (daily if isinstance(daily, dict) else {}).items()
+                 if isinstance(day, str) and len(day) == 10)
+    kept = sorted(day for day in valid if day != today)[-(days - 1):] if days > 1 else []
+    if today in valid:
+        kept.append(today)
+    return dict((day, valid[day]) for day in kept)
 
 
 def add_counts(daily, now, counts, days=DAILY_DAYS):

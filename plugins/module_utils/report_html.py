@@ -15,6 +15,7 @@ __metaclass__ = type
 
 import base64
 import os
+import re
 import time
 
 from html import escape as _escape
@@ -25,6 +26,8 @@ from ansible_collections.twzrd.ops.plugins.module_utils.report_charts import ren
 from ansible_collections.twzrd.ops.plugins.module_utils.sparkline import BARS, HEADING as SPARKLINE_HEADING
 
 PAGE_PREFIX = 'twzrd-report-'
+# Exactly what page_name() writes: pruning never touches a copy, a note or an annotated page beside them.
+PAGE_NAME = re.compile(r'^%s\d{4}-\d{2}-\d{2}\.html$' % re.escape(PAGE_PREFIX))
 STATUS_COLORS = {'ok': '#2e7d32', 'warning': '#e6a100', 'critical': '#c62828', 'failed': '#6a1b9a'}
 
 STYLE = '''
@@ -233,8 +236,8 @@ def page_name(now):
 
 
 def stale_pages(names, keep):
-    """The report files beyond the newest ``keep`` (names sort by date)."""
-    pages = sorted(n for n in names if n.startswith(PAGE_PREFIX) and n.endswith('.html'))
+    """The pages this stage wrote (:data:`PAGE_NAME`) beyond the newest ``keep`` (names sort by date)."""
+    pages = sorted(n for n in names if PAGE_NAME.match(n))
     return pages[:-keep] if keep > 0 else pages
 
 

@@ -6,25 +6,38 @@
 Valid JSON with the wrong types (a hand edit, an old version, a bad disk)
 must not crash every run from then on: a section that does not have the
 expected shape is dropped with a warning and starts fresh (README, "State").
-Sections of unknown modules are kept untouched.  No I/O here.
+Every number at every depth must be finite and in range, in every section:
+one ``1e999`` would make the whole file unsaveable.  Sections of unknown
+modules are otherwise kept untouched.  No I/O here.
 """
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import math
+import re
 
-ANY = 'any'
+ANY = 'any'        # any JSON; its numbers still have to be finite and in range
 STR = 'str'
 INT = 'int'
 NUMBER = 'number'
+COUNT = 'count'    # a number of things: 0 or more
+EPOCH = 'epoch'    # a time in seconds since 1970 that time.gmtime and strftime can take
+
+# Every number in the file, wherever it sits: JSON takes 1e999 (inf) and 400-digit integers, Python's
+# json.loads too, but json.dumps(allow_nan=False) refuses inf and int(inf) raises; so no state saves.
+MAX_NUMBER = 2.0 ** 63
+MAX_EPOCH = 253402300799  # 9999-12-31T23:59:59Z: gmtime beyond it overflows or strftime misprints
+DAY_KEY = re.compile(r'^\d{4}-\d{2}-\d{2}$')
+_MAX_WHERE = 200  # a deeply nested path is cut short in the warning
 
 
 class Map:
-    """A JSON object of string keys to ``values``."""
+    """A JSON object of string keys (matching ``keys``, a regex, when given) to ``values``."""
 
-    def __init__(self, values):
+    def __init__(self, values, keys=None):
         self.values = values
+        self.keys = keys
 
 
 class List:
@@ -34,11 +47,20 @@ class List:
         self.items = items
 
 
-class Record:
-    """A JSON object; the named ``fields``, when present, have their shape; others are free."""
+class Tuple:
+    """A JSON array of exactly these ``items``, e.g. ``[epoch, bytes]``."""
 
-    def __init__(self, **fields):
+    def __init__(self, *items):
+        self.items = items
+
+
+class Record:
+    """A JSON object; the named ``fields``, when present, have their shape; the ``required`` ones must be
+    present; other fields are free (ANY)."""
+
+    def __init__(self, required=(), **fields):
         self.fields = fields
+        self.required = required
 
 
 class Optional:
@@ -48,68 +70,146 @@ class Optional:
         self.shape = shape
 
 
-_ALERT_ENTRY = Record(check=STR, subject=Optional(ANY), level=STR, since=NUMBER, told_level=Optional(STR),
-                      last_sent=Optional(NUMBER))
-_PENDING = Record(created=Optional(NUMBER), title=Optional(STR), body=Optional(STR), targets=Optional(List(STR)),
+class OneOf:
+    """One of these strings (an alert level: anything else is a KeyError where levels are ranked)."""
+
+    def __init__(self, *values):
+        self.values = values
+
+
+LEVEL = OneOf('ok', 'warning', 'critical')
+
+
+_ALERT_ENTRY = Record(check=STR, subject=Optional(ANY), level=LEVEL, since=EPOCH, told_level=Optional(LEVEL),
+                      last_sent=Optional(EPOCH))
+_PENDING = Record(created=Optional(EPOCH), title=Optional(STR), body=Optional(STR), targets=Optional(List(STR)),
                   type=Optional(STR))
+_HOURLY_SAMPLE = Record(required=('t',), t=EPOCH, load1=Optional(NUMBER), load5=Optional(NUMBER),
+                        load15=Optional(NUMBER), mem_pct=Optional(NUMBER), swap_pct=Optional(NUMBER), disk=Map(NUMBER))
+_PER_DAY_COUNTS = Map(Map(COUNT), keys=DAY_KEY)   # {day: {name: count}}
+_FORECAST = Record(rate_per_day=NUMBER, days_left=NUMBER, full_at=EPOCH, full_date=STR, samples=COUNT, since=EPOCH,
+                   capacity=NUMBER, free_bytes=NUMBER, reason=STR)
+_VACUUM_RUN = Record(required=('t',), t=EPOCH, db=Optional(STR), planned=COUNT, vacuumed=COUNT, skipped=COUNT,
+                     failed=COUNT, not_started=COUNT, dead_rows_removed=Optional(NUMBER), seconds=Optional(NUMBER))
 
 # Top-level section -> shape.  The per-job 'alerting' entries are checked one
 # by one, so one bad job entry does not wipe the other jobs' alert history.
+# Sections not named here (another module's, a newer version's) are ANY.
 SECTIONS = {
     'pm2': Record(restart_baseline=Map(INT), own_restarts=Map(INT),
                   daemons=Map(Record(user=STR, restart_baseline=Map(INT), own_restarts=Map(INT)))),
-    'twzrd_health': Record(history=List(Record(t=NUMBER, load1=Optional(NUMBER))), levels=Map(ANY)),
-    'twzrd_db_health': Record(sizes=Map(Optional(List(ANY))), last_run=NUMBER, last_status=STR),
-    'twzrd_vacuum': Record(last_run=NUMBER, last_status=STR, last_metrics=Map(ANY)),
-    'alerting': Map(Record(alerts=Map(_ALERT_ENTRY), pending=List(_PENDING), last_run=NUMBER,
-                           last_success=NUMBER, last_status=STR, accept_expired_told=List(STR))),
+    'twzrd_health': Record(history=List(_HOURLY_SAMPLE), levels=Map(ANY), pm2_restarts=_PER_DAY_COUNTS,
+                           future_noted=EPOCH),
+    'twzrd_db_health': Record(sizes=Map(Optional(List(Tuple(EPOCH, NUMBER)))), last_run=EPOCH, last_status=STR,
+                              dead_rows=Map(_PER_DAY_COUNTS), forecast=Map(_FORECAST)),
+    'twzrd_vacuum': Record(last_run=EPOCH, last_status=STR, last_metrics=Map(ANY), runs=List(_VACUUM_RUN)),
+    'alerting': Map(Record(alerts=Map(_ALERT_ENTRY), pending=List(_PENDING), last_run=EPOCH,
+                           last_success=EPOCH, last_status=STR, accept_expired_told=List(STR))),
 }
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _number_problem(value, where):
+    """Why ``value`` cannot be a number of the state file (any number anywhere), or None."""
+    if isinstance(value, float) and not math.isfinite(value):  # an int is finite (isfinite overflows on 10**400)
+        return '%s is not a finite number' % where
+    if abs(value) > MAX_NUMBER:
+        return '%s is out of range (more than 2**63 in magnitude)' % where
+    return None
+
+
+def _scalar_problem(value, shape, where):
+    if shape == STR:
+        return None if isinstance(value, str) else '%s is not a string' % where
+    if not _is_number(value) or (shape == INT and not isinstance(value, int)):
+        return '%s is not %s' % (where, 'an integer' if shape == INT else 'a number')
+    found = _number_problem(value, where)
+    if found:
+        return found
+    if shape == COUNT and value < 0:
+        return '%s is negative, not a count' % where
+    if shape == EPOCH and not 0 <= value <= MAX_EPOCH:
+        return '%s is not a time between 1970 and 9999 (seconds since 1970)' % where
+    return None
+
+
+def free_problem(value, where):
+    """The first number anywhere inside ``value`` that is not finite or out of range (iterative: any depth)."""
+    stack = [(value, where)]
+    while stack:
+        item, path = stack.pop()
+        if _is_number(item):
+            found = _number_problem(item, path[:_MAX_WHERE])
+            if found:
+                return found
+        elif isinstance(item, dict):
+            stack.extend((item[key], '%s.%s' % (path, key)) for key in sorted(item, reverse=True))
+        elif isinstance(item, list):
+            stack.extend((item[index], '%s[%d]' % (path, index)) for index in reversed(range(len(item))))
+    return None
 
 
 def problem(value, shape, where):
     """Where ``value`` first departs from ``shape`` (a short text), or None when it conforms."""
     if shape == ANY:
-        return None
+        return free_problem(value, where)
     if isinstance(shape, Optional):
         return None if value is None else problem(value, shape.shape, where)
-    if shape == STR:
-        return None if isinstance(value, str) else '%s is not a string' % where
-    if shape in (INT, NUMBER):
-        kinds = (int,) if shape == INT else (int, float)
-        if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value):
-            return '%s is not %s' % (where, 'an integer' if shape == INT else 'a number')
-        return None
-    if isinstance(shape, List):
-        if not isinstance(value, list):
-            return '%s is not a list' % where
-        for index, item in enumerate(value):
-            found = problem(item, shape.items, '%s[%d]' % (where, index))
-            if found:
-                return found
-        return None
+    if isinstance(shape, str):
+        return _scalar_problem(value, shape, where)
+    if isinstance(shape, OneOf):
+        return None if value in shape.values else '%s is not one of %s' % (where, ', '.join(shape.values))
+    if isinstance(shape, (List, Tuple)):
+        return _array_problem(value, shape, where)
+    return _object_problem(value, shape, where)
+
+
+def _array_problem(value, shape, where):
+    if not isinstance(value, list):
+        return '%s is not a list' % where
+    if isinstance(shape, Tuple) and len(value) != len(shape.items):
+        return '%s is not a list of %d items' % (where, len(shape.items))
+    for index, item in enumerate(value):
+        found = problem(item, shape.items if isinstance(shape, List) else shape.items[index], '%s[%d]' % (where, index))
+        if found:
+            return found
+    return None
+
+
+def _object_problem(value, shape, where):
+    """A Map or a Record."""
     if not isinstance(value, dict):
         return '%s is not an object' % where
     if isinstance(shape, Map):
         for key in sorted(value):
+            if shape.keys is not None and not shape.keys.match(key):
+                return '%s has a key %r that is not a day (YYYY-MM-DD)' % (where, key[:40])
             found = problem(value[key], shape.values, '%s.%s' % (where, key))
             if found:
                 return found
         return None
-    for key in sorted(shape.fields):
-        if key in value:
-            found = problem(value[key], shape.fields[key], '%s.%s' % (where, key))
-            if found:
-                return found
+    for key in shape.required:
+        if key not in value:
+            return '%s has no %s' % (where, key)
+    for key in sorted(value):
+        found = problem(value[key], shape.fields.get(key, ANY), '%s.%s' % (where, key))
+        if found:
+            return found
     return None
 
 
 def validate(data):
-    """Drop every section (or alerting job entry) of the wrong shape: ``(data, [warnings])``."""
+    """Drop every section (or alerting job entry) of the wrong shape: ``(data, [warnings])``.
+
+    This is the one place that cleans what the state file holds: code that reads a
+    section may take its shape for granted (a hand edit never reaches it).
+    """
     warnings = []
-    for name in sorted(SECTIONS):
-        if name not in data:
-            continue
-        shape = SECTIONS[name]
+    for name in sorted(data):
+        shape = SECTIONS.get(name, ANY)
         if name == 'alerting' and isinstance(data[name], dict):
             for job in sorted(data[name]):
                 found = problem(data[name][job], shape.values, '%s.%s' % (name, job))

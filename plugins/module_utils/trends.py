@@ -21,9 +21,9 @@ TOP_SOURCES = 6  # error sources drawn in the chart (the worst ones)
 HOURLY_FIELDS = ('load1', 'load5', 'load15', 'mem_pct', 'swap_pct')
 
 
-def hourly(history, since):
-    """``{'t': [...], 'load1': [...], ..., 'disk': {path: [...]}}`` of the samples since ``since``."""
-    samples = [h for h in trend_history.hourly_samples(history) if h['t'] >= since]
+def hourly(history, since, until):
+    """``{'t': [...], 'load1': [...], ..., 'disk': {path: [...]}}`` of the samples from ``since`` to ``until``."""
+    samples = [h for h in trend_history.hourly_samples(history) if since <= h['t'] <= until]
     samples.sort(key=lambda h: h['t'])
     out = {'t': [h['t'] for h in samples]}
     for field in HOURLY_FIELDS:
@@ -39,19 +39,14 @@ def per_day(daily, days):
     return dict((n, [int(((daily or {}).get(d) or {}).get(n) or 0) for d in days]) for n in names)
 
 
-def db_sizes(sizes, since):
-    """``{db: [[t, bytes], ...]}`` since ``since``, from db_health's size history."""
+def db_sizes(sizes, since, until):
+    """``{db: [[t, bytes], ...]}`` from ``since`` to ``until``, from db_health's size history (state_schema
+    checked its shape when the file was read)."""
     out = {}
-    for name, samples in (sizes if isinstance(sizes, dict) else {}).items():
-        kept = []
-        for sample in samples if isinstance(samples, list) else []:
-            try:
-                if sample[0] >= since:
-                    kept.append([int(sample[0]), int(sample[1])])
-            except (TypeError, ValueError, IndexError):
-                continue
+    for name, samples in (sizes or {}).items():
+        kept = sorted([int(t), int(size)] for t, size in samples or [] if since <= t <= until)
         if kept:
-            out[name] = sorted(kept)
+            out[name] = kept
     return out
 
 
@@ -62,10 +57,10 @@ def error_days(log_errors, days, top=TOP_SOURCES):
              'top': s.get('top') or []} for s in sources]
 
 
-def vacuum_runs(vacuum_state, since):
-    """The vacuum job's runs since ``since`` (it keeps its last 12), oldest first."""
+def vacuum_runs(vacuum_state, since, until):
+    """The vacuum job's runs from ``since`` to ``until`` (it keeps its last 12), oldest first."""
     runs = (vacuum_state or {}).get('runs') if isinstance(vacuum_state, dict) else None
-    return [r for r in runs or [] if isinstance(r, dict) and isinstance(r.get('t'), (int, float)) and r['t'] >= since]
+    return [r for r in runs or [] if isinstance(r, dict) and isinstance(r.get('t'), (int, float)) and since <= r['t'] <= until]
 
 
 def weekly_trends(health_state, db_state, log_errors, now, since, period_days, thresholds, vacuum_state=None):
@@ -79,12 +74,12 @@ def weekly_trends(health_state, db_state, log_errors, now, since, period_days, t
         'until': int(now),
         'days': days,
         'thresholds': thresholds,
-        'hourly': hourly(health_state.get('history'), since),
+        'hourly': hourly(health_state.get('history'), since, now),
         'pm2_restarts': per_day(health_state.get('pm2_restarts'), days),
         'db_days': db_days,
-        'db_sizes': db_sizes(db_state.get('sizes'), now - DB_DAYS * trend_history.DAY),
+        'db_sizes': db_sizes(db_state.get('sizes'), now - DB_DAYS * trend_history.DAY, now),
         'dead_rows': dict((db, per_day(series, db_days)) for db, series in sorted(dead.items())),
         'db_forecast': db_state.get('forecast') if isinstance(db_state.get('forecast'), dict) else {},
         'errors': error_days(log_errors, days),
-        'vacuum_runs': vacuum_runs(vacuum_state, now - DB_DAYS * trend_history.DAY),
+        'vacuum_runs': vacuum_runs(vacuum_state, now - DB_DAYS * trend_history.DAY, now),
     }

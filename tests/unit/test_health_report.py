@@ -14,9 +14,10 @@ def test_history_is_pruned_and_appended():
     kept = {'t': now - 86400, 'load1': 1}
     disks = {'/': {'used_bytes': 5, 'free_bytes': 5}, '/gone': {'error': 'missing'}}
     history = trend_history.append_hourly([old, kept, 'garbage'], trend_history.hourly_sample(now, MEMORY, LOAD, disks))
-    assert history[0] == kept and history[-1]['t'] == now and history[-1]['swap_pct'] == 25.0
+    assert history[1] == kept and history[-1]['t'] == now and history[-1]['swap_pct'] == 25.0
     assert history[-1]['disk'] == {'/': 5}
-    assert len(history) == 2
+    # pruned by count, not by the clock (issue 17 item 6): the 40-day-old sample waits its turn
+    assert history[0] == old and len(history) == 3
 
 
 def test_load_trend():
