@@ -22,6 +22,9 @@ options:
       - A message that cannot be delivered is kept in the state file and sent with the next run; the run
         itself never fails because of it.
       - Absent or empty O(notify.urls) sends nothing.
+      - Each message carries Apprise's notify type by its worst content (V(failure) for critical alerts and
+        failed runs, V(warning), V(success) when it only tells what resolved, V(info) for reports), which chat
+        services and webhooks colour and route by.
     type: dict
     suboptions:
       urls:
@@ -58,7 +61,10 @@ options:
         type: float
         default: 10
       timeout:
-        description: Seconds all deliveries of one run may take together (a hung channel never holds the job). Between 1 and 300.
+        description:
+          - Seconds all deliveries of one run may take together (a hung channel never holds the job). Between 1 and 300.
+          - A channel that timed out is not tried again in that run; messages the budget leaves are kept, untried,
+            for the next run.
         type: float
         default: 20
   ping_url:

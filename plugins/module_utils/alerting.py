@@ -186,6 +186,8 @@ def transition(previous, alerts, now, policy, readings=None, failed=False):
             reading = readings.get(key)
             alert.update(value=reading.get('value') if isinstance(reading, dict) else reading,
                          level=before['told_level'], previous_level=before['told_level'])
+            if isinstance(reading, dict) and before['told_level'] in reading:
+                alert['threshold'] = reading[before['told_level']]  # the one configured now, maybe raised since
             events.append(dict(alert, event=RESOLVED))
     events.sort(key=lambda e: (EVENT_ORDER.index(e['event']), -level_rank(e.get('level') or OK),
                                e.get('check') or '', str(e.get('subject') or '')))

@@ -242,6 +242,13 @@ def evaluate_primary_keys(tables, limit=50):
     return alerts, {'without_primary_key': missing}
 
 
+def autovacuum_text(trigger, enabled):
+    """How autovacuum treats a table, as a person reads it: a table with autovacuum off has no trigger."""
+    if not enabled:
+        return 'autovacuum OFF for this table: nothing cleans it up until someone runs VACUUM'
+    return 'autovacuum starts at %d dead rows' % trigger
+
+
 def evaluate_dead_rows(tables, settings, dead_rows_warning, top=10):
     """Tables with too many dead rows (worst first) and tables over their autovacuum trigger."""
     alerts = []
@@ -254,10 +261,9 @@ def evaluate_dead_rows(tables, settings, dead_rows_warning, top=10):
         trigger, enabled = autovacuum_trigger(table, settings)
         alerts.append(make_alert(
             'dead_rows', WARNING, dead, dead_rows_warning,
-            'table %s has %d dead rows, above the warning threshold of %d (%s, %d live; autovacuum %s, '
-            'triggers at %d)' % (
+            'table %s has %d dead rows, above the warning threshold of %d (%s, %d live; %s)' % (
                 table_label(table), dead, dead_rows_warning, human_bytes(table.get('bytes')),
-                table.get('live_rows') or 0, 'on' if enabled else 'OFF', trigger),
+                table.get('live_rows') or 0, autovacuum_text(trigger, enabled)),
             runbook('Run the twzrd.ops vacuum playbook (or VACUUM (ANALYZE) %s); if autovacuum is off for the '
                     'table, turn it back on (ALTER TABLE ... RESET (autovacuum_enabled)); look for long '
                     'transactions holding back cleanup.' % table_label(table), 'a-table-bloats'),

@@ -30,11 +30,21 @@ def _pyplot():
     try:
         import matplotlib  # pylint: disable=import-outside-toplevel  # costly: only the weekly HTML report
         matplotlib.use('Agg')
+        # Labels are names other people chose (tables, databases, apps, log files): "$\x$" is mathtext to
+        # matplotlib, which then raised and the page was lost.  Every text is drawn as written.
+        matplotlib.rcParams['text.parse_math'] = False
+        matplotlib.rcParams['text.usetex'] = False
         import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
         import matplotlib.dates as mdates  # pylint: disable=import-outside-toplevel
     except ImportError as exc:
         raise MissingPlotLibrary('the HTML report needs matplotlib in the runtime venv (%s)' % exc)
     return plt, mdates
+
+
+def name_label(name):
+    """A name as a legend label: matplotlib hides labels that start with "_" (a table "_audit" would vanish)."""
+    name = str(name)
+    return '\u200b' + name if name.startswith('_') else name
 
 
 def _dates(epochs):
@@ -80,7 +90,7 @@ def _lines(canvas, times, named_values, scale=1.0):
     for index, (label, values) in enumerate(named_values):
         points = [(t, v / scale) for t, v in zip(times, values) if v is not None]
         if points:
-            canvas.ax.plot(_dates([p[0] for p in points]), [p[1] for p in points], label=label,
+            canvas.ax.plot(_dates([p[0] for p in points]), [p[1] for p in points], label=name_label(label),
                            color=COLORS[index % len(COLORS)], linewidth=1.2)
             drawn = True
     return drawn
@@ -132,7 +142,7 @@ def disk_chart(canvas, trends, forecasts):
         ends = [fc['capacity'] - fc['rate_per_day'] * (fc['full_at'] - t) / 86400.0 for t in (start, end)]
         color = COLORS[index % len(COLORS)]
         canvas.ax.plot(_dates([start, end]), [v / GIB for v in ends], linestyle=':', color=color,
-                       label='%s forecast: full %s' % (path, fc['full_date']))
+                       label=name_label('%s forecast: full %s' % (path, fc['full_date'])))
         canvas.ax.axhline(fc['capacity'] / GIB, color=color, linewidth=0.8, alpha=0.5)
     canvas.ax.set_xlim(_dates([trends['since'], right]))
     canvas.ax.set_ylim(bottom=0)
@@ -142,7 +152,7 @@ def db_size_chart(canvas, trends):
     drawn = False
     for index, (name, samples) in enumerate(sorted(trends['db_sizes'].items())):
         canvas.ax.plot(_dates([s[0] for s in samples]), [s[1] / MIB for s in samples], marker='o', markersize=3,
-                       label=name, color=COLORS[index % len(COLORS)], linewidth=1.2)
+                       label=name_label(name), color=COLORS[index % len(COLORS)], linewidth=1.2)
         drawn = True
     if not drawn:
         canvas.empty('no database sizes yet (the daily db_health job records them)')
@@ -154,7 +164,7 @@ def dead_rows_chart(canvas, trends):
     for database, tables in sorted(trends['dead_rows'].items()):
         for table, counts in sorted(tables.items()):
             canvas.ax.plot(days, counts, marker='o', markersize=3, color=COLORS[index % len(COLORS)],
-                           label='%s %s' % (database, table), linewidth=1.2)
+                           label=name_label('%s %s' % (database, table)), linewidth=1.2)
             index += 1
     if not index:
         canvas.empty('no dead rows recorded (db_health keeps the worst tables per day)')
@@ -170,10 +180,11 @@ def _day_bars(canvas, days, named_counts, stacked):
     for index, name in enumerate(names):
         counts = named_counts[name]
         if stacked:
-            canvas.ax.bar(positions, counts, width, bottom=bottoms, label=name, color=COLORS[index % len(COLORS)])
+            canvas.ax.bar(positions, counts, width, bottom=bottoms, label=name_label(name),
+                          color=COLORS[index % len(COLORS)])
             bottoms = [b + c for b, c in zip(bottoms, counts)]
         else:
-            canvas.ax.bar([p + index * width - 0.4 + width / 2 for p in positions], counts, width, label=name,
+            canvas.ax.bar([p + index * width - 0.4 + width / 2 for p in positions], counts, width, label=name_label(name),
                           color=COLORS[index % len(COLORS)])
     canvas.ax.set_xticks(positions)
     canvas.ax.set_xticklabels([d[5:] for d in days])

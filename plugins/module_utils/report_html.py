@@ -20,6 +20,7 @@ import time
 
 from html import escape as _escape
 
+from ansible_collections.twzrd.ops.plugins.module_utils import text_table
 from ansible_collections.twzrd.ops.plugins.module_utils.db_checks import human_bytes
 from ansible_collections.twzrd.ops.plugins.module_utils.report_charts import render_charts  # matplotlib: not yet
 from ansible_collections.twzrd.ops.plugins.module_utils.sparkline import BARS, HEADING as SPARKLINE_HEADING
@@ -255,5 +256,7 @@ def prune(report_dir, keep):
 def build_page(result):
     """The page for the file (images inline as data URIs) and for the email (``cid:`` + attachments)."""
     charts = render_charts(result['report'])
-    return {'file': render_page(result, charts, data_uri), 'mail': render_page(result, charts, cid_uri),
+    # the mail's tables as aligned text: Apprise's plain-text part would print them one cell per line
+    return {'file': render_page(result, charts, data_uri),
+            'mail': text_table.tables_as_text(render_page(result, charts, cid_uri)),
             'images': [('%s.png' % name, png) for name, dummy, png in charts]}

@@ -177,8 +177,6 @@ class ReportStage:
     def _report(self, result, store, log_extra, log_metrics, readings, summarize, html, attach, failed):
         now = self.started
         raised, accepted, notes = alerting.apply_acceptance(result.get('alerts') or [], self.params.get('accept'), now)
-        for note in notes:
-            self._warn(note)
         if not failed:
             result.update(build_result(raised, result.get('metrics') or {}))
         else:
@@ -188,6 +186,7 @@ class ReportStage:
         result['twzrd_reported'] = True  # the cron runner: this run logged and notified itself
 
         events, pending = self._track(result, store, readings, failed)
+        self._tell_expired_once(notes, failed)
         if summarize is not None:
             result['summary'] = summarize(result)
         status = FAILED if failed else result['status']
@@ -210,7 +209,8 @@ class ReportStage:
             tmpdir = tempfile.mkdtemp(prefix='twzrd-report-')
             html, attach = rendered['mail'], self._write_images(tmpdir, rendered['images'])
         try:
-            notification = self._deliver(message, pending, html, attach)
+            notification = self._deliver(message, pending, html, attach,
+                                         delivery.message_type(self.kind == REPORT_KIND, status, events))
         finally:
             if tmpdir:
                 shutil.rmtree(tmpdir, ignore_errors=True)
@@ -310,8 +310,25 @@ class ReportStage:
         pending = self._job_state.get('pending')
         return events, [p for p in pending if isinstance(p, dict)] if isinstance(pending, list) else []
 
-    def _deliver(self, message, pending, html, attach):
-        """Send pending messages, then this run's; returns the result's ``notification`` or None."""
+    def _tell_expired_once(self, notes, failed):
+        """Warn about an expired ``accept`` entry on the first run that finds it, not every hourly run after.
+
+        The job state remembers the notes told; a note a good run no longer finds is forgotten, so an
+        entry that is renewed and expires again is told again (a failed run looked at nothing: it forgets none).
+        """
+        told = self._job_state.get('accept_expired_told')
+        told = set(t for t in told if isinstance(t, str)) if isinstance(told, list) else set()
+        for note in notes:
+            if note not in told or self._store is None:
+                self._warn(note)
+        self._job_state['accept_expired_told'] = sorted(set(notes) | (told if failed else set()))
+
+    def _deliver(self, message, pending, html, attach, message_type):
+        """Send pending messages, then this run's; returns the result's ``notification`` or None.
+
+        ``notify.timeout`` is one budget for the whole delivery: a channel that timed out is not tried
+        again this run, and what the budget leaves unsent stays pending, untried.
+        """
         if not self.urls:
             self._job_state['pending'] = []
             return None
@@ -325,32 +342,56 @@ class ReportStage:
                 note = '(delayed: first attempt at %s)\n\n' % logline.iso_utc(item.get('created') or 0)
                 outbox.append((item, targets, item['title'], note + item['body'], None, None))
         if message:
-            item = {'created': int(self.started), 'title': message[0], 'body': message[1]}
+            item = {'created': int(self.started), 'title': message[0], 'body': message[1], 'type': message_type}
             outbox.append((item, list(self.urls), message[0], message[1], html, attach))
         still_pending, deliveries, sent = [], [], 0
         budget_end = time.time() + self.policy_timeout()
+        given_up = {}  # fingerprint -> why it is not tried again this run
         for item, targets, title, body, html_body, files in outbox:
-            outcomes = delivery.deliver(targets, title, body, timeout=max(1.0, budget_end - time.time()),
-                                        html=html_body, attach=files)
-            for outcome, url in zip(outcomes, targets):
+            remaining = budget_end - time.time()
+            tried = [u for u in targets if delivery.fingerprint(u) not in given_up] if remaining > 0 else []
+            kind = item.get('type') if item.get('type') in delivery.NOTIFY_TYPES else delivery.INFO
+            outcomes = delivery.deliver(tried, title, body, timeout=remaining, html=html_body, attach=files,
+                                        notify_type=kind) if tried else []
+            outcome_of = dict(zip(tried, outcomes))
+            for url in targets:
+                outcome = outcome_of.get(url) or self._untried(url, given_up)
                 outcome['channel'] = delivery.channel_name(self.urls.index(url), url)
-            failed_targets = [o['fingerprint'] for o in outcomes if not o['ok']]
-            sent += 1 if any(o['ok'] for o in outcomes) else 0
-            deliveries.extend(dict((k, o[k]) for k in ('channel', 'ok', 'error')) for o in outcomes)
+                if outcome.get('timed_out'):
+                    given_up[outcome['fingerprint']] = 'it timed out on an earlier message of this run'
+                deliveries.append(dict((k, outcome[k]) for k in ('channel', 'ok', 'error')))
+            failed_targets = [delivery.fingerprint(u) for u in targets if not (outcome_of.get(u) or {}).get('ok')]
+            sent += 1 if len(failed_targets) < len(targets) else 0
             if failed_targets:
                 still_pending.append(dict(item, targets=failed_targets))
         dropped = max(0, len(still_pending) - MAX_PENDING)
         if dropped:
             self._warn('%d undelivered message(s) older than the last %d dropped' % (dropped, MAX_PENDING))
         self._job_state['pending'] = still_pending[-MAX_PENDING:]
-        errors = ['%s: %s' % (d['channel'], d['error']) for d in deliveries if not d['ok']]
-        for error in errors:
-            self._warn('notification not delivered via %s (kept for the next run)' % error)
+        errors = [d for d in deliveries if not d['ok']]
+        self._warn_undelivered(errors)
         notification = {'messages': len(outbox), 'sent': sent, 'deliveries': deliveries,
                         'pending': len(self._job_state['pending'])}
         if errors and message:
             notification['undelivered'] = '%s\n\n%s' % message
         return notification
+
+    def _untried(self, url, given_up):
+        """The outcome of a channel this run did not try for a message (the budget, or it hung before)."""
+        why = given_up.get(delivery.fingerprint(url)) or (
+            'the delivery time budget (notify.timeout %gs) was used up' % self.policy_timeout())
+        return {'fingerprint': delivery.fingerprint(url), 'ok': False, 'error': 'not attempted: %s' % why}
+
+    def _warn_undelivered(self, errors):
+        """One warning per channel that failed, with its distinct reasons (not one per kept message)."""
+        reasons = {}
+        for failure in errors:
+            reasons.setdefault(failure['channel'], []).append(failure['error'])
+        for channel in sorted(reasons, key=[f['channel'] for f in errors].index):
+            told = reasons[channel]
+            distinct = sorted(set(told), key=told.index)
+            self._warn('notification not delivered via %s: %s (%d message(s) kept for the next run)'
+                       % (channel, '; '.join(distinct[:3]), len(told)))
 
     def policy_timeout(self):
         return float((self.params.get('notify') or {}).get('timeout') or delivery.DEFAULT_TIMEOUT)

@@ -82,7 +82,8 @@ LEVEL = OneOf('ok', 'warning', 'critical')
 
 _ALERT_ENTRY = Record(check=STR, subject=Optional(ANY), level=LEVEL, since=EPOCH, told_level=Optional(LEVEL),
                       last_sent=Optional(EPOCH))
-_PENDING = Record(created=Optional(EPOCH), title=Optional(STR), body=Optional(STR), targets=Optional(List(STR)))
+_PENDING = Record(created=Optional(EPOCH), title=Optional(STR), body=Optional(STR), targets=Optional(List(STR)),
+                  type=Optional(STR))
 _HOURLY_SAMPLE = Record(required=('t',), t=EPOCH, load1=Optional(NUMBER), load5=Optional(NUMBER),
                         load15=Optional(NUMBER), mem_pct=Optional(NUMBER), swap_pct=Optional(NUMBER), disk=Map(NUMBER))
 _PER_DAY_COUNTS = Map(Map(COUNT), keys=DAY_KEY)   # {day: {name: count}}
@@ -103,7 +104,7 @@ SECTIONS = {
                               dead_rows=Map(_PER_DAY_COUNTS), forecast=Map(_FORECAST)),
     'twzrd_vacuum': Record(last_run=EPOCH, last_status=STR, last_metrics=Map(ANY), runs=List(_VACUUM_RUN)),
     'alerting': Map(Record(alerts=Map(_ALERT_ENTRY), pending=List(_PENDING), last_run=EPOCH,
-                           last_success=EPOCH, last_status=STR)),
+                           last_success=EPOCH, last_status=STR, accept_expired_told=List(STR))),
 }
 
 

@@ -93,9 +93,15 @@ deliveries:
       description: Whether the message went through.
       type: bool
     error:
-      description: Why not (no secret in it), or null.
+      description:
+        - Why not, in Apprise's words plus the socket error (an HTTP status, V([Errno 111] Connection refused),
+          a timeout), scrubbed of the URL's secrets; or null.
       type: str
-  sample: [{channel: "#1 mailto", ok: true, error: null}, {channel: "#2 json", ok: false, error: "HTTP error 500"}]
+  sample:
+    - {channel: "#1 mailto", ok: true, error: null}
+    - {channel: "#2 json", ok: false, error: "Failed to send JSON POST notification: Internal server error., error=500."}
+    - {channel: "#3 json", ok: false,
+       error: "A Connection error occurred sending JSON notification to 127.0.0.1. ([Errno 111] Connection refused)"}
 status:
   description: V(failed) when reporting a failure, otherwise V(ok).
   returned: always

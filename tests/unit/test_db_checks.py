@@ -97,7 +97,7 @@ def test_dead_rows_worst_first_and_over_trigger_information():
               table('c', dead=150001), table('d', dead=300), table('e', dead=10), table('p', kind='p')]
     alerts, metrics = db_checks.evaluate_dead_rows(tables, SETTINGS, 100000, top=3)
     assert [a['subject'] for a in alerts] == ['public.b', 'public.c']  # 100000 is not > 100000
-    assert 'autovacuum OFF' in alerts[0]['message'] and 'autovacuum on' in alerts[1]['message']
+    assert 'autovacuum OFF' in alerts[0]['message'] and 'autovacuum starts at' in alerts[1]['message']
     assert [t['table'] for t in metrics['worst_dead_rows']] == ['public.b', 'public.c', 'public.a']
     assert metrics['over_autovacuum_trigger_count'] == 4  # d: 300 > 250; e: 10 < 250
     assert metrics['dead_rows_total'] == 500311

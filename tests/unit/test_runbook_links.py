@@ -171,7 +171,7 @@ def test_numeric_thresholds_cover_the_measured_checks():
 def test_dead_rows_message_names_the_alert_threshold_not_only_the_autovacuum_trigger():
     alert = db_checks.evaluate_dead_rows([table('events', dead=150000)], SETTINGS, 100000)[0][0]
     assert 'threshold of 100000' in alert['message']
-    assert 'triggers at 250' in alert['message']
+    assert 'autovacuum starts at 250 dead rows' in alert['message']
 
 
 # --- remediations given to stage.fail in the modules, and the cron runner's --------------
