@@ -120,4 +120,18 @@ options:
     description: How many report files of this job (and database) to keep in O(report_dir); older ones are deleted. Between 1 and 1000.
     type: int
     default: 12
+  on_demand:
+    description:
+      - This run was asked for by a person, not started by cron. The on-demand playbooks set it; the cron jobs do not.
+      - Unless O(notify_on_demand) is set, an on-demand run sends nothing (the result says what it would send under
+        RV(notification)) and writes no state (alert history, restart baselines, size history, pending messages),
+        so every change it saw is still told by the next cron run. It never pings O(ping_url).
+    type: bool
+    default: false
+  notify_on_demand:
+    description:
+      - Let an on-demand run (O(on_demand)) deliver its messages and keep its alert history like a cron run does
+        (what it told is then not told again by cron). Set by C(twzrd_notify_on_demand).
+    type: bool
+    default: false
 '''
