@@ -298,6 +298,14 @@ silences:
   returned: in report mode
   type: list
   elements: dict
+unchecked:
+  description:
+    - In alerts mode, the checks this run could not look at (a PM2 daemon that could not be read or is gone says
+      nothing about its apps). Their open alerts are neither resolved nor told again until a run looks at them.
+  returned: in alerts mode
+  type: list
+  elements: str
+  sample: [pm2_crashes, pm2_missing_app]
 accepted:
   description: Alerts matched by an O(accept) entry, with C(accepted_reason) and C(accepted_until); they raise nothing.
   returned: when an alert was accepted

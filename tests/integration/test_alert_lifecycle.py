@@ -102,6 +102,33 @@ def test_database_outage_neither_resolves_nor_retells_the_other_alerts(tmp_path,
     assert len(webhook.bodies) == 3
 
 
+def test_pm2_daemon_gone_neither_resolves_nor_retells_its_apps_alerts(pm2, tmp_path, webhook):
+    pm2.start('dies.js', 'broken', extra_args=['--max-restarts', '1'])
+    pm2.wait_for(lambda procs: any(p['pm2_env']['status'] == 'errored' for p in procs))
+    args = health_args(tmp_path, 99.8, 99.9, pm2_bin=pm2.bin, pm2_home=pm2.home, notify={'urls': [webhook.url(TOKEN)]})
+
+    def alerts():
+        rc, result, out, err = run_module('twzrd_health', args, tmp_path)
+        assert rc == 0 and result is not None, (out, err)
+        return result
+
+    assert [a['check'] for a in alerts()['alerts']] == ['pm2_crashes']
+    pm2.kill()
+    gone = alerts()
+    assert [a['check'] for a in gone['alerts']] == ['pm2_daemon']
+    message = texts(webhook)[-1]
+    assert len(webhook.bodies) == 2 and 'NEW CRITICAL pm2_daemon' in message
+    assert 'RESOLVED' not in message, message
+    assert gone['unchecked'] == ['pm2_crashes', 'pm2_missing_app']
+
+    pm2.start('dies.js', 'broken', extra_args=['--max-restarts', '1'])
+    pm2.wait_for(lambda procs: any(p['pm2_env']['status'] == 'errored' for p in procs))
+    back = alerts()
+    assert [a['check'] for a in back['alerts']] == ['pm2_crashes'] and back['alerts'][0]['new'] is False
+    message = texts(webhook)[-1]
+    assert len(webhook.bodies) == 3 and 'RESOLVED pm2_daemon' in message and 'NEW' not in message, message
+
+
 # --- item 7: an on-demand look tells nobody unless asked -----------------------------------------
 
 def playbook(name, extra_vars, tmp_path):
