@@ -124,8 +124,9 @@ options:
     description:
       - This run was asked for by a person, not started by cron. The on-demand playbooks set it; the cron jobs do not.
       - Unless O(notify_on_demand) is set, an on-demand run sends nothing (the result says what it would send under
-        RV(notification)) and writes no state (alert history, restart baselines, size history, pending messages),
-        so every change it saw is still told by the next cron run. It never pings O(ping_url).
+        RV(notification)), keeps no alert history (pending messages stay pending) and consumes nothing the cron job
+        compares with (twzrd_health and twzrd_db_health write no state), so every change it saw is still told by
+        the next cron run. What twzrd_vacuum and pm2_restart did is still recorded. It never pings O(ping_url).
     type: bool
     default: false
   notify_on_demand:

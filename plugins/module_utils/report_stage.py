@@ -317,7 +317,7 @@ class ReportStage:
         if self._store is not None:
             section = self._store.section(SECTION)
             job_state = section.get(self.key)
-            self._job_state = job_state if isinstance(job_state, dict) else {}
+            self._job_state = dict(job_state) if isinstance(job_state, dict) else {}  # a copy: a quiet run keeps none
         previous = self._job_state.get('alerts') if isinstance(self._job_state.get('alerts'), dict) else {}
         silenced = result.get('silenced') or []
         entries, events, recovered = alerting.transition(previous, result['alerts'], self.started, self.policy,
@@ -413,10 +413,15 @@ class ReportStage:
         return float((self.params.get('notify') or {}).get('timeout') or delivery.DEFAULT_TIMEOUT)
 
     def _save_delivery_state(self, store, notification):
-        if self._store is None or self.check_mode or self.quiet:
+        if self._store is None or self.check_mode:
             self._close_own_store()
             return
-        self._store.section(SECTION)[self.key] = self._job_state
+        if self.quiet:  # a quiet on-demand run leaves the alert history to cron (the module's own data stays)
+            if self._store.read_only:
+                self._close_own_store()
+                return
+        else:
+            self._store.section(SECTION)[self.key] = self._job_state
         try:
             self._store.save()
         except StateError as exc:

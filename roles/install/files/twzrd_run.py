@@ -648,12 +648,11 @@ def status(config_dir, cron_file, as_json):
     problems = [] if running else [
         'the cron daemon is not running: no job runs (systemctl start cron; systemctl enable cron)']
     silences, silence_error = active_silences(config_dir)
-    if silence_error:
-        problems.append(silence_error)
     if as_json:
         # problem_lines: every problem once, "JOB: why", for playbooks/verify.yml to print as is.
         lines = ['cron: %s' % problem for problem in problems] + [
             '%s: %s' % (job['job'], problem) for job in jobs for problem in job['problems']]
+        lines += [silence_error] if silence_error else []
         print(json.dumps({'cron_file': cron_file, 'cron_running': running, 'problems': problems, 'jobs': jobs,
                           'problem_lines': lines, 'silences': silences}, indent=2, sort_keys=True))
         return OK
@@ -666,7 +665,7 @@ def status(config_dir, cron_file, as_json):
             print('%10s PROBLEM: %s' % ('', problem))
     for entry in silences:
         print(silence_text(entry))
-    for problem in problems:
+    for problem in problems + ([silence_error] if silence_error else []):
         print('PROBLEM: %s' % problem)
     return OK
 
