@@ -742,17 +742,21 @@ def write_silences(path, entries):
     directory = os.path.dirname(path) or '.'
     temp = os.path.join(directory, '.%s.%d.tmp' % (os.path.basename(path), os.getpid()))
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    renamed = False
     try:
         os.fchown(fd, 0, 0)
         os.fchmod(fd, 0o644)
         os.write(fd, (json.dumps({'version': 1, 'silences': entries}, indent=2, sort_keys=True) + '\n').encode('utf-8'))
         os.fsync(fd)
-    except BaseException:
+        os.rename(temp, path)
+        renamed = True
+    finally:
         os.close(fd)
-        os.unlink(temp)
-        raise
-    os.close(fd)
-    os.rename(temp, path)
+        if not renamed:
+            try:
+                os.unlink(temp)
+            except OSError:
+                pass
 
 
 def active_silences(config_dir):
