@@ -339,10 +339,12 @@ class ReportStage:
         """Events for silences this job used that have run out (told once), remembering the ones in use."""
         used = self._job_state.get('silences') if isinstance(self._job_state.get('silences'), dict) else {}
         live = dict((e['id'], e) for e in silences.active(silence_entries, self.started))
+        ended = dict((e['id'], e) for e in silence_entries if e['id'] not in live)  # still in the file, past its end
         events = []
         for sid, entry in sorted(used.items()):
             if sid in live or not isinstance(entry, dict):
                 continue
+            entry = dict(entry, until=ended[sid]['until']) if sid in ended else entry
             if _number(entry.get('until')) is not None and entry['until'] <= self.started:
                 now_firing = [a for a in firing if a.get('check') == entry.get('check')
                               and entry.get('subject') in (None, '', '*', a.get('subject'))]
