@@ -127,4 +127,19 @@ options:
       Only files named exactly as the job writes them count and are deleted; other files in O(report_dir) are never touched.
     type: int
     default: 12
+  on_demand:
+    description:
+      - This run was asked for by a person, not started by cron. The on-demand playbooks set it; the cron jobs do not.
+      - Unless O(notify_on_demand) is set, an on-demand run sends nothing (the result says what it would send under
+        RV(notification)), keeps no alert history (pending messages stay pending) and consumes nothing the cron job
+        compares with (twzrd_health and twzrd_db_health write no state), so every change it saw is still told by
+        the next cron run. What twzrd_vacuum and pm2_restart did is still recorded. It never pings O(ping_url).
+    type: bool
+    default: false
+  notify_on_demand:
+    description:
+      - Let an on-demand run (O(on_demand)) deliver its messages and keep its alert history like a cron run does
+        (what it told is then not told again by cron). Set by C(twzrd_notify_on_demand).
+    type: bool
+    default: false
 '''

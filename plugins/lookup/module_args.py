@@ -59,7 +59,7 @@ COLLECTION = 'twzrd.ops'
 DOC = 'docs/configuration.md'
 
 PM2_OPTIONS = ('pm2_user', 'pm2_home', 'pm2_bin')
-REPORT_OPTIONS = ('notify', 'accept')
+REPORT_OPTIONS = ('notify', 'accept', 'notify_on_demand')
 CONNECTION_OPTIONS = ('login_user', 'login_password', 'login_host', 'login_unix_socket', 'login_port', 'login_db',
                       'ssl_mode', 'ca_cert', 'connect_params')
 DB_HEALTH_OPTIONS = ('statement_timeout', 'connections_warning_pct', 'connections_critical_pct',

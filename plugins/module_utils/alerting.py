@@ -20,6 +20,11 @@ threshold of 0 (crashes > 0) have no margin: 0 is recovery.
 
 A failed run knows nothing about the other checks: their alerts are carried
 over untouched, and only the failure itself is tracked (check ``job_failed``).
+A run that could not look at some checks (the database was down) names them
+in ``unchecked``: their alerts are carried over the same way, neither resolved
+nor told again.  A silenced alert (``twzrd-run --silence``) is kept without its
+told level: nothing is sent while silenced, and if it still fires once the
+silence is gone it is told as new.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -35,7 +40,8 @@ ESCALATED = 'escalated'
 DEESCALATED = 'deescalated'
 REMINDER = 'reminder'
 RESOLVED = 'resolved'
-EVENT_ORDER = (FIRING, ESCALATED, DEESCALATED, REMINDER, RESOLVED)
+SILENCE_EXPIRED = 'silence_expired'
+EVENT_ORDER = (SILENCE_EXPIRED, FIRING, ESCALATED, DEESCALATED, REMINDER, RESOLVED)
 
 FAILURE_CHECK = 'job_failed'
 DEFAULT_HYSTERESIS_PCT = 10.0
@@ -43,6 +49,7 @@ DEFAULT_HYSTERESIS_PCT = 10.0
 # Fields of an alert worth keeping in the state file: enough to say "resolved"
 # about it later without the check that raised it.
 _KEPT = ('check', 'subject', 'level', 'value', 'threshold', 'message', 'remediation')
+_TOLD = ('told_level', 'told_value', 'told_threshold', 'last_sent')
 
 
 class Policy:
@@ -134,8 +141,11 @@ def _tell(entry, event_kind, now, events, alert):
     entry['last_sent'] = int(now)
 
 
-def transition(previous, alerts, now, policy, readings=None, failed=False):
+def transition(previous, alerts, now, policy, readings=None, failed=False, unchecked=(), silenced=()):
     """Compare this run's ``alerts`` with ``previous`` (key -> stored entry).
+
+    ``unchecked``: check names this run did not look at; ``silenced``: alert
+    keys firing now but silenced (not in ``alerts``).
 
     ``readings`` maps alert keys to what each threshold check measured now,
     alerting or not (see :func:`held`), for hysteresis.  Returns ``(entries, events, recovered)``:
@@ -174,8 +184,11 @@ def transition(previous, alerts, now, policy, readings=None, failed=False):
         if key in entries:
             continue
         before = previous[key]
-        if failed and before.get('check') != FAILURE_CHECK:
-            entries[key] = before  # a failed run says nothing about the other checks
+        if (failed and before.get('check') != FAILURE_CHECK) or before.get('check') in unchecked:
+            entries[key] = before  # a run that did not look says nothing about it
+            continue
+        if key in silenced:
+            entries[key] = dict((k, v) for k, v in before.items() if k not in _TOLD)  # told again if it outlives the silence
             continue
         if before.get('told_level') and held(_told_view(before), readings.get(key), policy.hysteresis_pct):
             entries[key] = dict(before, level=OK)  # measured ok, but too close to tell "resolved" yet
@@ -198,7 +211,7 @@ def _forget(entry, policy, events, alert):
     """The alert dropped below min_level: for a person it is resolved."""
     if policy.recovery:
         events.append(dict(alert, event=RESOLVED, level=entry['told_level'], previous_level=entry['told_level']))
-    for key in ('told_level', 'told_value', 'told_threshold', 'last_sent'):
+    for key in _TOLD:
         entry.pop(key, None)
 
 

@@ -5,7 +5,9 @@
 
 Glue only.  A failed connection is one critical alert with a clean message
 (server down, authentication, unknown database); a failed query marks
-only its own check as failed and the other checks still run.
+only its own check as failed and the other checks still run.  Either way
+the checks that were not looked at are named in ``metrics['unchecked']``,
+so their open alerts are neither resolved nor told again (alerting.py).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -23,6 +25,23 @@ from ansible_collections.twzrd.ops.plugins.module_utils.postgres import (
 STATE_SECTION = 'twzrd_db_health'
 HEALTH_LOCK_TIMEOUT = 1.0
 LOCAL_HOSTS = ('', 'localhost', '127.0.0.1', '::1')
+# What each collection feeds: when it fails, these checks were not looked at this run.
+CHECKS_OF = {
+    'connections': ('connections', 'transaction_age', 'idle_in_transaction'),
+    'database_size': ('database_growth', 'db_size_forecast'),
+    'tables': ('primary_keys', 'dead_rows'),
+    'wraparound': ('wraparound',),
+    'migrations': ('migrations',),
+    'expected_tables': ('expected_tables',),
+    'latency': ('latency',),
+}
+
+
+def unchecked_checks(collections):
+    """The checks the failed ``collections`` feed (``settings``: every one), sorted."""
+    if 'settings' in collections:
+        collections = CHECKS_OF
+    return sorted(set(check for name in collections for check in CHECKS_OF.get(name, ())))
 
 
 def connection_alert(exc):
@@ -38,17 +57,20 @@ def run_db_health(params, section, now=None):
         conn = connect(params, statement_timeout=params['statement_timeout'],
                        lock_timeout=min(HEALTH_LOCK_TIMEOUT, params['statement_timeout']))
     except PgConnectError as exc:
-        return [connection_alert(exc)], {'connected': False, 'error': exc.kind}, None
+        return [connection_alert(exc)], {'connected': False, 'error': exc.kind, 'unchecked': unchecked_checks(['settings'])}, None
     alerts = []
     metrics = {'connected': True, 'database': params.get('login_db'),
                'connect_ms': round((time.perf_counter() - started) * 1000.0, 3)}
     history = None
+    failed = []
 
     def attempt(check, collect):
         try:
             return True, collect()
         except psycopg2.Error as exc:
             alerts.append(db_checks.check_error(check, query_error_message(exc, params)))
+            failed.append(check)
+            metrics['unchecked'] = unchecked_checks(failed)
             return False, None
 
     try:

@@ -63,6 +63,14 @@ def _pm2_alerts(params, view, apps, pm2_state):
     return alerts + checks.check_pm2_crashes(apps, params['crash_warning'], params['crash_critical'])
 
 
+def pm2_unchecked(view):
+    """The PM2 checks this run could not look at: a daemon we could not read, or that is gone, says
+    nothing about its apps, so their crash and missing-app alerts are neither resolved nor told again."""
+    if any(daemon.error or not daemon.running for daemon in view.daemons):
+        return ['pm2_crashes', 'pm2_missing_app']
+    return []
+
+
 def run_alerts(params, store, target, now):
     """The hourly check. Updates restart baselines, alert levels and history in ``store``."""
     memory = system.collect_memory()
@@ -87,7 +95,7 @@ def run_alerts(params, store, target, now):
 
     found, forecasts = disk_forecasts(params, health_state.get('history'), disks, now)
     metrics = dict(memory, load=load, disks=disks, pm2=view.metrics(apps), disk_forecast=forecasts)
-    return build_result(alerts + found, metrics, mode='alerts')
+    return build_result(alerts + found, metrics, mode='alerts', unchecked=pm2_unchecked(view))
 
 
 def _tell(note):

@@ -44,6 +44,7 @@ _HEADINGS = {
     alerting.DEESCALATED: 'DE-ESCALATED',
     alerting.REMINDER: 'STILL FIRING',
     alerting.RESOLVED: 'RESOLVED',
+    alerting.SILENCE_EXPIRED: 'SILENCE EXPIRED',
 }
 
 

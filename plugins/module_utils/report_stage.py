@@ -39,7 +39,8 @@ import time
 from ansible_collections.twzrd.ops.plugins.module_utils import alerting
 from ansible_collections.twzrd.ops.plugins.module_utils import logline
 from ansible_collections.twzrd.ops.plugins.module_utils import notify as delivery
-from ansible_collections.twzrd.ops.plugins.module_utils.alerts import CRITICAL, WARNING, build_result
+from ansible_collections.twzrd.ops.plugins.module_utils import silences
+from ansible_collections.twzrd.ops.plugins.module_utils.alerts import CRITICAL, OK, WARNING, alert_key, build_result, runbook
 from ansible_collections.twzrd.ops.plugins.module_utils.state import DEFAULT_STATE_FILE, StateError, StateStore, atomic_write
 
 SECTION = 'alerting'
@@ -74,7 +75,13 @@ def report_argument_spec():
         )),
         report_dir=dict(type='path'),
         report_keep=dict(type='int', default=12),
+        on_demand=dict(type='bool', default=False),
+        notify_on_demand=dict(type='bool', default=False),
     )
+
+
+def _number(value):
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) and _finite(value) else None
 
 
 def _finite(value):
@@ -122,6 +129,10 @@ class ReportStage:
         self.urls = [u for u in ((self.params.get('notify') or {}).get('urls') or []) if u]
         self.policy = alerting.Policy.from_option(self.params.get('notify'))
         self.check_mode = module.check_mode
+        # A person's on-demand look (the playbooks set on_demand) tells nobody unless notify_on_demand
+        # asks, and changes no state: every change stays for the next cron run to tell.
+        self.on_demand = bool(self.params.get('on_demand'))
+        self.quiet = self.on_demand and not self.params.get('notify_on_demand')
         self.warnings = []
         # A module whose log is its main output (twzrd_health) fails when the line cannot be
         # written; the others warn (the log is one output of several).
@@ -177,6 +188,12 @@ class ReportStage:
     def _report(self, result, store, log_extra, log_metrics, readings, summarize, html, attach, failed):
         now = self.started
         raised, accepted, notes = alerting.apply_acceptance(result.get('alerts') or [], self.params.get('accept'), now)
+        silence_entries, warning = silences.read(silences.silences_file())
+        if warning:
+            self._warn(warning)
+        raised, silenced = silences.apply(raised, silence_entries, now)
+        if silenced:
+            result['silenced'] = silenced
         if not failed:
             result.update(build_result(raised, result.get('metrics') or {}))
         else:
@@ -185,10 +202,14 @@ class ReportStage:
             result['accepted'] = accepted
         result['twzrd_reported'] = True  # the cron runner: this run logged and notified itself
 
-        events, pending = self._track(result, store, readings, failed)
+        events, pending = self._track(result, store, readings, failed, silence_entries)
         self._tell_expired_once(notes, failed)
         if summarize is not None:
             result['summary'] = summarize(result)
+        if self.kind == REPORT_KIND and self.job == 'health':  # the weekly report lists them
+            result['silences'] = silences.active(silence_entries, now)
+            if result['silences'] and isinstance(result.get('summary'), list):
+                result['summary'] = result['summary'] + [silences.summary_line(e) for e in result['silences']]
         status = FAILED if failed else result['status']
         message = None
         if self.kind == REPORT_KIND:
@@ -274,7 +295,7 @@ class ReportStage:
 
     # Tracking keeps one state section per job key; the store may be the one the
     # module already holds (locked), or the stage opens its own.
-    def _track(self, result, store, readings, failed):
+    def _track(self, result, store, readings, failed, silence_entries):
         self._store = None
         self._own_store = False
         self._job_state = {}
@@ -285,7 +306,7 @@ class ReportStage:
         keeps_state = self.kind == ALERTS_KIND or bool(self.urls) or (store is not None and not store.read_only)
         if self.params.get('state_file') and keeps_state:
             if store is None or store.read_only:
-                store = StateStore(self.params['state_file'], read_only=self.check_mode)
+                store = StateStore(self.params['state_file'], read_only=self.check_mode or self.quiet)
                 try:
                     store.__enter__()
                     self._own_store = True
@@ -296,10 +317,14 @@ class ReportStage:
         if self._store is not None:
             section = self._store.section(SECTION)
             job_state = section.get(self.key)
-            self._job_state = job_state if isinstance(job_state, dict) else {}
+            self._job_state = dict(job_state) if isinstance(job_state, dict) else {}  # a copy: a quiet run keeps none
         previous = self._job_state.get('alerts') if isinstance(self._job_state.get('alerts'), dict) else {}
+        silenced = result.get('silenced') or []
         entries, events, recovered = alerting.transition(previous, result['alerts'], self.started, self.policy,
-                                                         readings=readings, failed=failed)
+                                                         readings=readings, failed=failed,
+                                                         unchecked=result.get('unchecked') or (),
+                                                         silenced=set(alert_key(a) for a in silenced))
+        events = self._expired_silences(silenced, silence_entries, result['alerts']) + events
         if not failed and self.kind == ALERTS_KIND:
             result['recovered'] = recovered
         self._job_state['alerts'] = entries
@@ -323,6 +348,36 @@ class ReportStage:
                 self._warn(note)
         self._job_state['accept_expired_told'] = sorted(set(notes) | (told if failed else set()))
 
+    def _expired_silences(self, silenced, silence_entries, firing):
+        """Events for silences this job used that have run out (told once), remembering the ones in use."""
+        used = self._job_state.get('silences') if isinstance(self._job_state.get('silences'), dict) else {}
+        live = dict((e['id'], e) for e in silences.active(silence_entries, self.started))
+        ended = dict((e['id'], e) for e in silence_entries if e['id'] not in live)  # still in the file, past its end
+        events = []
+        for sid, entry in sorted(used.items()):
+            if sid in live or not isinstance(entry, dict):
+                continue
+            entry = dict(entry, until=ended[sid]['until']) if sid in ended else entry
+            if _number(entry.get('until')) is not None and entry['until'] <= self.started:
+                now_firing = [a for a in firing if a.get('check') == entry.get('check')
+                              and entry.get('subject') in (None, '', '*', a.get('subject'))]
+                events.append({
+                    'event': alerting.SILENCE_EXPIRED, 'check': entry.get('check'), 'subject': entry.get('subject'),
+                    'level': now_firing[0]['level'] if now_firing else OK,
+                    'message': 'the silence by %s (%s) ended at %s: %s' % (
+                        entry.get('by') or '?', entry.get('reason'), silences.iso_utc(entry['until']),
+                        'alerting again' if now_firing else 'it is not raised now'),
+                    'remediation': runbook('Fix the cause, or silence it again for a while: twzrd-run --silence '
+                                           'CHECK[:SUBJECT] --for DURATION --reason TEXT.', 'silence-a-check-for-a-while'),
+                })
+        kept = dict((sid, entry) for sid, entry in used.items() if sid in live)
+        for alert in silenced:
+            entry = live.get(alert.get('silence_id'))
+            if entry is not None:
+                kept[entry['id']] = dict((k, entry.get(k)) for k in ('check', 'subject', 'until', 'reason', 'by'))
+        self._job_state['silences'] = kept
+        return events
+
     def _deliver(self, message, pending, html, attach, message_type):
         """Send pending messages, then this run's; returns the result's ``notification`` or None.
 
@@ -334,6 +389,10 @@ class ReportStage:
             return None
         if self.check_mode:
             return {'would_send': message is not None, 'pending': len(pending)}
+        if self.quiet:
+            # pending messages stay in the state file for the next cron run
+            return {'on_demand': True, 'would_send': message is not None, 'sent': 0, 'pending': len(pending),
+                    'deliveries': []}
         by_fingerprint = dict((delivery.fingerprint(u), u) for u in self.urls)
         outbox = []
         for item in pending:
@@ -400,7 +459,12 @@ class ReportStage:
         if self._store is None or self.check_mode:
             self._close_own_store()
             return
-        self._store.section(SECTION)[self.key] = self._job_state
+        if self.quiet:  # a quiet on-demand run leaves the alert history to cron (the module's own data stays)
+            if self._store.read_only:
+                self._close_own_store()
+                return
+        else:
+            self._store.section(SECTION)[self.key] = self._job_state
         try:
             self._store.save()
         except StateError as exc:
@@ -414,7 +478,7 @@ class ReportStage:
 
     def _ping(self, failed):
         url = self.params.get('ping_url')
-        if not url or self.check_mode:
+        if not url or self.check_mode or self.on_demand:  # the dead-man's switch watches cron, not people
             return
         error = delivery.ping(url, failed)
         if error:

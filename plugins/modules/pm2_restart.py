@@ -184,6 +184,13 @@ metrics:
   description: C(planned), C(restarted), C(untouched) counts and C(duration_seconds).
   returned: always
   type: dict
+silenced:
+  description:
+    - Alerts matched by a silence of the host (C(twzrd-run --silence), C(docs/notifications.md)), with
+      C(silenced_reason), C(silenced_by), C(silenced_until) and C(silence_id); they raise nothing.
+  returned: when an alert was silenced
+  type: list
+  elements: dict
 accepted:
   description: Alerts matched by an O(accept) entry, with C(accepted_reason) and C(accepted_until); they raise nothing.
   returned: when an alert was accepted

@@ -215,6 +215,21 @@ metrics:
     tables: {count: 12, dead_rows_total: 150321, without_primary_key: [public.audit_log]}
     wraparound: {max_xid_age: 1234567}
     latency: {median_ms: 0.08}
+silenced:
+  description:
+    - Alerts matched by a silence of the host (C(twzrd-run --silence), C(docs/notifications.md)), with
+      C(silenced_reason), C(silenced_by), C(silenced_until) and C(silence_id); they raise nothing.
+  returned: when an alert was silenced
+  type: list
+  elements: dict
+unchecked:
+  description:
+    - Checks this run could not look at (the server was down, or the query that feeds them failed). Their open
+      alerts are neither resolved nor told again until a run looks at them.
+  returned: always
+  type: list
+  elements: str
+  sample: [dead_rows, primary_keys]
 accepted:
   description: Alerts matched by an O(accept) entry, with C(accepted_reason) and C(accepted_until); they raise nothing.
   returned: when an alert was accepted
@@ -344,6 +359,14 @@ def log_metrics(params, metrics):
     ]
 
 
+def db_result(alerts, metrics):
+    """The module result; checks a failed connection or query kept from looking at are ``unchecked``."""
+    unchecked = metrics.pop('unchecked', [])
+    result = build_result(alerts, metrics, changed=False)
+    result['unchecked'] = unchecked
+    return result
+
+
 def main():
     module = SafeModule(argument_spec=argument_spec(), supports_check_mode=True)
     mask_secrets(module)
@@ -359,7 +382,7 @@ def main():
     stage = ReportStage(module, 'db_health', 'twzrd_db_health', instance=params.get('login_db'), started=started)
     log_extra = [('db', params.get('login_db'))]
     try:
-        with StateStore(params['state_file'], read_only=module.check_mode) as store:
+        with StateStore(params['state_file'], read_only=module.check_mode or stage.quiet) as store:
             if store.warning:
                 module.warn(store.warning)
             section = store.section(STATE_SECTION)
@@ -371,13 +394,13 @@ def main():
                 if history is not None:
                     section['sizes'] = history
                 remember_trends(section, params.get('login_db'), metrics, started)
-            stage.finish(build_result(alerts, metrics, changed=False), store=store, log_extra=log_extra,
+            stage.finish(db_result(alerts, metrics), store=store, log_extra=log_extra,
                          log_metrics=log_metrics(params, metrics), readings=readings(metrics, params))
     except StateError as exc:
         # The health report matters more than its history: report, warn, go on.
         module.warn('%s: growth and alert history not kept this run' % exc)
         alerts, metrics, dummy = run_db_health(params, {}, now=started)
-        stage.finish(build_result(alerts, metrics, changed=False), log_extra=log_extra,
+        stage.finish(db_result(alerts, metrics), log_extra=log_extra,
                      log_metrics=log_metrics(params, metrics), readings=readings(metrics, params))
 
 

@@ -286,6 +286,26 @@ summary:
   type: list
   elements: str
   sample: ["status OK: all checks ok", "memory 42.4% used of 1.9 GiB; swap none configured"]
+silenced:
+  description:
+    - Alerts matched by a silence of the host (C(twzrd-run --silence), C(docs/notifications.md)), with
+      C(silenced_reason), C(silenced_by), C(silenced_until) and C(silence_id); they raise nothing.
+  returned: when an alert was silenced
+  type: list
+  elements: dict
+silences:
+  description: In report mode, the silences active on the host (C(twzrd-run --silences)); the summary lists them too.
+  returned: in report mode
+  type: list
+  elements: dict
+unchecked:
+  description:
+    - In alerts mode, the checks this run could not look at (a PM2 daemon that could not be read or is gone says
+      nothing about its apps). Their open alerts are neither resolved nor told again until a run looks at them.
+  returned: in alerts mode
+  type: list
+  elements: str
+  sample: [pm2_crashes, pm2_missing_app]
 accepted:
   description: Alerts matched by an O(accept) entry, with C(accepted_reason) and C(accepted_until); they raise nothing.
   returned: when an alert was accepted
@@ -430,7 +450,7 @@ def main():
     except Pm2Error as exc:
         module.fail_json(msg=str(exc))  # bad input: nothing written (the cron runner reports it)
 
-    read_only = module.check_mode or not alerts_mode
+    read_only = module.check_mode or not alerts_mode or stage.quiet  # a quiet look consumes no restart baseline
     run = health.run_alerts if alerts_mode else health.run_report
     try:
         # degrade: a read-only or full disk must not cost this run its alerts (it may be the alert).

@@ -189,6 +189,13 @@ not_found:
   returned: always
   type: list
   elements: str
+silenced:
+  description:
+    - Alerts matched by a silence of the host (C(twzrd-run --silence), C(docs/notifications.md)), with
+      C(silenced_reason), C(silenced_by), C(silenced_until) and C(silence_id); they raise nothing.
+  returned: when an alert was silenced
+  type: list
+  elements: dict
 accepted:
   description: Alerts matched by an O(accept) entry, with C(accepted_reason) and C(accepted_until); they raise nothing.
   returned: when an alert was accepted

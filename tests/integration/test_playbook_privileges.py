@@ -36,15 +36,16 @@ def runtime_python():
 def test_db_health_as_root_becomes_postgres_without_sudo(pg_cluster, pg_db, runtime_python):
     work = tempfile.mkdtemp(prefix='twzrd-priv-')
     try:
-        os.chmod(work, 0o777)  # the module, as postgres, writes its state file here
+        os.chmod(work, 0o777)  # the module, as postgres, writes its log here
         state_file = os.path.join(work, 'state.json')
+        log_file = os.path.join(work, 'db_health.log')  # an on-demand run writes no state, but logs
         inventory = os.path.join(work, 'inventory.yml')
         with open(inventory, 'w', encoding='utf-8') as handle:
             json.dump({'all': {'hosts': {'localhost': {
                 'ansible_connection': 'local', 'ansible_python_interpreter': runtime_python,
                 'twzrd_db_connection': {'login_unix_socket': pg_cluster.socket_dir, 'login_port': pg_cluster.port,
                                         'login_db': pg_db},
-                'twzrd_state_file': state_file}}}}, handle)
+                'twzrd_state_file': state_file, 'twzrd_db_health_log': log_file}}}}, handle)
         env = {key: value for key, value in os.environ.items() if not key.startswith('ANSIBLE_')}
         env.update(ANSIBLE_COLLECTIONS_PATH=COLLECTIONS, ANSIBLE_NOCOLOR='1',
                    ANSIBLE_LOCAL_TEMP=os.path.join(work, 'ansible-local'), ANSIBLE_REMOTE_TMP='/tmp')
@@ -56,6 +57,6 @@ def test_db_health_as_root_becomes_postgres_without_sudo(pg_cluster, pg_db, runt
         output = proc.stdout + proc.stderr
         assert proc.returncode == 0, output
         assert 'database %s: ' % pg_db in output and 'sudo: not found' not in output, output
-        assert pwd.getpwuid(os.stat(state_file).st_uid).pw_name == 'postgres'
+        assert pwd.getpwuid(os.stat(log_file).st_uid).pw_name == 'postgres'
     finally:
         shutil.rmtree(work, ignore_errors=True)

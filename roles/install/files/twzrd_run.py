@@ -49,6 +49,14 @@ is older than its schedule allows; and whether the cron daemon runs (what
 ``twzrd-run --test-notify [JOB...]`` sends a test message through every
 channel the installed jobs use (each distinct channel list once) and prints,
 per channel, whether it went through (exit 0 when all did).
+``twzrd-run --silence CHECK[:SUBJECT] --for DURATION --reason TEXT`` silences
+a check (one subject, or all) on this host for every job until it expires;
+``--silences`` lists the active ones, ``--unsilence ID|CHECK[:SUBJECT]`` ends
+one early.  They live in ``CONFIG_DIR/silences.json`` (root, 0644, written
+atomically: the postgres jobs read it, never write it), each action is
+logged (who, when, reason) to ``TWZRD_SILENCE_LOG``
+(/var/log/twzrd-silences.log), and ``--status`` shows them.  The jobs read
+the file at their report stage (plugins/module_utils/silences.py).
 Standard library only, so it still reports when the venv is broken.
 """
 
@@ -60,9 +68,11 @@ import gzip
 import json
 import math
 import os
+import pwd
 import re
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -83,6 +93,19 @@ NOTIFY_MODULE = 'twzrd_notify'
 # Same quoting as plugins/module_utils/logline.py (docs/logs.md), kept here so the
 # runner needs nothing but the standard library.
 _BARE = re.compile(r'^[A-Za-z0-9_.:/@+%,-]+$')
+
+# Every check a job can raise (tests/unit/test_alert_lifecycle_silences.py keeps it in step with plugins/):
+# a silence of a misspelt check would silence nothing, silently.
+KNOWN_CHECKS = (
+    'connection', 'connections', 'database_growth', 'database_size', 'db_size_forecast', 'dead_rows', 'disk',
+    'disk_forecast', 'expected_tables', 'idle_in_transaction', 'job_failed', 'latency', 'load', 'log_errors',
+    'migrations', 'pm2_crashes', 'pm2_daemon', 'pm2_missing_app', 'pm2_query', 'pm2_restart', 'primary_keys',
+    'settings', 'swap', 'tables', 'transaction_age', 'vacuum_connection_lost', 'vacuum_failed', 'vacuum_incomplete',
+    'vacuum_not_found', 'vacuum_skipped', 'wraparound')
+SILENCES_FILE = 'silences.json'
+DURATION_RE = re.compile(r'^(?:\d{1,6}[smhdw])+$')
+UNITS = {'s': 1, 'm': 60, 'h': 3600, 'd': 86400, 'w': 7 * 86400}
+MAX_SILENCE = 365 * 86400
 
 HERE = os.path.dirname(os.path.realpath(__file__))
 PREFIX = os.path.dirname(HERE)
@@ -192,6 +215,8 @@ def module_env():
         'HOME': os.environ.get('HOME') or '/root',
         # Never write .pyc next to the deployed collection (keeps the role idempotent).
         'PYTHONDONTWRITEBYTECODE': '1',
+        # The silences of this config dir (main() sets it), whichever user the job runs as.
+        'TWZRD_SILENCES_FILE': os.environ.get('TWZRD_SILENCES_FILE') or os.path.join('/etc/twzrd', SILENCES_FILE),
     }
 
 
@@ -816,12 +841,14 @@ def status(config_dir, cron_file, as_json):
     running = cron_running()
     problems = [] if running else [
         'the cron daemon is not running: no job runs (systemctl start cron; systemctl enable cron)']
+    silences, silence_error = active_silences(config_dir)
     if as_json:
         # problem_lines: every problem once, "JOB: why", for playbooks/verify.yml to print as is.
         lines = ['cron: %s' % problem for problem in problems] + [
             '%s: %s' % (job['job'], problem) for job in jobs for problem in job['problems']]
+        lines += [silence_error] if silence_error else []
         print(json.dumps({'cron_file': cron_file, 'cron_running': running, 'problems': problems, 'jobs': jobs,
-                          'problem_lines': lines}, indent=2, sort_keys=True))
+                          'problem_lines': lines, 'silences': silences}, indent=2, sort_keys=True))
         return OK
     for job in jobs:
         print('%-10s %-13s %-8s %-16s last: %s %s' % (
@@ -831,9 +858,192 @@ def status(config_dir, cron_file, as_json):
         print('%10s log %s: %s' % ('', job['log_file'], short(escape(job['last_msg'] or ''), 160)))
         for problem in job['problems']:
             print('%10s PROBLEM: %s' % ('', escape(problem)))
-    for problem in problems:
+    for entry in silences:
+        print(escape(silence_text(entry)))
+    for problem in problems + ([silence_error] if silence_error else []):
         print('PROBLEM: %s' % problem)
     return OK
+
+
+# --- silences (the accept mechanism with an expiry, kept on the host) ------------------------------
+
+class SilenceError(ValueError):
+    """Bad --silence input or an unusable silences file; the message names the parameter."""
+
+
+def parse_duration(text):
+    """``2h``, ``3d``, ``1h30m`` -> seconds (1 second .. 365 days)."""
+    text = (text or '').strip().lower()
+    if not DURATION_RE.match(text):
+        raise SilenceError('--for: bad duration %r: a number and a unit (s, m, h, d, w), e.g. 2h, 3d, 1h30m' % text)
+    seconds = sum(int(number) * UNITS[unit] for number, unit in re.findall(r'(\d+)([smhdw])', text))
+    if not 0 < seconds <= MAX_SILENCE:
+        raise SilenceError('--for: bad duration %r: between 1s and 365d' % text)
+    return seconds
+
+
+def parse_target(text):
+    """``CHECK[:SUBJECT]`` -> (check, subject or None)."""
+    check, colon, subject = (text or '').partition(':')
+    if check not in KNOWN_CHECKS:
+        raise SilenceError('CHECK: unknown check %s (one of: %s)' % (format_value(check), ', '.join(KNOWN_CHECKS)))
+    if colon and (not subject or len(subject) > 300 or any(ord(c) < 32 or c in '\x7f\u2028\u2029\x85' for c in subject)):
+        raise SilenceError('SUBJECT: give the subject after CHECK: as the alert names it (mount, table, app), one line')
+    return check, (subject if colon and subject != '*' else None)
+
+
+def silence_label(entry):
+    return entry['check'] + (':%s' % entry['subject'] if entry.get('subject') else '')
+
+
+def silence_text(entry):
+    return 'silenced %-30s until %s by %s: %s (id %s)' % (silence_label(entry), iso(entry['until']), entry.get('by'),
+                                                        entry['reason'], entry['id'])
+
+
+def read_silences(path):
+    """Every silence in ``path`` (root-owned, not writable by others, never through a symlink)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise SilenceError('cannot read %s: %s' % (path, exc.strerror))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != 0 or info.st_mode & 0o022:
+            raise SilenceError('%s is not a root-owned regular file writable by root alone: the jobs ignore it; '
+                               'remove it and silence again' % path)
+        raw = b''
+        while len(raw) <= 1024 * 1024:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            raw += chunk
+    finally:
+        os.close(fd)
+    try:
+        data = json.loads(raw.decode('utf-8'))
+    except ValueError as exc:
+        raise SilenceError('%s is not valid JSON (%s): remove it and silence again' % (path, exc))
+    entries = data.get('silences') if isinstance(data, dict) else None
+    return [e for e in entries if isinstance(e, dict) and isinstance(e.get('until'), (int, float))
+            and isinstance(e.get('check'), str) and isinstance(e.get('id'), str) and isinstance(e.get('reason'), str)] \
+        if isinstance(entries, list) else []
+
+
+def write_silences(path, entries):
+    """Atomically: a private temp file in the same directory, 0644, fsync, rename."""
+    directory = os.path.dirname(path) or '.'
+    temp = os.path.join(directory, '.%s.%d.tmp' % (os.path.basename(path), os.getpid()))
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    renamed = False
+    try:
+        os.fchown(fd, 0, 0)
+        os.fchmod(fd, 0o644)
+        os.write(fd, (json.dumps({'version': 1, 'silences': entries}, indent=2, sort_keys=True) + '\n').encode('utf-8'))
+        os.fsync(fd)
+        os.rename(temp, path)
+        renamed = True
+    finally:
+        os.close(fd)
+        if not renamed:
+            try:
+                os.unlink(temp)
+            except OSError:
+                pass
+
+
+def active_silences(config_dir):
+    """(active silences, error text or None) for --status."""
+    try:
+        entries = read_silences(os.path.join(config_dir, SILENCES_FILE))
+    except SilenceError as exc:
+        return [], 'silences: %s' % exc
+    now = time.time()
+    return sorted((e for e in entries if e['until'] > now), key=lambda e: e['until']), None
+
+
+def who():
+    """The person behind the action: sudo's user when there is one, else the account."""
+    try:
+        account = pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        account = str(os.getuid())
+    sudo_user = os.environ.get('SUDO_USER')
+    return sudo_user if sudo_user and sudo_user != account else account
+
+
+def log_silence(action, entry, now):
+    fields = [('ts', iso(now)), ('action', action), ('by', who()), ('uid', os.getuid()), ('id', entry['id']),
+              ('check', entry['check']), ('subject', entry.get('subject') or '*'), ('until', iso(entry['until'])),
+              ('reason', entry['reason'])]
+    line = ' '.join('%s=%s' % (key, format_value(value)) for key, value in fields)
+    path = setting('TWZRD_SILENCE_LOG', '/var/log/twzrd-silences.log')
+    try:
+        append_line(path, line)
+    except OSError as exc:
+        print('warning: could not log to %s: %s' % (path, exc))
+
+
+def silence_command(config_dir, args):
+    """--silence / --silences / --unsilence; exit 0, or 3 with an error naming the parameter."""
+    path = os.path.join(config_dir, SILENCES_FILE)
+    command, rest = args[0], args[1:]
+    try:
+        if command == '--silences':
+            now = time.time()
+            live = [e for e in read_silences(path) if e['until'] > now]
+            for entry in sorted(live, key=lambda e: e['until']):
+                print(silence_text(entry))
+            if not live:
+                print('no active silence')
+            return OK
+        if os.geteuid() != 0:
+            raise SilenceError('%s must run as root: the jobs believe only a root-owned %s' % (command, path))
+        lock = os.open(config_dir, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)   # one writer at a time
+            now = time.time()
+            entries = [e for e in read_silences(path) if e['until'] > now]   # expired ones are done with
+            if command == '--silence':
+                options = dict(zip(rest[1::2], rest[2::2])) if rest else {}
+                if not rest or rest[0].startswith('-'):
+                    raise SilenceError('usage: --silence CHECK[:SUBJECT] --for DURATION --reason TEXT')
+                unknown = [key for key in options if key not in ('--for', '--reason')]
+                if unknown or len(rest) % 2 != 1:
+                    raise SilenceError('usage: --silence CHECK[:SUBJECT] --for DURATION --reason TEXT')
+                check, subject = parse_target(rest[0])
+                if '--for' not in options:
+                    raise SilenceError('--for is required: how long, e.g. --for 2h')
+                seconds = parse_duration(options['--for'])
+                reason = ' '.join((options.get('--reason') or '').split())
+                if not reason:
+                    raise SilenceError('--reason is required: say why, it is shown with every silenced alert')
+                entry = {'id': os.urandom(4).hex(), 'check': check, 'subject': subject, 'until': int(now + seconds),
+                         'reason': reason[:500], 'by': who(), 'created': int(now)}
+                entries = [e for e in entries if (e['check'], e.get('subject')) != (check, subject)] + [entry]
+                write_silences(path, entries)
+                log_silence('silence', entry, now)
+                print(silence_text(entry))
+                return OK
+            if command == '--unsilence':
+                if len(rest) != 1:
+                    raise SilenceError('usage: --unsilence ID|CHECK[:SUBJECT]')
+                gone = [e for e in entries if rest[0] in (e['id'], silence_label(e))]
+                if not gone:
+                    raise SilenceError('no silence %s (twzrd-run --silences lists them)' % format_value(rest[0]))
+                write_silences(path, [e for e in entries if e not in gone])
+                for entry in gone:
+                    log_silence('unsilence', entry, now)
+                    print('unsilenced %s (id %s)' % (silence_label(entry), entry['id']))
+                return OK
+        finally:
+            os.close(lock)
+    except (SilenceError, OSError) as exc:
+        print('twzrd-run %s: FAILED: %s' % (command, exc))
+        return FAILED
+    return FAILED
 
 
 def main(argv):
@@ -846,6 +1056,9 @@ def main(argv):
         else:
             lock = args[1]
         args = args[2:]
+    os.environ.setdefault('TWZRD_SILENCES_FILE', os.path.join(config_dir, SILENCES_FILE))
+    if args[:1] in (['--silence'], ['--silences'], ['--unsilence']):
+        return silence_command(config_dir, args)
     if args[:1] == ['--status']:
         return status(config_dir, setting('TWZRD_CRON_FILE', '/etc/cron.d/twzrd'), '--json' in args)
     if args[:1] == ['--test-notify']:
@@ -854,7 +1067,8 @@ def main(argv):
             return FAILED
         return test_notify(config_dir, args[1:])
     if len(args) != 1 or args[0].startswith('-'):
-        print('twzrd-run: FAILED: usage: twzrd-run [--config-dir DIR] [--lock FILE] JOB | --status [--json] | --test-notify [JOB...]')
+        print('twzrd-run: FAILED: usage: twzrd-run [--config-dir DIR] [--lock FILE] JOB | --status [--json] | --test-notify [JOB...]'
+              ' | --silence CHECK[:SUBJECT] --for DURATION --reason TEXT | --silences | --unsilence ID|CHECK[:SUBJECT]')
         return FAILED
     try:
         return run(args[0], config_dir, lock)
