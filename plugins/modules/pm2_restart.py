@@ -224,17 +224,18 @@ twzrd_reported:
   type: bool
 '''
 
+import os
 import time
 
 
 from ansible_collections.twzrd.ops.plugins.module_utils.safe_module import SafeModule
-from ansible_collections.twzrd.ops.plugins.module_utils import params, pm2_rollout
+from ansible_collections.twzrd.ops.plugins.module_utils import params, pm2_rollout, restart_lock
 from ansible_collections.twzrd.ops.plugins.module_utils.alerts import CRITICAL, build_result, make_alert, runbook
 from ansible_collections.twzrd.ops.plugins.module_utils.logscan import DEFAULT_ERROR_PATTERNS, compile_patterns
-from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import Pm2Error, resolve_target, snapshot
+from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import Pm2Error, daemon_pid, resolve_target, snapshot
 from ansible_collections.twzrd.ops.plugins.module_utils.pm2_discovery import single_target
 from ansible_collections.twzrd.ops.plugins.module_utils.redact import url_credentials
-from ansible_collections.twzrd.ops.plugins.module_utils.state import StateError, StateStore
+from ansible_collections.twzrd.ops.plugins.module_utils.state import DEFAULT_STATE_FILE, StateError, StateStore
 from ansible_collections.twzrd.ops.plugins.module_utils.report_stage import (
     ReportStage, report_argument_spec, report_parameter_errors)
 
@@ -258,6 +259,35 @@ BOUNDS = {'online_timeout': (1, 3600), 'pm2_timeout': (1, 3600), 'stable_seconds
 
 SETUP_REMEDIATION = runbook('Check pm2_bin, pm2_home and pm2_user: `sudo -u USER PM2_HOME=HOME pm2 ls` must '
                             'list the apps.', 'pm2-cannot-be-queried')
+
+
+DAEMON_REMEDIATION = runbook('As the PM2 user: `pm2 resurrect` (then `pm2 save`, `pm2 startup`); '
+                             'the next run restarts the apps.', 'pm2-gone-after-a-reboot')
+LOCKED_REMEDIATION = runbook('Another restart of this PM2 daemon is running (cron or a playbook): let it finish '
+                             '(`ps -fp PID`, `tail -1 /var/log/twzrd-restart.log`), then rerun if its result '
+                             'needs it. Nothing was restarted by this run.', 'two-restarts-at-once')
+LOCK_REMEDIATION = runbook('Keep state_file in a directory only root (or the job user) can write, such as '
+                           '/var/lib/twzrd, and remove a lock file that is not a regular file of that user.',
+                           'two-restarts-at-once')
+
+
+def lock_directory(state_file):
+    """The lock lives next to the state file (root-owned /var/lib/twzrd by default), keyed by PM2_HOME."""
+    return os.path.dirname(os.path.abspath(state_file or DEFAULT_STATE_FILE))
+
+
+def take_restart_lock(stage, target, started):
+    """Hold this PM2 daemon's restart lock for the rest of the run, or fail at once naming its holder."""
+    try:
+        restart_lock.acquire(lock_directory(stage.params['state_file']), target.pm2_home,
+                                    restart_lock.holder_details(started))
+    except restart_lock.LockHeld as held:
+        stage.fail('another pm2_restart run holds the restart lock of PM2_HOME=%s (%s): this run restarted '
+                   'nothing and did not wait (lock %s)' % (target.pm2_home, restart_lock.describe_holder(held.holder),
+                                                          held.path),
+                   remediation=LOCKED_REMEDIATION, error='locked', holder=held.holder)
+    except restart_lock.LockError as exc:
+        stage.fail('nothing restarted: %s' % exc, remediation=LOCK_REMEDIATION, error='lock')
 
 
 def failure_alert(failed, untouched):
@@ -288,6 +318,7 @@ def log_metrics(result):
         ('failed_app', failed.get('app')),
         ('failed_step', failed.get('step')),
         ('untouched', len(result['untouched'])),
+        ('skipped', ','.join(s['app'] for s in result.get('skipped') or [])),
     ]
 
 
@@ -334,28 +365,32 @@ def main():
     if target.pm2_bin is None:
         stage.fail('pm2 executable not found in PATH, /usr/local/bin or /usr/bin: set pm2_bin',
                    remediation=SETUP_REMEDIATION, error='pm2_bin')
+    daemon_gone = ('the PM2 daemon is not running (PM2_HOME=%s, user %s): nothing restarted; '
+                   'this module never starts one' % (target.pm2_home, target.user))
     try:
+        if daemon_pid(target.pm2_home) is None:
+            stage.fail(daemon_gone, remediation=DAEMON_REMEDIATION, error='pm2_daemon')
+        if not module.check_mode:
+            # A plain fd: held until this process exits. Taken before the process list is read: the plan is never stale.
+            take_restart_lock(stage, target, started)
         snap = snapshot(target, timeout=p['pm2_timeout'], now_ms=int(time.time() * 1000))
     except Pm2Error as exc:
         stage.fail('cannot read the PM2 process list, nothing restarted: %s' % exc,
                    remediation=SETUP_REMEDIATION, error='pm2_query')
     if not snap.daemon_running:
-        stage.fail('the PM2 daemon is not running (PM2_HOME=%s, user %s): nothing restarted; '
-                   'this module never starts one' % (target.pm2_home, target.user),
-                   remediation=runbook('As the PM2 user: `pm2 resurrect` (then `pm2 save`, `pm2 startup`); '
-                                       'the next run restarts the apps.', 'pm2-gone-after-a-reboot'),
-                   error='pm2_daemon')
-    plan, plan_errors = pm2_rollout.plan_rollout(snap.by_name(), p['apps'], p['strategy'], checks)
+        stage.fail(daemon_gone, remediation=DAEMON_REMEDIATION, error='pm2_daemon')
+    plan, skipped, plan_errors = pm2_rollout.plan_restart(snap.by_name(), p['apps'], p['strategy'], checks)
     if plan_errors:
         stage.fail('nothing restarted: ' + '; '.join(plan_errors),
                    remediation=runbook('Fix apps/health_checks to name apps PM2 runs (`pm2 ls` as the PM2 user).',
                                        'the-friday-restart-stopped-halfway'),
                    error='plan')
-    metrics = {'planned': len(plan), 'restarted': 0, 'untouched': len(plan) if module.check_mode else 0}
+    metrics = {'planned': len(plan), 'restarted': 0, 'untouched': len(plan) if module.check_mode else 0,
+               'skipped': len(skipped)}
 
     if module.check_mode:
         result = build_result([], metrics, plan=plan, restarted=[], failure=None, untouched=[], own_restarts={},
-                              changed=bool(plan))
+                              skipped=skipped, changed=bool(plan))
         stage.finish(result)
 
     if p['state_file']:
@@ -379,9 +414,10 @@ def main():
     for warning in sorted(set(ops.warnings), key=ops.warnings.index):  # once each, first-seen order
         module.warn(warning)
     failed = outcome['failure']
+    outcome['skipped'] = skipped + outcome['skipped']
     alerts = [failure_alert(failed, outcome['untouched'])] if failed else []
     metrics.update(restarted=len(outcome['restarted']), untouched=len(outcome['untouched']),
-                   duration_seconds=round(time.time() - started, 3))
+                   skipped=len(outcome['skipped']), duration_seconds=round(time.time() - started, 3))
     changed = bool(outcome['restarted']) or bool(failed and failed['step'] != 'restart')
     result = build_result(alerts, metrics, plan=plan, changed=changed, **outcome)
     stage.finish(result, log_extra=[('mode', 'run')], log_metrics=log_metrics(result),
