@@ -185,7 +185,8 @@ def _restart(out, result):
     if 'planned' not in metrics:
         return  # the run failed before it had a plan: status says so
     outcomes = (('planned', metrics.get('planned')), ('restarted', metrics.get('restarted')),
-                ('untouched', metrics.get('untouched')), ('failed', 1 if result.get('failure') else 0))
+                ('untouched', metrics.get('untouched')), ('skipped', metrics.get('skipped')),
+                ('failed', 1 if result.get('failure') else 0))
     for outcome, value in outcomes:
         out.add('twzrd_restart_apps', value, 'PM2 apps of the last graceful restart by outcome.', {'outcome': outcome})
 

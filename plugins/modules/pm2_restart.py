@@ -24,6 +24,15 @@ description:
   - Acts on one PM2 daemon. Without O(pm2_user) or O(pm2_home), that is the only daemon running on the host;
     when several run it restarts nothing and names them.
   - Never starts a PM2 daemon. An unknown app name is an error before anything is restarted.
+  - Never starts an app. Without O(apps), apps with a C(stopped) instance (stopped by a person, or exited with
+    autorestart off) are left alone and listed in RV(skipped); naming such an app in O(apps) is an error before
+    anything is restarted.
+  - One run per PM2 daemon at a time, cron or playbook alike. The run takes an exclusive lock
+    (C(pm2_restart.<hash of PM2_HOME>.lock) in the directory of O(state_file), V(/var/lib/twzrd) by default);
+    a second run does not wait and restarts nothing, it fails with RV(error)=V(locked) and a message naming
+    the run that holds the lock (pid, start time, user, how it was started). The directory must be owned by
+    root or the job user and writable by no one else, and the lock must be a regular file of the job user
+    (never a symlink), or nothing is restarted (RV(error)=V(lock)).
   - The procedure, and what to do when a rollout stops halfway, is in C(docs/restart.md) of the collection.
 author:
   - twzrd.ops maintainers (@twzrd)
@@ -97,6 +106,8 @@ notes:
     C(timeout) above 0 and at most 300 s (for the whole request: connect, headers and body), C(retries) 0-10,
     C(backoff) 0-300 s (each wait between attempts at most 300 s).'
   - The O(state_file) must be usable (our restarts are recorded there) or nothing is restarted.
+  - With O(state_file) empty, the restart lock is still taken, in V(/var/lib/twzrd).
+  - Check mode takes no lock.
 seealso:
   - name: PM2 graceful reload
     description: Why reload is zero-downtime only in cluster mode.
@@ -166,6 +177,25 @@ untouched:
   returned: always
   type: list
   elements: str
+skipped:
+  description:
+    - Apps left alone because they have a C(stopped) instance (only a person starts them), with C(app),
+      C(reason) and C(statuses) (null for an app stopped while the rollout ran).
+  returned: when the plan was made
+  type: list
+  elements: dict
+  sample: [{app: reports, reason: "stopped (instance 3): only a person starts it (`pm2 start reports`)", statuses: [stopped]}]
+error:
+  description:
+    - Why the run failed before restarting anything, among others V(locked) (another run of this PM2 daemon holds
+      the restart lock), V(lock) (the lock cannot be used safely), V(plan), V(pm2_daemon), V(pm2_target).
+  returned: when the run failed before the rollout
+  type: str
+holder:
+  description: What the run holding the restart lock wrote about itself (C(pid), C(started), C(user), C(started_by), C(pm2_home)).
+  returned: when error is locked
+  type: dict
+  sample: {pid: 4242, started: "2026-12-04T01:00:02Z", user: root, started_by: "the cron runner (twzrd-run restart)"}
 own_restarts:
   description: Restarts recorded in the state file, per C(name#pm_id).
   returned: always
@@ -181,7 +211,7 @@ alerts:
   type: list
   elements: dict
 metrics:
-  description: C(planned), C(restarted), C(untouched) counts and C(duration_seconds).
+  description: C(planned), C(restarted), C(untouched), C(skipped) counts and C(duration_seconds).
   returned: always
   type: dict
 accepted:
@@ -382,7 +412,8 @@ def main():
     plan, skipped, plan_errors = pm2_rollout.plan_restart(snap.by_name(), p['apps'], p['strategy'], checks)
     if plan_errors:
         stage.fail('nothing restarted: ' + '; '.join(plan_errors),
-                   remediation=runbook('Fix apps/health_checks to name apps PM2 runs (`pm2 ls` as the PM2 user).',
+                   remediation=runbook('Fix apps/health_checks to name apps PM2 runs (`pm2 ls` as the PM2 user); a '
+                                       'stopped app is started by a person, never by this module.',
                                        'the-friday-restart-stopped-halfway'),
                    error='plan')
     metrics = {'planned': len(plan), 'restarted': 0, 'untouched': len(plan) if module.check_mode else 0,
