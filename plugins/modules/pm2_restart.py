@@ -310,11 +310,11 @@ def take_restart_lock(stage, target, started):
     """Hold this PM2 daemon's restart lock for the rest of the run, or fail at once naming its holder."""
     try:
         restart_lock.acquire(lock_directory(stage.params['state_file']), target.pm2_home,
-                                    restart_lock.holder_details(started))
+                             restart_lock.holder_details(started))
     except restart_lock.LockHeld as held:
+        holder = restart_lock.describe_holder(held.holder)
         stage.fail('another pm2_restart run holds the restart lock of PM2_HOME=%s (%s): this run restarted '
-                   'nothing and did not wait (lock %s)' % (target.pm2_home, restart_lock.describe_holder(held.holder),
-                                                          held.path),
+                   'nothing and did not wait (lock %s)' % (target.pm2_home, holder, held.path),
                    remediation=LOCKED_REMEDIATION, error='locked', holder=held.holder)
     except restart_lock.LockError as exc:
         stage.fail('nothing restarted: %s' % exc, remediation=LOCK_REMEDIATION, error='lock')

@@ -38,7 +38,7 @@ def series(found, name, **labels):
 
 
 @pytest.fixture
-def plain_role(pg_cluster, pg_db):
+def plain_role(pg_cluster):
     pg_cluster.execute(['DROP ROLE IF EXISTS %s' % ROLE, 'CREATE ROLE %s LOGIN' % ROLE])  # PUBLIC may CONNECT
     yield ROLE
     pg_cluster.execute('DROP ROLE IF EXISTS %s' % ROLE)
@@ -64,8 +64,8 @@ def run_health(pg_cluster, pg_db, tmp_path, role):
     return result
 
 
-def test_role_without_pg_monitor_says_it_is_blind_and_exports_no_false_zero(pg_cluster, pg_db, plain_role,
-                                                                           long_transaction, tmp_path):
+def test_role_without_pg_monitor_says_it_is_blind_and_exports_no_false_zero(  # pylint: disable=unused-argument
+        pg_cluster, pg_db, plain_role, long_transaction, tmp_path):
     result = run_health(pg_cluster, pg_db, tmp_path, plain_role)
 
     assert result['status'] == 'warning', result['alerts']
@@ -97,8 +97,8 @@ def test_role_without_pg_monitor_says_it_is_blind_and_exports_no_false_zero(pg_c
     assert line['status'] == 'warning'
 
 
-def test_after_the_grant_the_same_role_sees_the_long_transaction(pg_cluster, pg_db, plain_role, long_transaction,
-                                                                 tmp_path):
+def test_after_the_grant_the_same_role_sees_the_long_transaction(  # pylint: disable=unused-argument
+        pg_cluster, pg_db, plain_role, long_transaction, tmp_path):
     pg_cluster.execute('GRANT pg_monitor TO %s' % ROLE)
     result = run_health(pg_cluster, pg_db, tmp_path, plain_role)
 

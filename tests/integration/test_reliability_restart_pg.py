@@ -39,7 +39,7 @@ def finish(proc, started):
 
 
 def parent_of(pid):
-    with open('/proc/%d/stat' % pid) as handle:
+    with open('/proc/%d/stat' % pid, encoding='utf-8') as handle:
         return int(handle.read().rsplit(')', 1)[1].split()[1])
 
 
@@ -112,7 +112,7 @@ def test_cron_run_holding_the_lock_is_named_to_a_playbook_run(pm2, tmp_path):
         assert holder, 'the cron run never took the lock'
         holder_parent = parent_of(holder['pid'])
         started = time.monotonic()
-        rc, result, out, err = run_module('pm2_restart', args, tmp_path)
+        rc, result, dummy, dummy = run_module('pm2_restart', args, tmp_path)
         assert time.monotonic() - started < 10
     finally:
         cron_out, cron_err = runner.communicate(timeout=180)
@@ -132,7 +132,8 @@ def test_lock_in_a_directory_others_can_write_is_refused(pm2, tmp_path):
     before = restart_times(pm2)
     rc, result, out, err = run_module('pm2_restart', module_args(pm2, tmp_path, state_file=str(shared / 'state.json')),
                                       tmp_path)
-    assert rc != 0 and result['error'] == 'lock'
+    assert rc != 0 and result['error'] == 'lock', out + err
+    assert 'Traceback' not in err
     assert 'writable by group or others' in result['msg'] and 'nothing restarted' in result['msg']
     assert restart_times(pm2) == before
     assert not [n for n in os.listdir(str(shared)) if n.startswith('pm2_restart.')]
@@ -147,6 +148,6 @@ def test_a_planted_symlink_at_the_lock_path_is_not_followed(pm2, tmp_path):
     os.symlink(str(victim), lock_path(str(tmp_path), pm2.home))
     before = restart_times(pm2)
     rc, result, out, err = run_module('pm2_restart', module_args(pm2, tmp_path), tmp_path)
-    assert rc != 0 and result['error'] == 'lock' and 'symlink' in result['msg']
+    assert rc != 0 and result['error'] == 'lock' and 'symlink' in result['msg'], out + err
     assert victim.read_text() == 'precious\n' and os.stat(str(victim)).st_mode == mode
     assert restart_times(pm2) == before

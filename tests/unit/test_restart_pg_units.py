@@ -46,7 +46,7 @@ def test_a_second_acquire_in_another_process_refuses_at_once_and_names_the_holde
     fd = restart_lock.acquire(str(tmp_path), HOME, dict(holder(), started_by='again'))
     os.close(fd)
     path = restart_lock.lock_path(str(tmp_path), HOME)
-    assert json.loads(open(path).read())['started_by'] == 'again'
+    assert json.loads(open(path, encoding='utf-8').read())['started_by'] == 'again'
     assert oct(os.stat(path).st_mode & 0o777) == '0o600'
 
 
@@ -61,7 +61,7 @@ def test_lock_is_per_pm2_home(tmp_path):
 @pytest.mark.skipif(os.geteuid() != 0, reason='needs root to give files to another user')
 def test_a_lock_file_owned_by_another_user_is_refused(tmp_path):
     path = restart_lock.lock_path(str(tmp_path), HOME)
-    open(path, 'w').close()
+    open(path, 'w', encoding='utf-8').close()
     nobody = pwd.getpwnam('nobody')
     os.chown(path, nobody.pw_uid, nobody.pw_gid)
     with pytest.raises(restart_lock.LockError, match='owned by uid %d' % nobody.pw_uid):
@@ -146,7 +146,7 @@ def test_a_stopped_app_named_in_apps_is_an_error_and_nothing_is_planned():
 
 def test_an_app_stopped_after_the_plan_is_left_alone_not_started():
     fleet = [proc('api', 0, 100), proc('web', 1, 200)]
-    plan, skipped, errors = ro.plan_restart(by_name(fleet), [], 'auto', {})
+    plan = ro.plan_restart(by_name(fleet), [], 'auto', {})[0]
     ops = FakeOps(fleet, {})
     ops.procs[1]['status'] = 'stopped'  # `pm2 stop web` while api restarts
     out = ro.execute(plan, ops, OPTIONS)
