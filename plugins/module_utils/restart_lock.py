@@ -64,7 +64,7 @@ def _open_directory(directory):
         if exc.errno == errno.ELOOP:
             raise LockError('lock directory %s is a symlink: refusing it (set state_file in a root-owned '
                             'directory such as /var/lib/twzrd)' % directory)
-        raise LockError('cannot open the lock directory %s: %s' % (directory, exc.strerror))
+        raise LockError('cannot open the lock directory %s (the state file\'s): %s' % (directory, exc.strerror))
     info = os.fstat(fd)
     problem = None
     if not stat.S_ISDIR(info.st_mode):
@@ -85,7 +85,7 @@ def _open_lock_file(dir_fd, path):
     try:
         fd = os.open(name, os.O_RDWR | os.O_CREAT | _OPEN_FLAGS, 0o600, dir_fd=dir_fd)
     except OSError as exc:
-        raise LockError('cannot open the lock file %s: %s%s' % (
+        raise LockError('cannot open the restart lock %s next to the state file: %s%s' % (
             path, exc.strerror, ' (a symlink: remove it)' if exc.errno == errno.ELOOP else ''))
     info = os.fstat(fd)
     problem = None

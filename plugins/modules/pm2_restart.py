@@ -265,7 +265,7 @@ from ansible_collections.twzrd.ops.plugins.module_utils.logscan import DEFAULT_E
 from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import Pm2Error, daemon_pid, resolve_target, snapshot
 from ansible_collections.twzrd.ops.plugins.module_utils.pm2_discovery import single_target
 from ansible_collections.twzrd.ops.plugins.module_utils.redact import url_credentials
-from ansible_collections.twzrd.ops.plugins.module_utils.state import DEFAULT_STATE_FILE, StateError, StateStore
+from ansible_collections.twzrd.ops.plugins.module_utils.state import DEFAULT_STATE_FILE, StateError, StateStore, path_error
 from ansible_collections.twzrd.ops.plugins.module_utils.report_stage import (
     ReportStage, report_argument_spec, report_parameter_errors)
 
@@ -296,6 +296,8 @@ DAEMON_REMEDIATION = runbook('As the PM2 user: `pm2 resurrect` (then `pm2 save`,
 LOCKED_REMEDIATION = runbook('Another restart of this PM2 daemon is running (cron or a playbook): let it finish '
                              '(`ps -fp PID`, `tail -1 /var/log/twzrd-restart.log`), then rerun if its result '
                              'needs it. Nothing was restarted by this run.', 'two-restarts-at-once')
+STATE_REMEDIATION = runbook('Make the state file (and its directory) writable by the job user, or point '
+                            'state_file elsewhere; pm2 was not run.', 'a-job-failed')
 LOCK_REMEDIATION = runbook('Keep state_file in a directory only root (or the job user) can write, such as '
                            '/var/lib/twzrd, and remove a lock file that is not a regular file of that user.',
                            'two-restarts-at-once')
@@ -308,6 +310,9 @@ def lock_directory(state_file):
 
 def take_restart_lock(stage, target, started):
     """Hold this PM2 daemon's restart lock for the rest of the run, or fail at once naming its holder."""
+    problem = path_error(stage.params['state_file']) if stage.params['state_file'] else None
+    if problem:  # /dev/null as state_file must not put a lock file into /dev
+        stage.fail('nothing restarted: %s' % problem, remediation=STATE_REMEDIATION, error='state')
     try:
         restart_lock.acquire(lock_directory(stage.params['state_file']), target.pm2_home,
                              restart_lock.holder_details(started))
@@ -429,9 +434,7 @@ def main():
             with StateStore(p['state_file']):
                 pass
         except StateError as exc:
-            stage.fail('nothing restarted: %s' % exc, error='state',
-                       remediation=runbook('Make the state file (and its directory) writable by the job user, or '
-                                           'point state_file elsewhere; pm2 was not run.', 'a-job-failed'))
+            stage.fail('nothing restarted: %s' % exc, error='state', remediation=STATE_REMEDIATION)
     ops = pm2_rollout.Pm2Ops(target, p['pm2_timeout'], p['state_file'])
     ops.secrets |= snap.secrets
     outcome = pm2_rollout.execute(plan, ops, {
