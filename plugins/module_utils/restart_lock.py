@@ -102,12 +102,23 @@ def _open_lock_file(dir_fd, path):
     return fd
 
 
+def _alive(pid):
+    try:
+        os.kill(int(pid), 0)
+    except OSError as exc:
+        return exc.errno == errno.EPERM
+    except (TypeError, ValueError, OverflowError):
+        return False
+    return int(pid) > 0
+
+
 def _read_holder(fd):
+    """The holder's description; a previous run's (its pid gone) is not the holder's: wait for the new one."""
     for attempt in range(HOLDER_READ_TRIES):
         data = os.pread(fd, HOLDER_MAX_BYTES, 0)
         try:
             holder = json.loads(data.decode('utf-8', 'replace'))
-            if isinstance(holder, dict):
+            if isinstance(holder, dict) and _alive(holder.get('pid')):
                 return holder
         except ValueError:
             pass

@@ -100,16 +100,7 @@ def test_cron_run_holding_the_lock_is_named_to_a_playbook_run(pm2, tmp_path):
         stderr=subprocess.PIPE, text=True,
         env={'PATH': '/usr/bin:/bin', 'TWZRD_PYTHON': sys.executable, 'TWZRD_PYTHONPATH': COLLECTIONS})
     try:
-        # Wait until the cron run's module holds the lock (it writes its pid into the lock file).
-        deadline = time.monotonic() + 30
-        holder = None
-        while holder is None and time.monotonic() < deadline:
-            for name in os.listdir(str(tmp_path)):
-                if name.startswith('pm2_restart.') and name.endswith('.lock'):
-                    text = (tmp_path / name).read_text()
-                    holder = json.loads(text) if text.strip() else None
-            time.sleep(0.05)
-        assert holder, 'the cron run never took the lock'
+        holder = wait_for_holder(tmp_path)
         holder_parent = parent_of(holder['pid'])
         started = time.monotonic()
         rc, result, dummy, dummy = run_module('pm2_restart', args, tmp_path)
@@ -151,3 +142,47 @@ def test_a_planted_symlink_at_the_lock_path_is_not_followed(pm2, tmp_path):
     assert rc != 0 and result['error'] == 'lock' and 'symlink' in result['msg'], out + err
     assert victim.read_text() == 'precious\n' and os.stat(str(victim)).st_mode == mode
     assert restart_times(pm2) == before
+
+
+def wait_for_holder(tmp_path, timeout=60):
+    """What the run holding the restart lock wrote about itself, once it holds it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for name in os.listdir(str(tmp_path)):
+            if name.startswith('pm2_restart.') and name.endswith('.lock'):
+                text = (tmp_path / name).read_text()
+                if text.strip():
+                    return json.loads(text)
+        time.sleep(0.05)
+    raise AssertionError('no run took the restart lock')
+
+
+def test_playbook_run_holding_the_lock_is_named_to_a_cron_run(pm2, tmp_path):
+    """playbooks/restart.yml (real ansible-playbook, local connection) holds the lock; a run started meanwhile
+    refuses at once and says a playbook holds it; the playbook's rollout is not disturbed."""
+    two_apps(pm2, tmp_path)
+    before = restart_times(pm2)
+    inventory = tmp_path / 'inventory.yml'
+    inventory.write_text(json.dumps({'all': {'hosts': {'web1': {
+        'ansible_connection': 'local', 'ansible_python_interpreter': sys.executable,
+        'twzrd_pm2_bin': pm2.bin, 'twzrd_pm2_home': pm2.home}}}}))
+    extra = {'twzrd_restart_settle_seconds': SETTLE, 'twzrd_state_file': str(tmp_path / 'state.json'),
+             'twzrd_restart_log_file': str(tmp_path / 'restart.log')}
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS, ANSIBLE_COLLECTIONS_SCAN_SYS_PATH='false',
+               ANSIBLE_NOCOLOR='1', ANSIBLE_LOCAL_TEMP=str(tmp_path / 'ansible-tmp'))
+    playbook = subprocess.Popen(
+        [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '-i', str(inventory),
+         os.path.join(ROOT, 'playbooks', 'restart.yml'), '-e', json.dumps(extra)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=str(tmp_path))
+    try:
+        holder = wait_for_holder(tmp_path)
+        rc, result, out, err = run_module('pm2_restart', module_args(pm2, tmp_path), tmp_path)
+    finally:
+        play_out, play_err = playbook.communicate(timeout=300)
+    assert playbook.returncode == 0, play_out + play_err
+    assert rc != 0 and result['error'] == 'locked', out + err
+    assert holder['started_by'] == 'ansible-playbook restart.yml'
+    assert 'via ansible-playbook restart.yml' in result['msg'] and 'pid %d' % holder['pid'] in result['msg']
+    after = restart_times(pm2)
+    assert dict((key, after[key] - before[key]) for key in before) == {
+        'restart-one#0': 1, 'restart-two#1': 1, 'restart-two#2': 1}

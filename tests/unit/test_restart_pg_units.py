@@ -207,3 +207,17 @@ def test_blind_role_still_alerts_on_its_own_long_transaction():
     alerts, dummy = db_checks.evaluate_connections([session(1, 'active', 7200.0, 1.0), HIDDEN], SETTINGS,
                                                    80, 95, 3600, None, 600, visibility=blind)
     assert [a['check'] for a in alerts] == ['transaction_age']
+
+
+def test_a_previous_runs_description_is_not_taken_for_the_holders(tmp_path):
+    """The holder has locked but not yet written: the file still describes a run that is gone."""
+    dead = subprocess.run([sys.executable, '-c', 'import os; print(os.getpid())'], capture_output=True, text=True,
+                          check=True)
+    gone_pid = int(dead.stdout)
+    fd = restart_lock.acquire(str(tmp_path), HOME, dict(holder(), pid=gone_pid))
+    try:
+        with pytest.raises(restart_lock.LockHeld) as held:
+            restart_lock.acquire(str(tmp_path), HOME, holder())
+        assert held.value.holder == {}
+    finally:
+        os.close(fd)
