@@ -35,6 +35,12 @@ HOLDER_MAX_BYTES = 4096
 HOLDER_READ_TRIES = 5
 HOLDER_READ_PAUSE = 0.05
 ANCESTORS = 12  # cron -> sh -> twzrd-run -> python module is 3 deep; ansible adds a few
+# ansible-playbook options whose value is the next argument (an inventory.yml is not the playbook).
+_PLAYBOOK_OPTIONS_WITH_VALUE = frozenset((
+    '-i', '--inventory', '--inventory-file', '-e', '--extra-vars', '-l', '--limit', '-t', '--tags', '--skip-tags',
+    '-u', '--user', '-c', '--connection', '-f', '--forks', '-M', '--module-path', '-T', '--timeout',
+    '--private-key', '--key-file', '--vault-password-file', '--vault-id', '--become-user', '--become-method',
+    '--start-at-task', '--ssh-common-args', '--ssh-extra-args', '--scp-extra-args', '--sftp-extra-args'))
 _OPEN_FLAGS = getattr(os, 'O_CLOEXEC', 0) | os.O_NOFOLLOW | os.O_NONBLOCK
 
 
@@ -201,7 +207,13 @@ def _launcher(argv):
         job = argv[-1] if argv and not argv[-1].startswith('-') else '?'
         return 'the cron runner (twzrd-run %s)' % os.path.basename(job)
     if 'ansible-playbook' in names:
-        books = [os.path.basename(a) for a in argv[1:] if a.endswith(('.yml', '.yaml')) and not a.startswith('-')]
+        books, skip = [], False
+        for arg in argv[names.index('ansible-playbook') + 1:]:
+            if skip or arg.startswith('-'):
+                skip = arg in _PLAYBOOK_OPTIONS_WITH_VALUE
+                continue
+            if arg.endswith(('.yml', '.yaml')):
+                books.append(os.path.basename(arg))
         return 'ansible-playbook %s' % (' '.join(books[:3]) or '(playbook unknown)')
     return None
 

@@ -106,6 +106,8 @@ def test_a_symlinked_lock_directory_is_refused(tmp_path):
      'the cron runner (twzrd-run restart)'),
     (['/opt/venv/bin/python', '/opt/venv/bin/ansible-playbook', '-i', 'inv', 'playbooks/restart.yml',
       '-e', 'login_password=hunter2secret'], 'ansible-playbook restart.yml'),
+    (['/usr/bin/python3', '/usr/bin/ansible-playbook', '-i', 'hosts.yml', '--extra-vars', '@vars.yml', '-e',
+      'x.yml', '--limit=web1', 'site.yml'], 'ansible-playbook site.yml'),
     (['/usr/bin/python3', '-m', 'pytest'], None),
 ])
 def test_launcher_names_the_way_a_run_was_started_never_its_arguments(argv, expected):
