@@ -25,7 +25,6 @@ import json
 import os
 import pwd
 import stat
-import sys
 import time
 
 from ansible_collections.twzrd.ops.plugins.module_utils.logline import iso_utc
@@ -134,10 +133,11 @@ def _read_holder(fd):
 
 
 def acquire(directory, pm2_home, holder):
-    """Take the lock for ``pm2_home``; returns its open fd (keep it open for the run).
+    """Take the lock for ``pm2_home``: ``(fd, warning)``; keep the fd open for the run.
 
     ``holder`` (pid, started, user, started_by) is written into the file for a
-    run that finds it held.  Raises LockHeld (never waits) or LockError.
+    run that finds it held; ``warning`` says when that failed (the lock is held
+    all the same).  Raises LockHeld (never waits) or LockError.
     """
     path = lock_path(directory, pm2_home)
     dir_fd = _open_directory(directory)
@@ -160,8 +160,8 @@ def acquire(directory, pm2_home, holder):
         os.pwrite(fd, data + b'\n', 0)
         os.fsync(fd)
     except OSError as exc:  # the lock is ours all the same: a missing description only weakens the message
-        sys.stderr.write('pm2_restart: cannot describe this run in %s: %s\n' % (path, exc.strerror))
-    return fd
+        return fd, 'cannot describe this run in the restart lock %s: %s' % (path, exc.strerror)
+    return fd, None
 
 
 def _clean(value, limit=200):
@@ -218,11 +218,13 @@ def _launcher(argv):
     return None
 
 
-def started_by(pid=None, argv0=None):
-    """How this run was started: the cron runner, ansible-playbook, an Ansible task, or the parent command."""
+def started_by(pid=None, ansible_task=False):
+    """How this run was started: the cron runner, ansible-playbook, an Ansible task, or the parent command.
+
+    ``ansible_task``: the controller passed its internal arguments (``_ansible_version``), so a run with no
+    ansible-playbook among its ancestors came from a controller on another host.
+    """
     pid = os.getpid() if pid is None else pid
-    argv0 = sys.argv[0] if argv0 is None else argv0
-    ansible_task = 'AnsiballZ' in (argv0 or '')
     parent = _parent(pid)
     first = _cmdline(parent)
     current = parent
@@ -239,7 +241,7 @@ def started_by(pid=None, argv0=None):
     return 'parent process %d (%s)' % (parent, program)
 
 
-def holder_details(started):
+def holder_details(started, ansible_task=False):
     """What this run writes into the lock for whoever finds it held."""
     try:
         user = pwd.getpwuid(os.geteuid()).pw_name
@@ -248,4 +250,5 @@ def holder_details(started):
     sudo_user = os.environ.get('SUDO_USER')
     if sudo_user and sudo_user != user:
         user = '%s (sudo from %s)' % (user, sudo_user)
-    return {'pid': os.getpid(), 'started': iso_utc(started), 'user': user, 'started_by': started_by()}
+    return {'pid': os.getpid(), 'started': iso_utc(started), 'user': user,
+            'started_by': started_by(ansible_task=ansible_task)}

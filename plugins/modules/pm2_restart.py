@@ -308,14 +308,19 @@ def lock_directory(state_file):
     return os.path.dirname(os.path.abspath(state_file or DEFAULT_STATE_FILE))
 
 
+def from_controller(module):
+    """Whether Ansible ran this module (its controller passes _ansible_version; cron's args file does not)."""
+    return getattr(module, 'ansible_version', '0.0') not in (None, '0.0')
+
+
 def take_restart_lock(stage, target, started):
     """Hold this PM2 daemon's restart lock for the rest of the run, or fail at once naming its holder."""
     problem = path_error(stage.params['state_file']) if stage.params['state_file'] else None
     if problem:  # /dev/null as state_file must not put a lock file into /dev
         stage.fail('nothing restarted: %s' % problem, remediation=STATE_REMEDIATION, error='state')
     try:
-        restart_lock.acquire(lock_directory(stage.params['state_file']), target.pm2_home,
-                             restart_lock.holder_details(started))
+        dummy, warning = restart_lock.acquire(lock_directory(stage.params['state_file']), target.pm2_home,
+                                              restart_lock.holder_details(started, ansible_task=from_controller(stage.module)))
     except restart_lock.LockHeld as held:
         holder = restart_lock.describe_holder(held.holder)
         stage.fail('another pm2_restart run holds the restart lock of PM2_HOME=%s (%s): this run restarted '
@@ -323,6 +328,8 @@ def take_restart_lock(stage, target, started):
                    remediation=LOCKED_REMEDIATION, error='locked', holder=held.holder)
     except restart_lock.LockError as exc:
         stage.fail('nothing restarted: %s' % exc, remediation=LOCK_REMEDIATION, error='lock')
+    if warning:
+        stage.module.warn(warning)
 
 
 def failure_alert(failed, untouched):
