@@ -67,8 +67,8 @@ def _open_directory(directory):
         fd = os.open(directory, os.O_RDONLY | getattr(os, 'O_DIRECTORY', 0) | _OPEN_FLAGS)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise LockError('lock directory %s is a symlink: refusing it (set state_file in a root-owned '
-                            'directory such as /var/lib/twzrd)' % directory)
+            raise LockError('the state file\'s directory %s, where the restart lock goes, is a symlink: refusing it '
+                            '(set state_file in a root-owned directory such as /var/lib/twzrd)' % directory)
         raise LockError('cannot open the lock directory %s (the state file\'s): %s' % (directory, exc.strerror))
     info = os.fstat(fd)
     problem = None
@@ -80,8 +80,9 @@ def _open_directory(directory):
         problem = 'is writable by group or others (mode %o)' % stat.S_IMODE(info.st_mode)
     if problem:
         os.close(fd)
-        raise LockError('lock directory %s %s: another user could plant or swap the lock; keep state_file in '
-                        'a directory only its owner can write, such as /var/lib/twzrd' % (directory, problem))
+        raise LockError('the state file\'s directory %s, where the restart lock goes, %s: another user could plant '
+                        'or swap the lock; keep state_file in a directory only its owner can write, such as '
+                        '/var/lib/twzrd' % (directory, problem))
     return fd
 
 
