@@ -20,6 +20,9 @@ description:
   - Returns C(status) (ok, warning, critical), C(alerts) and C(metrics) like the other twzrd.ops modules.
   - A server that is down, a failed authentication or an unknown database give one critical
     alert with a clear message, not a task failure.
+  - The role needs C(pg_monitor) (or superuser) to see other sessions. Without it the run warns (check
+    C(pg_monitor), naming the C(GRANT pg_monitor TO role) to run), still counts the sessions it cannot see,
+    and reports what only they decide (oldest transaction, idle in transaction) as unknown, never as 0.
   - Database sizes are kept in O(state_file) (section C(twzrd_db_health)) to compute growth per day and to
     forecast when the volume that holds them is full (C(db_size_forecast)); the dead rows of the worst tables
     are kept per day for the weekly report's chart.
