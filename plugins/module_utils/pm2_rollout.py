@@ -119,6 +119,23 @@ def _stopped_reason(app, stopped, procs):
         's' if len(stopped) > 1 else '', which, len(procs), 'them' if len(stopped) > 1 else 'it', app))
 
 
+def _leave_stopped(by_name, apps, explicit):
+    """``(skipped, errors)``: stopped apps are left out, or refused when the person named them."""
+    skipped, errors = [], []
+    for app in apps:
+        procs = sorted(by_name[app], key=lambda p: p['pm_id'])
+        stopped = stopped_instances(procs)
+        if not stopped:
+            continue
+        reason = _stopped_reason(app, stopped, procs)
+        if explicit:
+            errors.append('%s is %s; pm2_restart never starts stopped apps: start it first or leave it out of apps'
+                          % (app, reason))
+        else:
+            skipped.append({'app': app, 'reason': reason, 'statuses': [p['status'] for p in procs]})
+    return skipped, errors
+
+
 def plan_restart(by_name, apps, strategy, health_checks):
     """Ordered plan for ``apps`` (all apps, by lowest pm_id, when empty), and the apps left alone.
 
@@ -127,7 +144,7 @@ def plan_restart(by_name, apps, strategy, health_checks):
     are never planned: left out (``skipped``, with the reason) when ``apps`` is
     empty, an error when ``apps`` names them.
     """
-    errors, skipped = [], []
+    errors = []
     explicit = bool(apps)
     if not apps:
         apps = sorted(by_name, key=lambda name: min(p['pm_id'] for p in by_name[name]))
@@ -143,17 +160,8 @@ def plan_restart(by_name, apps, strategy, health_checks):
     if ambiguous:
         errors.append('app names pm2 would read as "all" or a pm_id cannot be restarted by name: %s'
                       % ', '.join(ambiguous))
-    for app in [a for a in ordered if a in by_name]:
-        stopped = stopped_instances(by_name[app])
-        if not stopped:
-            continue
-        reason = _stopped_reason(app, stopped, by_name[app])
-        if explicit:
-            errors.append('%s is %s; pm2_restart never starts stopped apps: start it first or leave it out of apps'
-                          % (app, reason))
-        else:
-            skipped.append({'app': app, 'reason': reason, 'statuses': [p['status'] for p in
-                                                                       sorted(by_name[app], key=lambda p: p['pm_id'])]})
+    skipped, stopped_errors = _leave_stopped(by_name, [a for a in ordered if a in by_name], explicit)
+    errors.extend(stopped_errors)
     stray = sorted(set(health_checks) - set(by_name))
     if stray:
         errors.append('health_checks name apps PM2 does not know: %s' % ', '.join(stray))
