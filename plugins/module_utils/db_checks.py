@@ -11,6 +11,8 @@ always carry value, threshold and remediation (docs/db_health.md).
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import re
+
 from ansible_collections.twzrd.ops.plugins.module_utils.alerts import (
     CRITICAL, OK, WARNING, classify, make_alert, runbook,
 )
@@ -55,9 +57,57 @@ def check_error(check, message):
 
 # -- connections ----------------------------------------------------------------
 
+def sees_all_sessions(visibility):
+    """``visibility`` from db_collect.collect_visibility; None (not known) counts as seeing all."""
+    return visibility is None or bool(visibility.get('superuser') or visibility.get('pg_read_all_stats'))
+
+
+def hidden_sessions(backends):
+    """Other sessions whose state our role may not see (pg_stat_activity shows it NULL)."""
+    return [b for b in backends if not b.get('own') and b.get('state') is None]
+
+
+def quote_role(role):
+    """The role as SQL writes it in GRANT (quoted unless a plain lower-case name)."""
+    if re.match(r'^[a-z_][a-z0-9_]*$', role or ''):
+        return role
+    return '"%s"' % (role or '').replace('"', '""')
+
+
+def evaluate_visibility(visibility, backends):
+    """A warning when our role sees only its own sessions: transaction checks are blind then."""
+    hidden = len(hidden_sessions(backends))
+    via = None
+    if visibility.get('superuser'):
+        via = 'superuser'
+    elif visibility.get('pg_monitor'):
+        via = 'pg_monitor'
+    elif visibility.get('pg_read_all_stats'):
+        via = 'pg_read_all_stats'
+    metrics = {'role': visibility.get('role'), 'all_sessions': via is not None, 'via': via,
+               'hidden_sessions': 0 if via else hidden}
+    if via:
+        return [], metrics
+    role = visibility.get('role')
+    alert = make_alert(
+        'pg_monitor', WARNING, 'no pg_monitor', 'pg_monitor or superuser',
+        'role %s is neither superuser nor a member of pg_monitor: it sees only its own sessions, so the transaction '
+        'age and idle-in-transaction checks cannot see the other %d session(s) (their values are not exported)'
+        % (role, hidden),
+        runbook('As a superuser: GRANT pg_monitor TO %s; (read access to statistics only); the next run sees every '
+                'session.' % quote_role(role), 'the-check-role-cannot-see-other-sessions'),
+        subject=role)
+    return [alert], metrics
+
+
 def evaluate_connections(backends, settings, warning_pct, critical_pct,
-                         xact_warning, xact_critical, idle_warning):
-    """Connection use against max_connections, oldest transaction, idle in transaction."""
+                         xact_warning, xact_critical, idle_warning, visibility=None):
+    """Connection use against max_connections, oldest transaction, idle in transaction.
+
+    With a role that does not see every session (``visibility``), what depends
+    on other sessions' state is None (unknown), never 0, and their count is
+    ``not_visible``; alerts still fire on what it does see.
+    """
     alerts = []
     max_conn = settings['max_connections']
     total = len(backends)
@@ -113,6 +163,12 @@ def evaluate_connections(backends, settings, warning_pct, critical_pct,
         'oldest_transaction_s': oldest_age,
         'oldest_transaction_pid': oldest['pid'] if oldest else None,
     }
+    if not sees_all_sessions(visibility):
+        # Only lower bounds: a hidden session may be older or idle in transaction.
+        metrics.update(dict((key, None) for key in ('active', 'idle', 'idle_in_transaction',
+                                                    'idle_in_transaction_max_s', 'oldest_transaction_s',
+                                                    'oldest_transaction_pid')))
+        metrics['not_visible'] = len(hidden_sessions(backends))
     return alerts, metrics
 
 

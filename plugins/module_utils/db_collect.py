@@ -71,18 +71,37 @@ def collect_settings(conn):
     }
 
 
+def collect_visibility(conn):
+    """Whether our role sees every session's state in pg_stat_activity.
+
+    Only superusers and roles with the privileges of pg_read_all_stats (which
+    pg_monitor includes) do; any other role sees state, xact_start and
+    state_change of its own sessions only, NULL for the rest.
+    """
+    row = fetch_one(conn, (
+        "SELECT current_user AS role, COALESCE((SELECT rolsuper FROM pg_roles WHERE rolname = current_user), false) "
+        "AS superuser, pg_has_role(current_user, 'pg_monitor', 'USAGE') AS pg_monitor, "
+        "pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') AS pg_read_all_stats"))
+    return {'role': row['role'], 'superuser': bool(row['superuser']), 'pg_monitor': bool(row['pg_monitor']),
+            'pg_read_all_stats': bool(row['pg_read_all_stats'])}
+
+
 def collect_backends(conn):
     """Client backends of the whole server with their state and ages (seconds).
 
     Our own backend is included in the count but flagged, so the evaluator
-    can ignore its transaction.
+    can ignore its transaction.  A role without pg_monitor sees another
+    user's session with backend_type and state NULL: such a row with a
+    database and a user is counted too (with state None), so connections
+    are not undercounted (it may also be a parallel worker of a session).
     """
     return fetch_all(conn, (
         "SELECT pid, pid = pg_backend_pid() AS own, datname AS database, usename AS user, "
         "application_name, state, "
         "EXTRACT(EPOCH FROM (clock_timestamp() - xact_start))::float8 AS xact_age, "
         "EXTRACT(EPOCH FROM (clock_timestamp() - state_change))::float8 AS state_age "
-        "FROM pg_stat_activity WHERE backend_type = 'client backend'"))
+        "FROM pg_stat_activity WHERE backend_type = 'client backend' "
+        "OR (backend_type IS NULL AND datid IS NOT NULL AND usesysid IS NOT NULL)"))
 
 
 def collect_database_sizes(conn):

@@ -79,12 +79,16 @@ def run_db_health(params, section, now=None):
             return alerts, metrics, None
         metrics['server_version_num'] = settings['server_version_num']
 
+        ok, visibility = attempt('visibility', lambda: db_collect.collect_visibility(conn))
         ok, backends = attempt('connections', lambda: db_collect.collect_backends(conn))
         if ok:
+            if visibility is not None:
+                found, metrics['visibility'] = db_checks.evaluate_visibility(visibility, backends)
+                alerts.extend(found)
             found, values = db_checks.evaluate_connections(
                 backends, settings, params['connections_warning_pct'], params['connections_critical_pct'],
                 params['transaction_age_warning'], params['transaction_age_critical'],
-                params['idle_in_transaction_warning'])
+                params['idle_in_transaction_warning'], visibility=visibility)
             alerts.extend(found)
             metrics['connections'] = values
 

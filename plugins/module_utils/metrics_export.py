@@ -127,6 +127,11 @@ def _postgres(out, metrics):
             counted += connections.get(state) or 0
             out.add('twzrd_pg_connections', connections.get(state),
                     'Client backends of the whole server by state.', {'state': state})
+        hidden = connections.get('not_visible')
+        if hidden is not None:  # a role without pg_monitor: their state is unknown, not 0
+            counted += hidden
+            out.add('twzrd_pg_connections', hidden, 'Client backends of the whole server by state.',
+                    {'state': 'not_visible'})
         out.add('twzrd_pg_connections', max(0, (connections.get('total') or 0) - counted),
                 'Client backends of the whole server by state.', {'state': 'other'})
         out.add('twzrd_pg_max_connections', connections.get('max_connections'), 'The server\'s max_connections.')
@@ -136,6 +141,10 @@ def _postgres(out, metrics):
                 'Age of the oldest open transaction of another session.')
         out.add('twzrd_pg_idle_in_transaction_max_seconds', connections.get('idle_in_transaction_max_s'),
                 'Longest time a session has been idle inside an open transaction (0: none).')
+    visibility = metrics.get('visibility')
+    if visibility:
+        out.add('twzrd_pg_sees_all_sessions', 1 if visibility.get('all_sessions') else 0,
+                'Whether the job\'s role sees every session (superuser or pg_monitor) (1) or only its own (0).')
     size = (metrics.get('database_size') or {}).get(metrics.get('database')) or {}
     out.add('twzrd_pg_database_size_bytes', size.get('bytes'), 'Size of the database.')
     out.add('twzrd_pg_database_growth_ratio_per_day', _ratio(size.get('growth_pct_per_day')),
@@ -176,7 +185,8 @@ def _restart(out, result):
     if 'planned' not in metrics:
         return  # the run failed before it had a plan: status says so
     outcomes = (('planned', metrics.get('planned')), ('restarted', metrics.get('restarted')),
-                ('untouched', metrics.get('untouched')), ('failed', 1 if result.get('failure') else 0))
+                ('untouched', metrics.get('untouched')), ('skipped', metrics.get('skipped')),
+                ('failed', 1 if result.get('failure') else 0))
     for outcome, value in outcomes:
         out.add('twzrd_restart_apps', value, 'PM2 apps of the last graceful restart by outcome.', {'outcome': outcome})
 

@@ -104,13 +104,48 @@ def choose_strategy(strategy, exec_mode):
     return strategy
 
 
-def plan_rollout(by_name, apps, strategy, health_checks):
-    """Ordered plan for ``apps`` (all apps, by lowest pm_id, when empty).
+def stopped_instances(procs):
+    """pm_ids of an app's instances that are ``stopped``: stopped by a person (``pm2 stop``) or exited
+    with autorestart off. A restart would start them, which only a person decides."""
+    return sorted(p['pm_id'] for p in procs if p['status'] == 'stopped')
 
-    ``by_name`` is ``Pm2Snapshot.by_name()``.  Returns ``(plan, errors)``;
-    any error means nothing may be restarted.
+
+def _stopped_reason(app, stopped, procs):
+    which = ', '.join(str(pm_id) for pm_id in stopped)
+    if len(stopped) == len(procs):
+        return 'stopped (instance%s %s): only a person starts it (`pm2 start %s`)' % (
+            's' if len(stopped) > 1 else '', which, app)
+    return ('instance%s %s of %d stopped: a restart would start %s; only a person does (`pm2 start %s`)' % (
+        's' if len(stopped) > 1 else '', which, len(procs), 'them' if len(stopped) > 1 else 'it', app))
+
+
+def _leave_stopped(by_name, apps, explicit):
+    """``(skipped, errors)``: stopped apps are left out, or refused when the person named them."""
+    skipped, errors = [], []
+    for app in apps:
+        procs = sorted(by_name[app], key=lambda p: p['pm_id'])
+        stopped = stopped_instances(procs)
+        if not stopped:
+            continue
+        reason = _stopped_reason(app, stopped, procs)
+        if explicit:
+            errors.append('%s is %s; pm2_restart never starts stopped apps: start it first or leave it out of apps'
+                          % (app, reason))
+        else:
+            skipped.append({'app': app, 'reason': reason, 'statuses': [p['status'] for p in procs]})
+    return skipped, errors
+
+
+def plan_restart(by_name, apps, strategy, health_checks):
+    """Ordered plan for ``apps`` (all apps, by lowest pm_id, when empty), and the apps left alone.
+
+    ``by_name`` is ``Pm2Snapshot.by_name()``.  Returns ``(plan, skipped, errors)``;
+    any error means nothing may be restarted.  Apps with a ``stopped`` instance
+    are never planned: left out (``skipped``, with the reason) when ``apps`` is
+    empty, an error when ``apps`` names them.
     """
     errors = []
+    explicit = bool(apps)
     if not apps:
         apps = sorted(by_name, key=lambda name: min(p['pm_id'] for p in by_name[name]))
     ordered = []
@@ -125,15 +160,18 @@ def plan_rollout(by_name, apps, strategy, health_checks):
     if ambiguous:
         errors.append('app names pm2 would read as "all" or a pm_id cannot be restarted by name: %s'
                       % ', '.join(ambiguous))
+    skipped, stopped_errors = _leave_stopped(by_name, [a for a in ordered if a in by_name], explicit)
+    errors.extend(stopped_errors)
     stray = sorted(set(health_checks) - set(by_name))
     if stray:
         errors.append('health_checks name apps PM2 does not know: %s' % ', '.join(stray))
     if strategy not in STRATEGIES:
         errors.append('strategy must be one of %s, got %s' % (', '.join(STRATEGIES), strategy))
     if errors:
-        return [], errors
+        return [], [], errors
     plan = []
-    for app in ordered:
+    left_alone = set(entry['app'] for entry in skipped)
+    for app in [a for a in ordered if a not in left_alone]:
         procs = sorted(by_name[app], key=lambda p: p['pm_id'])
         exec_mode = procs[0]['exec_mode']
         check = health_checks.get(app)
@@ -147,6 +185,12 @@ def plan_rollout(by_name, apps, strategy, health_checks):
             'statuses': [p['status'] for p in procs],
             'health_url': redact(check['url']) if check else None,
         })
+    return plan, skipped, errors
+
+
+def plan_rollout(by_name, apps, strategy, health_checks):
+    """:func:`plan_restart` without the skipped apps: ``(plan, errors)``."""
+    plan, dummy, errors = plan_restart(by_name, apps, strategy, health_checks)
     return plan, errors
 
 
@@ -261,6 +305,10 @@ class Pm2Ops:
         return log_watch.new_lines(offsets)
 
 
+class _LeftAlone(Exception):
+    """The app got a stopped instance after the plan was made: not ours to start."""
+
+
 class _Failure(Exception):
     def __init__(self, step, message, evidence=None):
         Exception.__init__(self, message)
@@ -296,6 +344,9 @@ def _restart_one(ops, item, options, entry):
     """Restart and verify one app, filling ``entry`` as it goes (kept on failure too)."""
     app, strategy = item['app'], item['strategy']
     before = ops.processes(app)
+    stopped = stopped_instances(before)
+    if stopped:  # someone ran `pm2 stop` since the plan was made
+        raise _LeftAlone(_stopped_reason(app, stopped, before))
     offsets = ops.mark_logs(sorted(set(p['error_log'] for p in before if p['error_log'])))
     started_epoch = ops.wall()
     started = ops.clock()
@@ -343,15 +394,18 @@ def execute(plan, ops, options):
 
     ``options``: online_timeout, stable_seconds, poll_interval, settle_seconds,
     health_checks (normalized), error_patterns (logscan.compile_patterns).
-    Returns ``{restarted, failure, untouched, own_restarts}``.
+    Returns ``{restarted, failure, untouched, own_restarts, skipped}``
+    (``skipped``: apps stopped since the plan, left alone).
     """
-    restarted, own = [], {}
+    restarted, own, skipped = [], {}, []
     for index, item in enumerate(plan):
         entry = {'app': item['app'], 'strategy': item['strategy'], 'exec_mode': item['exec_mode'],
                  'old_pids': item['pids']}
         failed = None
         try:
             restarted.append(_restart_one(ops, item, options, entry))
+        except _LeftAlone as exc:
+            skipped.append({'app': item['app'], 'reason': str(exc), 'statuses': None})
         except _Failure as exc:
             failed = dict(entry, step=exc.step, message=excerpt(exc.message, ops.secrets, limit=500),
                           evidence=exc.evidence)
@@ -360,9 +414,9 @@ def execute(plan, ops, options):
                           message=excerpt(str(exc), ops.secrets, limit=500), evidence={})
         own.update(entry.get('restart_counts') or {})
         if failed:
-            return {'restarted': restarted, 'failure': failed, 'own_restarts': own,
+            return {'restarted': restarted, 'failure': failed, 'own_restarts': own, 'skipped': skipped,
                     'untouched': [later['app'] for later in plan[index + 1:]]}
-    return {'restarted': restarted, 'failure': None, 'untouched': [], 'own_restarts': own}
+    return {'restarted': restarted, 'failure': None, 'untouched': [], 'own_restarts': own, 'skipped': skipped}
 
 
 def summary_lines(result):
@@ -372,6 +426,8 @@ def summary_lines(result):
         lines.append('restarted %s (%s): pids %s -> %s, healthy after %ss' % (
             done['app'], done['strategy'], ','.join(str(p) for p in done.get('old_pids') or []),
             ','.join(str(p) for p in done.get('new_pids') or []), done.get('seconds_to_healthy')))
+    for left in result.get('skipped') or []:
+        lines.append('left alone %s: %s' % (left['app'], left['reason']))
     failed = result.get('failure')
     if failed:
         lines.append('FAILED %s at step %s: %s' % (failed['app'], failed['step'], failed['message']))

@@ -24,6 +24,15 @@ description:
   - Acts on one PM2 daemon. Without O(pm2_user) or O(pm2_home), that is the only daemon running on the host;
     when several run it restarts nothing and names them.
   - Never starts a PM2 daemon. An unknown app name is an error before anything is restarted.
+  - Never starts an app. Without O(apps), apps with a C(stopped) instance (stopped by a person, or exited with
+    autorestart off) are left alone and listed in RV(skipped); naming such an app in O(apps) is an error before
+    anything is restarted.
+  - One run per PM2 daemon at a time, cron or playbook alike. The run takes an exclusive lock
+    (C(pm2_restart.<hash of PM2_HOME>.lock) in the directory of O(state_file), V(/var/lib/twzrd) by default);
+    a second run does not wait and restarts nothing, it fails with RV(error)=V(locked) and a message naming
+    the run that holds the lock (pid, start time, user, how it was started). The directory must be owned by
+    root or the job user and writable by no one else, and the lock must be a regular file of the job user
+    (never a symlink), or nothing is restarted (RV(error)=V(lock)).
   - The procedure, and what to do when a rollout stops halfway, is in C(docs/restart.md) of the collection.
 author:
   - twzrd.ops maintainers (@twzrd)
@@ -97,6 +106,8 @@ notes:
     C(timeout) above 0 and at most 300 s (for the whole request: connect, headers and body), C(retries) 0-10,
     C(backoff) 0-300 s (each wait between attempts at most 300 s).'
   - The O(state_file) must be usable (our restarts are recorded there) or nothing is restarted.
+  - With O(state_file) empty, the restart lock is still taken, in V(/var/lib/twzrd).
+  - Check mode takes no lock.
 seealso:
   - name: PM2 graceful reload
     description: Why reload is zero-downtime only in cluster mode.
@@ -166,6 +177,25 @@ untouched:
   returned: always
   type: list
   elements: str
+skipped:
+  description:
+    - Apps left alone because they have a C(stopped) instance (only a person starts them), with C(app),
+      C(reason) and C(statuses) (null for an app stopped while the rollout ran).
+  returned: when the plan was made
+  type: list
+  elements: dict
+  sample: [{app: reports, reason: "stopped (instance 3): only a person starts it (`pm2 start reports`)", statuses: [stopped]}]
+error:
+  description:
+    - Why the run failed before restarting anything, among others V(locked) (another run of this PM2 daemon holds
+      the restart lock), V(lock) (the lock cannot be used safely), V(plan), V(pm2_daemon), V(pm2_target).
+  returned: when the run failed before the rollout
+  type: str
+holder:
+  description: What the run holding the restart lock wrote about itself (C(pid), C(started), C(user), C(started_by), C(pm2_home)).
+  returned: when error is locked
+  type: dict
+  sample: {pid: 4242, started: "2026-12-04T01:00:02Z", user: root, started_by: "the cron runner (twzrd-run restart)"}
 own_restarts:
   description: Restarts recorded in the state file, per C(name#pm_id).
   returned: always
@@ -181,7 +211,7 @@ alerts:
   type: list
   elements: dict
 metrics:
-  description: C(planned), C(restarted), C(untouched) counts and C(duration_seconds).
+  description: C(planned), C(restarted), C(untouched), C(skipped) counts and C(duration_seconds).
   returned: always
   type: dict
 silenced:
@@ -231,17 +261,18 @@ twzrd_reported:
   type: bool
 '''
 
+import os
 import time
 
 
 from ansible_collections.twzrd.ops.plugins.module_utils.safe_module import SafeModule
-from ansible_collections.twzrd.ops.plugins.module_utils import params, pm2_rollout
+from ansible_collections.twzrd.ops.plugins.module_utils import params, pm2_rollout, restart_lock
 from ansible_collections.twzrd.ops.plugins.module_utils.alerts import CRITICAL, build_result, make_alert, runbook
 from ansible_collections.twzrd.ops.plugins.module_utils.logscan import DEFAULT_ERROR_PATTERNS, compile_patterns
-from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import Pm2Error, resolve_target, snapshot
+from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import Pm2Error, daemon_pid, resolve_target, snapshot
 from ansible_collections.twzrd.ops.plugins.module_utils.pm2_discovery import single_target
 from ansible_collections.twzrd.ops.plugins.module_utils.redact import url_credentials
-from ansible_collections.twzrd.ops.plugins.module_utils.state import StateError, StateStore
+from ansible_collections.twzrd.ops.plugins.module_utils.state import DEFAULT_STATE_FILE, StateError, StateStore, path_error
 from ansible_collections.twzrd.ops.plugins.module_utils.report_stage import (
     ReportStage, report_argument_spec, report_parameter_errors)
 
@@ -265,6 +296,47 @@ BOUNDS = {'online_timeout': (1, 3600), 'pm2_timeout': (1, 3600), 'stable_seconds
 
 SETUP_REMEDIATION = runbook('Check pm2_bin, pm2_home and pm2_user: `sudo -u USER PM2_HOME=HOME pm2 ls` must '
                             'list the apps.', 'pm2-cannot-be-queried')
+
+
+DAEMON_REMEDIATION = runbook('As the PM2 user: `pm2 resurrect` (then `pm2 save`, `pm2 startup`); '
+                             'the next run restarts the apps.', 'pm2-gone-after-a-reboot')
+LOCKED_REMEDIATION = runbook('Another restart of this PM2 daemon is running (cron or a playbook): let it finish '
+                             '(`ps -fp PID`, `tail -1 /var/log/twzrd-restart.log`), then rerun if its result '
+                             'needs it. Nothing was restarted by this run.', 'two-restarts-at-once')
+STATE_REMEDIATION = runbook('Make the state file (and its directory) writable by the job user, or point '
+                            'state_file elsewhere; pm2 was not run.', 'a-job-failed')
+LOCK_REMEDIATION = runbook('Keep state_file in a directory only root (or the job user) can write, such as '
+                           '/var/lib/twzrd, and remove a lock file that is not a regular file of that user.',
+                           'two-restarts-at-once')
+
+
+def lock_directory(state_file):
+    """The lock lives next to the state file (root-owned /var/lib/twzrd by default), keyed by PM2_HOME."""
+    return os.path.dirname(os.path.abspath(state_file or DEFAULT_STATE_FILE))
+
+
+def from_controller(module):
+    """Whether Ansible ran this module (its controller passes _ansible_version; cron's args file does not)."""
+    return getattr(module, 'ansible_version', '0.0') not in (None, '0.0')
+
+
+def take_restart_lock(stage, target, started):
+    """Hold this PM2 daemon's restart lock for the rest of the run, or fail at once naming its holder."""
+    problem = path_error(stage.params['state_file']) if stage.params['state_file'] else None
+    if problem:  # /dev/null as state_file must not put a lock file into /dev
+        stage.fail('nothing restarted: %s' % problem, remediation=STATE_REMEDIATION, error='state')
+    try:
+        dummy, warning = restart_lock.acquire(lock_directory(stage.params['state_file']), target.pm2_home,
+                                              restart_lock.holder_details(started, ansible_task=from_controller(stage.module)))
+    except restart_lock.LockHeld as held:
+        holder = restart_lock.describe_holder(held.holder)
+        stage.fail('another pm2_restart run holds the restart lock of PM2_HOME=%s (%s): this run restarted '
+                   'nothing and did not wait (lock %s)' % (target.pm2_home, holder, held.path),
+                   remediation=LOCKED_REMEDIATION, error='locked', holder=held.holder)
+    except restart_lock.LockError as exc:
+        stage.fail('nothing restarted: %s' % exc, remediation=LOCK_REMEDIATION, error='lock')
+    if warning:
+        stage.module.warn(warning)
 
 
 def failure_alert(failed, untouched):
@@ -295,6 +367,7 @@ def log_metrics(result):
         ('failed_app', failed.get('app')),
         ('failed_step', failed.get('step')),
         ('untouched', len(result['untouched'])),
+        ('skipped', ','.join(s['app'] for s in result.get('skipped') or [])),
     ]
 
 
@@ -341,28 +414,33 @@ def main():
     if target.pm2_bin is None:
         stage.fail('pm2 executable not found in PATH, /usr/local/bin or /usr/bin: set pm2_bin',
                    remediation=SETUP_REMEDIATION, error='pm2_bin')
+    daemon_gone = ('the PM2 daemon is not running (PM2_HOME=%s, user %s): nothing restarted; '
+                   'this module never starts one' % (target.pm2_home, target.user))
     try:
+        if daemon_pid(target.pm2_home) is None:
+            stage.fail(daemon_gone, remediation=DAEMON_REMEDIATION, error='pm2_daemon')
+        if not module.check_mode:
+            # A plain fd: held until this process exits. Taken before the process list is read: the plan is never stale.
+            take_restart_lock(stage, target, started)
         snap = snapshot(target, timeout=p['pm2_timeout'], now_ms=int(time.time() * 1000))
     except Pm2Error as exc:
         stage.fail('cannot read the PM2 process list, nothing restarted: %s' % exc,
                    remediation=SETUP_REMEDIATION, error='pm2_query')
     if not snap.daemon_running:
-        stage.fail('the PM2 daemon is not running (PM2_HOME=%s, user %s): nothing restarted; '
-                   'this module never starts one' % (target.pm2_home, target.user),
-                   remediation=runbook('As the PM2 user: `pm2 resurrect` (then `pm2 save`, `pm2 startup`); '
-                                       'the next run restarts the apps.', 'pm2-gone-after-a-reboot'),
-                   error='pm2_daemon')
-    plan, plan_errors = pm2_rollout.plan_rollout(snap.by_name(), p['apps'], p['strategy'], checks)
+        stage.fail(daemon_gone, remediation=DAEMON_REMEDIATION, error='pm2_daemon')
+    plan, skipped, plan_errors = pm2_rollout.plan_restart(snap.by_name(), p['apps'], p['strategy'], checks)
     if plan_errors:
         stage.fail('nothing restarted: ' + '; '.join(plan_errors),
-                   remediation=runbook('Fix apps/health_checks to name apps PM2 runs (`pm2 ls` as the PM2 user).',
+                   remediation=runbook('Fix apps/health_checks to name apps PM2 runs (`pm2 ls` as the PM2 user); a '
+                                       'stopped app is started by a person, never by this module.',
                                        'the-friday-restart-stopped-halfway'),
                    error='plan')
-    metrics = {'planned': len(plan), 'restarted': 0, 'untouched': len(plan) if module.check_mode else 0}
+    metrics = {'planned': len(plan), 'restarted': 0, 'untouched': len(plan) if module.check_mode else 0,
+               'skipped': len(skipped)}
 
     if module.check_mode:
         result = build_result([], metrics, plan=plan, restarted=[], failure=None, untouched=[], own_restarts={},
-                              changed=bool(plan))
+                              skipped=skipped, changed=bool(plan))
         stage.finish(result)
 
     if p['state_file']:
@@ -370,9 +448,7 @@ def main():
             with StateStore(p['state_file']):
                 pass
         except StateError as exc:
-            stage.fail('nothing restarted: %s' % exc, error='state',
-                       remediation=runbook('Make the state file (and its directory) writable by the job user, or '
-                                           'point state_file elsewhere; pm2 was not run.', 'a-job-failed'))
+            stage.fail('nothing restarted: %s' % exc, error='state', remediation=STATE_REMEDIATION)
     ops = pm2_rollout.Pm2Ops(target, p['pm2_timeout'], p['state_file'])
     ops.secrets |= snap.secrets
     outcome = pm2_rollout.execute(plan, ops, {
@@ -386,9 +462,10 @@ def main():
     for warning in sorted(set(ops.warnings), key=ops.warnings.index):  # once each, first-seen order
         module.warn(warning)
     failed = outcome['failure']
+    outcome['skipped'] = skipped + outcome['skipped']
     alerts = [failure_alert(failed, outcome['untouched'])] if failed else []
     metrics.update(restarted=len(outcome['restarted']), untouched=len(outcome['untouched']),
-                   duration_seconds=round(time.time() - started, 3))
+                   skipped=len(outcome['skipped']), duration_seconds=round(time.time() - started, 3))
     changed = bool(outcome['restarted']) or bool(failed and failed['step'] != 'restart')
     result = build_result(alerts, metrics, plan=plan, changed=changed, **outcome)
     stage.finish(result, log_extra=[('mode', 'run')], log_metrics=log_metrics(result),

@@ -20,6 +20,9 @@ description:
   - Returns C(status) (ok, warning, critical), C(alerts) and C(metrics) like the other twzrd.ops modules.
   - A server that is down, a failed authentication or an unknown database give one critical
     alert with a clear message, not a task failure.
+  - The role needs C(pg_monitor) (or superuser) to see other sessions. Without it the run warns (check
+    C(pg_monitor), naming the C(GRANT pg_monitor TO role) to run), still counts the sessions it cannot see,
+    and reports what only they decide (oldest transaction, idle in transaction) as unknown, never as 0.
   - Database sizes are kept in O(state_file) (section C(twzrd_db_health)) to compute growth per day and to
     forecast when the volume that holds them is full (C(db_size_forecast)); the dead rows of the worst tables
     are kept per day for the weekly report's chart.
@@ -159,8 +162,9 @@ alerts:
   contains:
     check:
       description: >-
-        connection, connections, transaction_age, idle_in_transaction, database_growth, primary_keys,
-        dead_rows, wraparound, migrations, expected_tables, latency, or the check whose query failed.
+        connection, connections, transaction_age, idle_in_transaction, pg_monitor (the role sees only its own
+        sessions), database_growth, primary_keys, dead_rows, wraparound, migrations, expected_tables, latency,
+        or the check whose query failed.
       type: str
     level:
       description: warning or critical.
@@ -202,6 +206,10 @@ recovered:
 metrics:
   description:
     - Measured values per check (connections, database_size, tables, wraparound, migrations, expected_tables, latency).
+    - C(visibility) says whether the role sees every session (C(role), C(all_sessions), C(via) V(superuser),
+      V(pg_monitor) or V(pg_read_all_stats), C(hidden_sessions)). Without it, C(connections) keeps C(total)
+      and adds C(not_visible), and what other sessions' state decides (C(active), C(idle), C(idle_in_transaction),
+      C(idle_in_transaction_max_s), C(oldest_transaction_s)) is null (unknown), never 0.
     - C(db_size_forecast) per database, either C(rate_per_day), C(days_left), C(full_date), C(full_at), C(samples),
       C(since), C(capacity), C(free_bytes), or C(reason) when there is no forecast.
   returned: always
@@ -211,6 +219,7 @@ metrics:
     database: app
     query_ms: 84.2
     connections: {total: 7, max_connections: 100, used_pct: 7.0, active: 1, idle: 5, idle_in_transaction: 1}
+    visibility: {role: postgres, all_sessions: true, via: superuser, hidden_sessions: 0}
     database_size: {app: {bytes: 123456789, pretty: 117.7 MB, growth_bytes_per_day: 1048576, growth_pct_per_day: 0.85}}
     tables: {count: 12, dead_rows_total: 150321, without_primary_key: [public.audit_log]}
     wraparound: {max_xid_age: 1234567}

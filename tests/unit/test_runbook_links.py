@@ -70,6 +70,7 @@ def all_alerts():
     backends = [backend(i) for i in range(90)]
     backends += [backend(900, 'active', xact_age=7200.0), backend(901, 'idle in transaction', 60.0, state_age=900.0)]
     alerts += db_checks.evaluate_connections(backends, SETTINGS, 80, 95, 3600, None, 600)[0]
+    alerts += db_checks.evaluate_visibility({'role': 'app', 'superuser': False, 'pg_monitor': False}, backends)[0]
     alerts += db_checks.evaluate_sizes([{'database': 'app', 'bytes': 2000}], {'app': [[0, 1000]]}, 86400.0,
                                        10, 500)[0]
     alerts += db_checks.evaluate_primary_keys([table('audit_log', has_pk=False)])[0]
