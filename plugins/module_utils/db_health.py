@@ -27,7 +27,8 @@ HEALTH_LOCK_TIMEOUT = 1.0
 LOCAL_HOSTS = ('', 'localhost', '127.0.0.1', '::1')
 # What each collection feeds: when it fails, these checks were not looked at this run.
 CHECKS_OF = {
-    'connections': ('connections', 'transaction_age', 'idle_in_transaction'),
+    'visibility': ('pg_monitor',),
+    'connections': ('connections', 'transaction_age', 'idle_in_transaction', 'pg_monitor'),
     'database_size': ('database_growth', 'db_size_forecast'),
     'tables': ('primary_keys', 'dead_rows'),
     'wraparound': ('wraparound',),
