@@ -438,6 +438,8 @@ def main():
             if store.warning:
                 module.warn(store.warning)
             result = run(params, store, target, started)
+            for warning in health.skipped_log_warnings(result):
+                module.warn(warning)
             # The stage saves the store (this run's baselines and alert history together).
             stage.finish(result, store=store, log_extra=[('mode', params['mode'])],
                          log_metrics=health.log_metric_fields(result),

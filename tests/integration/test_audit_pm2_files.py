@@ -88,6 +88,11 @@ def hostile_foreign_owner(err_log, _tmp_path):
     os.chmod(err_log, 0o644)
 
 
+def hostile_kmsg(err_log, _tmp_path):
+    """As root, a read of /proc/kmsg blocks until the kernel logs something (it hung the weekly job)."""
+    as_user('nobody', 'ln', '-sf', '/proc/kmsg', err_log)
+
+
 def hostile_device(err_log, _tmp_path):
     as_user('nobody', 'ln', '-sf', '/dev/zero', err_log)
 
@@ -98,6 +103,7 @@ HOSTILE = {
     'FIFO': (hostile_fifo, 'not a regular file'),
     'file owned by root': (hostile_foreign_owner, 'owned by'),
     'symlink to a device': (hostile_device, 'symbolic link'),
+    'symlink to /proc/kmsg': (hostile_kmsg, 'symbolic link'),
 }
 
 
@@ -116,6 +122,22 @@ def test_a_hostile_pm2_log_path_is_skipped_with_a_warning_never_read_as_root(cas
     assert source['errors'] == 0 and reason in source['error'], source
     assert any(err_log in w and 'skipped' in w for w in warnings(result)), warnings(result)
     assert took < 30, took
+
+
+@pytest.mark.parametrize('err_log, reason', [
+    ('/dev/zero', 'not a regular file (a character device)'),  # as root, a read that never ends
+])
+def test_a_pm2_log_path_on_a_special_file_is_not_read(err_log, reason, nobody_pm2, pm2_bin, tmp_path):
+    nobody_pm2.start('steady.js', 'web', extra_args=['--error', err_log])
+    [proc] = nobody_pm2.wait_for(lambda procs: len(procs) == 1)
+    assert proc['pm2_env']['pm_err_log_path'] == err_log
+    started = time.monotonic()
+    rc, result, out, err = run_module('twzrd_health', health_args(tmp_path, pm2_bin, mode='report'), tmp_path,
+                                      timeout=90)
+    assert result is not None, (rc, out, err)
+    [source] = [s for s in result['report']['log_errors']['sources'] if s['source'] == err_log]
+    assert source['errors'] == 0 and reason in source['error'], source
+    assert time.monotonic() - started < 30
 
 
 def test_the_app_users_own_log_is_still_read(nobody_pm2, pm2_bin, tmp_path):
