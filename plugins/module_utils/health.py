@@ -51,7 +51,7 @@ def _pm2_alerts(params, view, apps, pm2_state):
         elif not daemon.running:
             seen = pm2_view.apps_seen_last_time(pm2_state, view, daemon)
             alerts += checks.check_pm2_presence(False, {}, expected if single else [], daemon.target.pm2_home,
-                                                seen, subject=subject)
+                                                seen, subject=subject, impostor=daemon.target.impostor)
     if single and alerts:
         return alerts
     if not view.error:  # a daemon we could not read may hold the expected apps

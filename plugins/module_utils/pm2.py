@@ -41,7 +41,8 @@ class Pm2Target:
 
     ``found_pid`` is set for a daemon found running in /proc (discovery);
     ``problem`` says why such a daemon cannot be queried (then it is reported
-    as running but unreadable, never as absent).
+    as running but unreadable, never as absent); ``impostor`` names another
+    user's process that claims this daemon's home.
     """
 
     def __init__(self, pm2_bin, pm2_home, user, uid, gid, user_home, found_pid=None, problem=None):
@@ -53,6 +54,9 @@ class Pm2Target:
         self.user_home = user_home
         self.found_pid = found_pid
         self.problem = problem
+        # Set when a process that does not count as this daemon claims its home (pm2_view.py):
+        # "pid N of user X", named in the daemon's alerts.
+        self.impostor = None
 
     @property
     def pid_file(self):
@@ -140,6 +144,38 @@ def _is_god_daemon(pid, pm2_home):
     return bool(shown) and (home.startswith(shown) or os.path.realpath(home).startswith(shown))
 
 
+def process_uid(pid, proc_root='/proc'):
+    """The real uid of process ``pid``, or None when /proc does not show it (gone, or hidepid)."""
+    try:
+        with open(os.path.join(proc_root, str(pid), 'status')) as handle:
+            for line in handle:
+                if line.startswith('Uid:'):
+                    return int(line.split()[1])
+    except (IOError, OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def home_owner(pm2_home):
+    """The uid owning ``pm2_home``, or None when it cannot be looked at."""
+    try:
+        return os.stat(pm2_home).st_uid
+    except (OSError, ValueError):
+        return None
+
+
+def owner_mismatch(pid, pm2_home):
+    """``(process uid, home uid)`` when process ``pid`` and ``pm2_home`` belong to different users, else None.
+
+    A pid is evidence only with its owner: another user's process may carry
+    the dead daemon's pid and PM2's title (DESIGN.md, "Root and what other users control").
+    """
+    pid_uid, owner_uid = process_uid(pid), home_owner(pm2_home)
+    if pid_uid is None or owner_uid is None or pid_uid == owner_uid:
+        return None
+    return pid_uid, owner_uid
+
+
 def pid_file_pid(pm2_home):
     """The pid ``pm2_home``/pm2.pid names (alive or not), or None when it is missing or not a pid.
 
@@ -162,6 +198,9 @@ def pid_file_pid(pm2_home):
 def daemon_pid(pm2_home):
     """PID of the running PM2 daemon for ``pm2_home``, or None if it is not running.
 
+    A live pid titled as PM2's daemon counts only when its process belongs to
+    the owner of ``pm2_home``.
+
     Raises Pm2HomeUnreadable when the pid file exists but this user may not read it.
     """
     pid = pid_file_pid(pm2_home)
@@ -172,7 +211,9 @@ def daemon_pid(pm2_home):
     except OSError as exc:
         if exc.errno != errno.EPERM:  # EPERM: alive, owned by another user
             return None
-    return pid if _is_god_daemon(pid, pm2_home) else None
+    if not _is_god_daemon(pid, pm2_home) or owner_mismatch(pid, pm2_home):
+        return None
+    return pid
 
 
 def _pm2_env(target):
