@@ -167,6 +167,13 @@ def _reap(pid):
         time.sleep(0.02)
 
 
+def _max_fd():
+    try:
+        return os.sysconf('SC_OPEN_MAX')
+    except (ValueError, OSError):
+        return 65536
+
+
 def in_child(owner, work, timeout=FILE_TIMEOUT):
     """Run ``work(emit)`` in a child, as ``owner`` ((uid, gid), or None: as we are); returns ``(messages, timed_out)``.
 
@@ -177,7 +184,9 @@ def in_child(owner, work, timeout=FILE_TIMEOUT):
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:
-        os.close(read_fd)
+        # Keep nothing of the parent's open (the state file and its lock): a child stuck in the kernel outlives it.
+        os.closerange(3, write_fd)
+        os.closerange(write_fd + 1, _max_fd())
         _child(write_fd, owner, work)
     os.close(write_fd)
     messages, buffered, total, timed_out = [], b'', 0, False

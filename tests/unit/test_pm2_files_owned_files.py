@@ -190,3 +190,21 @@ def test_a_pid_of_another_user_than_the_homes_owner_is_no_daemon(tmp_path):
     assert pm2.owner_mismatch(os.getpid(), str(home)) == (os.getuid(), NOBODY.pw_uid)
     assert pm2.process_uid(os.getpid()) == os.getuid()
     assert pm2.process_uid(2 ** 22 + 7) is None
+
+
+def test_the_child_keeps_none_of_the_parents_files(tmp_path):
+    """The state file's lock must not live on in a child stuck in the kernel."""
+    with open(write(tmp_path / 'held.log')) as held:
+        def work(emit):
+            found = []
+            for fd in os.listdir('/proc/self/fd'):
+                if int(fd) <= 2:
+                    continue
+                try:
+                    found.append(os.readlink('/proc/self/fd/%s' % fd))
+                except FileNotFoundError:  # the listing's own fd, closed by now
+                    pass
+            emit({'open': found})
+        [message], timed_out = owned_files.in_child(None, work)
+    assert not timed_out
+    assert len(message['open']) == 1 and message['open'][0].startswith('pipe:'), message  # its own pipe only
