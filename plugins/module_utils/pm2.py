@@ -30,6 +30,7 @@ ERRORED_STATES = ('errored', 'stopped')
 # Environment keys whose values we redact from any log excerpt we return.
 SECRET_KEY_RE = re.compile(r'(PASS|SECRET|TOKEN|KEY|AUTH|CREDENTIAL|DSN|DATABASE_URL|PRIVATE|COOKIE|SESSION)', re.I)
 MIN_SECRET_LENGTH = 6
+PID_MAX_LIMIT = 4194304  # the kernel's highest possible pid (2**22)
 
 
 class Pm2Error(Exception):
@@ -192,7 +193,7 @@ def pid_file_pid(pm2_home):
         return None
     except ValueError:
         return None
-    return pid if pid > 0 else None
+    return pid if 0 < pid <= PID_MAX_LIMIT else None  # the file is the PM2 user's: 4294967297 must not crash kill()
 
 
 def daemon_pid(pm2_home):

@@ -192,10 +192,10 @@ def test_an_impostor_cannot_hide_a_dead_daemon(nobody_pm2, pm2_bin, tmp_path):
         for _hour in range(2):
             rc, result, out, err = run_module('twzrd_health', args, tmp_path)
             assert result is not None, (rc, out, err)
-            daemon_alerts = [a for a in result['alerts'] if a['check'] == 'pm2_daemon']
+            daemon_alerts = [a for a in result['alerts'] if a['check'] == 'pm2_daemon' and nobody_pm2.home in a['message']]
             assert result['status'] == 'critical' and len(daemon_alerts) == 1, result['alerts']
             message = daemon_alerts[0]['message']
-            assert 'were running at the last check: web' in message, message
+            assert 'were running at the last check:' in message and message.endswith('web'), message
             assert 'pid %d' % pid in message and 'user %s' % IMPOSTOR_USER in message, message
             state = json.loads((tmp_path / 'state.json').read_text())
             assert state['pm2']['daemons'][nobody_pm2.home]['user'] == 'nobody'
@@ -222,3 +222,24 @@ def test_an_impostor_claiming_a_home_it_does_not_own_is_named_and_not_asked(nobo
     finally:
         stop(fake, pid)
     assert stat.S_ISDIR(os.stat(nobody_pm2.home).st_mode)
+
+
+HOSTILE_PIDS = ['1', str(os.getpid()), '0', '-1', '4294967297', '99999999999999999999', 'abc', '12 34', '']
+
+
+def test_a_dead_daemons_pid_file_with_any_content_leaves_it_critical(nobody_pm2, pm2_bin, tmp_path):
+    """pm2.pid is the PM2 user's file: whatever it names (init, root's job, nonsense), the daemon is gone."""
+    nobody_pm2.start('steady.js', 'web')
+    args = health_args(tmp_path, pm2_bin)
+    assert run_module('twzrd_health', args, tmp_path)[1]['status'] == 'ok'
+    nobody_pm2.kill()
+    for content in HOSTILE_PIDS:
+        as_user('nobody', 'sh', '-c', 'printf %%s "%s" > %s/pm2.pid' % (content, nobody_pm2.home))
+        rc, result, out, err = run_module('twzrd_health', args, tmp_path)
+        assert result is not None and 'Traceback' not in err, (content, rc, out, err)
+        # Another test's PM2 may run meanwhile: then apps are named "nobody/web".
+        [alert] = [a for a in result['alerts'] if a['check'] == 'pm2_daemon' and nobody_pm2.home in a['message']]
+        assert alert['level'] == 'critical' and 'were running at the last check:' in alert['message'], content
+        assert alert['message'].endswith('web'), (content, alert['message'])
+        state = json.loads((tmp_path / 'state.json').read_text())
+        assert state['pm2']['daemons'][nobody_pm2.home]['user'] == 'nobody', content
