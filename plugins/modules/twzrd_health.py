@@ -283,7 +283,8 @@ report:
     - The weekly report; keys C(period_days), C(since), C(host) (uptime), C(memory), C(swap),
       C(load) (current and C(trend) min/avg/max), C(disks), C(disk_forecast), C(pm2) (apps with status, restarts,
       uptime, memory; C(daemons) as in RV(metrics)), C(log_errors) (total and per source the count, the top messages, the last one, redacted,
-      and C(per_day); C(error) when the file could not be read, and C(skipped) true when it was refused as unsafe), C(open_alerts) (alerts the other jobs left open) and C(trends) (the week's hourly samples,
+      and C(per_day); C(error) when the file could not be read, and C(skipped) true when it was refused as unsafe),
+      C(open_alerts) (alerts the other jobs left open) and C(trends) (the week's hourly samples,
       PM2 crash restarts and error lines per day, database sizes and dead rows over 30 days; what the charts draw).
   returned: in report mode
   type: dict
