@@ -53,7 +53,7 @@ def _pm2_alerts(params, view, apps, pm2_state):
         elif not daemon.running:
             seen = pm2_view.apps_seen_last_time(pm2_state, view, daemon)
             alerts += checks.check_pm2_presence(False, {}, expected if single else [], daemon.target.pm2_home,
-                                                seen, subject=subject)
+                                                seen, subject=subject, impostor=daemon.target.impostor)
     if single and alerts:
         return alerts
     if not view.error:  # a daemon we could not read may hold the expected apps
@@ -137,18 +137,33 @@ def _app_report(name, procs):
 
 
 def scan_logs(params, view, since, now):
+    """Error lines in ``log_paths`` (read as this job) and in each daemon's app logs (read as its owner).
+
+    A PM2 user chooses where its apps log: those files are read with that
+    user's rights and must be that user's regular files (owned_files.py).
+    """
     matcher = logscan.compile_patterns(params['error_patterns'])
-    patterns = list(params['log_paths'])
+    scan = dict(matcher=matcher, since=since, now=now, secrets=view.secrets, max_bytes=params['max_scan_bytes'])
+    sources = logscan.scan_paths(params['log_paths'], **scan)
     if params['include_pm2_logs']:
-        patterns += logscan.pm2_log_patterns(p['error_log'] for p in view.processes)
-    sources = [logscan.scan_file(path, matcher, since, now, view.secrets, params['max_scan_bytes'])
-               for path in logscan.expand_paths(patterns)]
+        seen = set(s['source'] for s in sources)
+        for daemon in view.daemons:
+            patterns = logscan.pm2_log_patterns(sorted(set(p['error_log'] for p in daemon.processes if p['error_log'])))
+            if patterns:
+                found = logscan.scan_paths(patterns, owner=(daemon.target.uid, daemon.target.gid), **scan)
+                sources += [s for s in found if s['source'] not in seen]
     if params['include_system_log']:
         system_log = logscan.scan_system_log(since, now, matcher, view.secrets)
         if system_log is not None:
             sources.append(system_log)
     sources.sort(key=lambda s: (-s['errors'], s['source']))
     return {'total': sum(s['errors'] for s in sources), 'sources': sources}
+
+
+def skipped_log_warnings(result):
+    """One warning per log file the report did not read because it is not safe to (it names the path)."""
+    sources = ((result.get('report') or {}).get('log_errors') or {}).get('sources') or []
+    return ['log file skipped: %s' % s['error'] for s in sources if s.get('skipped')]
 
 
 def run_report(params, store, target, now):

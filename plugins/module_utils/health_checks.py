@@ -162,12 +162,13 @@ def check_pm2_crashes(apps, warning, critical=None):
     return alerts
 
 
-def check_pm2_presence(daemon_running, apps, expected_apps, pm2_home, seen_last_time=(), subject=None):
+def check_pm2_presence(daemon_running, apps, expected_apps, pm2_home, seen_last_time=(), subject=None, impostor=None):
     """The daemon must run when apps are expected, or when it ran apps at the last check.
 
     ``seen_last_time`` are the app names of the previous alerts run: a daemon
     that died (OOM killer, reboot without ``pm2 startup``) is critical even
-    when nobody listed the apps in ``pm2_expected_apps``.
+    when nobody listed the apps in ``pm2_expected_apps``.  ``impostor`` names
+    another user's process that holds the daemon's pid and title.
     """
     if not daemon_running:
         if expected_apps:
@@ -178,8 +179,10 @@ def check_pm2_presence(daemon_running, apps, expected_apps, pm2_home, seen_last_
             return []
         return [make_alert(
             'pm2_daemon', CRITICAL, 'not running', 'running',
-            'PM2 daemon %sis not running (no live pid in %s/pm2.pid) but %d app(s) %s: %s'
-            % ('of user %s ' % subject if subject else '', pm2_home, len(names), why, ', '.join(names)),
+            'PM2 daemon %sis not running (no live pid in %s/pm2.pid%s) but %d app(s) %s: %s'
+            % ('of user %s ' % subject if subject else '', pm2_home,
+               '; %s holds its pid and title but does not own that home: an impostor' % impostor if impostor else '',
+               len(names), why, ', '.join(names)),
             REMEDIATION['pm2_daemon'], subject=subject)]
     return [make_alert('pm2_missing_app', CRITICAL, 'absent', 'present',
                        'PM2 app %s is expected but not in the PM2 process list' % name,

@@ -8,6 +8,10 @@
 the file shrank, i.e. was rotated or truncated), at most ``max_bytes`` per
 file so a log flood cannot eat our memory.  :func:`error_lines` picks the
 lines matching any pattern.  Matching and excerpting are pure.
+
+The paths come from PM2, so its user chooses them: with ``owner`` ((uid,
+gid) of the PM2 user) the files are read as that user and must be that
+user's regular files (owned_files.py); a file refused is a warning.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -15,38 +19,78 @@ __metaclass__ = type
 
 import os
 
+from ansible_collections.twzrd.ops.plugins.module_utils import owned_files
+
 MAX_NEW_BYTES = 1024 * 1024
 
 
-def mark(paths):
-    """``{path: size}`` now (0 for a file that does not exist yet)."""
-    offsets = {}
-    for path in paths:
-        try:
-            offsets[path] = os.path.getsize(path)
-        except OSError:
-            offsets[path] = 0
+def _size(path, owner_uid):
+    try:
+        fd, info = owned_files.open_checked(path, owner_uid)
+    except (owned_files.Refused, IOError, OSError):
+        return 0
+    os.close(fd)
+    return info.st_size
+
+
+def read_new(path, offset, max_bytes=MAX_NEW_BYTES, owner_uid=None):
+    """Text appended to ``path`` after ``offset``; '' when missing or unreadable.
+
+    Raises owned_files.Refused for a file that is not ``owner_uid``'s regular file.
+    """
+    try:
+        fd, info = owned_files.open_checked(path, owner_uid)
+    except (IOError, OSError):
+        return ''
+    try:
+        start = offset if info.st_size >= offset else 0  # rotated or truncated: everything in it is new
+        return owned_files.read_tail(fd, info.st_size, max_bytes, start=start).decode('utf-8', 'replace')
+    except (IOError, OSError):
+        return ''
+    finally:
+        os.close(fd)
+
+
+def _in_child(owner, work):
+    """``work(emit)`` as ``owner`` under the per-file time bound; its messages (a timeout adds one)."""
+    rights = owned_files.owner_rights(*owner) if owner else None
+    messages, timed_out = owned_files.in_child(rights, work)
+    if timed_out:
+        messages.append({'refused': 'reading the logs took longer than %d s' % owned_files.FILE_TIMEOUT})
+    return messages
+
+
+def mark(paths, owner=None):
+    """``{path: size}`` now (0 for a file that does not exist yet or is not one we read)."""
+    owner_uid = owner[0] if owner else None
+
+    def work(emit):
+        emit({'sizes': dict((path, _size(path, owner_uid)) for path in paths)})
+    offsets = dict((path, 0) for path in paths)
+    for message in _in_child(owner, work):
+        offsets.update(message.get('sizes') or {})
     return offsets
 
 
-def read_new(path, offset, max_bytes=MAX_NEW_BYTES):
-    """Text appended to ``path`` after ``offset``; '' when missing or unreadable."""
-    try:
-        size = os.path.getsize(path)
-        if size < offset:  # rotated or truncated: everything in it is new
-            offset = 0
-        with open(path, 'rb') as handle:
-            handle.seek(max(offset, size - max_bytes))
-            return handle.read(max_bytes).decode('utf-8', 'replace')
-    except (IOError, OSError):
-        return ''
+def new_lines(offsets, max_bytes=MAX_NEW_BYTES, owner=None, warnings=None):
+    """All complete-or-not lines written to the files since :func:`mark`.
 
+    A file refused (another user's symlink, a FIFO, not the owner's) adds a
+    warning naming it to ``warnings`` and gives no lines.
+    """
+    owner_uid = owner[0] if owner else None
 
-def new_lines(offsets, max_bytes=MAX_NEW_BYTES):
-    """All complete-or-not lines written to the files since :func:`mark`."""
+    def work(emit):
+        for path in sorted(offsets):
+            try:
+                emit({'text': read_new(path, offsets[path], max_bytes, owner_uid)})
+            except owned_files.Refused as exc:
+                emit({'refused': str(exc)})
     lines = []
-    for path in sorted(offsets):
-        lines.extend(line for line in read_new(path, offsets[path], max_bytes).splitlines() if line.strip())
+    for message in _in_child(owner, work):
+        if 'refused' in message and warnings is not None:
+            warnings.append('log file skipped: %s' % message['refused'])
+        lines.extend(line for line in message.get('text', '').splitlines() if line.strip())
     return lines
 
 

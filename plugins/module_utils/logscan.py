@@ -14,12 +14,14 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import calendar
+import errno
 import glob
 import os
 import re
 import subprocess
 import time
 
+from ansible_collections.twzrd.ops.plugins.module_utils import owned_files
 from ansible_collections.twzrd.ops.plugins.module_utils.redact import excerpt
 
 # "TypeError:", "MyException" and "UnhandledPromiseRejection" count; "0 errors", "stderr" don't.
@@ -145,38 +147,104 @@ def scan_lines(lines, matcher, since, now, tally, include_undated=True):
     return tally
 
 
-def _tail_lines(path, max_bytes):
-    with open(path, 'rb') as handle:
-        size = os.fstat(handle.fileno()).st_size
-        if size > max_bytes:
-            handle.seek(size - max_bytes)
-            handle.readline()  # drop the partial first line
-        data = handle.read()
-    return data.decode('utf-8', 'replace').splitlines()
+def scan_file(path, matcher, since, now, secrets=(), max_bytes=DEFAULT_MAX_BYTES, owner_uid=None):
+    """Scan one file; files untouched since ``since`` are skipped without reading.
 
-
-def scan_file(path, matcher, since, now, secrets=(), max_bytes=DEFAULT_MAX_BYTES):
-    """Scan one file; files untouched since ``since`` are skipped without reading."""
+    The file is opened by :func:`owned_files.open_checked` (regular, owned by
+    ``owner_uid`` when given, no other user's symlink): a refused one has
+    ``error`` and ``skipped`` set, an unreadable one ``error``.
+    """
     tally = ErrorTally(path, secrets)
     try:
-        if os.stat(path).st_mtime < since:
-            return tally.as_dict()
-        scan_lines(_tail_lines(path, max_bytes), matcher, since, now, tally)
+        fd, info = owned_files.open_checked(path, owner_uid)
+        try:
+            if info.st_mtime < since:
+                return tally.as_dict()
+            data = owned_files.read_tail(fd, info.st_size, max_bytes)
+        finally:
+            os.close(fd)
+        scan_lines(data.decode('utf-8', 'replace').splitlines(), matcher, since, now, tally)
+    except owned_files.Refused as exc:
+        return dict(tally.as_dict(), error=str(exc), skipped=True)
     except (IOError, OSError) as exc:
-        result = tally.as_dict()
-        result['error'] = exc.strerror or str(exc)
-        return result
+        return dict(tally.as_dict(), error=exc.strerror or str(exc))
     return tally.as_dict()
 
 
+def _hidden(path):
+    """True when ``path`` may exist but cannot be looked at (a directory on the way is not ours to search)."""
+    try:
+        os.lstat(path)
+    except OSError as exc:
+        return exc.errno not in (errno.ENOENT, errno.ENOTDIR)
+    return False
+
+
 def expand_paths(patterns):
-    """Glob patterns to existing regular files, sorted, compressed rotations skipped."""
+    """Glob patterns to paths, sorted, compressed rotations skipped.
+
+    Whatever is there is returned (a FIFO or another user's symlink too):
+    :func:`scan_file` refuses it with a reason, so it is reported, never silently dropped.
+    """
     found = set()
     for pattern in patterns:
+        if not glob.has_magic(pattern) and _hidden(pattern):
+            found.add(pattern)  # there, but this user may not see it: scan_file says why
+            continue
         for path in glob.glob(pattern):
-            if os.path.isfile(path) and not path.endswith(('.gz', '.xz', '.bz2', '.zst')):
+            if not os.path.isdir(path) and not path.endswith(('.gz', '.xz', '.bz2', '.zst')):
                 found.add(path)
     return sorted(found)
+
+
+def _scan_in_child(patterns, matcher, since, now, secrets, max_bytes, owner_uid, emit):
+    """The child's part of :func:`scan_paths`: say which files, then one result per file."""
+    paths = expand_paths(patterns)
+    emit({'paths': paths})
+    for path in paths:
+        emit({'reading': path})
+        emit({'source': scan_file(path, matcher, since, now, secrets, max_bytes, owner_uid)})
+
+
+def scan_paths(patterns, matcher, since, now, secrets=(), max_bytes=DEFAULT_MAX_BYTES, owner=None,
+               timeout=owned_files.FILE_TIMEOUT):
+    """Scan every file the glob ``patterns`` match, in a child process; a list of source dicts.
+
+    ``owner`` is ``(uid, gid)`` of the user who controls the paths (a PM2
+    daemon's): the child then has that user's rights and each file must be
+    that user's.  A file that takes longer than ``timeout`` seconds is
+    reported with an error and the others are still read.
+    """
+    sources, todo, expand = [], list(patterns), True
+    rights = owned_files.owner_rights(*owner) if owner else None
+    owner_uid = owner[0] if owner else None
+    while todo:
+        def work(emit, todo=tuple(todo), expand=expand):
+            _scan_in_child(todo if expand else [glob.escape(p) for p in todo], matcher, since, now, secrets,
+                           max_bytes, owner_uid, emit)
+        messages, timed_out = owned_files.in_child(rights, work, timeout)
+        reading, listed = None, None
+        for message in messages:
+            if 'paths' in message:
+                listed = list(message['paths'])
+            elif 'reading' in message:
+                reading = message['reading']
+            elif 'source' in message:
+                sources.append(message['source'])
+                reading = None
+            elif 'failed' in message:
+                sources.append(dict(ErrorTally(' '.join(todo)).as_dict(), error=message['failed']))
+        if not timed_out or listed is None:
+            if timed_out:
+                sources.append(dict(ErrorTally(' '.join(todo)).as_dict(), skipped=True,
+                                    error='listing took longer than %d s' % timeout))
+            break
+        if reading is not None:
+            sources.append(dict(ErrorTally(reading).as_dict(), skipped=True,
+                                error='%s took longer than %d s to read' % (reading, timeout)))
+        done = set(s['source'] for s in sources)
+        todo, expand = [p for p in listed if p not in done], False
+    return sources
 
 
 def pm2_log_patterns(error_logs):
@@ -224,5 +292,5 @@ def scan_system_log(since, now, matcher, secrets=()):
         return result
     for path in SYSLOG_FILES:
         if os.path.isfile(path):
-            return scan_file(path, matcher, since, now, secrets)
+            return scan_paths([glob.escape(path)], matcher, since, now, secrets)[0]
     return None

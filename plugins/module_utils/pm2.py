@@ -30,6 +30,7 @@ ERRORED_STATES = ('errored', 'stopped')
 # Environment keys whose values we redact from any log excerpt we return.
 SECRET_KEY_RE = re.compile(r'(PASS|SECRET|TOKEN|KEY|AUTH|CREDENTIAL|DSN|DATABASE_URL|PRIVATE|COOKIE|SESSION)', re.I)
 MIN_SECRET_LENGTH = 6
+PID_MAX_LIMIT = 4194304  # the kernel's highest possible pid (2**22)
 
 
 class Pm2Error(Exception):
@@ -41,7 +42,8 @@ class Pm2Target:
 
     ``found_pid`` is set for a daemon found running in /proc (discovery);
     ``problem`` says why such a daemon cannot be queried (then it is reported
-    as running but unreadable, never as absent).
+    as running but unreadable, never as absent); ``impostor`` names another
+    user's process that claims this daemon's home.
     """
 
     def __init__(self, pm2_bin, pm2_home, user, uid, gid, user_home, found_pid=None, problem=None):
@@ -53,6 +55,9 @@ class Pm2Target:
         self.user_home = user_home
         self.found_pid = found_pid
         self.problem = problem
+        # Set when a process that does not count as this daemon claims its home (pm2_view.py):
+        # "pid N of user X", named in the daemon's alerts.
+        self.impostor = None
 
     @property
     def pid_file(self):
@@ -140,6 +145,38 @@ def _is_god_daemon(pid, pm2_home):
     return bool(shown) and (home.startswith(shown) or os.path.realpath(home).startswith(shown))
 
 
+def process_uid(pid, proc_root='/proc'):
+    """The real uid of process ``pid``, or None when /proc does not show it (gone, or hidepid)."""
+    try:
+        with open(os.path.join(proc_root, str(pid), 'status')) as handle:
+            for line in handle:
+                if line.startswith('Uid:'):
+                    return int(line.split()[1])
+    except (IOError, OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def home_owner(pm2_home):
+    """The uid owning ``pm2_home``, or None when it cannot be looked at."""
+    try:
+        return os.stat(pm2_home).st_uid
+    except (OSError, ValueError):
+        return None
+
+
+def owner_mismatch(pid, pm2_home):
+    """``(process uid, home uid)`` when process ``pid`` and ``pm2_home`` belong to different users, else None.
+
+    A pid is evidence only with its owner: another user's process may carry
+    the dead daemon's pid and PM2's title (DESIGN.md, "Root and what other users control").
+    """
+    pid_uid, owner_uid = process_uid(pid), home_owner(pm2_home)
+    if pid_uid is None or owner_uid is None or pid_uid == owner_uid:
+        return None
+    return pid_uid, owner_uid
+
+
 def pid_file_pid(pm2_home):
     """The pid ``pm2_home``/pm2.pid names (alive or not), or None when it is missing or not a pid.
 
@@ -156,11 +193,14 @@ def pid_file_pid(pm2_home):
         return None
     except ValueError:
         return None
-    return pid if pid > 0 else None
+    return pid if 0 < pid <= PID_MAX_LIMIT else None  # the file is the PM2 user's: 4294967297 must not crash kill()
 
 
 def daemon_pid(pm2_home):
     """PID of the running PM2 daemon for ``pm2_home``, or None if it is not running.
+
+    A live pid titled as PM2's daemon counts only when its process belongs to
+    the owner of ``pm2_home``.
 
     Raises Pm2HomeUnreadable when the pid file exists but this user may not read it.
     """
@@ -172,7 +212,9 @@ def daemon_pid(pm2_home):
     except OSError as exc:
         if exc.errno != errno.EPERM:  # EPERM: alive, owned by another user
             return None
-    return pid if _is_god_daemon(pid, pm2_home) else None
+    if not _is_god_daemon(pid, pm2_home) or owner_mismatch(pid, pm2_home):
+        return None
+    return pid
 
 
 def _pm2_env(target):

@@ -17,7 +17,8 @@ import os
 import pwd
 
 from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import (
-    Pm2Error, Pm2HomeUnreadable, Pm2Target, find_pm2_bin, god_daemon_title, pid_file_pid, told_where)
+    Pm2Error, Pm2HomeUnreadable, Pm2Target, find_pm2_bin, god_daemon_title, home_owner, pid_file_pid, told_where)
+from ansible_collections.twzrd.ops.plugins.module_utils.owned_files import user_name
 
 PM2_SOCKETS = ('rpc.sock', 'pub.sock')
 
@@ -143,16 +144,23 @@ def discover_targets(pm2_bin=None, proc_root='/proc'):
             user, gid, owner_home = str(daemon.uid), daemon.uid, '/'
         home = daemon_home(daemon, owner_home, dirs)
         binary = _pm2_bin_for(daemon, pm2_bin)
-        problem = None
+        problem, claimed = None, None
         if home is None:
             problem = ('PM2 daemon pid %d runs as user %s but its PM2_HOME (%s...) cannot be read: '
                        'set pm2_user and pm2_home' % (daemon.pid, user, daemon.shown_home))
             home = daemon.shown_home
+        elif home_owner(home) not in (None, daemon.uid):  # a pid is evidence only with its owner
+            claimed = 'pid %d of user %s' % (daemon.pid, user)
+            problem = ("PM2 daemon pid %d runs as user %s but its PM2_HOME %s is owned by user %s: not queried "
+                       "(another user's process titled as that daemon, or a home that changed hands; "
+                       "if it is that user's PM2, set pm2_user and pm2_home)"
+                       % (daemon.pid, user, home, user_name(home_owner(home))))
         elif binary is None:
             problem = ('PM2 daemon pid %d runs as user %s (PM2_HOME %s) but no pm2 executable was found: '
                        'set pm2_bin' % (daemon.pid, user, home))
-        targets.append(Pm2Target(binary, home, user, daemon.uid, gid, owner_home,
-                                 found_pid=daemon.pid, problem=problem))
+        target = Pm2Target(binary, home, user, daemon.uid, gid, owner_home, found_pid=daemon.pid, problem=problem)
+        target.impostor = claimed
+        targets.append(target)
     return targets
 
 

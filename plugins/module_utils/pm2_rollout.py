@@ -299,10 +299,10 @@ class Pm2Ops:
         return http_probe.probe(check['url'], check['status'], check['timeout'], check['retries'], check['backoff'])
 
     def mark_logs(self, paths):
-        return log_watch.mark(paths)
+        return log_watch.mark(paths, owner=(self.target.uid, self.target.gid))
 
     def new_log_lines(self, offsets):
-        return log_watch.new_lines(offsets)
+        return log_watch.new_lines(offsets, owner=(self.target.uid, self.target.gid), warnings=self.warnings)
 
 
 class _LeftAlone(Exception):

@@ -35,7 +35,7 @@ class DaemonView:
 
     def metrics(self):
         return {'user': self.target.user, 'pm2_home': self.target.pm2_home, 'pid': self.target.found_pid,
-                'daemon_running': self.running, 'error': self.error,
+                'daemon_running': self.running, 'error': self.error, 'impostor': self.target.impostor,
                 'apps': len(set(p['name'] for p in self.processes))}
 
 
@@ -102,15 +102,31 @@ def pm2_targets(params, pm2_state, configured):
     A daemon found by an earlier run that ran apps and is gone now is checked
     too, so its absence is an alert; with nothing configured or found, the
     default (this user's ~/.pm2) answers "not installed" or "not running".
+    A process that claims a remembered home but is not its owner's (another
+    user's process titled as PM2's daemon) does not count: the remembered
+    daemon is checked, and found gone, with the impostor named.
     """
     if told_where(params['pm2_home'], params['pm2_user']):
         return [configured], False
-    targets = discover_targets(params['pm2_bin'])
+    recorded = dict((home, entry) for home, entry in (pm2_state.get('daemons') or {}).items()
+                    if isinstance(entry, dict) and entry.get('restart_baseline') and entry.get('user'))
+    targets, impostors = [], {}
+    for target in discover_targets(params['pm2_bin']):
+        claimed = recorded.get(target.pm2_home)
+        if claimed and target.user != claimed['user'] and not target.impostor:
+            target.impostor = 'pid %d of user %s' % (target.found_pid, target.user)
+            target.problem = ('PM2 daemon pid %d runs as user %s but PM2_HOME %s was user %s\'s at the last check: '
+                              'not queried' % (target.found_pid, target.user, target.pm2_home, claimed['user']))
+        if target.impostor and claimed:
+            impostors[target.pm2_home] = target.impostor  # the remembered daemon stands for it below
+        else:
+            targets.append(target)
     found = set(t.pm2_home for t in targets)
-    for home, entry in sorted((pm2_state.get('daemons') or {}).items()):
-        if home not in found and entry.get('restart_baseline') and entry.get('user'):
+    for home, entry in sorted(recorded.items()):
+        if home not in found:
             remembered = remembered_target(home, entry['user'], params['pm2_bin'])
             if remembered is not None:
+                remembered.impostor = impostors.get(home)
                 targets.append(remembered)
     if not targets:
         return [configured], True
@@ -118,6 +134,8 @@ def pm2_targets(params, pm2_state, configured):
 
 
 def collect_daemon(target, timeout, now):
+    if target.impostor and target.found_pid is None:  # its pid file names another user's process: it is gone
+        return DaemonView(target, False)
     if target.problem:  # found running, but we cannot tell where it keeps its files or how to ask it
         return DaemonView(target, True, error=target.problem)
     try:

@@ -106,12 +106,18 @@ options:
     type: int
     default: 7
   log_paths:
-    description: Extra log files to scan for errors in report mode; shell globs are expanded.
+    description:
+      - Extra log files to scan for errors in report mode; shell globs are expanded.
+      - Read as the job user; only regular files, a symlink only when root made it, 30 s per file at most.
     type: list
     elements: path
     default: []
   include_pm2_logs:
-    description: Scan the error log of every PM2 app (and its rotations) in report mode.
+    description:
+      - Scan the error log of every PM2 app (and its rotations) in report mode.
+      - The files are read with the rights of the PM2 daemon's owner, each path component without following another
+        user's symlink, and must be that user's regular files; a file refused (symlink, FIFO, device, another
+        owner, longer than 30 s to read) is skipped with a warning that names it.
     type: bool
     default: true
   include_system_log:
@@ -241,7 +247,8 @@ metrics:
     - C(disk_forecast) per disk path, either C(rate_per_day), C(days_left), C(full_date), C(full_at), C(samples),
       C(since), C(capacity), C(free_bytes), or C(reason) when there is no forecast.
     - C(pm2.daemons) lists each PM2 daemon checked (C(user), C(pm2_home), C(pid) when found running,
-      C(daemon_running), C(error), C(apps) count); C(pm2.discovered) is true when no O(pm2_user)/O(pm2_home)
+      C(daemon_running), C(error), C(apps) count, C(impostor) naming another user's process that holds a
+      remembered daemon's pid and title, else null); C(pm2.discovered) is true when no O(pm2_user)/O(pm2_home)
       was given and the running daemons were looked for. With several daemons, C(pm2.apps) are named C(user/app).
   returned: always
   type: dict
@@ -257,7 +264,7 @@ metrics:
       user: app
       error: null
       discovered: true
-      daemons: [{user: app, pm2_home: /home/app/.pm2, pid: 812, daemon_running: true, error: null, apps: 1}]
+      daemons: [{user: app, pm2_home: /home/app/.pm2, pid: 812, daemon_running: true, error: null, impostor: null, apps: 1}]
       apps: {api: {instances: 2, online: 2, down: 0, crash_restarts: 0, crashes: 0, restart_time: 3,
                    exec_mode: cluster, statuses: [online, online]}}
 recovered:
@@ -276,7 +283,8 @@ report:
     - The weekly report; keys C(period_days), C(since), C(host) (uptime), C(memory), C(swap),
       C(load) (current and C(trend) min/avg/max), C(disks), C(disk_forecast), C(pm2) (apps with status, restarts,
       uptime, memory; C(daemons) as in RV(metrics)), C(log_errors) (total and per source the count, the top messages, the last one, redacted,
-      and C(per_day)), C(open_alerts) (alerts the other jobs left open) and C(trends) (the week's hourly samples,
+      and C(per_day); C(error) when the file could not be read, and C(skipped) true when it was refused as unsafe),
+      C(open_alerts) (alerts the other jobs left open) and C(trends) (the week's hourly samples,
       PM2 crash restarts and error lines per day, database sizes and dead rows over 30 days; what the charts draw).
   returned: in report mode
   type: dict
@@ -458,6 +466,8 @@ def main():
             if store.warning:
                 module.warn(store.warning)
             result = run(params, store, target, started)
+            for warning in health.skipped_log_warnings(result):
+                module.warn(warning)
             # The stage saves the store (this run's baselines and alert history together).
             stage.finish(result, store=store, log_extra=[('mode', params['mode'])],
                          log_metrics=health.log_metric_fields(result),
