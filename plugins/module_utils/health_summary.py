@@ -86,11 +86,33 @@ def _week_lines(report):
     return lines
 
 
+def _other_jobs_lines(report):
+    """The other jobs' open alerts and where their state came from (texts already made one printable line)."""
+    lines = []
+    for source in report.get('state_files') or []:
+        if source.get('warning'):
+            lines.append('state of user %s not fully read: %s' % (source['user'], source['warning']))
+        else:
+            lines.append('state of user %s (%s): jobs %s' % (source['user'], source['path'],
+                                                             ', '.join(source['jobs']) or 'none yet'))
+    others = report.get('open_alerts') or []
+    if others:
+        lines.append('open alerts of the other jobs: %d' % len(others))
+        for alert in others:
+            lines.append('  %s %s job: %s' % (str(alert['level']).upper(), alert['job'], alert.get('message')))
+    return lines
+
+
 def summary_lines(result):
     """Headline, alerts with remediation, then the numbers (and the report sections)."""
     alerts = result['alerts']
     headline = 'status %s' % result['status'].upper()
-    headline += ': %d alert(s)' % len(alerts) if alerts else ': all checks ok'
+    others = len((result.get('report') or {}).get('open_alerts') or [])
+    if alerts or others:
+        headline += ': %s' % ' and '.join(text for count, text in (
+            (len(alerts), '%d alert(s)' % len(alerts)), (others, '%d open in other jobs' % others)) if count)
+    else:
+        headline += ': all checks ok'
     lines = [headline] + alert_lines(alerts) + _system_lines(result['metrics'])
     lines.append(_pm2_line(result['metrics']['pm2']))
     report = result.get('report')
@@ -105,6 +127,7 @@ def summary_lines(result):
         lines.append('  %s: %s, %d/%d online, %d restarts, up %s, %.0f MiB' % (
             app['name'], app['status'], app['online'], app['instances'], app['restarts'],
             _duration(app['uptime_seconds']), app['memory_bytes'] / 1048576.0))
+    lines.extend(_other_jobs_lines(report))
     lines.append('host up %s' % _duration(report['host']['uptime_seconds']))
     trend = report['load']['trend']
     if trend['samples']:

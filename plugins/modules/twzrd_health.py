@@ -132,10 +132,32 @@ options:
   log_errors_warning:
     description: In report mode, raise a warning when the period holds more error lines than this. Unset means report only.
     type: int
+  log_errors_per_day_warning:
+    description:
+      - In report mode, error lines in the logs on the busiest day of the period (every source together) above which
+        the week's status is a warning (check C(log_errors_per_day)). A healthy app logs next to none.
+    type: int
+    default: 10
+  log_errors_per_day_critical:
+    description: Error lines on the busiest day above which the week's status is critical.
+    type: int
+    default: 500
+  report_crash_restarts_warning:
+    description:
+      - In report mode, crash restarts of one PM2 app over the period (as the hourly alerts job counted them) above
+        which the week's status is a warning (check C(report_crash_restarts)). The hourly job alerts on each crash;
+        this one tells an app that keeps crashing all week.
+    type: int
+    default: 5
+  report_crash_restarts_critical:
+    description: Crash restarts of one app over the period above which the week's status is critical.
+    type: int
+    default: 50
 notes:
   - 'Bounds: O(load_warning)/O(load_critical) 0-10000, O(crash_warning)/O(crash_critical) 0-1000000,
     O(pm2_timeout) 1-3600 s, O(report_days) 1-366, O(max_scan_bytes) 1 B-1 GiB, O(log_errors_warning) 0-10**9;
-    percentages 0-100.'
+    O(log_errors_per_day_warning)/O(log_errors_per_day_critical) 0-10**9,
+    O(report_crash_restarts_warning)/O(report_crash_restarts_critical) 0-1000000; percentages 0-100.'
   - A O(state_file) that cannot be written (read-only or full disk) is a warning; the alerts are still reported.
 requirements:
   - psutil
@@ -373,6 +395,10 @@ ARGUMENT_SPEC = dict(
     error_patterns=dict(type='list', elements='str', default=DEFAULT_ERROR_PATTERNS),
     max_scan_bytes=dict(type='int', default=DEFAULT_MAX_BYTES),
     log_errors_warning=dict(type='int'),
+    log_errors_per_day_warning=dict(type='int', default=10),
+    log_errors_per_day_critical=dict(type='int', default=500),
+    report_crash_restarts_warning=dict(type='int', default=5),
+    report_crash_restarts_critical=dict(type='int', default=50),
 )
 ARGUMENT_SPEC.update(report_argument_spec())
 ARGUMENT_SPEC.update(forecast_argument_spec())
@@ -382,6 +408,8 @@ BOUNDS = {
     'crash_warning': (0, 1000000), 'crash_critical': (0, 1000000),
     'pm2_timeout': (1, 3600), 'report_days': (1, 366),
     'max_scan_bytes': (1, 1024 ** 3), 'log_errors_warning': (0, 1000000000),
+    'log_errors_per_day_warning': (0, 1000000000), 'log_errors_per_day_critical': (0, 1000000000),
+    'report_crash_restarts_warning': (0, 1000000), 'report_crash_restarts_critical': (0, 1000000),
 }
 
 
@@ -391,6 +419,8 @@ def parameter_errors(params):
     errors += checks.threshold_pair_errors(params, 'disk_warning', 'disk_critical', 0, 100)
     errors += checks.threshold_pair_errors(params, 'load_warning', 'load_critical', 0)
     errors += checks.threshold_pair_errors(params, 'crash_warning', 'crash_critical', 0)
+    errors += checks.threshold_pair_errors(params, 'log_errors_per_day_warning', 'log_errors_per_day_critical', 0)
+    errors += checks.threshold_pair_errors(params, 'report_crash_restarts_warning', 'report_crash_restarts_critical', 0)
     errors += forecast_parameter_errors(params)
     errors += checks.regex_errors(params, 'error_patterns')
     if not params['error_patterns']:
