@@ -6,6 +6,8 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import time
+
 from ansible_collections.twzrd.ops.plugins.module_utils.report_html import forecast_text
 from ansible_collections.twzrd.ops.plugins.module_utils.sparkline import HEADING, week_line
 
@@ -86,6 +88,18 @@ def _week_lines(report):
     return lines
 
 
+def _collecting_lines(report):
+    """A new host: since when its history is recorded ("2 of 7 days so far")."""
+    collecting = (report.get('trends') or {}).get('collecting') or {}
+    if not collecting or collecting.get('days', 0) >= collecting.get('period_days', 0):
+        return []
+    if collecting.get('since') is None:
+        return ['history: nothing recorded yet (the hourly alerts job starts it)']
+    return ['history since %s: %d of %d days so far' % (
+        time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(collecting['since'])), collecting['days'],
+        collecting['period_days'])]
+
+
 def _other_jobs_lines(report):
     """The other jobs' open alerts and where their state came from (texts already made one printable line)."""
     lines = []
@@ -129,6 +143,7 @@ def summary_lines(result):
             _duration(app['uptime_seconds']), app['memory_bytes'] / 1048576.0))
     lines.extend(_other_jobs_lines(report))
     lines.append('host up %s' % _duration(report['host']['uptime_seconds']))
+    lines.extend(_collecting_lines(report))
     trend = report['load']['trend']
     if trend['samples']:
         lines.append('load over %d days: min %.2f, avg %.2f, max %.2f (%d hourly samples)' % (

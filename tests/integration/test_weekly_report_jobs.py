@@ -1,4 +1,4 @@
-"""The weekly report sees every job of the host (issue 18 items 2 and 3).
+"""The weekly report sees every job of the host and says OK only when it is (issue 18 items 2-4).
 
 As installed, db_health and vacuum run as postgres and keep STATE_DIR/postgres/state.json while the
 weekly report runs as root with STATE_DIR/state.json. Here the two PostgreSQL jobs really run as
@@ -8,6 +8,7 @@ show their open alert, database sizes and vacuum runs, and count the alert in it
 import json
 import os
 import pwd
+import re
 import shutil
 import subprocess
 import sysconfig
@@ -15,15 +16,19 @@ import tempfile
 import time
 
 import pytest
+from PIL import Image
 
-from harness import COLLECTIONS, run_module
+from harness import COLLECTIONS, ROOT, run_module
 from pg_harness import PG_USER, seed_dead_rows
+from recorded_week import hourly_history
+from test_trends import chromium, disk_now
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='root reading the state of the postgres user')
 
 QUIET = {'load_warning': 1000, 'load_critical': 2000, 'disk_warning': 99.8, 'disk_critical': 99.9,
          'swap_warning': 99.8, 'swap_critical': 99.9, 'pm2_home': '/nonexistent/pm2home',
          'include_system_log': False, 'include_pm2_logs': False}
+ARTIFACTS = os.path.join(ROOT, 'tests', 'output', 'weekly-report')
 
 
 @pytest.fixture
@@ -141,3 +146,30 @@ def test_week_thresholds_make_the_status(tmp_path):
     assert rc == 0, (out, err)
     assert result['alerts'] == [] and result['status'] == 'warning'
     assert 'alerts swap' in result['message'].splitlines()[0], result['message']
+
+
+def test_new_host_page_in_a_browser(tmp_path):
+    """Two days after install: the page says so, draws the three charts it has data for, no empty one (item 4)."""
+    used, free = disk_now('/')
+    now = time.time()
+    state = tmp_path / 'state.json'
+    state.write_text(json.dumps({'twzrd_health': {'history': hourly_history(now, '/', used, free, days=2, days_to_full=1000.0)}}))
+    report_dir = tmp_path / 'reports'
+    rc, result, out, err = run_module('twzrd_health', dict(QUIET, mode='report', state_file=str(state),
+                                                           report_dir=str(report_dir)), tmp_path)
+    assert rc == 0, (out, err)
+    assert any(line.endswith(': 2 of 7 days so far') for line in result['summary']), result['summary']
+    page = open(result['report_file'], encoding='utf-8').read()
+    assert re.findall(r'id="chart-([a-z_0-9]+)"', page) == ['load', 'memory', 'disk']
+    assert ': 2 of 7 days so far.</b>' in page and 'No database sizes recorded yet' in page
+
+    shot = tmp_path / 'new-host.png'
+    proc = chromium('--user-data-dir=%s' % (tmp_path / 'profile'), '--window-size=900,2200',
+                    '--screenshot=%s' % shot, 'file://%s' % result['report_file'])
+    assert shot.exists(), proc.stderr[-2000:]
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    shutil.copy(str(shot), os.path.join(ARTIFACTS, 'new-host.png'))  # kept as a test artifact, looked at
+    screenshot = Image.open(str(shot)).convert('RGB')
+    colours = screenshot.getcolors(maxcolors=1 << 20)
+    note_blue = sum(count for count, rgb in colours if rgb == (0xee, 0xf4, 0xfb))  # the "collecting" note
+    assert len(colours) > 200 and note_blue > 2000, (len(colours), note_blue)
