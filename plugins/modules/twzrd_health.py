@@ -17,6 +17,13 @@ description:
   - In O(mode=report) (the weekly job) also counts the errors in the logs of the last O(report_days),
     reports memory and swap, the load trend from the hourly history, PM2 status, uptime and restarts
     per app, and the host's uptime. Report mode never writes the state file.
+  - The report shows every job of the host, whichever user runs it. A job that runs as another user (the
+    install role runs db_health and vacuum as postgres) keeps C(STATE_DIR/USER/state.json) next to O(state_file);
+    the report reads those files read-only and as untrusted data (no symlink, directory and file owned by that
+    user, at most 16 MiB, checked like its own state), for their open alerts, database sizes and vacuum runs.
+  - The report's status is the worst of its own checks (including the week-level O(report_crash_restarts_warning)
+    and O(log_errors_per_day_warning)) and of the alerts every other job left open; the subject names the alerts
+    at that level.
   - Both modes forecast when each disk in O(disk_paths) is full from the hourly history (alert C(disk_forecast)).
   - In O(mode=report) with O(report_dir), or with an email channel in O(notify.urls), the report is also an
     HTML page with charts of the week (load, memory and swap, disk with its forecast, database size, dead rows,
@@ -298,8 +305,11 @@ report:
     - The weekly report; keys C(period_days), C(since), C(host) (uptime), C(memory), C(swap),
       C(load) (current and C(trend) min/avg/max), C(disks), C(disk_forecast), C(pm2) (apps with status, restarts,
       uptime, memory; C(daemons) as in RV(metrics)), C(log_errors) (total and per source the count, the top messages, the last one, redacted,
-      and C(per_day)), C(open_alerts) (alerts the other jobs left open) and C(trends) (the week's hourly samples,
-      PM2 crash restarts and error lines per day, database sizes and dead rows over 30 days; what the charts draw).
+      and C(per_day)), C(open_alerts) (alerts every other job left open, with its C(job), also the jobs run by other
+      users), C(state_files) (per other user whose jobs keep their own state file, C(user), C(path), C(jobs) found,
+      C(warning) when it was not read) and C(trends) (the week's hourly samples,
+      PM2 crash restarts and error lines per day, database sizes and dead rows over 30 days, vacuum runs; what the
+      charts draw; C(collecting) tells since when the hourly history runs and how many days of the period it covers).
   returned: in report mode
   type: dict
 summary:
