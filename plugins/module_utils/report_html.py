@@ -253,9 +253,9 @@ def render_page(result, charts, image_src=data_uri):
         parts.append('<h2>The week in numbers</h2><pre>%s</pre>' % esc('\n'.join(numbers)))
     parts.extend(_collecting(report))
     drawn = dict((name, (title, png)) for name, title, png in charts)
-    for name, title, dummy, dummy in CHARTS:
+    for name, chart_title, dummy, dummy in CHARTS:
         if name not in drawn:  # no empty chart: say why in words
-            parts.append('<h2>%s</h2>' % esc(title))
+            parts.append('<h2>%s</h2>' % esc(chart_title))
             parts.append('<p class="caption" id="not-drawn-%s">%s</p>' % (esc(name), esc(_not_drawn(name, report))))
         else:
             title, png = drawn[name]
