@@ -73,6 +73,8 @@ VACUUM_OPTIONS = ('statement_timeout', 'tables', 'all_tables', 'min_dead_rows', 
 HEALTH_OPTIONS = ('swap_warning', 'swap_critical', 'load_warning', 'load_critical', 'load_per_cpu', 'disk_paths',
                   'disk_warning', 'disk_critical', 'crash_warning', 'crash_critical', 'pm2_expected_apps',
                   'report_days', 'log_paths', 'error_patterns', 'log_errors_warning', 'report_keep',
+                  'log_errors_per_day_warning', 'log_errors_per_day_critical', 'report_crash_restarts_warning',
+                  'report_crash_restarts_critical',
                   'forecast_days', 'forecast_warning_days', 'forecast_critical_days') + PM2_OPTIONS
 RESTART_OPTIONS = {'apps': 'twzrd_restart_apps', 'strategy': 'twzrd_restart_strategy',
                    'health_checks': 'twzrd_restart_health_checks', 'online_timeout': 'twzrd_restart_online_timeout',

@@ -18,6 +18,7 @@ from ansible.module_utils.common.warnings import warn
 from ansible_collections.twzrd.ops.plugins.module_utils import forecast
 from ansible_collections.twzrd.ops.plugins.module_utils import health_checks as checks
 from ansible_collections.twzrd.ops.plugins.module_utils import history as trend_history
+from ansible_collections.twzrd.ops.plugins.module_utils import job_states
 from ansible_collections.twzrd.ops.plugins.module_utils import logscan
 from ansible_collections.twzrd.ops.plugins.module_utils import system
 from ansible_collections.twzrd.ops.plugins.module_utils import trends
@@ -180,10 +181,19 @@ def run_report(params, store, target, now):
     log_errors = scan_logs(params, view, since, now)
     alerts += checks.check_log_errors(log_errors, params['log_errors_warning'], params['report_days'])
 
-    health_state = store.section(SECTION)
+    # Every job's record: db_health and vacuum run as postgres and keep their own state file.
+    others = job_states.discover(params['state_file']) if params['state_file'] else []
+    host_state = job_states.merged(store.data, others, (SECTION, DB_SECTION, VACUUM_SECTION))
+    health_state = host_state[SECTION]
     history = health_state.get('history') or []
     found, forecasts = disk_forecasts(params, history, disks, now)
     alerts += found
+    days = trend_history.daily_days(now, params['report_days'])
+    alerts += checks.check_report_crash_restarts(health_state.get('pm2_restarts'), days,
+                                                 params['report_crash_restarts_warning'],
+                                                 params['report_crash_restarts_critical'])
+    alerts += checks.check_log_errors_per_day(log_errors, days, params['log_errors_per_day_warning'],
+                                              params['log_errors_per_day_critical'])
     report = {
         'period_days': params['report_days'],
         'since': int(since),
@@ -197,10 +207,11 @@ def run_report(params, store, target, now):
                 'daemons': [d.metrics() for d in view.daemons],
                 'apps': [_app_report(name, procs) for name, procs in sorted(group_by_name(view.processes).items())]},
         'log_errors': log_errors,
-        'open_alerts': other_jobs_alerts(store.section(ALERTING_SECTION), own_job='health'),
-        'trends': trends.weekly_trends(health_state, store.section(DB_SECTION), log_errors, now, since,
+        'open_alerts': other_jobs_alerts(host_state[ALERTING_SECTION], own_job='health'),
+        'state_files': job_states.source_summary(others),
+        'trends': trends.weekly_trends(health_state, host_state[DB_SECTION], log_errors, now, since,
                                        params['report_days'], _thresholds(params, load),
-                                       vacuum_state=store.section(VACUUM_SECTION)),
+                                       vacuum_state=host_state[VACUUM_SECTION]),
     }
     metrics = dict(memory, load=load, disks=disks, pm2=view.metrics(apps), disk_forecast=forecasts)
     return build_result(alerts, metrics, mode='report', report=report)
@@ -214,18 +225,27 @@ def _thresholds(params, load):
 
 
 def other_jobs_alerts(alerting_state, own_job):
-    """Alerts still open in the other jobs (db_health, vacuum ...), as their last run left them."""
+    """Alerts still open in the other jobs (db_health, vacuum ...), as their last run left them.
+
+    Another user may have written them: every text is made one printable line.
+    """
     found = []
     for job, job_state in sorted((alerting_state or {}).items()):
         if job == own_job or not isinstance(job_state, dict) or not isinstance(job_state.get('alerts'), dict):
             continue
         for entry in job_state['alerts'].values():
             if isinstance(entry, dict) and entry.get('level') in (WARNING, CRITICAL):
-                alert = dict((k, entry.get(k)) for k in ('check', 'subject', 'level', 'value', 'threshold',
-                                                         'message', 'remediation', 'since'))
-                alert['job'] = job
+                alert = dict((k, _shown(entry.get(k))) for k in ('check', 'subject', 'value', 'threshold',
+                                                                 'message', 'remediation', 'since'))
+                alert.update(level=entry['level'], job=job_states.printable(job, 100))
                 found.append(alert)
-    return sorted(found, key=lambda a: (a['level'] != CRITICAL, a['job'], a['check'], str(a.get('subject'))))
+    return sorted(found, key=lambda a: (a['level'] != CRITICAL, a['job'], str(a['check']), str(a.get('subject'))))
+
+
+def _shown(value):
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    return job_states.printable(value)
 
 
 def log_metric_fields(result):
@@ -241,4 +261,5 @@ def log_metric_fields(result):
     ]
     if 'report' in result:
         fields.append(('log_errors', result['report']['log_errors']['total']))
+        fields.append(('open_alerts', len(result['report']['open_alerts'])))
     return fields

@@ -211,6 +211,42 @@ def check_log_errors(log_errors, warning, days):
                 'fix the cause or tune error_patterns if they are not errors.', 'errors-in-the-logs'))]
 
 
+def check_report_crash_restarts(daily, days, warning, critical):
+    """Weekly: crash restarts per app over ``days`` (day keys), as the hourly job counted them per day."""
+    totals = {}
+    for day in days:
+        for app, count in ((daily or {}).get(day) or {}).items():
+            if isinstance(count, int) and not isinstance(count, bool):
+                totals[app] = totals.get(app, 0) + count
+    alerts = []
+    for app in sorted(totals):
+        level, threshold = classify(totals[app], warning, critical)
+        if level == OK:
+            continue
+        alerts.append(make_alert(
+            'report_crash_restarts', level, totals[app], threshold,
+            'PM2 app %s crash-restarted %d times over the last %d days (threshold: more than %s)'
+            % (app, totals[app], len(days), threshold),
+            REMEDIATION['pm2_crashes'].replace('APP', app.split('/')[-1]), subject=app))
+    return alerts
+
+
+def check_log_errors_per_day(log_errors, days, warning, critical):
+    """Weekly: error lines of the busiest day over ``days`` (day keys), every source together."""
+    per_day = dict((day, sum(int((s.get('per_day') or {}).get(day) or 0) for s in log_errors.get('sources') or []))
+                   for day in days)
+    worst = max(days, key=lambda d: (per_day[d], d)) if days else None
+    level, threshold = classify(per_day[worst] if worst else None, warning, critical)
+    if level == OK:
+        return []
+    return [make_alert(
+        'log_errors_per_day', level, per_day[worst], threshold,
+        '%d error lines in the logs on %s, the busiest of the last %d days (threshold: more than %s per day)'
+        % (per_day[worst], worst, len(days), threshold),
+        runbook('Read the top messages in the report (report.log_errors) and the log they come from; fix the cause, '
+                'or tune error_patterns if they are not errors.', 'errors-in-the-logs'))]
+
+
 def readings(metrics, params):
     """What each threshold check measured this run and its thresholds now, by alert key.
 

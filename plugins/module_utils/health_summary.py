@@ -6,6 +6,8 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import time
+
 from ansible_collections.twzrd.ops.plugins.module_utils.report_html import forecast_text
 from ansible_collections.twzrd.ops.plugins.module_utils.sparkline import HEADING, week_line
 
@@ -86,11 +88,45 @@ def _week_lines(report):
     return lines
 
 
+def _collecting_lines(report):
+    """A new host: since when its history is recorded ("2 of 7 days so far")."""
+    collecting = (report.get('trends') or {}).get('collecting') or {}
+    if not collecting or collecting.get('days', 0) >= collecting.get('period_days', 0):
+        return []
+    if collecting.get('since') is None:
+        return ['history: nothing recorded yet (the hourly alerts job starts it)']
+    return ['history since %s: %d of %d days so far' % (
+        time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(collecting['since'])), collecting['days'],
+        collecting['period_days'])]
+
+
+def _other_jobs_lines(report):
+    """The other jobs' open alerts and where their state came from (texts already made one printable line)."""
+    lines = []
+    for source in report.get('state_files') or []:
+        if source.get('warning'):
+            lines.append('state of user %s not fully read: %s' % (source['user'], source['warning']))
+        else:
+            lines.append('state of user %s (%s): jobs %s' % (source['user'], source['path'],
+                                                             ', '.join(source['jobs']) or 'none yet'))
+    others = report.get('open_alerts') or []
+    if others:
+        lines.append('open alerts of the other jobs: %d' % len(others))
+        for alert in others:
+            lines.append('  %s %s job: %s' % (str(alert['level']).upper(), alert['job'], alert.get('message')))
+    return lines
+
+
 def summary_lines(result):
     """Headline, alerts with remediation, then the numbers (and the report sections)."""
     alerts = result['alerts']
     headline = 'status %s' % result['status'].upper()
-    headline += ': %d alert(s)' % len(alerts) if alerts else ': all checks ok'
+    others = len((result.get('report') or {}).get('open_alerts') or [])
+    if alerts or others:
+        headline += ': %s' % ' and '.join(text for count, text in (
+            (len(alerts), '%d alert(s)' % len(alerts)), (others, '%d open in other jobs' % others)) if count)
+    else:
+        headline += ': all checks ok'
     lines = [headline] + alert_lines(alerts) + _system_lines(result['metrics'])
     lines.append(_pm2_line(result['metrics']['pm2']))
     report = result.get('report')
@@ -105,7 +141,9 @@ def summary_lines(result):
         lines.append('  %s: %s, %d/%d online, %d restarts, up %s, %.0f MiB' % (
             app['name'], app['status'], app['online'], app['instances'], app['restarts'],
             _duration(app['uptime_seconds']), app['memory_bytes'] / 1048576.0))
+    lines.extend(_other_jobs_lines(report))
     lines.append('host up %s' % _duration(report['host']['uptime_seconds']))
+    lines.extend(_collecting_lines(report))
     trend = report['load']['trend']
     if trend['samples']:
         lines.append('load over %d days: min %.2f, avg %.2f, max %.2f (%d hourly samples)' % (

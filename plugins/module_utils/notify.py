@@ -222,8 +222,7 @@ def compose_report_message(job, host, status, summary, alerts, accepted, now):
     if alerts:
         lines.extend(['', 'Alerts:'])
         for alert in alerts:
-            name = alert['check'] + (' %s' % alert['subject'] if alert.get('subject') else '')
-            lines.append('- %s %s: %s' % (alert['level'].upper(), name, alert.get('message')))
+            lines.append('- %s %s: %s' % (alert['level'].upper(), _report_name(alert), alert.get('message')))
             if alert.get('remediation'):
                 lines.append('  what to do: %s' % alert['remediation'])
     if accepted:
@@ -232,7 +231,22 @@ def compose_report_message(job, host, status, summary, alerts, accepted, now):
             name = alert['check'] + (' %s' % alert['subject'] if alert.get('subject') else '')
             lines.append('- %s %s: %s (accepted: %s)' % (alert['level'].upper(), name, alert.get('message'),
                                                          alert.get('accepted_reason')))
-    return subject_line(job, host, status), _limit('\n'.join(lines))
+    return subject_line(job, host, status) + report_reason(status, alerts), _limit('\n'.join(lines))
+
+
+def _report_name(alert):
+    """``check subject``, after the job that raised it when another job did (the weekly report's open alerts)."""
+    name = alert['check'] + (' %s' % alert['subject'] if alert.get('subject') else '')
+    return '%s %s' % (alert['job'], name) if alert.get('job') else name
+
+
+def report_reason(status, alerts, shown=3):
+    """Why a report is not OK, for its subject: ``: alerts swap, report_crash_restarts api and 2 more``."""
+    top = [a for a in alerts if a.get('level') == status]
+    if not top:
+        return ''
+    names = [''.join(ch if ch.isprintable() else '?' for ch in _report_name(a))[:120] for a in top[:shown]]
+    return ': %s%s' % (', '.join(names), ' and %d more' % (len(top) - shown) if len(top) > shown else '')
 
 
 def _limit(text):

@@ -5,8 +5,9 @@
 
 matplotlib is imported here, inside :func:`render_charts`, and this file is
 imported only when an HTML report is rendered: the hourly job never pays
-for it (~0.5 s and a font cache).  Every chart is drawn even without data
-(it then says so), so the page always has the same sections.
+for it (~0.5 s and a font cache).  A chart is drawn only when it has
+something to draw (trends.drawn_charts): an empty chart with a 1970 axis tells
+nothing, the page says in words what is still being collected instead.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -14,6 +15,8 @@ __metaclass__ = type
 
 import datetime
 import io
+
+from ansible_collections.twzrd.ops.plugins.module_utils.trends import drawn_charts
 
 GIB = 1073741824.0
 MIB = 1048576.0
@@ -217,8 +220,11 @@ def render_charts(report):
     """``[(name, title, png_bytes), ...]`` for the weekly ``report`` (health.run_report)."""
     plt, mdates = _pyplot()
     trends = report['trends']
+    drawn = drawn_charts(trends)
     charts = []
     for name, title, ylabel, draw in CHARTS:
+        if name not in drawn:
+            continue
         canvas = Canvas(plt, mdates, ylabel)
         try:
             if draw is None:

@@ -22,7 +22,7 @@ from html import escape as _escape
 
 from ansible_collections.twzrd.ops.plugins.module_utils import text_table
 from ansible_collections.twzrd.ops.plugins.module_utils.db_checks import human_bytes
-from ansible_collections.twzrd.ops.plugins.module_utils.report_charts import render_charts  # matplotlib: not yet
+from ansible_collections.twzrd.ops.plugins.module_utils.report_charts import CHARTS, render_charts  # matplotlib: not yet
 from ansible_collections.twzrd.ops.plugins.module_utils.sparkline import BARS, HEADING as SPARKLINE_HEADING
 
 PAGE_PREFIX = 'twzrd-report-'
@@ -40,6 +40,7 @@ td,th{border:1px solid #ddd;padding:.25em .5em;text-align:left;vertical-align:to
 .alert{border-left:4px solid;padding:.3em .6em;margin:.5em 0;background:#fafafa}
 .fix{color:#444;font-size:.9em} img{max-width:100%;height:auto;display:block;margin:.3em 0}
 .caption{font-size:.85em;color:#444} code{font-size:.9em} pre{font-size:.8em;background:#f6f6f6;padding:.5em;overflow-x:auto}
+.collecting{background:#eef4fb;border-left:4px solid #1f77b4;padding:.4em .6em}
 '''
 
 
@@ -156,6 +157,44 @@ CAPTIONS = {
 }
 
 
+HOURLY_JOB = 'the hourly alerts job records load, memory, swap and disk use every hour'
+DB_JOB = 'the daily db_health job records each database\'s size and the dead rows of its worst tables'
+
+
+def _not_drawn(name, report):
+    """The sentence that stands for a chart with nothing to draw: none this week, or not recorded yet."""
+    trends = report['trends']
+    hourly_seen = (trends.get('collecting') or {}).get('since') is not None
+    if name in ('load', 'memory', 'disk'):
+        return 'No hourly samples yet: %s; the chart appears after its first run.' % HOURLY_JOB
+    if name == 'db_size':
+        return 'No database sizes recorded yet: %s.' % DB_JOB
+    if name == 'dead_rows':
+        if trends['db_sizes']:
+            return 'No dead rows recorded in %d days.' % len(trends['db_days'])
+        return 'No dead rows recorded yet: %s.' % DB_JOB
+    if name == 'pm2_restarts':
+        if hourly_seen:
+            return 'No PM2 crash restarts this week.'
+        return 'No PM2 crash restarts recorded yet: the hourly alerts job counts them per app and day.'
+    return 'No error lines in the logs over %d days.' % report['period_days']
+
+
+def _collecting(report):
+    """A new host: what is being collected and since when, instead of a week of empty charts."""
+    collecting = report['trends'].get('collecting') or {}
+    period = collecting.get('period_days') or report['period_days']
+    if collecting.get('since') is None:
+        return ['<p class="collecting" id="collecting"><b>New host: nothing recorded yet.</b> %s; %s; the weekly '
+                'vacuum job records its runs. Each chart appears once it has data.</p>'
+                % (esc(HOURLY_JOB[0].upper() + HOURLY_JOB[1:]), esc(DB_JOB))]
+    if collecting['days'] >= period:
+        return []
+    return ['<p class="collecting" id="collecting"><b>Collecting since %s: %d of %d days so far.</b> '
+            'The charts cover what was recorded; %s.</p>'
+            % (esc(_when(collecting['since'])), collecting['days'], period, esc(HOURLY_JOB))]
+
+
 def _top_messages(report):
     rows = []
     for source in report['trends']['errors']:
@@ -216,12 +255,19 @@ def render_page(result, charts, image_src=data_uri):
                and not any(char in line for char in BARS)]
     if numbers:  # the text report's numbers and sparklines (also what a text-only mail reader shows)
         parts.append('<h2>The week in numbers</h2><pre>%s</pre>' % esc('\n'.join(numbers)))
-    for name, title, png in charts:
-        parts.append('<h2>%s</h2>' % esc(title))
-        parts.append('<img class="chart" id="chart-%s" alt="%s" src="%s">' % (esc(name), esc(title),
-                                                                              image_src(name, png)))
-        parts.append('<p class="caption">%s</p>' % esc(CAPTIONS[name](report)))
-        if name == 'errors':
+    parts.extend(_collecting(report))
+    drawn = dict((name, (title, png)) for name, title, png in charts)
+    for name, chart_title, dummy, dummy in CHARTS:
+        if name not in drawn:  # no empty chart: say why in words
+            parts.append('<h2>%s</h2>' % esc(chart_title))
+            parts.append('<p class="caption" id="not-drawn-%s">%s</p>' % (esc(name), esc(_not_drawn(name, report))))
+        else:
+            title, png = drawn[name]
+            parts.append('<h2>%s</h2>' % esc(title))
+            parts.append('<img class="chart" id="chart-%s" alt="%s" src="%s">' % (esc(name), esc(title),
+                                                                                  image_src(name, png)))
+            parts.append('<p class="caption">%s</p>' % esc(CAPTIONS[name](report)))
+        if name == 'errors' and name in drawn:
             parts.append(_top_messages(report))
         if name == 'dead_rows':
             parts.append(_vacuum_table(report))

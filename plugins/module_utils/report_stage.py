@@ -40,7 +40,7 @@ from ansible_collections.twzrd.ops.plugins.module_utils import alerting
 from ansible_collections.twzrd.ops.plugins.module_utils import logline
 from ansible_collections.twzrd.ops.plugins.module_utils import notify as delivery
 from ansible_collections.twzrd.ops.plugins.module_utils import silences
-from ansible_collections.twzrd.ops.plugins.module_utils.alerts import CRITICAL, OK, WARNING, alert_key, build_result, runbook
+from ansible_collections.twzrd.ops.plugins.module_utils.alerts import CRITICAL, OK, WARNING, alert_key, build_result, runbook, worst_level
 from ansible_collections.twzrd.ops.plugins.module_utils.state import DEFAULT_STATE_FILE, StateError, StateStore, atomic_write
 
 SECTION = 'alerting'
@@ -194,8 +194,11 @@ class ReportStage:
         raised, silenced = silences.apply(raised, silence_entries, now)
         if silenced:
             result['silenced'] = silenced
+        # A report's status is the host's: the alerts other jobs left open count too (twzrd_health report).
+        inherited = list((result.get('report') or {}).get('open_alerts') or [])
         if not failed:
             result.update(build_result(raised, result.get('metrics') or {}))
+            result['status'] = worst_level(result['alerts'] + inherited)
         else:
             result['alerts'] = raised
         if accepted:
@@ -214,7 +217,7 @@ class ReportStage:
         message = None
         if self.kind == REPORT_KIND:
             message = delivery.compose_report_message(
-                self.job, self.host, status, result.get('summary') or [], result['alerts'],
+                self.job, self.host, status, result.get('summary') or [], result['alerts'] + inherited,
                 accepted, now)
         elif events:
             message = delivery.compose_alert_message(self.job, self.host, status, events,
@@ -279,8 +282,9 @@ class ReportStage:
 
     def _keep_report(self, result, status, accepted):
         """The run's report as a dated file in report_dir: the audit trail of the weekly jobs."""
+        inherited = list((result.get('report') or {}).get('open_alerts') or [])
         dummy, text = delivery.compose_report_message(self.job, self.host, status, result.get('summary') or [],
-                                                      result['alerts'], accepted, self.started)
+                                                      result['alerts'] + inherited, accepted, self.started)
         try:
             from ansible_collections.twzrd.ops.plugins.module_utils import report_file  # pylint: disable=import-outside-toplevel
             self.report_path = report_file.write(self.params['report_dir'], self.key, self.started, text,

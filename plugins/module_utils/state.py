@@ -90,13 +90,20 @@ def path_error(path):
     return None
 
 
-def _read_bounded(path):
-    """The file's text, refusing non-regular files and reading at most MAX_STATE_BYTES + 1 bytes."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, 'O_CLOEXEC', 0))
+def _read_bounded(path, dir_fd=None, owner=None):
+    """The file's text, refusing non-regular files and reading at most MAX_STATE_BYTES + 1 bytes.
+
+    ``owner`` (a uid): the file must belong to that user (another user's state, read by root).
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, 'O_CLOEXEC', 0), dir_fd=dir_fd)
     try:
-        mode = os.fstat(fd).st_mode
+        info = os.fstat(fd)
+        mode = info.st_mode
         if not stat.S_ISREG(mode):
             raise StateError('state_file %s is %s, not a regular file: refusing to read it' % (path, _kind(mode)))
+        if owner is not None and info.st_uid != owner:
+            raise StateError('state_file %s belongs to uid %d, not uid %d: refusing to read it'
+                             % (path, info.st_uid, owner))
         chunks, size = [], 0
         while size <= MAX_STATE_BYTES:
             chunk = os.read(fd, min(1 << 20, MAX_STATE_BYTES + 1 - size))
@@ -125,6 +132,11 @@ def read_state(path):
         if exc.errno == errno.ELOOP:
             raise StateError('state_file %s is a symlink: refusing to read or replace it' % path)
         return {}, 'state file %s cannot be read (%s): fresh start' % (path, exc.strerror)
+    return parse_state(raw, path)
+
+
+def parse_state(raw, path):
+    """``(data, warning)`` of a state file's bytes: JSON object, within the size bound, sections checked."""
     if len(raw) > MAX_STATE_BYTES:
         return {}, 'state file %s is larger than %d bytes: fresh start' % (path, MAX_STATE_BYTES)
     try:
@@ -215,3 +227,37 @@ class StateStore:
             raise StateError('cannot write state file %s: %s' % (self.path, exc))
         except (RecursionError, ValueError) as exc:
             raise StateError('cannot write state file %s: %s' % (self.path, exc))
+
+
+def read_user_state(directory, user, uid):
+    """Another user's state file, ``directory/state.json``, as untrusted data: ``(data, warning)``.
+
+    For root reading what a job running as ``user`` (uid ``uid``) recorded: the directory and the
+    file must not be symlinks and must belong to that user, the file must be a regular one within
+    MAX_STATE_BYTES, and its sections pass the schema.  Anything else is ``({}, why)``; nothing is
+    ever written or created.
+    """
+    path = os.path.join(directory, os.path.basename(DEFAULT_STATE_FILE))
+    try:
+        dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, 'O_CLOEXEC', 0))
+    except (IOError, OSError) as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            return {}, 'state directory %s of user %s is not a directory (or a symlink): not read' % (directory, user)
+        return {}, 'state directory %s of user %s cannot be opened (%s): not read' % (directory, user, exc.strerror)
+    try:
+        dir_uid = os.fstat(dir_fd).st_uid
+        if dir_uid != uid:
+            return {}, ('state directory %s belongs to uid %d, not to user %s: not read'
+                        % (directory, dir_uid, user))
+        raw = _read_bounded(os.path.basename(path), dir_fd=dir_fd, owner=uid)
+    except StateError as exc:
+        return {}, '%s' % exc
+    except (IOError, OSError) as exc:
+        if exc.errno == errno.ENOENT:
+            return {}, None  # the user's jobs have not run yet
+        if exc.errno == errno.ELOOP:
+            return {}, 'state_file %s is a symlink: refusing to read it' % path
+        return {}, 'state file %s cannot be read (%s)' % (path, exc.strerror)
+    finally:
+        os.close(dir_fd)
+    return parse_state(raw, path)

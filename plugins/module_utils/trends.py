@@ -63,6 +63,35 @@ def vacuum_runs(vacuum_state, since, until):
     return [r for r in runs or [] if isinstance(r, dict) and isinstance(r.get('t'), (int, float)) and since <= r['t'] <= until]
 
 
+def collecting(history, now, period_days):
+    """Since when the hourly job records this host, and how much of the period that covers.
+
+    ``{'since': epoch or None, 'days': days with samples so far (at most period_days), 'period_days': ...}``;
+    a new host's report says "2 of 7 days so far" instead of drawing a mostly empty week.
+    """
+    times = [h['t'] for h in trend_history.hourly_samples(history)]
+    if not times:
+        return {'since': None, 'days': 0, 'period_days': period_days}
+    first = min(times)
+    days = int((now - first) / float(trend_history.DAY) + 0.5)  # to the nearest day: 47 hours are 2 days
+    return {'since': int(first), 'days': max(1, min(period_days, days)), 'period_days': period_days}
+
+
+def drawn_charts(trends):
+    """The charts that have something to draw; the others are one sentence on the page (report_html.py)."""
+    hourly = trends['hourly']
+    has = {
+        'load': any(v is not None for v in hourly['load1'] + hourly['load5'] + hourly['load15']),
+        'memory': any(v is not None for v in hourly['mem_pct'] + hourly['swap_pct']),
+        'disk': any(v is not None for values in hourly['disk'].values() for v in values),
+        'db_size': bool(trends['db_sizes']),
+        'dead_rows': any(tables for tables in trends['dead_rows'].values()),
+        'pm2_restarts': any(sum(counts) for counts in trends['pm2_restarts'].values()),
+        'errors': any(sum(source['per_day']) for source in trends['errors']),
+    }
+    return set(name for name, drawn in has.items() if drawn)
+
+
 def weekly_trends(health_state, db_state, log_errors, now, since, period_days, thresholds, vacuum_state=None):
     """Everything the charts draw; ``thresholds`` holds the load and disk levels to draw as lines."""
     days = trend_history.daily_days(now, period_days)
@@ -82,4 +111,5 @@ def weekly_trends(health_state, db_state, log_errors, now, since, period_days, t
         'db_forecast': db_state.get('forecast') if isinstance(db_state.get('forecast'), dict) else {},
         'errors': error_days(log_errors, days),
         'vacuum_runs': vacuum_runs(vacuum_state, now - DB_DAYS * trend_history.DAY, now),
+        'collecting': collecting(health_state.get('history'), now, period_days),
     }

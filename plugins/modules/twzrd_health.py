@@ -17,6 +17,13 @@ description:
   - In O(mode=report) (the weekly job) also counts the errors in the logs of the last O(report_days),
     reports memory and swap, the load trend from the hourly history, PM2 status, uptime and restarts
     per app, and the host's uptime. Report mode never writes the state file.
+  - The report shows every job of the host, whichever user runs it. A job that runs as another user (the
+    install role runs db_health and vacuum as postgres) keeps C(STATE_DIR/USER/state.json) next to O(state_file);
+    the report reads those files read-only and as untrusted data (no symlink, directory and file owned by that
+    user, at most 16 MiB, checked like its own state), for their open alerts, database sizes and vacuum runs.
+  - The report's status is the worst of its own checks (including the week-level O(report_crash_restarts_warning)
+    and O(log_errors_per_day_warning)) and of the alerts every other job left open; the subject names the alerts
+    at that level.
   - Both modes forecast when each disk in O(disk_paths) is full from the hourly history (alert C(disk_forecast)).
   - In O(mode=report) with O(report_dir), or with an email channel in O(notify.urls), the report is also an
     HTML page with charts of the week (load, memory and swap, disk with its forecast, database size, dead rows,
@@ -138,10 +145,32 @@ options:
   log_errors_warning:
     description: In report mode, raise a warning when the period holds more error lines than this. Unset means report only.
     type: int
+  log_errors_per_day_warning:
+    description:
+      - In report mode, error lines in the logs on the busiest day of the period (every source together) above which
+        the week's status is a warning (check C(log_errors_per_day)). A healthy app logs next to none.
+    type: int
+    default: 10
+  log_errors_per_day_critical:
+    description: Error lines on the busiest day above which the week's status is critical.
+    type: int
+    default: 500
+  report_crash_restarts_warning:
+    description:
+      - In report mode, crash restarts of one PM2 app over the period (as the hourly alerts job counted them) above
+        which the week's status is a warning (check C(report_crash_restarts)). The hourly job alerts on each crash;
+        this one tells an app that keeps crashing all week.
+    type: int
+    default: 5
+  report_crash_restarts_critical:
+    description: Crash restarts of one app over the period above which the week's status is critical.
+    type: int
+    default: 50
 notes:
   - 'Bounds: O(load_warning)/O(load_critical) 0-10000, O(crash_warning)/O(crash_critical) 0-1000000,
     O(pm2_timeout) 1-3600 s, O(report_days) 1-366, O(max_scan_bytes) 1 B-1 GiB, O(log_errors_warning) 0-10**9;
-    percentages 0-100.'
+    O(log_errors_per_day_warning)/O(log_errors_per_day_critical) 0-10**9,
+    O(report_crash_restarts_warning)/O(report_crash_restarts_critical) 0-1000000; percentages 0-100.'
   - A O(state_file) that cannot be written (read-only or full disk) is a warning; the alerts are still reported.
 requirements:
   - psutil
@@ -284,8 +313,11 @@ report:
       C(load) (current and C(trend) min/avg/max), C(disks), C(disk_forecast), C(pm2) (apps with status, restarts,
       uptime, memory; C(daemons) as in RV(metrics)), C(log_errors) (total and per source the count, the top messages, the last one, redacted,
       and C(per_day); C(error) when the file could not be read, and C(skipped) true when it was refused as unsafe),
-      C(open_alerts) (alerts the other jobs left open) and C(trends) (the week's hourly samples,
-      PM2 crash restarts and error lines per day, database sizes and dead rows over 30 days; what the charts draw).
+      C(open_alerts) (alerts every other job left open, with its C(job), also the jobs run by other
+      users), C(state_files) (per other user whose jobs keep their own state file, C(user), C(path), C(jobs) found,
+      C(warning) when it was not read) and C(trends) (the week's hourly samples,
+      PM2 crash restarts and error lines per day, database sizes and dead rows over 30 days, vacuum runs; what the
+      charts draw; C(collecting) tells since when the hourly history runs and how many days of the period it covers).
   returned: in report mode
   type: dict
 summary:
@@ -401,6 +433,10 @@ ARGUMENT_SPEC = dict(
     error_patterns=dict(type='list', elements='str', default=DEFAULT_ERROR_PATTERNS),
     max_scan_bytes=dict(type='int', default=DEFAULT_MAX_BYTES),
     log_errors_warning=dict(type='int'),
+    log_errors_per_day_warning=dict(type='int', default=10),
+    log_errors_per_day_critical=dict(type='int', default=500),
+    report_crash_restarts_warning=dict(type='int', default=5),
+    report_crash_restarts_critical=dict(type='int', default=50),
 )
 ARGUMENT_SPEC.update(report_argument_spec())
 ARGUMENT_SPEC.update(forecast_argument_spec())
@@ -410,6 +446,8 @@ BOUNDS = {
     'crash_warning': (0, 1000000), 'crash_critical': (0, 1000000),
     'pm2_timeout': (1, 3600), 'report_days': (1, 366),
     'max_scan_bytes': (1, 1024 ** 3), 'log_errors_warning': (0, 1000000000),
+    'log_errors_per_day_warning': (0, 1000000000), 'log_errors_per_day_critical': (0, 1000000000),
+    'report_crash_restarts_warning': (0, 1000000), 'report_crash_restarts_critical': (0, 1000000),
 }
 
 
@@ -419,6 +457,8 @@ def parameter_errors(params):
     errors += checks.threshold_pair_errors(params, 'disk_warning', 'disk_critical', 0, 100)
     errors += checks.threshold_pair_errors(params, 'load_warning', 'load_critical', 0)
     errors += checks.threshold_pair_errors(params, 'crash_warning', 'crash_critical', 0)
+    errors += checks.threshold_pair_errors(params, 'log_errors_per_day_warning', 'log_errors_per_day_critical', 0)
+    errors += checks.threshold_pair_errors(params, 'report_crash_restarts_warning', 'report_crash_restarts_critical', 0)
     errors += forecast_parameter_errors(params)
     errors += checks.regex_errors(params, 'error_patterns')
     if not params['error_patterns']:

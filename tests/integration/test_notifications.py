@@ -248,7 +248,8 @@ def test_weekly_report_is_one_readable_message(tmp_path, smtp):
     assert len(smtp.messages) == 2
     subject, body = smtp.texts()[1]
     # email gets the HTML page (issue 12); its text part is the page as text
-    assert subject.endswith(': WARNING') and 'Open alerts' in body and 'What to do:' in body
+    # the subject says why (issue 18 item 3)
+    assert subject.endswith(': WARNING: disk /') and 'Open alerts' in body and 'What to do:' in body
 
 
 def test_accepted_condition_raises_nothing(tmp_path, webhook):

@@ -66,6 +66,8 @@ def all_alerts():
     alerts += health_checks.check_pm2_presence(True, {}, ['web'], '/home/app/.pm2')
     alerts.append(health_checks.pm2_query_failed('timeout'))
     alerts += health_checks.check_log_errors({'total': 40, 'sources': [{'source': 'api', 'errors': 30}]}, 10, 7)
+    alerts += health_checks.check_report_crash_restarts({'2026-12-01': {'api': 94}}, ['2026-12-01'], 5, 50)
+    alerts += health_checks.check_log_errors_per_day({'sources': [{'per_day': {'2026-12-01': 93}}]}, ['2026-12-01'], 10, 500)
 
     backends = [backend(i) for i in range(90)]
     backends += [backend(900, 'active', xact_age=7200.0), backend(901, 'idle in transaction', 60.0, state_age=900.0)]
@@ -163,7 +165,8 @@ def test_every_alert_message_states_its_numeric_threshold(alert):
 
 def test_numeric_thresholds_cover_the_measured_checks():
     numeric = set(a['check'] for a in NUMERIC)
-    assert set(['swap', 'load', 'disk', 'pm2_crashes', 'log_errors', 'connections', 'transaction_age',
+    assert set(['swap', 'load', 'disk', 'pm2_crashes', 'log_errors', 'report_crash_restarts', 'log_errors_per_day',
+                'connections', 'transaction_age',
                 'idle_in_transaction', 'database_growth', 'primary_keys', 'dead_rows', 'wraparound', 'migrations',
                 'expected_tables', 'latency', 'vacuum_skipped', 'vacuum_failed', 'vacuum_incomplete',
                 'vacuum_not_found']) <= numeric
