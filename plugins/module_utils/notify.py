@@ -89,11 +89,11 @@ def secret_parts(url):
         return []
     rest = url.split('://', 1)[-1]
     pieces = set([url, rest])
-    location, _, query = rest.partition('?')
-    authority, _, path = location.partition('/')
+    location, query = rest.partition('?')[::2]
+    authority, path = location.partition('/')[::2]
     if '@' in authority:
         userinfo, authority = authority.rsplit('@', 1)
-        user, _, password = userinfo.partition(':')
+        user, password = userinfo.partition(':')[::2]
         pieces.update([userinfo, password])
         if '@' in unquote(user) or _looks_token(user):
             pieces.add(user)
@@ -101,7 +101,7 @@ def secret_parts(url):
         if _looks_token(piece):
             pieces.add(piece)
     for pair in re.split(r'[&;]', query.split('#', 1)[0]):
-        key, _, value = pair.partition('=')
+        key, value = pair.partition('=')[::2]
         if value and (_SECRET_KEY.search(key) or _looks_token(unquote(value))):
             pieces.add(value)
     for piece in list(pieces):

@@ -47,7 +47,7 @@ def _arguments_error(msg):
     """Fail before AnsibleModule exists: the same JSON a failed module prints, exit 1."""
     sys.stdout.write(json.dumps({'failed': True, 'msg': '%s; %s' % (msg, ARGS_HELP)}) + '\n')
     sys.stdout.flush()
-    sys.exit(1)
+    raise SystemExit(1)
 
 
 def _source():

@@ -195,7 +195,7 @@ alerts:
       level: warning
       value: 150000
       threshold: 100000
-      message: table public.events has 150000 dead rows (21.4 MB, 50000 live; autovacuum OFF for this table: nothing cleans it up until someone runs VACUUM)
+      message: "table public.events has 150000 dead rows (21.4 MB, 50000 live; autovacuum OFF for this table: nothing cleans it up until someone runs VACUUM)"
       remediation: Run the twzrd.ops vacuum playbook ...
       subject: public.events
 recovered:

@@ -20,10 +20,10 @@ def test_scrub_keeps_words_that_also_appear_in_the_url():
     ('mailtos://alerts%40example.com:SmtpAppPw-7f3kQ9zX@smtp.example.com:587?from=twzrd@example.com',
      ['SmtpAppPw-7f3kQ9zX', 'alerts@example.com', 'alerts%40example.com'], ['smtp.example.com']),
     ('mailto://ops:hunter@smtp.example.com', ['hunter'], ['smtp.example.com']),
-    ('slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ/#alerts', ['T1JJ3T3L2', 'A1BRTD4JD',
-                                                                        'TIiajkdnlazkcOXrIdevi7FQ'], ['alerts']),
-    ('tgram://123456789:ABCdefGhIJKlmnOPQRstuVWxyz/987654321', ['123456789', 'ABCdefGhIJKlmnOPQRstuVWxyz',
-                                                               '987654321'], []),
+    ('slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ/#alerts',
+     ['T1JJ3T3L2', 'A1BRTD4JD', 'TIiajkdnlazkcOXrIdevi7FQ'], ['alerts']),
+    ('tgram://123456789:ABCdefGhIJKlmnOPQRstuVWxyz/987654321',
+     ['123456789', 'ABCdefGhIJKlmnOPQRstuVWxyz', '987654321'], []),
     ('json://hooks.example.com/notify?token=abc&mode=insecure', ['abc'], ['hooks.example.com', 'insecure']),
 ])
 def test_scrub_masks_userinfo_and_tokens(url, secrets, words):

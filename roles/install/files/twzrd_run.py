@@ -897,8 +897,8 @@ def silence_label(entry):
 
 
 def silence_text(entry):
-    return 'silenced %-30s until %s by %s: %s (id %s)' % (silence_label(entry), iso(entry['until']), entry.get('by'),
-                                                        entry['reason'], entry['id'])
+    return 'silenced %-30s until %s by %s: %s (id %s)' % (
+        silence_label(entry), iso(entry['until']), entry.get('by'), entry['reason'], entry['id'])
 
 
 def read_silences(path):
