@@ -176,6 +176,8 @@ def test_uninstall_lists_a_textfile_group_and_directory_it_has_no_record_of(base
     assert subprocess.run(['groupadd', '--system', textfile_group], check=False).returncode == 0
     assert subprocess.run(['usermod', '-a', '-G', textfile_group, 'postgres'], check=False).returncode == 0
     os.makedirs(variables['install_textfile_dir'])
+    os.chown(variables['install_textfile_dir'], 0, grp.getgrnam(textfile_group).gr_gid)
+    os.chmod(variables['install_textfile_dir'], 0o1775)
     absent = run_role('absent.yml', variables, base)
     assert absent.returncode == 0, absent.stdout
     left = absent.stdout.split('Left in place')[-1]
