@@ -29,10 +29,34 @@ DEFAULT_STATE_FILE = '/var/lib/twzrd/state.json'
 FORMAT_VERSION = 1
 # Far above a real state file (a few hundred KiB); /dev/zero or a runaway file stops here.
 MAX_STATE_BYTES = 16 * 1024 * 1024
+# A state directory a run creates (an on-demand run as root before the install, say) is 0755 whatever
+# the umask: job users (postgres) must traverse it to reach their own STATE/USER; the files are 0600.
+DIR_MODE = 0o755
+# Marks a directory twzrd created, whose mode the install role then owns (docs/install.md).
+CREATED_MARKER = '.created-by-twzrd'
 
 
 class StateError(Exception):
     """The state file cannot be locked or written (permissions, disk)."""
+
+
+def make_dirs(directory):
+    """Create ``directory`` and its missing parents, each DIR_MODE and marked as twzrd's own."""
+    if os.path.isdir(directory):
+        return
+    parent = os.path.dirname(directory)
+    if parent != directory:
+        make_dirs(parent)
+    try:
+        os.mkdir(directory, DIR_MODE)
+    except OSError as exc:
+        if exc.errno == errno.EEXIST and os.path.isdir(directory):
+            return  # a concurrent first run created it between our look and our mkdir
+        raise
+    os.chmod(directory, DIR_MODE)  # mkdir's mode went through the umask
+    fd = os.open(os.path.join(directory, CREATED_MARKER), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, 'w') as handle:
+        handle.write('Created by a twzrd.ops run: the twzrd.ops.install role sets the mode of this directory.\n')
 
 
 def atomic_write(path, text, mode=0o600):
@@ -200,8 +224,7 @@ class StateStore:
             raise StateError(error)
         directory = os.path.dirname(os.path.abspath(self.path))
         try:
-            # exist_ok: a concurrent first run may create it between our look and our mkdir
-            os.makedirs(directory, 0o750, exist_ok=True)
+            make_dirs(directory)
             self._lock_fd = os.open(self.path + '.lock', os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
         except (IOError, OSError) as exc:
