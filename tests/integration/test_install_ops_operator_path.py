@@ -36,11 +36,15 @@ def ansible_env():
 
 
 def on_demand_alerts(state_file, umask):
-    """What `make run` does as root: an on-demand playbook on this host that keeps state."""
+    """An on-demand playbook as root on this host that keeps state, before the install.
+
+    A quiet on-demand look (the default since issue 18 item 7) writes no state at all; one that is
+    asked to notify (twzrd_notify_on_demand) keeps its history, creating the state directory, as
+    `make run` did before."""
     return subprocess.run([os.path.join(BIN, 'ansible-playbook'), '-i', 'localhost,', '-c', 'local',
                            os.path.join(ROOT, 'playbooks', 'alerts.yml'),
                            '-e', json.dumps({'ansible_python_interpreter': os.path.join(BIN, 'python'),
-                                             'twzrd_state_file': state_file})],
+                                             'twzrd_state_file': state_file, 'twzrd_notify_on_demand': True})],
                           capture_output=True, text=True, env=ansible_env(), timeout=300, check=False, umask=umask)
 
 
