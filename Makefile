@@ -122,14 +122,11 @@ clean:
 
 # Molecule: the install role on systemd Debian containers (podman + runc, a local
 # image built by debootstrap; DESIGN.md "Molecule on this machine").
-# MOLECULE_SCENARIOS=default runs one.
+# MOLECULE_SCENARIOS=default runs one; several run side by side (scripts/molecule-scenarios.sh).
 MOLECULE_SCENARIOS ?= default fullstack
 
 molecule: venv collection molecule-deps
-	@for s in $(MOLECULE_SCENARIOS); do \
-	  echo "== molecule test -s $$s"; \
-	  SECONDS=0; $(BIN)/molecule test -s $$s || exit 1; echo "== $$s: $${SECONDS}s"; \
-	done
+	@MOLECULE=$(BIN)/molecule scripts/molecule-scenarios.sh $(MOLECULE_SCENARIOS)
 
 molecule-deps: venv
 	@scripts/install-molecule-deps.sh
