@@ -155,6 +155,9 @@ def conditions(run):
         result['alerts'] = raised
     if run.accepted:
         result['accepted'] = run.accepted
+    if run.store is not None and run.store.first_run:
+        # which module warnings are routine, as a field: the cron runner mails them not (twzrd_run.py)
+        result['routine_warnings'] = [run.store.warning]
     result['twzrd_reported'] = True  # the cron runner: this run logged and notified itself
 
 

@@ -34,6 +34,7 @@ from ansible_collections.twzrd.ops.plugins.module_utils.alerts import CRITICAL, 
 from ansible_collections.twzrd.ops.plugins.module_utils.report_sinks import ALERTS_KIND, FAILED, REPORT_KIND
 from ansible_collections.twzrd.ops.plugins.module_utils.state import DEFAULT_STATE_FILE
 
+KINDS = (ALERTS_KIND, REPORT_KIND)
 MAX_REPEAT_HOURS = 24 * 365
 MAX_REPORT_KEEP = 1000
 
@@ -102,6 +103,8 @@ class ReportStage:
     """
 
     def __init__(self, module, job, module_name, kind=ALERTS_KIND, instance=None, started=None, log_required=False):
+        if kind not in KINDS:
+            raise ValueError('a report stage is of kind %s, not %r' % (' or '.join(KINDS), kind))
         self.module = module
         self.module_name = module_name
         self.params = module.params
