@@ -47,12 +47,11 @@ from ansible_collections.twzrd.ops.plugins.module_utils import alerting
 from ansible_collections.twzrd.ops.plugins.module_utils import logline
 from ansible_collections.twzrd.ops.plugins.module_utils import notify as delivery
 from ansible_collections.twzrd.ops.plugins.module_utils import silences
+from ansible_collections.twzrd.ops.plugins.module_utils.jobs import ALERTS_KIND, REPORT_KIND
 from ansible_collections.twzrd.ops.plugins.module_utils.alerts import OK, alert_key, build_result, runbook, worst_level
 from ansible_collections.twzrd.ops.plugins.module_utils.state import StateError, StateStore, atomic_write
 
 SECTION = 'alerting'
-ALERTS_KIND = 'alerts'     # tell a person about changes only
-REPORT_KIND = 'report'     # every run is a message (weekly report, vacuum report)
 FAILED = 'failed'
 MAX_PENDING = 20           # undelivered messages kept for the next run, newest last
 

@@ -146,14 +146,12 @@ import time
 
 
 from ansible_collections.twzrd.ops.plugins.module_utils import job_module
+from ansible_collections.twzrd.ops.plugins.module_utils.jobs import JOB_MODULES, JOBS
 from ansible_collections.twzrd.ops.plugins.module_utils import notify as delivery
 from ansible_collections.twzrd.ops.plugins.module_utils.report_stage import (
-    ALERTS_KIND, REPORT_KIND, ReportStage, report_argument_spec, report_parameter_errors)
+    ReportStage, report_argument_spec, report_parameter_errors)
 
 BOUNDS = {}  # no numeric option beyond the shared report options (report_parameter_errors)
-REPORT_JOBS = ('health', 'vacuum')  # their runs are messages anyway; a failure is one too
-JOB_MODULES = {'alerts': 'twzrd_health', 'health': 'twzrd_health', 'db_health': 'twzrd_db_health',
-               'vacuum': 'twzrd_vacuum', 'restart': 'pm2_restart'}
 
 
 ARGUMENT_SPEC = dict(
@@ -206,8 +204,8 @@ def main():
         module.exit_json(**result)
 
     job = failure['job']
-    stage = ReportStage(module, job, JOB_MODULES[job], kind=REPORT_KIND if job in REPORT_JOBS else ALERTS_KIND,
-                        instance=failure.get('instance'))
+    # the job's own kind: a report job's failure is a message too
+    stage = ReportStage(module, job, JOB_MODULES[job], kind=JOBS[job][1], instance=failure.get('instance'))
     stage.fail(failure['msg'], remediation=failure.get('remediation'), error='job', log_extra=[('cron_job', job)])
 
 

@@ -35,8 +35,9 @@ MODULES = {
         emit({'status': 'ok', 'alerts': [], 'metrics': {}, 'warnings': [
               {'event': {'msg': 'state file /var/lib/twzrd/state.json is corrupt (x): fresh start'}}]}, log=True)'''),
     'fake_ok_first_run': textwrap.dedent('''\
-        emit({'status': 'ok', 'alerts': [], 'metrics': {}, 'warnings': [
-              'state file /var/lib/twzrd/state.json does not exist yet: fresh start']}, log=True)'''),
+        first = 'state file /var/lib/twzrd/state.json does not exist yet: fresh start'
+        emit({'status': 'ok', 'alerts': [], 'metrics': {}, 'warnings': [first], 'routine_warnings': [first]},
+             log=True)'''),
     'fake_crash': "raise RuntimeError('boom')",
     'fake_garbage': "print('not json')",
     'fake_slow': "import time; time.sleep(30)",

@@ -207,3 +207,17 @@ def test_textfile_exports_the_job_and_a_failure_keeps_the_last_success(tmp_path)
     exported = ''.join(open(os.path.join(textfile, name)).read() for name in os.listdir(textfile))
     value = re.search(r'^twzrd_job_last_success_timestamp_seconds\{twzrd_job="alerts"\} (\S+)$', exported, re.M)
     assert float(value.group(1)) == int(T0) and 'twzrd_job_status{twzrd_job="alerts"} 3.0' in exported
+
+
+def test_a_first_run_s_state_warning_is_marked_routine_and_a_corrupt_file_s_is_not(tmp_path):
+    state = tmp_path / 'state.json'
+    with StateStore(str(state)) as store:
+        run = new_run(tmp_path, [], store=store)
+        sinks.conditions(run)
+    assert store.first_run and run.result['routine_warnings'] == [store.warning]
+    assert store.warning.endswith('does not exist yet: fresh start')
+    state.write_text('{not json')
+    with StateStore(str(state)) as store:
+        run = new_run(tmp_path, [], store=store)
+        sinks.conditions(run)
+    assert not store.first_run and 'corrupt' in store.warning and 'routine_warnings' not in run.result
