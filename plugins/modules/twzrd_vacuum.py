@@ -92,6 +92,8 @@ notes:
   - 'Bounds: O(login_port) 1-65535, O(statement_timeout) and O(lock_timeout) above 0 and at most 3600 s,
     O(max_duration) and O(table_timeout) 0-604800 s, O(vacuum_cost_delay) 0-100 ms, O(vacuum_cost_limit) 1-10000.'
   - Table names in O(tables) are taken verbatim, spaces included.
+  - A database that does not answer (down, unreachable, login refused, no such database) is a critical C(connection)
+    alert, as in M(twzrd.ops.twzrd_db_health), not a module failure.
   - A connection lost during the run (server stopped) is a critical C(vacuum_connection_lost) alert naming the tables
     not started.
 seealso:
