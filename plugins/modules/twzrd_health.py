@@ -389,6 +389,11 @@ twzrd_reported:
   description: This run logged and notified itself (the cron runner then adds nothing).
   returned: always
   type: bool
+routine_warnings:
+  description: The warnings (C(warnings)) that need no person (a first run's missing state file); the cron runner mails them not.
+  returned: on a first run
+  type: list
+  elements: str
 '''
 
 import time
