@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Write the runner's generated block from its one source in plugins/module_utils.
 
 The cron runner (roles/install/files/twzrd_run.py) is a standard-library script run by the host's
