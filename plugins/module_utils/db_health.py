@@ -17,9 +17,8 @@ import time
 
 from ansible_collections.twzrd.ops.plugins.module_utils import db_checks, db_collect, forecast
 from ansible_collections.twzrd.ops.plugins.module_utils import history as trend_history
-from ansible_collections.twzrd.ops.plugins.module_utils.alerts import CRITICAL, make_alert
 from ansible_collections.twzrd.ops.plugins.module_utils.postgres import (
-    PgConnectError, connect, psycopg2, query_error_message, split_table_name,
+    PgConnectError, connect, connection_alert, psycopg2, query_error_message, split_table_name,
 )
 
 STATE_SECTION = 'twzrd_db_health'
@@ -43,10 +42,6 @@ def unchecked_checks(collections):
     if 'settings' in collections:
         collections = CHECKS_OF
     return sorted(set(check for name in collections for check in CHECKS_OF.get(name, ())))
-
-
-def connection_alert(exc):
-    return make_alert('connection', CRITICAL, exc.kind, 'connect', exc.message, exc.remediation)
 
 
 def run_db_health(params, section, now=None):

@@ -26,7 +26,7 @@ from ansible_collections.twzrd.ops.plugins.module_utils import pm2_view
 from ansible_collections.twzrd.ops.plugins.module_utils.alerts import WARNING, CRITICAL, build_result
 from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import STATE_SECTION as PM2_SECTION
 from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import group_by_name
-from ansible_collections.twzrd.ops.plugins.module_utils.report_stage import SECTION as ALERTING_SECTION
+from ansible_collections.twzrd.ops.plugins.module_utils.report_sinks import SECTION as ALERTING_SECTION
 
 SECTION = 'twzrd_health'
 DB_SECTION = 'twzrd_db_health'  # db_health.STATE_SECTION, not imported: it pulls in psycopg2

@@ -19,7 +19,7 @@ import pwd
 
 from ansible_collections.twzrd.ops.plugins.module_utils.state import read_user_state
 
-ALERTING = 'alerting'  # report_stage.SECTION, not imported: it pulls in delivery
+ALERTING = 'alerting'  # report_sinks.SECTION, not imported: it pulls in delivery
 MAX_USERS = 32         # subdirectories looked at, far above the jobs a host runs
 MAX_TEXT = 200
 

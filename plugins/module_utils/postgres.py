@@ -30,7 +30,7 @@ except ImportError as exc:  # reported by the module with missing_required_lib
     HAS_PSYCOPG2 = False
     PSYCOPG2_IMPORT_ERROR = exc
 
-from ansible_collections.twzrd.ops.plugins.module_utils.alerts import runbook
+from ansible_collections.twzrd.ops.plugins.module_utils.alerts import CRITICAL, make_alert, runbook
 from ansible_collections.twzrd.ops.plugins.module_utils.redact import excerpt, url_credentials
 
 DEFAULT_SOCKET_DIR = '/var/run/postgresql'
@@ -103,6 +103,11 @@ class PgConnectError(Exception):
     @property
     def remediation(self):
         return runbook(_REMEDIATION[self.kind], 'postgresql-down-or-refusing-connections')
+
+
+def connection_alert(exc):
+    """A database that does not answer is a critical alert, never a module failure (job_module.py)."""
+    return make_alert('connection', CRITICAL, exc.kind, 'connect', exc.message, exc.remediation)
 
 
 def connection_kwargs(params, statement_timeout=None, lock_timeout=None):

@@ -193,6 +193,9 @@ class StateStore:
         self.read_only = read_only or not path
         self.data = {}
         self.warning = None
+        # The file is simply not there yet: its warning is routine, not news (the cron runner
+        # mails no first run; report_sinks.conditions puts it in the result's routine_warnings).
+        self.first_run = False
         self._lock_fd = None
 
     def __enter__(self):
@@ -208,6 +211,7 @@ class StateStore:
                 self.read_only = True
                 lock_warning = '%s: state not saved this run (baselines and alert history unchanged)' % exc
         self.data, self.warning = read_state(self.path)
+        self.first_run = bool(self.warning) and not lock_warning and not os.path.lexists(self.path)
         if lock_warning:
             self.warning = '; '.join(w for w in (lock_warning, self.warning) if w)
         return self

@@ -265,8 +265,7 @@ import os
 import time
 
 
-from ansible_collections.twzrd.ops.plugins.module_utils.safe_module import SafeModule
-from ansible_collections.twzrd.ops.plugins.module_utils import params, pm2_rollout, restart_lock
+from ansible_collections.twzrd.ops.plugins.module_utils import job_module, params, pm2_rollout, restart_lock
 from ansible_collections.twzrd.ops.plugins.module_utils.alerts import CRITICAL, build_result, make_alert, runbook
 from ansible_collections.twzrd.ops.plugins.module_utils.logscan import DEFAULT_ERROR_PATTERNS, compile_patterns
 from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import Pm2Error, daemon_pid, resolve_target, snapshot
@@ -371,39 +370,43 @@ def log_metrics(result):
     ]
 
 
-def argument_spec():
-    return dict(
-        apps=dict(type='list', elements='str', default=[]),
-        strategy=dict(type='str', choices=list(pm2_rollout.STRATEGIES), default='auto'),
-        health_checks=dict(type='dict', default={}),
-        online_timeout=dict(type='int', default=60),
-        stable_seconds=dict(type='float', default=2),
-        settle_seconds=dict(type='float', default=10),
-        error_patterns=dict(type='list', elements='str', default=list(DEFAULT_ERROR_PATTERNS)),
-        pm2_bin=dict(type='path'),
-        pm2_home=dict(type='path'),
-        pm2_user=dict(type='str'),
-        pm2_timeout=dict(type='int', default=30),
-        **report_argument_spec()
-    )
+ARGUMENT_SPEC = dict(
+    apps=dict(type='list', elements='str', default=[]),
+    strategy=dict(type='str', choices=list(pm2_rollout.STRATEGIES), default='auto'),
+    health_checks=dict(type='dict', default={}),
+    online_timeout=dict(type='int', default=60),
+    stable_seconds=dict(type='float', default=2),
+    settle_seconds=dict(type='float', default=10),
+    error_patterns=dict(type='list', elements='str', default=list(DEFAULT_ERROR_PATTERNS)),
+    pm2_bin=dict(type='path'),
+    pm2_home=dict(type='path'),
+    pm2_user=dict(type='str'),
+    pm2_timeout=dict(type='int', default=30),
+    **report_argument_spec()
+)
 
 
-def main():
-    module = SafeModule(argument_spec=argument_spec(), supports_check_mode=True)
-    started = time.time()
-    p = module.params
-    module.no_log_values.update(health_check_secrets(p['health_checks']))
-    params.reject_bad_input(module)  # NaN and NUL would make every comparison below meaningless
+def parameter_errors(p):
+    """Every bad value, all checked before anything restarts."""
     errors = params.bounds_errors(p, BOUNDS)
     if p['stable_seconds'] >= p['online_timeout']:
         errors.append('stable_seconds (%s) must be lower than online_timeout (%s): an app must be able to '
                       'prove itself stable within the wait' % (p['stable_seconds'], p['online_timeout']))
     errors += params.regex_errors(p, 'error_patterns')
-    checks, check_errors = pm2_rollout.normalize_health_checks(p['health_checks'])
-    errors += check_errors
+    errors += pm2_rollout.normalize_health_checks(p['health_checks'])[1]
     errors += report_parameter_errors(p)
-    if errors:
-        module.fail_json(msg='; '.join(errors))
+    return errors
+
+
+def mask_health_check_secrets(module):
+    module.no_log_values.update(health_check_secrets(module.params['health_checks']))
+
+
+def main():
+    module = job_module.start(ARGUMENT_SPEC, parameter_errors, mask=mask_health_check_secrets)
+    started = time.time()
+    p = module.params
+    checks = pm2_rollout.normalize_health_checks(p['health_checks'])[0]
 
     stage = ReportStage(module, 'restart', JOB, started=started)
     try:

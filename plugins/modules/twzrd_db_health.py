@@ -277,19 +277,22 @@ twzrd_reported:
   description: This run logged and notified itself (the cron runner then adds nothing).
   returned: always
   type: bool
+routine_warnings:
+  description: The warnings (C(warnings)) that need no person (a first run's missing state file); the cron runner mails them not.
+  returned: on a first run
+  type: list
+  elements: str
 '''
 
 import time
 
-from ansible.module_utils.basic import missing_required_lib
-
-from ansible_collections.twzrd.ops.plugins.module_utils.safe_module import SafeModule
+from ansible_collections.twzrd.ops.plugins.module_utils import job_module
 from ansible_collections.twzrd.ops.plugins.module_utils.alerts import build_result
 from ansible_collections.twzrd.ops.plugins.module_utils.db_checks import readings
 from ansible_collections.twzrd.ops.plugins.module_utils.db_health import STATE_SECTION, remember_trends, run_db_health
 from ansible_collections.twzrd.ops.plugins.module_utils.forecast import forecast_argument_spec, forecast_parameter_errors
 from ansible_collections.twzrd.ops.plugins.module_utils.params import (
-    bounds_errors, minimum_errors, reject_bad_input, threshold_pair_errors)
+    bounds_errors, minimum_errors, threshold_pair_errors)
 from ansible_collections.twzrd.ops.plugins.module_utils.postgres import (
     CONNECTION_BOUNDS, HAS_PSYCOPG2, PSYCOPG2_IMPORT_ERROR, mask_secrets, postgres_argument_spec,
 )
@@ -298,31 +301,29 @@ from ansible_collections.twzrd.ops.plugins.module_utils.report_stage import (
 from ansible_collections.twzrd.ops.plugins.module_utils.state import StateError, StateStore
 
 
-def argument_spec():
-    spec = postgres_argument_spec()
-    spec.update(report_argument_spec())
-    spec.update(forecast_argument_spec())
-    spec.update(
-        connections_warning_pct=dict(type='float', default=80.0),
-        connections_critical_pct=dict(type='float', default=95.0),
-        transaction_age_warning=dict(type='float', default=3600.0),
-        transaction_age_critical=dict(type='float'),
-        idle_in_transaction_warning=dict(type='float', default=600.0),
-        growth_warning_pct_per_day=dict(type='float', default=10.0),
-        growth_warning_bytes_per_day=dict(type='int'),
-        dead_rows_warning=dict(type='int', default=100000),
-        top_tables=dict(type='int', default=10),
-        wraparound_warning=dict(type='int', default=1000000000),
-        wraparound_critical=dict(type='int', default=1500000000),
-        migrations_table=dict(type='str'),
-        expected_migrations=dict(type='int'),
-        expected_tables=dict(type='list', elements='str', default=[]),
-        latency_warning_ms=dict(type='float', default=50.0),
-        latency_critical_ms=dict(type='float'),
-        latency_samples=dict(type='int', default=5),
-        data_volume=dict(type='path'),
-    )
-    return spec
+ARGUMENT_SPEC = postgres_argument_spec()
+ARGUMENT_SPEC.update(report_argument_spec())
+ARGUMENT_SPEC.update(forecast_argument_spec())
+ARGUMENT_SPEC.update(
+    connections_warning_pct=dict(type='float', default=80.0),
+    connections_critical_pct=dict(type='float', default=95.0),
+    transaction_age_warning=dict(type='float', default=3600.0),
+    transaction_age_critical=dict(type='float'),
+    idle_in_transaction_warning=dict(type='float', default=600.0),
+    growth_warning_pct_per_day=dict(type='float', default=10.0),
+    growth_warning_bytes_per_day=dict(type='int'),
+    dead_rows_warning=dict(type='int', default=100000),
+    top_tables=dict(type='int', default=10),
+    wraparound_warning=dict(type='int', default=1000000000),
+    wraparound_critical=dict(type='int', default=1500000000),
+    migrations_table=dict(type='str'),
+    expected_migrations=dict(type='int'),
+    expected_tables=dict(type='list', elements='str', default=[]),
+    latency_warning_ms=dict(type='float', default=50.0),
+    latency_critical_ms=dict(type='float'),
+    latency_samples=dict(type='int', default=5),
+    data_volume=dict(type='path'),
+)
 
 
 # Documented maxima (docs/db_health.md, "Bounds"): latency_samples holds the state lock while it runs.
@@ -334,7 +335,7 @@ BOUNDS = dict(CONNECTION_BOUNDS,
               growth_warning_pct_per_day=(0, 1000000), expected_migrations=(0, 2147483647))
 
 
-def param_errors(params):
+def parameter_errors(params):
     errors = bounds_errors(params, BOUNDS)
     errors += threshold_pair_errors(params, 'connections_warning_pct', 'connections_critical_pct', maximum=100)
     errors += threshold_pair_errors(params, 'transaction_age_warning', 'transaction_age_critical')
@@ -377,23 +378,16 @@ def db_result(alerts, metrics):
 
 
 def main():
-    module = SafeModule(argument_spec=argument_spec(), supports_check_mode=True)
-    mask_secrets(module)
-    reject_bad_input(module)  # NaN and NUL would make every comparison below meaningless
-    if not HAS_PSYCOPG2:
-        module.fail_json(msg=missing_required_lib('psycopg2'), exception=str(PSYCOPG2_IMPORT_ERROR))
+    module = job_module.start(ARGUMENT_SPEC, parameter_errors, mask=mask_secrets,
+                              requirements=[(HAS_PSYCOPG2, 'psycopg2', PSYCOPG2_IMPORT_ERROR)])
     params = module.params
-    errors = param_errors(params)
-    if errors:
-        module.fail_json(msg='; '.join(errors))
 
     started = time.time()
     stage = ReportStage(module, 'db_health', 'twzrd_db_health', instance=params.get('login_db'), started=started)
     log_extra = [('db', params.get('login_db'))]
     try:
         with StateStore(params['state_file'], read_only=module.check_mode or stage.quiet) as store:
-            if store.warning:
-                module.warn(store.warning)
+            job_module.warn_state(module, store)
             section = store.section(STATE_SECTION)
             alerts, metrics, history = run_db_health(params, section, now=started)
             if not store.read_only:

@@ -389,14 +389,17 @@ twzrd_reported:
   description: This run logged and notified itself (the cron runner then adds nothing).
   returned: always
   type: bool
+routine_warnings:
+  description: The warnings (C(warnings)) that need no person (a first run's missing state file); the cron runner mails them not.
+  returned: on a first run
+  type: list
+  elements: str
 '''
 
 import time
 
-from ansible.module_utils.basic import missing_required_lib
-
-from ansible_collections.twzrd.ops.plugins.module_utils.safe_module import SafeModule
 from ansible_collections.twzrd.ops.plugins.module_utils import health
+from ansible_collections.twzrd.ops.plugins.module_utils import job_module
 from ansible_collections.twzrd.ops.plugins.module_utils import params as checks
 from ansible_collections.twzrd.ops.plugins.module_utils.forecast import forecast_argument_spec, forecast_parameter_errors
 from ansible_collections.twzrd.ops.plugins.module_utils.alerts import runbook
@@ -480,14 +483,8 @@ def wants_html(params):
 
 
 def main():
-    module = SafeModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module = job_module.start(ARGUMENT_SPEC, parameter_errors, requirements=[(HAS_PSUTIL, 'psutil', PSUTIL_IMPORT_ERROR)])
     params = module.params
-    checks.reject_bad_input(module)  # NaN and NUL would make every comparison below meaningless
-    if not HAS_PSUTIL:
-        module.fail_json(msg=missing_required_lib('psutil'), exception=str(PSUTIL_IMPORT_ERROR))
-    errors = parameter_errors(params)
-    if errors:
-        module.fail_json(msg='; '.join(errors))
 
     started = time.time()
     alerts_mode = params['mode'] == 'alerts'
@@ -503,8 +500,7 @@ def main():
     try:
         # degrade: a read-only or full disk must not cost this run its alerts (it may be the alert).
         with StateStore(params['state_file'], read_only=read_only, degrade=True) as store:
-            if store.warning:
-                module.warn(store.warning)
+            job_module.warn_state(module, store)
             result = run(params, store, target, started)
             for warning in health.skipped_log_warnings(result):
                 module.warn(warning)

@@ -145,29 +145,35 @@ import socket
 import time
 
 
-from ansible_collections.twzrd.ops.plugins.module_utils.safe_module import SafeModule
+from ansible_collections.twzrd.ops.plugins.module_utils import job_module
+from ansible_collections.twzrd.ops.plugins.module_utils.jobs import JOB_MODULES, JOBS
 from ansible_collections.twzrd.ops.plugins.module_utils import notify as delivery
 from ansible_collections.twzrd.ops.plugins.module_utils.report_stage import (
-    ALERTS_KIND, REPORT_KIND, ReportStage, report_argument_spec, report_parameter_errors)
-from ansible_collections.twzrd.ops.plugins.module_utils.params import reject_bad_input
+    ReportStage, report_argument_spec, report_parameter_errors)
 
-REPORT_JOBS = ('health', 'vacuum')  # their runs are messages anyway; a failure is one too
-JOB_MODULES = {'alerts': 'twzrd_health', 'health': 'twzrd_health', 'db_health': 'twzrd_db_health',
-               'vacuum': 'twzrd_vacuum', 'restart': 'pm2_restart'}
+BOUNDS = {}  # no numeric option beyond the shared report options (report_parameter_errors)
 
 
-def argument_spec():
-    spec = dict(
-        test=dict(type='bool', default=False),
-        failure=dict(type='dict', options=dict(
-            job=dict(type='str', required=True),
-            instance=dict(type='str'),
-            msg=dict(type='str', required=True),
-            remediation=dict(type='str'),
-        )),
-    )
-    spec.update(report_argument_spec())
-    return spec
+ARGUMENT_SPEC = dict(
+    test=dict(type='bool', default=False),
+    failure=dict(type='dict', options=dict(
+        job=dict(type='str', required=True),
+        instance=dict(type='str'),
+        msg=dict(type='str', required=True),
+        remediation=dict(type='str'),
+    )),
+)
+ARGUMENT_SPEC.update(report_argument_spec())
+
+
+def parameter_errors(params):
+    errors = report_parameter_errors(params)
+    failure = params.get('failure')
+    if failure and failure['job'] not in JOB_MODULES:
+        errors.append('failure.job must be one of %s, got %r' % (', '.join(sorted(JOB_MODULES)), failure['job']))
+    if not params['test'] and not failure:
+        errors.append('set test: true or failure')
+    return errors
 
 
 def send_test(module, urls):
@@ -180,19 +186,10 @@ def send_test(module, urls):
 
 
 def main():
-    module = SafeModule(argument_spec=argument_spec(), supports_check_mode=True,
-                        mutually_exclusive=[('test', 'failure')],
-                        required_one_of=[('test', 'failure')])
+    module = job_module.start(ARGUMENT_SPEC, parameter_errors, mutually_exclusive=[('test', 'failure')],
+                              required_one_of=[('test', 'failure')])
     params = module.params
-    reject_bad_input(module)
-    errors = report_parameter_errors(params)
     failure = params.get('failure')
-    if failure and failure['job'] not in JOB_MODULES:
-        errors.append('failure.job must be one of %s, got %r' % (', '.join(sorted(JOB_MODULES)), failure['job']))
-    if not params['test'] and not failure:
-        errors.append('set test: true or failure')
-    if errors:
-        module.fail_json(msg='; '.join(errors))
 
     urls = [u for u in (params.get('notify') or {}).get('urls') or [] if u]
     if params['test']:
@@ -207,8 +204,8 @@ def main():
         module.exit_json(**result)
 
     job = failure['job']
-    stage = ReportStage(module, job, JOB_MODULES[job], kind=REPORT_KIND if job in REPORT_JOBS else ALERTS_KIND,
-                        instance=failure.get('instance'))
+    # the job's own kind: a report job's failure is a message too
+    stage = ReportStage(module, job, JOB_MODULES[job], kind=JOBS[job][1], instance=failure.get('instance'))
     stage.fail(failure['msg'], remediation=failure.get('remediation'), error='job', log_extra=[('cron_job', job)])
 
 

@@ -92,6 +92,8 @@ notes:
   - 'Bounds: O(login_port) 1-65535, O(statement_timeout) and O(lock_timeout) above 0 and at most 3600 s,
     O(max_duration) and O(table_timeout) 0-604800 s, O(vacuum_cost_delay) 0-100 ms, O(vacuum_cost_limit) 1-10000.'
   - Table names in O(tables) are taken verbatim, spaces included.
+  - A database that does not answer (down, unreachable, login refused, no such database) is a critical C(connection)
+    alert, as in M(twzrd.ops.twzrd_db_health), not a module failure.
   - A connection lost during the run (server stopped) is a critical C(vacuum_connection_lost) alert naming the tables
     not started.
 seealso:
@@ -234,19 +236,22 @@ twzrd_reported:
   description: This run logged and notified itself (the cron runner then adds nothing).
   returned: always
   type: bool
+routine_warnings:
+  description: The warnings (C(warnings)) that need no person (a first run's missing state file); the cron runner mails them not.
+  returned: on a first run
+  type: list
+  elements: str
 '''
 
 import time
 
-from ansible.module_utils.basic import missing_required_lib
-
-from ansible_collections.twzrd.ops.plugins.module_utils.safe_module import SafeModule
 from ansible_collections.twzrd.ops.plugins.module_utils.alerts import build_result, runbook
 from ansible_collections.twzrd.ops.plugins.module_utils import db_collect, db_vacuum
 from ansible_collections.twzrd.ops.plugins.module_utils import history
-from ansible_collections.twzrd.ops.plugins.module_utils.params import bounds_errors, reject_bad_input
+from ansible_collections.twzrd.ops.plugins.module_utils import job_module
+from ansible_collections.twzrd.ops.plugins.module_utils.params import bounds_errors
 from ansible_collections.twzrd.ops.plugins.module_utils.postgres import (
-    CONNECTION_BOUNDS, HAS_PSYCOPG2, PSYCOPG2_IMPORT_ERROR, PgConnectError, connect, mask_secrets,
+    CONNECTION_BOUNDS, HAS_PSYCOPG2, PSYCOPG2_IMPORT_ERROR, PgConnectError, connect, connection_alert, mask_secrets,
     postgres_argument_spec, psycopg2,
     query_error_message, set_session, split_table_name,
 )
@@ -259,23 +264,21 @@ CATALOG_REMEDIATION = runbook('Check that login_user may read the catalogs of lo
                               'not overloaded (statement_timeout); read the PostgreSQL log.', 'a-job-failed')
 
 
-def argument_spec():
-    spec = postgres_argument_spec()
-    spec.update(report_argument_spec())
-    spec.update(
-        tables=dict(type='list', elements='str', default=[]),
-        all_tables=dict(type='bool', default=False),
-        min_dead_rows=dict(type='int', default=10000),
-        autovacuum_trigger=dict(type='bool', default=True),
-        full=dict(type='bool', default=False),
-        analyze=dict(type='bool', default=True),
-        max_duration=dict(type='float', default=3600.0),
-        lock_timeout=dict(type='float', default=5.0),
-        table_timeout=dict(type='float', default=0.0),
-        vacuum_cost_delay=dict(type='float'),
-        vacuum_cost_limit=dict(type='int'),
-    )
-    return spec
+ARGUMENT_SPEC = postgres_argument_spec()
+ARGUMENT_SPEC.update(report_argument_spec())
+ARGUMENT_SPEC.update(
+    tables=dict(type='list', elements='str', default=[]),
+    all_tables=dict(type='bool', default=False),
+    min_dead_rows=dict(type='int', default=10000),
+    autovacuum_trigger=dict(type='bool', default=True),
+    full=dict(type='bool', default=False),
+    analyze=dict(type='bool', default=True),
+    max_duration=dict(type='float', default=3600.0),
+    lock_timeout=dict(type='float', default=5.0),
+    table_timeout=dict(type='float', default=0.0),
+    vacuum_cost_delay=dict(type='float'),
+    vacuum_cost_limit=dict(type='int'),
+)
 
 
 # Documented maxima (docs/vacuum.md, "Bounds"); vacuum_cost_* are PostgreSQL's own limits.
@@ -284,7 +287,7 @@ BOUNDS = dict(CONNECTION_BOUNDS,
               max_duration=(0, 7 * 86400), table_timeout=(0, 7 * 86400), lock_timeout=(('>', 0), 3600))
 
 
-def param_errors(params):
+def parameter_errors(params):
     errors = bounds_errors(params, BOUNDS)
     for name in params['tables']:
         if not name or not name.strip():
@@ -308,11 +311,13 @@ def session_settings(params):
 
 
 def run(module, stage, params):
-    """(plan, not_found); fails the module with one line on connection or catalog errors."""
+    """(plan, not_found, down): ``down`` holds the critical ``connection`` alert of a database that does
+    not answer (job_module.py: an alert, never a module failure); fails the module with one line on
+    catalog errors of a database that does answer."""
     try:
         conn = connect(params, statement_timeout=params['statement_timeout'], lock_timeout=params['lock_timeout'])
     except PgConnectError as exc:
-        stage.fail(exc.message, remediation=exc.remediation, error=exc.kind, log_extra=[('db', params['login_db'])])
+        return [], [], [connection_alert(exc)]
     try:
         try:
             settings = db_collect.collect_settings(conn)
@@ -334,7 +339,7 @@ def run(module, stage, params):
             except psycopg2.Error as exc:
                 module.warn('cannot read table sizes before vacuum: %s' % query_error_message(exc, params))
         if module.check_mode or not plan:
-            return plan, not_found
+            return plan, not_found, []
         try:
             set_session(conn, session_settings(params))
         except psycopg2.Error as exc:
@@ -351,29 +356,24 @@ def run(module, stage, params):
                 db_vacuum.apply_stats(plan, db_collect.collect_table_stats(conn, done), 'after')
             except psycopg2.Error as exc:
                 module.warn('cannot read statistics after vacuum: %s' % query_error_message(exc, params))
-        return plan, not_found
+        return plan, not_found, []
     finally:
         conn.close()
 
 
 def main():
-    module = SafeModule(argument_spec=argument_spec(), supports_check_mode=True,
-                        mutually_exclusive=[('tables', 'all_tables')])
-    mask_secrets(module)
-    reject_bad_input(module)  # NaN and NUL would make every comparison below meaningless
-    if not HAS_PSYCOPG2:
-        module.fail_json(msg=missing_required_lib('psycopg2'), exception=str(PSYCOPG2_IMPORT_ERROR))
+    module = job_module.start(ARGUMENT_SPEC, parameter_errors, mask=mask_secrets,
+                              requirements=[(HAS_PSYCOPG2, 'psycopg2', PSYCOPG2_IMPORT_ERROR)],
+                              mutually_exclusive=[('tables', 'all_tables')])
     params = module.params
-    errors = param_errors(params)
-    if errors:
-        module.fail_json(msg='; '.join(errors))
 
     started = time.time()
     stage = ReportStage(module, 'vacuum', 'twzrd_vacuum', kind=REPORT_KIND, instance=params['login_db'],
                         started=started)
-    plan, not_found = run(module, stage, params)
+    plan, not_found, down = run(module, stage, params)
     alerts, metrics = db_vacuum.summarize(plan, not_found, max_duration=params['max_duration'],
                                           check_mode=module.check_mode)
+    alerts = down + alerts
     if module.check_mode:
         changed = bool(plan)
     else:
@@ -383,11 +383,11 @@ def main():
     finish = dict(log_extra=[('db', params['login_db'])],
                   log_metrics=[(key, metrics[key]) for key in ('planned', 'vacuumed', 'skipped', 'failed',
                                                                'not_started', 'dead_rows_removed', 'seconds')],
-                  summarize=lambda res: db_vacuum.report_lines(params['login_db'], plan, metrics, not_found))
+                  summarize=lambda res: [a['message'] for a in down] + db_vacuum.report_lines(
+                      params['login_db'], plan, metrics, not_found))
     try:
         with StateStore(params['state_file'], read_only=module.check_mode) as store:
-            if store.warning:
-                module.warn(store.warning)
+            job_module.warn_state(module, store)
             if not store.read_only:
                 section = store.section(STATE_SECTION)
                 section['last_run'] = int(started)

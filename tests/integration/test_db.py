@@ -220,12 +220,15 @@ def test_vacuum_list_full_and_not_found(pg_cluster, pg_db, seeded, tmp_path):
     assert result['changed'] is False and result['tables'] == [] and result['status'] == 'ok'
 
 
-def test_vacuum_bad_connection_fails_clearly(pg_cluster, tmp_path):
-    result, out = vacuum(pg_cluster, 'no_such_db', tmp_path, expect_rc=1)
-    assert result['failed'] is True and 'does not exist' in result['msg']
+def test_vacuum_bad_connection_is_a_critical_alert(pg_cluster, tmp_path):
+    """Like twzrd_db_health (plugins/module_utils/job_module.py): the database is what is watched, not a failure."""
+    result, out = vacuum(pg_cluster, 'no_such_db', tmp_path)
+    assert not result.get('failed') and result['status'] == 'critical' and result['changed'] is False
+    assert [a['check'] for a in result['alerts']] == ['connection'] and 'does not exist' in result['alerts'][0]['message']
+    assert 'does not exist' in result['summary'][0]
     args = pg_cluster.tcp_params('postgres', password='wrong-' + PASSWORD)
     rc, result, out, err = run_module('twzrd_vacuum', args, tmp_path)
-    assert rc == 1 and 'authentication failed' in result['msg'] and PASSWORD not in out + err
+    assert rc == 0 and 'authentication failed' in result['alerts'][0]['message'] and PASSWORD not in out + err
     result, out = vacuum(pg_cluster, 'postgres', tmp_path, expect_rc=1, tables=['a'], all_tables=True)
     assert 'mutually exclusive' in result['msg']
 

@@ -83,9 +83,9 @@ def option_names(spec):
 def module_spec(module):
     from ansible_collections.twzrd.ops.plugins.modules import (
         pm2_restart, twzrd_db_health, twzrd_health, twzrd_notify, twzrd_vacuum)
-    return {'pm2_restart': pm2_restart.argument_spec(), 'twzrd_health': twzrd_health.ARGUMENT_SPEC,
-            'twzrd_db_health': twzrd_db_health.argument_spec(),
-            'twzrd_vacuum': twzrd_vacuum.argument_spec(), 'twzrd_notify': twzrd_notify.argument_spec()}[module]
+    return {'pm2_restart': pm2_restart.ARGUMENT_SPEC, 'twzrd_health': twzrd_health.ARGUMENT_SPEC,
+            'twzrd_db_health': twzrd_db_health.ARGUMENT_SPEC,
+            'twzrd_vacuum': twzrd_vacuum.ARGUMENT_SPEC, 'twzrd_notify': twzrd_notify.ARGUMENT_SPEC}[module]
 
 
 # --- the properties -----------------------------------------------------------------------------------

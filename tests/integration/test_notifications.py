@@ -231,10 +231,12 @@ def test_vacuum_report_every_run_and_failure(tmp_path, pg_cluster, pg_db, webhoo
 
     down = dict(args, login_port=free_port(), login_unix_socket=None, login_host='127.0.0.1')
     rc, result, out, err = run_module('twzrd_vacuum', down, tmp_path)
-    assert rc != 0 and result['failed'] and result['status'] == 'failed'
+    # a database that does not answer is a critical alert, as in db_health (job_module.py), not a failure
+    assert rc == 0 and not result.get('failed') and result['status'] == 'critical'
     assert result['twzrd_reported'] is True
     title, message = webhook.messages()[-1]
-    assert title.endswith(': FAILED') and 'the vacuum job failed' in message and 'what to do:' in message
+    assert ': CRITICAL' in title and 'connection' in title, title
+    assert 'server unreachable' in message and 'what to do:' in message, message
 
 
 def test_weekly_report_is_one_readable_message(tmp_path, smtp):
@@ -501,17 +503,18 @@ def test_notify_test_playbook_reports_each_channel(tmp_path, smtp, webhook):
 
 
 def test_runner_prints_a_failed_jobs_alert_with_what_to_do(tmp_path):
-    """Issue 10 item 2: a job that failed (PostgreSQL down) is mailed with its alert and remediation,
-    not one bare FAILED line; told once, like any alert."""
+    """Issue 10 item 2: a job that found PostgreSQL down is mailed with its alert and remediation,
+    not one bare line; told once, like any alert. A database down is a critical alert, not a failure
+    (plugins/module_utils/job_module.py): exit code 2, status critical."""
     config = tmp_path / 'etc'
     config.mkdir()
     write_job(config, 'vacuum', 'twzrd_vacuum', {
         'login_host': '127.0.0.1', 'login_port': free_port(), 'login_db': 'app', 'login_user': 'nobody',
         'state_file': str(tmp_path / 'state.json'), 'log_file': str(tmp_path / 'vacuum.log')})
     proc = twzrd_run(config, 'vacuum')
-    assert proc.returncode == 3
+    assert proc.returncode == 2
     out = proc.stdout
-    assert 'FAILED' in out and 'job_failed' in out and 'what to do:' in out, out
-    assert 'docs/runbooks.md#' in out  # the remediation's runbook section
+    assert 'CRITICAL' in out and 'connection' in out and 'what to do:' in out, out
+    assert 'docs/runbooks.md#postgresql-down-or-refusing-connections' in out  # the remediation's runbook section
     line = parse_line((tmp_path / 'vacuum.log').read_text().splitlines()[-1])
-    assert line['status'] == 'failed'
+    assert line['status'] == 'critical'

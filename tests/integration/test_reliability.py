@@ -222,9 +222,9 @@ def test_item4_health_url_with_credentials_uses_basic_auth_and_stays_secret(pm2,
 def _float_options(module_name):
     """Every float option of a module, from its real argument spec (suboptions as parent.child)."""
     from ansible_collections.twzrd.ops.plugins.modules import pm2_restart, twzrd_db_health, twzrd_health, twzrd_vacuum
-    specs = {'twzrd_health': twzrd_health.ARGUMENT_SPEC, 'twzrd_db_health': twzrd_db_health.argument_spec(),
-             'twzrd_vacuum': twzrd_vacuum.argument_spec(),
-             'pm2_restart': pm2_restart.argument_spec()}
+    specs = {'twzrd_health': twzrd_health.ARGUMENT_SPEC, 'twzrd_db_health': twzrd_db_health.ARGUMENT_SPEC,
+             'twzrd_vacuum': twzrd_vacuum.ARGUMENT_SPEC,
+             'pm2_restart': pm2_restart.ARGUMENT_SPEC}
     found = []
     for name, spec in sorted(specs[module_name].items()):
         if spec.get('type') == 'float':

@@ -113,14 +113,28 @@ def test_vacuum_report_lists_tables_vacuumed_and_skipped_before_and_after(pg_clu
     assert fields['report'] == path and fields['vacuumed'] == '1' and fields['skipped'] == '1'
 
 
-def test_a_failed_run_keeps_its_report_with_what_to_do(pg_cluster, tmp_path):
+def test_a_run_that_cannot_connect_keeps_its_report_with_what_to_do(pg_cluster, tmp_path):
+    """A database that does not answer is a critical alert (plugins/module_utils/job_module.py), reported as such."""
     args = pg_cluster.conn_params('no_such_db')
     args.update(state_file='', log_file=str(tmp_path / 'vacuum.log'), report_dir=str(tmp_path / 'reports'))
     rc, result, out, err = run_module('twzrd_vacuum', args, tmp_path)
-    assert rc == 1 and 'does not exist' in result['msg']
+    assert rc == 0 and result['status'] == 'critical' and 'does not exist' in result['alerts'][0]['message']
+    text = open(result['report_text_file']).read()
+    assert ': CRITICAL' in text.splitlines()[0]
+    assert 'connection' in text and 'docs/runbooks.md#postgresql-down-or-refusing-connections' in text
+    assert parse_line(open(str(tmp_path / 'vacuum.log')).read())['report'] == result['report_text_file']
+
+
+def test_a_failed_run_keeps_its_report_with_what_to_do(tmp_path):
+    """A vacuum run that could not report itself (the runner hands it to twzrd_notify) keeps a FAILED report."""
+    args = {'failure': {'job': 'vacuum', 'instance': 'shop', 'msg': 'twzrd_vacuum crashed (exit 1): boom',
+                        'remediation': 'Read docs/runbooks.md#a-job-failed'},
+            'state_file': '', 'log_file': str(tmp_path / 'vacuum.log'), 'report_dir': str(tmp_path / 'reports')}
+    rc, result, out, err = run_module('twzrd_notify', args, tmp_path)
+    assert rc == 1 and 'crashed' in result['msg']
     text = open(result['report_text_file']).read()
     assert ': FAILED' in text.splitlines()[0]
-    assert 'job_failed' in text and 'docs/runbooks.md#postgresql-down-or-refusing-connections' in text
+    assert 'job_failed' in text and 'docs/runbooks.md#a-job-failed' in text
     assert parse_line(open(str(tmp_path / 'vacuum.log')).read())['report'] == result['report_text_file']
 
 

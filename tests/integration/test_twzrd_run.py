@@ -13,7 +13,8 @@ import time
 import pytest
 
 from ansible_collections.twzrd.ops.plugins.module_utils.logline import parse_line
-from ansible_collections.twzrd.ops.plugins.module_utils.state import read_state
+from ansible_collections.twzrd.ops.plugins.module_utils import report_sinks
+from ansible_collections.twzrd.ops.plugins.module_utils.state import StateStore
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RUNNER = os.path.join(ROOT, 'roles', 'install', 'files', 'twzrd_run.py')
@@ -35,8 +36,9 @@ MODULES = {
         emit({'status': 'ok', 'alerts': [], 'metrics': {}, 'warnings': [
               {'event': {'msg': 'state file /var/lib/twzrd/state.json is corrupt (x): fresh start'}}]}, log=True)'''),
     'fake_ok_first_run': textwrap.dedent('''\
-        emit({'status': 'ok', 'alerts': [], 'metrics': {}, 'warnings': [
-              'state file /var/lib/twzrd/state.json does not exist yet: fresh start']}, log=True)'''),
+        first = 'state file /var/lib/twzrd/state.json does not exist yet: fresh start'
+        emit({'status': 'ok', 'alerts': [], 'metrics': {}, 'warnings': [first], 'routine_warnings': [first]},
+             log=True)'''),
     'fake_crash': "raise RuntimeError('boom')",
     'fake_garbage': "print('not json')",
     'fake_slow': "import time; time.sleep(30)",
@@ -233,16 +235,22 @@ def test_status_reads_the_rotated_log_after_logrotate(env, tmp_path):
 
 
 def test_the_real_first_run_notice_is_never_mailed_but_other_state_warnings_are(tmp_path):
-    """The runner's filter matches plugins/module_utils/state.py's own words (issue 10 item 11)."""
+    """The module marks the first run's notice routine (result routine_warnings, issue 10 item 11)."""
     runner = load_runner()
-    _data, first_run = read_state(str(tmp_path / 'missing.json'))
     (tmp_path / 'corrupt.json').write_text('{not json')
-    _data, corrupt = read_state(str(tmp_path / 'corrupt.json'))
+    told = {}
+    for name in ('missing', 'corrupt'):
+        with StateStore(str(tmp_path / ('%s.json' % name)), read_only=True) as store:
+            run = report_sinks.Run('alerts', 'twzrd_health', {}, {'alerts': []}, store=store)
+            report_sinks.conditions(run)
+            told[name] = (store.warning, run.result)
+    first_run, corrupt = told['missing'][0], told['corrupt'][0]
     assert first_run and corrupt
-    assert runner.worth_mailing([first_run, corrupt]) == [corrupt]
+    assert runner.worth_mailing([first_run], told['missing'][1]) == []
+    assert runner.worth_mailing([corrupt], told['corrupt'][1]) == [corrupt]
     # ansible-core 2.19 hands warnings over as dicts: the same filter applies to their text.
-    result = {'warnings': [{'event': {'msg': first_run}}]}
-    assert runner.worth_mailing(runner.warning_texts(result)) == []
+    result = dict(told['missing'][1], warnings=[{'event': {'msg': first_run}}])
+    assert runner.worth_mailing(runner.warning_texts(result), result) == []
 
 
 # --- issue 9: items 5 and 16 ----------------------------------------------------------------------

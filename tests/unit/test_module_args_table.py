@@ -64,8 +64,8 @@ def test_playbooks_and_the_install_role_read_the_same_variables():
 
 
 def test_the_table_gives_modules_only_options_they_take():
-    specs = {'twzrd_health': twzrd_health.ARGUMENT_SPEC, 'twzrd_db_health': twzrd_db_health.argument_spec(),
-             'twzrd_vacuum': twzrd_vacuum.argument_spec()}
+    specs = {'twzrd_health': twzrd_health.ARGUMENT_SPEC, 'twzrd_db_health': twzrd_db_health.ARGUMENT_SPEC,
+             'twzrd_vacuum': twzrd_vacuum.ARGUMENT_SPEC}
     for module, spec in specs.items():
         assert set(table_mapping(module)) - set(spec) == set(), module
 

@@ -8,7 +8,7 @@ from ansible_collections.twzrd.ops.plugins.module_utils.state import StateError,
 
 def test_missing_state_is_a_fresh_start(tmp_path):
     data, warning = read_state(str(tmp_path / 'none.json'))
-    # the cron runner (roles/install/files/twzrd_run.py) recognises this wording: keep them in step
+    # StateStore.first_run marks it routine (result routine_warnings): the cron runner does not mail it
     assert data == {} and warning.endswith('does not exist yet: fresh start')
 
 
