@@ -62,6 +62,13 @@ class NotRun(object):
         self.seconds = seconds
 
 
+def _work(function, timeout, slot):
+    try:
+        slot['result'] = function(timeout)
+    except Exception as exc:  # a probe bug must not take the other checks with it
+        slot['error'] = '%s: %s' % (type(exc).__name__, exc)
+
+
 def run_concurrently(jobs, budget):
     """Run every job in its own daemon thread and wait no longer than the budget allows.
 
@@ -82,13 +89,7 @@ def run_concurrently(jobs, budget):
             results[key] = NotRun('not run: the probe budget of %gs was spent' % budget.seconds, 0.0)
             continue
         slot = {}
-
-        def work(function=function, timeout=timeout, slot=slot):
-            try:
-                slot['result'] = function(timeout)
-            except Exception as exc:  # a probe bug must not take the other checks with it
-                slot['error'] = '%s: %s' % (type(exc).__name__, exc)
-        thread = threading.Thread(target=work, name='twzrd-probe-%s' % (key,))
+        thread = threading.Thread(target=_work, args=(function, timeout, slot), name='twzrd-probe-%s' % (key,))
         thread.daemon = True
         thread.start()
         threads.append((key, thread, slot, timeout))
