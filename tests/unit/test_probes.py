@@ -229,3 +229,33 @@ def test_a_spent_budget_runs_nothing():
     ran = []
     out = budget_mod.run_concurrently({'a': (5, ran.append)}, budget)
     assert ran == [] and out['a'].reason == 'not run: the probe budget of 1s was spent'
+
+
+# --- option specs and their documentation ---------------------------------------------------------
+
+def test_option_specs_validate_as_ansible_does_and_postgres_ping_is_off_unless_set():
+    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+    spec = dict(http_check.SPEC, **pp.SPEC)
+    spec.update(budget_mod.BUDGET_SPEC)
+    validator = ArgumentSpecValidator(spec)
+    quiet = validator.validate({})
+    assert quiet.errors.errors == []
+    assert quiet.validated_parameters == {'http_checks': {}, 'postgres_ping': None, 'probe_budget': 10.0}
+    local = validator.validate({'postgres_ping': {'port': '6432'}}).validated_parameters['postgres_ping']
+    assert (local['login_port'], local['timeout'], pp.describe(pp.target(local))) == \
+        (6432, 5.0, '/var/run/postgresql/.s.PGSQL.6432')
+    assert pp.errors(local) == []
+
+
+def test_the_documentation_fragments_match_the_specs():
+    import yaml
+    docs = yaml.safe_load('options:' + http_check.DOC + pp.DOC + budget_mod.BUDGET_DOC)['options']
+    spec = dict(http_check.SPEC, **pp.SPEC)
+    spec.update(budget_mod.BUDGET_SPEC)
+    assert sorted(docs) == sorted(spec)
+    for name, option in spec.items():
+        assert docs[name]['type'] == option['type'] and docs[name].get('default') == option.get('default'), name
+        for sub, sub_spec in (option.get('options') or {}).items():
+            documented = docs[name]['suboptions'][sub]
+            assert (documented['type'], documented['default'], documented.get('aliases')) == \
+                (sub_spec['type'], sub_spec['default'], sub_spec.get('aliases')), sub
