@@ -106,6 +106,13 @@ def test_postgres_evaluation():
     assert 'expected a server accepting connections' in alert['message']
     assert 'pg_isready -h /var/run/postgresql -p 5432' in alert['remediation']
     assert alert['remediation'].endswith('(docs/runbooks.md#postgresql-does-not-answer-the-hourly-ping)')
+    rejecting = {'target': '[::1]:6432', 'answer': 'rejecting', 'latency_ms': 0.8,
+                 'error': 'the database system is starting up (SQLSTATE 57P03)'}
+    alert, = pp.evaluate({'[::1]:6432': rejecting})
+    assert alert['message'] == ('PostgreSQL at [::1]:6432 answers but takes no connections now: the database system is '
+                                'starting up (SQLSTATE 57P03); expected a server accepting connections. If it does not '
+                                'pass within minutes, read the server log')
+    assert 'pg_isready -h ::1 -p 6432' in alert['remediation']
 
 
 # --- http options and evaluation ---------------------------------------------------------------------

@@ -270,6 +270,7 @@ def _remediation(subject):
         host, port = os.path.dirname(subject), subject.rsplit('.', 1)[-1]
     else:
         host, port = subject.rsplit(':', 1)
+        host = host.strip('[]')  # pg_isready takes ::1, not [::1]
     return REMEDIATION.replace('HOST', host).replace('PORT', port)
 
 
@@ -281,11 +282,12 @@ def evaluate(results_by_subject):
         if result['answer'] == ACCEPTING:
             continue
         if result['answer'] == REJECTING:
-            text = 'answers but takes no connections now: %s' % result['error']
+            text = ('answers but takes no connections now: %s; expected a server accepting connections. If it does '
+                    'not pass within minutes, read the server log' % result['error'])
         else:
-            text = 'does not answer: %s' % (result['error'] or 'no answer')
+            text = ('does not answer: %s; expected a server accepting connections. Find out why it is down and '
+                    'start it again' % (result['error'] or 'no answer'))
         alerts.append(make_alert(
-            CHECK, CRITICAL, result['answer'], ACCEPTING,
-            'PostgreSQL at %s %s; expected a server accepting connections. Find out why and start it again'
+            CHECK, CRITICAL, result['answer'], ACCEPTING, 'PostgreSQL at %s %s'
             % (subject, text), _remediation(subject), subject=subject))
     return alerts
