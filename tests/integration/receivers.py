@@ -12,7 +12,9 @@ so both get a free port picked here.
 import email
 import email.policy
 import json
+import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from aiosmtpd.controller import Controller
@@ -98,3 +100,105 @@ class HttpReceiver:
 
     def messages(self):
         return [(b['json'].get('title'), b['json'].get('message')) for b in self.bodies]
+
+
+class HealthEndpoint:
+    """An app's health endpoint on 127.0.0.1 for the ``http`` check: GET paths answer as the test sets.
+
+    ``routes``: ``{path: (status, delay_seconds)}``; a status 3xx answers with a Location to ``/``.
+    Keeps each request's path and Authorization header (what reached the app).
+    """
+
+    def __init__(self, routes):
+        self.port = free_port()
+        self.routes = dict(routes)
+        self.requests = []
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # pylint: disable=invalid-name
+                endpoint.requests.append({'path': self.path, 'authorization': self.headers.get('Authorization')})
+                status, delay = endpoint.routes.get(self.path, (404, 0))
+                if delay:
+                    time.sleep(delay)
+                body = ('{"status": %d}' % status).encode()
+                self.send_response(status)
+                if 300 <= status < 400:
+                    self.send_header('Location', '/')
+                self.send_header('Content-Length', str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):  # keep test output quiet
+                pass
+
+        self._server = ThreadingHTTPServer(('127.0.0.1', self.port), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._server.shutdown()
+        self._server.server_close()
+
+    def url(self, path, userinfo=''):
+        return 'http://%s127.0.0.1:%d%s' % (userinfo + '@' if userinfo else '', self.port, path)
+
+
+class SilentServer:
+    """A TCP port on 127.0.0.1 that accepts connections and never answers (or trickles one byte at a time).
+
+    The hung app or database that a probe must give up on: ``trickle`` sends ``prefix`` one byte every
+    ``trickle`` seconds, for ever, so that no socket read ever times out.
+    """
+
+    def __init__(self, trickle=None, prefix=b'HTTP/1.1 200 OK\r\n'):
+        self.port = free_port()
+        self.trickle = trickle
+        self.prefix = prefix
+        self.accepted = 0
+        self._stop = threading.Event()
+        self._sock = socket.socket()
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(('127.0.0.1', self.port))
+        self._sock.listen(64)
+        self._sock.settimeout(0.1)
+        self._held = []
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self):
+        while not self._stop.is_set():
+            try:
+                conn, dummy = self._sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.accepted += 1
+            self._held.append(conn)
+            if self.trickle:
+                threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
+
+    def _drip(self, conn):
+        data = self.prefix + b'X-Slow: ' + b'a' * 100000
+        for byte in data:
+            if self._stop.wait(self.trickle):
+                return
+            try:
+                conn.sendall(bytes([byte]))
+            except OSError:
+                return
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(5)
+        for conn in self._held:
+            conn.close()
+        self._sock.close()

@@ -14,6 +14,7 @@ import pytest
 
 from ansible_collections.twzrd.ops.plugins.module_utils import (
     alerting, db_checks, db_health, db_vacuum, forecast, health_checks, postgres)
+from ansible_collections.twzrd.ops.plugins.module_utils.probes import http_check, postgres_ping
 from ansible_collections.twzrd.ops.plugins.modules import pm2_restart
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -68,6 +69,16 @@ def all_alerts():
     alerts += health_checks.check_log_errors({'total': 40, 'sources': [{'source': 'api', 'errors': 30}]}, 10, 7)
     alerts += health_checks.check_report_crash_restarts({'2026-12-01': {'api': 94}}, ['2026-12-01'], 5, 50)
     alerts += health_checks.check_log_errors_per_day({'sources': [{'per_day': {'2026-12-01': 93}}]}, ['2026-12-01'], 10, 500)
+    probe = {'url': 'http://127.0.0.1:8080/health', 'expected_status': 200, 'latency_warning_ms': 1000.0,
+             'timeout': 5.0, 'error': None}
+    alerts += http_check.evaluate({'down': dict(probe, status=None, latency_ms=None, error='connection refused'),
+                                   'broken': dict(probe, status=500, latency_ms=3.0),
+                                   'slow': dict(probe, status=200, latency_ms=1500.0)})
+    alerts += postgres_ping.evaluate({
+        '127.0.0.1:5432': {'target': '127.0.0.1:5432', 'answer': 'no_response', 'latency_ms': None,
+                           'error': 'connection refused: no server listens there'},
+        '/run/pg/.s.PGSQL.5432': {'target': '/run/pg/.s.PGSQL.5432', 'answer': 'rejecting', 'latency_ms': 1.0,
+                                  'error': 'the database system is starting up (SQLSTATE 57P03)'}})
 
     backends = [backend(i) for i in range(90)]
     backends += [backend(900, 'active', xact_age=7200.0), backend(901, 'idle in transaction', 60.0, state_age=900.0)]
@@ -168,7 +179,7 @@ def test_numeric_thresholds_cover_the_measured_checks():
     assert set(['swap', 'load', 'disk', 'pm2_crashes', 'log_errors', 'report_crash_restarts', 'log_errors_per_day',
                 'connections', 'transaction_age',
                 'idle_in_transaction', 'database_growth', 'primary_keys', 'dead_rows', 'wraparound', 'migrations',
-                'expected_tables', 'latency', 'vacuum_skipped', 'vacuum_failed', 'vacuum_incomplete',
+                'expected_tables', 'latency', 'http', 'vacuum_skipped', 'vacuum_failed', 'vacuum_incomplete',
                 'vacuum_not_found']) <= numeric
 
 
