@@ -41,7 +41,8 @@ from ansible_collections.twzrd.ops.plugins.module_utils import logline
 from ansible_collections.twzrd.ops.plugins.module_utils import notify as delivery
 from ansible_collections.twzrd.ops.plugins.module_utils import silences
 from ansible_collections.twzrd.ops.plugins.module_utils.alerts import CRITICAL, OK, WARNING, alert_key, build_result, runbook, worst_level
-from ansible_collections.twzrd.ops.plugins.module_utils.state import DEFAULT_STATE_FILE, StateError, StateStore, atomic_write
+from ansible_collections.twzrd.ops.plugins.module_utils.core.atomic import write_atomic
+from ansible_collections.twzrd.ops.plugins.module_utils.state import DEFAULT_STATE_FILE, StateError, StateStore
 
 SECTION = 'alerting'
 ALERTS_KIND = 'alerts'     # tell a person about changes only
@@ -263,7 +264,7 @@ class ReportStage:
                     os.makedirs(report_dir, 0o750)
                 from ansible_collections.twzrd.ops.plugins.module_utils import report_html  # pylint: disable=import-outside-toplevel
                 path = os.path.join(report_dir, report_html.page_name(self.started))
-                atomic_write(path, rendered['file'], mode=0o640)
+                write_atomic(path, rendered['file'], mode=0o640)
                 report_html.prune(report_dir, self.params.get('report_keep') or 1)
                 result['report_file'] = path
             except (IOError, OSError) as exc:
