@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: twzrd.ops contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The report stage: everything after evaluate, in one place (docs/design.md).
+"""The report stage: everything after evaluate, in one place (docs/design.md, "The report stage").
 
 Every module ends with one call::
 

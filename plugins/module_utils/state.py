@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: twzrd.ops contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The state file that survives between runs (DESIGN.md, "Results and alerts").
+"""The state file that survives between runs (docs/design.md, "State").
 
 One JSON file (default ``/var/lib/twzrd/state.json``) shared by all jobs,
 one top-level section per module.  Read-modify-write happens under an
