@@ -11,8 +11,8 @@ import subprocess
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DESIGN = os.path.join(ROOT, 'docs', 'design.md')
 CITATION = re.compile(r'docs/design\.md,\s+"([^"]+)"')
-# Files that quote history: what a change said at the time.
-HISTORY = ('CHANGELOG.md', 'changelogs/')
+# Files that quote history (what a change said at the time), and this file, which quotes the forms.
+HISTORY = ('CHANGELOG.md', 'changelogs/', 'tests/unit/test_design_refs.py')
 
 
 def headings():
