@@ -121,7 +121,7 @@ clean:
 	rm -rf $(BUILD) tests/output .pytest_cache
 
 # Molecule: the install role on systemd Debian containers (podman + runc, a local
-# image built by debootstrap; DESIGN.md "Molecule on this machine").
+# image built by debootstrap; docs/design.md, "Molecule on this machine").
 # MOLECULE_SCENARIOS=default runs one; several run side by side (scripts/molecule-scenarios.sh).
 MOLECULE_SCENARIOS ?= default fullstack
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the local Debian bookworm image Molecule runs (DESIGN.md, "Molecule on
+# Builds the local Debian bookworm image Molecule runs (docs/design.md, "Molecule on
 # this machine": no Docker engine, no image registry). Reused when present;
 # TWZRD_IMAGE_REBUILD=1 forces a rebuild. Runs as root.
 set -euo pipefail

@@ -1,5 +1,5 @@
 # Stand-in for the get-pip.py that ansible-test downloads from a host we cannot
-# reach (DESIGN.md, "ansible-test offline"). It bootstraps pip from the
+# reach (docs/design.md, "ansible-test offline"). It bootstraps pip from the
 # interpreter's own ensurepip, then installs what ansible-test asked for
 # (e.g. pip==24.2) from the package index like any other package.
 import subprocess

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Debian packages Molecule needs on this machine (DESIGN.md, "Molecule on this
+# Debian packages Molecule needs on this machine (docs/design.md, "Molecule on this
 # machine"): podman with runc (crun fails on hybrid cgroups) and debootstrap to
 # build the local image. Installs only what is missing; run as root.
 set -euo pipefail

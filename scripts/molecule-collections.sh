@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Collections Molecule needs on the controller, taken from the `ansible` wheel on
-# PyPI (Galaxy is unreachable here; DESIGN.md). Only containers.podman (the driver) and ansible.posix (profile_tasks) are
+# PyPI (Galaxy is unreachable here; docs/design.md, "Molecule on this machine"). Only containers.podman (the driver) and ansible.posix (profile_tasks) are
 # unpacked into $1 (default .build/molecule-collections). Reused when present.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)

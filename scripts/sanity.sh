@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# ansible-test sanity, offline-capable (DESIGN.md, "ansible-test offline").
+# ansible-test sanity, offline-capable (docs/design.md, "ansible-test offline").
 # ansible-test wants the tree at ansible_collections/twzrd/ops, so the tracked
 # files are copied into .build/sanity first; tests/output never gets scanned.
 set -euo pipefail

@@ -6,7 +6,7 @@
 Each function takes an open connection and returns plain data (dicts,
 lists, numbers) that the evaluators in db_checks.py turn into alerts.
 Only catalogs (pg_class, pg_index, pg_namespace, pg_stat_*) are queried:
-information_schema is ~40x slower on a few thousand tables (DESIGN.md).
+information_schema is ~40x slower on a few thousand tables (docs/design.md, "PostgreSQL facts").
 No query ever returns another session's query text (it may hold secrets).
 """
 

@@ -9,7 +9,7 @@ catalog rows); ``execute_plan`` is the only part that talks to the server.
 Never blocks traffic: every VACUUM runs with SKIP_LOCKED, so a table that
 another session holds a conflicting lock on is skipped instead of waited
 for.  PostgreSQL reports that only as a WARNING notice while the statement
-succeeds (DESIGN.md), so notices are captured per table.  ``lock_timeout``
+succeeds (docs/design.md, "PostgreSQL facts"), so notices are captured per table.  ``lock_timeout``
 covers any other lock wait.
 """
 

@@ -7,7 +7,8 @@ Everything here is bounded, whatever the schedule: hourly samples keep at
 most one sample per clock hour, the newest ``HOURLY_DAYS`` * 24 + 1 of them;
 daily series keep one entry per UTC day, the newest ``DAILY_DAYS``.  A cron
 job that runs every five minutes therefore stores no more than an hourly one
-(docs/design.md, "Trends": 90 simulated days stay under 200 KB).
+(docs/design.md, "Trends: history, forecasts, the weekly HTML report": 90 simulated
+days stay under 200 KB).
 
 Bounded by count, never by the clock: one run with the clock 40 days ahead
 would otherwise find the whole month "too old" and prune it, and one run 40

@@ -5,10 +5,10 @@
 
 The report stage calls :func:`export` when ``textfile_dir`` is set.  Two
 halves: :func:`build_families` turns a module result into plain metric
-families (pure, no prometheus_client), :func:`write_textfile` renders them
+families (pure, no prometheus_client), :func:`render` renders them
 with prometheus_client's registry and exposition format and replaces
-``twzrd_<job>[_<instance>].prom`` atomically (temp file in the same
-directory, fsync, rename): node_exporter sees the old file or the new one,
+``twzrd_<job>[_<instance>].prom`` atomically (core/atomic.py: temp file in
+the same directory, fsync, rename): node_exporter sees the old file or the new one,
 never half a file.  prometheus_client is imported only here, only when a
 run exports, so a quiet hourly run without ``textfile_dir`` never pays for it.
 
@@ -26,7 +26,8 @@ __metaclass__ = type
 import hashlib
 import os
 import re
-import tempfile
+
+from ansible_collections.twzrd.ops.plugins.module_utils.core.atomic import write_atomic
 
 GAUGE = 'gauge'
 COUNTER = 'counter'
@@ -256,27 +257,6 @@ def render(families):
     return generate_latest(registry)
 
 
-def write_atomic(path, data, mode=FILE_MODE):
-    """Replace ``path`` with ``data``: temp file in the same directory, fsync, rename."""
-    directory, name = os.path.split(path)
-    # The temp name does not end in .prom: node_exporter never reads it.
-    fd, tmp = tempfile.mkstemp(prefix='.%s.' % name, suffix='.tmp', dir=directory)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, 'wb') as handle:
-            fd = None
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if fd is not None:
-            os.close(fd)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def export(directory, job, instance, result, status, started, finished, last_success=None):
     """Write this run's textfile; returns None or one line saying why it was not written."""
     if not os.path.isdir(directory):
@@ -288,7 +268,7 @@ def export(directory, job, instance, result, status, started, finished, last_suc
         return ('prometheus_client is not installed in the job\'s Python (pip install prometheus-client): '
                 'metrics not exported')
     try:
-        write_atomic(path, data)
+        write_atomic(path, data, mode=FILE_MODE)
     except OSError as exc:
         return 'cannot write %s: %s (the previous file is kept)' % (path, exc.strerror or exc)
     return None

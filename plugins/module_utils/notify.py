@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Messages to people: compose (pure) and deliver through Apprise.
 
-Apprise is the only delivery code (DESIGN.md, "Delivery"): one URL per
+Apprise is the only delivery code (docs/design.md, "Delivery"): one URL per
 channel (``mailto://``, ``slack://``, ``tgram://``, ``ntfy://``,
 ``json://`` ...).  Importing it costs ~0.3 s, so it is imported only when a
 message is due: a quiet hourly run never pays for it.

@@ -1,7 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright: twzrd.ops contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Reading files whose paths another user controls (DESIGN.md, "Root and what other users control").
+"""Reading files whose paths another user controls.
+
+The rule is docs/design.md, "What root believes, and what people are told".
 
 PM2 tells root where each app logs, and the app user can point that path, or
 a directory on it, anywhere: at a root-only file, a FIFO, ``/proc/kmsg``.  So:

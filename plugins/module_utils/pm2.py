@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: twzrd.ops contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Talking to PM2 safely (DESIGN.md, "PM2").
+"""Talking to PM2 safely (docs/design.md, "PM2 facts").
 
 * Never start a daemon: ``pm2 jlist`` (and even ``pm2 --version``) spawns
   one when none runs, so we look at ``$PM2_HOME/pm2.pid`` and ``kill -0``
@@ -169,7 +169,7 @@ def owner_mismatch(pid, pm2_home):
     """``(process uid, home uid)`` when process ``pid`` and ``pm2_home`` belong to different users, else None.
 
     A pid is evidence only with its owner: another user's process may carry
-    the dead daemon's pid and PM2's title (DESIGN.md, "Root and what other users control").
+    the dead daemon's pid and PM2's title (docs/design.md, "What root believes, and what people are told").
     """
     pid_uid, owner_uid = process_uid(pid), home_owner(pm2_home)
     if pid_uid is None or owner_uid is None or pid_uid == owner_uid:

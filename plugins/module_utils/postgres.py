@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: twzrd.ops contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""PostgreSQL connections for twzrd.ops modules (DESIGN.md, "PostgreSQL").
+"""PostgreSQL connections for twzrd.ops modules (docs/design.md, "PostgreSQL facts").
 
 Option names follow community.postgresql so users' variables carry over,
 without depending on that collection.  The default is peer authentication

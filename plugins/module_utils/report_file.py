@@ -16,7 +16,7 @@ import os
 import re
 import time
 
-from ansible_collections.twzrd.ops.plugins.module_utils.state import atomic_write
+from ansible_collections.twzrd.ops.plugins.module_utils.core.atomic import write_atomic
 
 MODE = 0o640
 DIR_MODE = 0o750
@@ -46,7 +46,7 @@ def write(report_dir, key, started, text, keep):
     if not os.path.isdir(report_dir):
         os.makedirs(report_dir, DIR_MODE)
     path = os.path.join(report_dir, file_name(key, started))
-    atomic_write(path, text.rstrip('\n') + '\n', mode=MODE)
+    write_atomic(path, text.rstrip('\n') + '\n', mode=MODE)
     for name in stale(os.listdir(report_dir), key, keep):
         try:
             os.unlink(os.path.join(report_dir, name))

@@ -49,7 +49,8 @@ from ansible_collections.twzrd.ops.plugins.module_utils import notify as deliver
 from ansible_collections.twzrd.ops.plugins.module_utils import silences
 from ansible_collections.twzrd.ops.plugins.module_utils.jobs import ALERTS_KIND, REPORT_KIND
 from ansible_collections.twzrd.ops.plugins.module_utils.alerts import OK, alert_key, build_result, runbook, worst_level
-from ansible_collections.twzrd.ops.plugins.module_utils.state import StateError, StateStore, atomic_write
+from ansible_collections.twzrd.ops.plugins.module_utils.core.atomic import write_atomic
+from ansible_collections.twzrd.ops.plugins.module_utils.state import StateError, StateStore
 
 SECTION = 'alerting'
 FAILED = 'failed'
@@ -321,7 +322,7 @@ def page(run):
             os.makedirs(directory, 0o750)
         from ansible_collections.twzrd.ops.plugins.module_utils import report_html  # pylint: disable=import-outside-toplevel
         path = os.path.join(directory, report_html.page_name(run.started))
-        atomic_write(path, rendered['file'], mode=0o640)
+        write_atomic(path, rendered['file'], mode=0o640)
         report_html.prune(directory, run.params.get('report_keep') or 1)
         run.result['report_file'] = path
     except (IOError, OSError) as exc:

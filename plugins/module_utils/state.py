@@ -1,13 +1,13 @@
 # -*- coding: utf-8 -*-
 # Copyright: twzrd.ops contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The state file that survives between runs (DESIGN.md, "Results and alerts").
+"""The state file that survives between runs (docs/design.md, "State").
 
 One JSON file (default ``/var/lib/twzrd/state.json``) shared by all jobs,
 one top-level section per module.  Read-modify-write happens under an
 exclusive ``flock`` on a side lock file, so jobs that overlap (cron runs
 them independently) never lose each other's updates.  Writes go to a temp
-file in the same directory that is fsync'ed and renamed over the old one.
+file in the same directory that is fsync'ed and renamed over the old one (core/atomic.py).
 A missing or corrupt file is reported as a warning and treated as empty;
 a section of the wrong shape likewise (state_schema.py).  Anything but a
 regular file (symlink, FIFO, device) is refused, never read or replaced.
@@ -21,9 +21,9 @@ import fcntl
 import json
 import os
 import stat
-import tempfile
 
 from ansible_collections.twzrd.ops.plugins.module_utils import state_schema
+from ansible_collections.twzrd.ops.plugins.module_utils.core.atomic import write_atomic
 
 DEFAULT_STATE_FILE = '/var/lib/twzrd/state.json'
 FORMAT_VERSION = 1
@@ -57,30 +57,6 @@ def make_dirs(directory):
     fd = os.open(os.path.join(directory, CREATED_MARKER), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
     with os.fdopen(fd, 'w') as handle:
         handle.write('Created by a twzrd.ops run: the twzrd.ops.install role sets the mode of this directory.\n')
-
-
-def atomic_write(path, text, mode=0o600):
-    """Replace ``path`` with ``text`` so readers see the old or the new file, never half."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp_path = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), dir=directory)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, 'w') as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.rename(tmp_path, path)
-    except BaseException:
-        try:
-            os.unlink(tmp_path)
-        except OSError:
-            pass
-        raise
-    dir_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def _kind(mode):
@@ -249,7 +225,7 @@ class StateStore:
         if error:
             raise StateError(error)
         try:
-            atomic_write(self.path, json.dumps(self.data, sort_keys=True, separators=(',', ':'), allow_nan=False))
+            write_atomic(self.path, json.dumps(self.data, sort_keys=True, separators=(',', ':'), allow_nan=False))
         except (IOError, OSError) as exc:
             raise StateError('cannot write state file %s: %s' % (self.path, exc))
         except (RecursionError, ValueError) as exc:

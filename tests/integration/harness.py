@@ -30,8 +30,8 @@ def free_port():
 
 
 def run_module(name, args, tmp_path, env=None, timeout=120):
-    """Execute plugins/modules/<name>.py directly with an args file (DESIGN.md:
-    the cron code path). Returns (returncode, parsed JSON or None, stdout, stderr)."""
+    """Execute plugins/modules/<name>.py directly with an args file (the cron code
+    path: docs/design.md, "One code path for cron and playbooks"). Returns (returncode, parsed JSON or None, stdout, stderr)."""
     args_file = tmp_path / ('%s-args-%d.json' % (name, time.monotonic_ns()))
     args_file.write_text(json.dumps({'ANSIBLE_MODULE_ARGS': args}))
     run_env = {'PATH': os.environ.get('PATH', '/usr/bin:/bin'), 'PYTHONPATH': COLLECTIONS, 'LANG': 'C.UTF-8'}

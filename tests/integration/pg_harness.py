@@ -1,7 +1,7 @@
 """A throwaway PostgreSQL cluster for integration tests and benchmarks.
 
 ``PgCluster`` runs initdb/pg_ctl as the non-root ``postgres`` user (initdb
-refuses to run as root; DESIGN.md) in a temp dir, listening on a unix socket
+refuses to run as root; docs/design.md, "PostgreSQL facts") in a temp dir, listening on a unix socket
 dir inside that temp dir plus a free 127.0.0.1 port.  pg_hba: ``trust`` on
 the socket (tests connect as any role without a password) and
 ``scram-sha-256`` on 127.0.0.1 (password and wrong-password tests).
@@ -150,7 +150,7 @@ class PgCluster:
 
 
 def flush_stats(conn):
-    """Make this session's counters visible to others now (PG15+; DESIGN.md stats lag)."""
+    """Make this session's counters visible to others now (PG15+; docs/design.md, "PostgreSQL facts")."""
     with conn.cursor() as cur:
         cur.execute('SELECT pg_stat_force_next_flush()')
     if not conn.autocommit:
@@ -159,7 +159,7 @@ def flush_stats(conn):
 
 def create_tables(conn, names, columns='id int PRIMARY KEY, v text', batch=200, options=''):
     """CREATE TABLE for many names, committing every ``batch`` tables so the lock
-    table (max_locks_per_transaction) never fills up (DESIGN.md)."""
+    table (max_locks_per_transaction) never fills up (docs/design.md, "PostgreSQL facts")."""
     autocommit = conn.autocommit
     conn.autocommit = False
     try:

@@ -6,7 +6,7 @@
   ``json://`` POSTs, keeps their bodies, and answers with a status the test
   sets (500 = channel down).
 
-DESIGN.md: aiosmtpd's Controller with port 0 fails its own readiness probe,
+docs/design.md, "Test receivers": aiosmtpd's Controller with port 0 fails its own readiness probe,
 so both get a free port picked here.
 """
 import email

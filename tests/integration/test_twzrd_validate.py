@@ -1,5 +1,5 @@
 """roles/install/files/twzrd-validate with the real crontab and logrotate: what
-cron and logrotate would silently ignore must be refused (DESIGN.md)."""
+cron and logrotate would silently ignore must be refused (docs/design.md, "cron and logrotate facts")."""
 import os
 import subprocess
 

@@ -3,8 +3,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """twzrd-run JOB: what cron runs (installed by the twzrd.ops.install role).
 
-Runs the job's module directly, the same code as the playbooks (DESIGN.md,
-"One code path"): ``VENV/bin/python -m ansible_collections.twzrd.ops.plugins.
+Runs the job's module directly, the same code as the playbooks (docs/design.md,
+"One code path for cron and playbooks"): ``VENV/bin/python -m ansible_collections.twzrd.ops.plugins.
 modules.MODULE CONFIG_DIR/JOB.json``.  The job file is the module's argument
 file plus the runner's own key::
 
