@@ -59,6 +59,18 @@ options:
     elements: path
     default:
       - /
+  inode_warning:
+    description:
+      - Inodes used on each path of O(disk_paths), in percent, above which a warning is raised.
+      - Between 0 and 100.
+    type: float
+    default: 85
+  inode_critical:
+    description:
+      - Inodes used, in percent, above which the alert is critical.
+      - Between 0 and 100.
+    type: float
+    default: 95
   crash_warning:
     description:
       - PM2 crashes per app above which a warning is raised. Crashes are instances in C(errored) or C(stopped) state

@@ -14,6 +14,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.twzrd.ops.plugins.module_utils.checks.registry import Check, LOWER, Option, Rule, Series
+from ansible_collections.twzrd.ops.plugins.module_utils import system
 from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import ERRORED_STATES
 
 
@@ -106,6 +107,27 @@ DISK = Check(
     series=Series('twzrd_disk_used_ratio', 'Disk space used like df shows it (reserved blocks excluded), 0-1, '
                   'per checked path.', scale=0.01),
     rule=Rule('TwzrdDiskUsedHigh', 'disk {subject} {value} used ({level} above {threshold})', percent=True))
+
+INODES = Check(
+    'inodes', modes=('alerts',), option='inode', warning=85, critical=95, unit='%', reads='inodes', per='path',
+    field='used_percent',
+    collect=lambda params, state, now: (system.collect_inodes(params['disk_paths']), None),
+    option_doc=('Inodes used on each path of O(disk_paths), in percent, above which a warning is raised.',
+                'Inodes used, in percent, above which the alert is critical.'),
+    message='inodes on {subject} {value:.1f}% used ({free} of {total} free), above the {level} threshold of '
+            '{threshold}%',
+    remediation='Find the directories with the most files: `du --inodes -x {subject} | sort -n | tail`. Delete what '
+                'piles up (sessions, cache entries, mail queues, old releases), or move it to a file system with '
+                'more inodes (ext4 fixes their number when it is created).',
+    anchor='inodes-exhausted',
+    doc='Share of the inodes (file and directory entries) in use on each path of `disk_paths`, like `df -i`. A full '
+        'inode table refuses new files while `df` still shows free space. File systems without an inode count '
+        '(btrfs) give no reading; a missing path is told by `disk`.',
+    todo='`du --inodes -x PATH \\| sort -n \\| tail` to find the directory with millions of small files; delete '
+         'them or add a cleanup job, or move them to a file system with more inodes.',
+    series=Series('twzrd_inode_used_ratio', 'Inodes in use as a share of the inodes of the file system, 0-1, per '
+                  'checked path.', scale=0.01),
+    rule=Rule('TwzrdInodesUsedHigh', 'inodes on {subject} {value} used ({level} above {threshold})', percent=True))
 
 
 def _crash_message(app):
@@ -226,6 +248,6 @@ LOG_ERRORS = Check(
          'or tune `error_patterns`.')
 
 # In the order docs/alerts.md lists them.
-CHECKS = [SWAP, LOAD, DISK, DISK_FORECAST, PM2_CRASHES, PM2_DAEMON, PM2_MISSING_APP, PM2_QUERY,
+CHECKS = [SWAP, LOAD, DISK, INODES, DISK_FORECAST, PM2_CRASHES, PM2_DAEMON, PM2_MISSING_APP, PM2_QUERY,
           REPORT_CRASH_RESTARTS, LOG_ERRORS_PER_DAY, LOG_ERRORS]
 BY_NAME = dict((entry.name, entry) for entry in CHECKS)
