@@ -23,6 +23,19 @@ options:
       - Between 0 and 100.
     type: float
     default: 80
+  memory_warning:
+    description:
+      - Memory in use, in percent of the total (total minus C(MemAvailable)), above which a warning is raised. Hosts
+        without swap are checked too.
+      - Between 0 and 100.
+    type: float
+    default: 90
+  memory_critical:
+    description:
+      - Memory in use, in percent, above which the alert is critical.
+      - Between 0 and 100.
+    type: float
+    default: 95
   load_warning:
     description:
       - 1-minute load average above which a warning is raised.

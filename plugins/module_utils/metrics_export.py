@@ -86,11 +86,7 @@ def _host(out, result):
     """The hourly alerts job: every registry check's series (checks/host.py), then what no check compares."""
     metrics = result.get('metrics') or {}
     registry.export_series(out, host_checks.CHECKS, metrics)
-    memory = metrics.get('memory') or {}
     load = metrics.get('load') or {}
-    if 'twzrd_memory_used_ratio' not in out.families:  # until a registry check exports it
-        out.add('twzrd_memory_used_ratio', _ratio(memory.get('used_percent')),
-                'Memory in use (total minus available) as a share of the total, 0-1.')
     for key in ('load5', 'load15'):
         out.add('twzrd_' + key, load.get(key), 'Load average over %s minute(s), as the load alert reads it.' % key[4:])
     out.add('twzrd_cpus', load.get('cpu_count'), 'CPUs of the host (to compare the load per CPU).')

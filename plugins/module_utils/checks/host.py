@@ -47,6 +47,29 @@ SWAP = Check(
                   'Checked by the swap alert.', scale=0.01, skipped=0.0),
     rule=Rule('TwzrdSwapUsedHigh', 'swap {value} used ({level} above {threshold})', percent=True))
 
+MEMORY = Check(
+    'memory', modes=('alerts',), option='memory', warning=90, critical=95, unit='%', reads='memory',
+    field='used_percent',
+    option_doc=('Memory in use, in percent of the total (total minus C(MemAvailable)), above which a warning is '
+                'raised. Hosts without swap are checked too.',
+                'Memory in use, in percent, above which the alert is critical.'),
+    message='memory {value:.1f}% used ({available} available of {total}), above the {level} threshold of '
+            '{threshold}%',
+    facts=lambda memory, params, value: {'available': gib(memory['available_bytes']),
+                                         'total': gib(memory['total_bytes'])},
+    remediation='Find what holds memory: `ps aux --sort=-rss | head`, `pm2 monit`. Restart a leaking app '
+                'gracefully (twzrd.ops.pm2_restart), lower its max_memory_restart, or add RAM; without swap the '
+                'kernel kills the biggest process when none is left.',
+    anchor='swap-or-memory-exhausted',
+    doc='Share of memory in use: total minus `MemAvailable` (what the kernel can hand out without swapping, page '
+        'cache included), like `free`\'s "available". Checked with or without swap; on a host without swap '
+        'the OOM killer comes next (`oom_kills`).',
+    todo='`ps aux --sort=-rss \\| head`, `pm2 monit` to find the memory holder. Restart a leaking app gracefully, '
+         'lower its `max_memory_restart`, or add RAM (or swap).',
+    series=Series('twzrd_memory_used_ratio', 'Memory in use (total minus available) as a share of the total, 0-1.',
+                  scale=0.01),
+    rule=Rule('TwzrdMemoryUsedHigh', 'memory {value} used ({level} above {threshold})', percent=True))
+
 
 def _load_value(load, params):
     if load.get('load1') is None:
@@ -248,6 +271,6 @@ LOG_ERRORS = Check(
          'or tune `error_patterns`.')
 
 # In the order docs/alerts.md lists them.
-CHECKS = [SWAP, LOAD, DISK, INODES, DISK_FORECAST, PM2_CRASHES, PM2_DAEMON, PM2_MISSING_APP, PM2_QUERY,
+CHECKS = [SWAP, MEMORY, LOAD, DISK, INODES, DISK_FORECAST, PM2_CRASHES, PM2_DAEMON, PM2_MISSING_APP, PM2_QUERY,
           REPORT_CRASH_RESTARTS, LOG_ERRORS_PER_DAY, LOG_ERRORS]
 BY_NAME = dict((entry.name, entry) for entry in CHECKS)
