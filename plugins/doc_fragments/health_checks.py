@@ -36,6 +36,18 @@ options:
       - Between 0 and 100.
     type: float
     default: 95
+  oom_kills_warning:
+    description:
+      - Kernel OOM kills since the previous alerts run (the C(oom_kill) counter of C(/proc/vmstat)) above which
+        a warning is raised; the first run only sets the baseline, kept in the state file.
+      - Between 0 and 1000000.
+    type: int
+    default: 0
+  oom_kills_critical:
+    description:
+      - OOM kills since the previous run above which the alert is critical. Unset means never critical.
+      - Between 0 and 1000000.
+    type: int
   load_warning:
     description:
       - 1-minute load average above which a warning is raised.

@@ -14,7 +14,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.twzrd.ops.plugins.module_utils.checks.registry import Check, LOWER, Option, Rule, Series
-from ansible_collections.twzrd.ops.plugins.module_utils import system
+from ansible_collections.twzrd.ops.plugins.module_utils import kernel_log, system
 from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import ERRORED_STATES
 
 
@@ -153,6 +153,70 @@ INODES = Check(
     rule=Rule('TwzrdInodesUsedHigh', 'inodes on {subject} {value} used ({level} above {threshold})', percent=True))
 
 
+def _int(value):
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def oom_kills_since(count, boot_time, state):
+    """``(metric, new_state)``: the OOM kills since the previous run from the kernel's ``oom_kill`` counter.
+
+    ``state`` (the previous run's ``{'count', 'boot_time'}``, untrusted) is the baseline; without one this
+    run only sets it (``kills`` None). A reboot, or a counter that went down, starts at 0: all of it is new.
+    """
+    if count is None:
+        return {'error': 'the kernel has no oom_kill counter in /proc/vmstat (Linux 4.13 or later has)'}, None
+    new_state = {'count': count, 'boot_time': int(boot_time)}
+    state = state if isinstance(state, dict) else {}
+    before, booted = _int(state.get('count')), _int(state.get('boot_time'))
+    if before is None or booted is None:
+        return {'count': count, 'kills': None}, new_state
+    if abs(booted - int(boot_time)) > 2 or count < before:  # boot_time wobbles by a second between reads
+        return {'count': count, 'kills': count}, new_state
+    return {'count': count, 'kills': count - before}, new_state
+
+
+def collect_oom_kills(params, state, now):
+    metric, new_state = oom_kills_since(kernel_log.vmstat_counter('oom_kill'), system.collect_uptime(now)['boot_time'],
+                                        state)
+    if metric.get('kills'):
+        metric['victims'] = kernel_log.recent_oom_victims(metric['kills'])
+    return metric, new_state
+
+
+def _oom_facts(oom, params, value):
+    victims = oom.get('victims')
+    if victims is None:
+        named = ' (the kernel log, which names the victims, cannot be read by the job user)'
+    elif not victims:
+        named = ''
+    else:
+        named = ': %s' % ', '.join('%s (pid %d)' % (v['name'], v['pid']) for v in victims)
+    return {'killed': 'kernel OOM killer ended %d process%s since the previous check%s' % (value, '' if value == 1 else 'es', named)}
+
+
+OOM_KILLS = Check(
+    'oom_kills', modes=('alerts',), option='oom_kills', option_type='int', warning=0, critical=None,
+    bounds=(0, 1000000), unit='kills', reads='oom_kills', field='kills', collect=collect_oom_kills,
+    option_doc=(['Kernel OOM kills since the previous alerts run (the C(oom_kill) counter of C(/proc/vmstat)) above '
+                 'which a warning is raised; the first run only sets the baseline, kept in the state file.'],
+                'OOM kills since the previous run above which the alert is critical. Unset means never critical.'),
+    thresholds_doc='warning > 0 (`oom_kills_warning`), critical only if `oom_kills_critical` is set (0-1000000)',
+    message='{killed} (threshold: more than {threshold})',
+    facts=_oom_facts,
+    remediation='Memory ran out and the kernel ended a process. See what it killed and why: `journalctl -k | grep -i '
+                '-A5 "out of memory"`, then `ps aux --sort=-rss | head`. Restart what was killed if PM2 did not '
+                '(`pm2 ls`), cap the app that grows (max_memory_restart), add swap or RAM.',
+    anchor='processes-killed-for-memory',
+    doc='Processes the kernel\'s OOM killer ended since the previous alerts run, from the `oom_kill` counter of '
+        '`/proc/vmstat`, with the victims from the kernel log when the job can read it (root, or '
+        '`kernel.dmesg_restrict=0`). The first run sets the baseline (state file); after a reboot every kill since '
+        'boot counts.',
+    todo='`journalctl -k \\| grep -i -A5 "out of memory"` for what was killed; `pm2 ls` to see it came back; cap '
+         'the app that grows (`max_memory_restart`), add swap or RAM.',
+    series=Series('twzrd_oom_kills', 'Processes the kernel OOM killer ended since the previous check.'),
+    rule=Rule('TwzrdOomKills', 'the kernel OOM killer ended {value} process(es) since the previous check'))
+
+
 def _crash_message(app):
     parts = []
     if app['crash_restarts']:
@@ -271,6 +335,6 @@ LOG_ERRORS = Check(
          'or tune `error_patterns`.')
 
 # In the order docs/alerts.md lists them.
-CHECKS = [SWAP, MEMORY, LOAD, DISK, INODES, DISK_FORECAST, PM2_CRASHES, PM2_DAEMON, PM2_MISSING_APP, PM2_QUERY,
+CHECKS = [SWAP, MEMORY, OOM_KILLS, LOAD, DISK, INODES, DISK_FORECAST, PM2_CRASHES, PM2_DAEMON, PM2_MISSING_APP, PM2_QUERY,
           REPORT_CRASH_RESTARTS, LOG_ERRORS_PER_DAY, LOG_ERRORS]
 BY_NAME = dict((entry.name, entry) for entry in CHECKS)
