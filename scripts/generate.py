@@ -136,8 +136,8 @@ def _rule_levels(entry):
     if critical is None:
         levels.append(('warning', warning, '%s %s %s' % (name, op, _number(round(warning * scale, 6)))))
     else:
-        levels.append(('warning', warning, '%s %s %s %s %s' % (name, op, _number(round(warning * scale, 6)), back,
-                                                            _number(round(critical * scale, 6)))))
+        levels.append(('warning', warning, '%s %s %s %s %s' % (
+            name, op, _number(round(warning * scale, 6)), back, _number(round(critical * scale, 6)))))
         levels.append(('critical', critical, '%s %s %s' % (name, op, _number(round(critical * scale, 6)))))
     return levels
 
@@ -212,8 +212,9 @@ def role_spec_region():
         doc = docs[name]
         entry = {'description': doc['description'][:-1] if doc['description'][-1].startswith('Between')
                  else list(doc['description'])}
-        entry['description'] = entry['description'] + ['Sets the module option O(twzrd.ops.%s#module:%s) (module '
-                                                        'default %s).' % (MODULE, name, _default_text(doc.get('default')))]
+        entry['description'] = entry['description'] + [
+            'Sets the module option O(twzrd.ops.%s#module:%s) (module default %s).'
+            % (MODULE, name, _default_text(doc.get('default')))]
         entry['type'] = doc['type']
         if 'elements' in doc:
             entry['elements'] = doc['elements']
@@ -234,8 +235,8 @@ def _thresholds_doc(entry):
         parts.append('warning > %s%s' % (_number(entry.warning), unit))
     if entry.critical is not None:
         parts.append('critical > %s%s' % (_number(entry.critical), unit))
-    text = ', '.join(parts) + ' (`%s`, `%s`, %s-%s)' % (entry.warning_option, entry.critical_option,
-                                                         _number(entry.bounds[0]), _number(entry.bounds[1]))
+    text = ', '.join(parts) + ' (`%s`, `%s`, %s-%s)' % (
+        entry.warning_option, entry.critical_option, _number(entry.bounds[0]), _number(entry.bounds[1]))
     if entry.per == 'path':
         text += ' per path in `disk_paths`'
     return text

@@ -75,10 +75,10 @@ VACUUM_OPTIONS = ('statement_timeout', 'tables', 'all_tables', 'min_dead_rows', 
                   'max_duration', 'lock_timeout', 'table_timeout', 'vacuum_cost_delay', 'vacuum_cost_limit')
 # The thresholds of the check registry's entries (swap_warning, disk_paths, ...), then the rest.
 HEALTH_OPTIONS = tuple(registry.option_names(host_checks.CHECKS)) + (
-                  'pm2_expected_apps', 'report_days', 'log_paths', 'error_patterns', 'log_errors_warning', 'report_keep',
-                  'log_errors_per_day_warning', 'log_errors_per_day_critical', 'report_crash_restarts_warning',
-                  'report_crash_restarts_critical',
-                  'forecast_days', 'forecast_warning_days', 'forecast_critical_days') + PM2_OPTIONS
+    'pm2_expected_apps', 'report_days', 'log_paths', 'error_patterns', 'log_errors_warning', 'report_keep',
+    'log_errors_per_day_warning', 'log_errors_per_day_critical', 'report_crash_restarts_warning',
+    'report_crash_restarts_critical',
+    'forecast_days', 'forecast_warning_days', 'forecast_critical_days') + PM2_OPTIONS
 RESTART_OPTIONS = {'apps': 'twzrd_restart_apps', 'strategy': 'twzrd_restart_strategy',
                    'health_checks': 'twzrd_restart_health_checks', 'online_timeout': 'twzrd_restart_online_timeout',
                    'settle_seconds': 'twzrd_restart_settle_seconds'}

@@ -15,6 +15,7 @@ from ansible_collections.twzrd.ops.plugins.module_utils.alerts import CRITICAL, 
 from ansible_collections.twzrd.ops.plugins.module_utils.checks import host, registry
 from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import ERRORED_STATES, process_key
 
+
 def _registry_alerts(entry, metrics, params):
     return registry.evaluate([entry], metrics, params)[0]
 

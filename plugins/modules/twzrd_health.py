@@ -185,7 +185,9 @@ alerts:
   elements: dict
   contains:
     check:
-      description: The check that raised it (swap, load, disk, disk_forecast, pm2_crashes, pm2_daemon, pm2_missing_app, pm2_query, log_errors; C(docs/alerts.md) lists them all).
+      description:
+        - The check that raised it (swap, memory, oom_kills, load, disk, inodes, disk_forecast, pm2_crashes, pm2_daemon,
+          pm2_missing_app, pm2_query, log_errors, ...; C(docs/alerts.md) lists them all).
       type: str
     subject:
       description: What it is about, when the check has several (mount point, app name).

@@ -90,8 +90,8 @@ def test_bounds_and_pairs_are_checked_from_the_entries():
 def test_evaluate_returns_alerts_and_readings_in_one_pass():
     metrics = {'swap': {'present': True, 'used_percent': 25.0, 'used_bytes': 1 << 30, 'total_bytes': 4 << 30},
                'load': {'load1': 0.5, 'cpu_count': 2},
-               'disks': {'/': {'used_percent': 96.0, 'free_bytes': 1 << 30}, '/data': {'used_percent': 10.0,
-                                                                                      'free_bytes': 9 << 30},
+               'disks': {'/': {'used_percent': 96.0, 'free_bytes': 1 << 30},
+                         '/data': {'used_percent': 10.0, 'free_bytes': 9 << 30},
                          '/gone': {'error': 'No such file or directory'}},
                'pm2': {'apps': {}}, 'disk_forecast': {'/': {'days_left': 9.5}, '/data': {'reason': 'flat'}}}
     alerts, readings = registry.evaluate(host.CHECKS, metrics, _params())
@@ -145,6 +145,13 @@ def test_a_probe_with_an_error_per_subject_fits():
     assert set(readings) == {'probe:api', 'probe:web'}
     assert registry.argument_spec([probe]) == {'probe_latency_warning': {'type': 'int', 'default': 500},
                                                'probe_latency_critical': {'type': 'int'}}
+    # per-subject thresholds (an HTTP check's own latency_warning_ms), no module-wide option
+    probe.subject_thresholds, probe.option = True, None
+    metrics['probes']['web']['warning'] = 10
+    alerts, readings = registry.evaluate([probe], metrics, {})
+    assert [(a['subject'], a['level'], a['threshold']) for a in alerts] == [('db', CRITICAL, None), ('web', WARNING, 10)]
+    assert readings == {'probe:api': {'value': 900, 'warning': None, 'critical': None},
+                        'probe:web': {'value': 20, 'warning': 10, 'critical': None}}
 
 
 def test_every_entry_names_an_existing_runbook_section():

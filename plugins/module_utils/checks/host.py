@@ -81,8 +81,8 @@ def _load_value(load, params):
 
 def _load_facts(load, params, value):
     if params.get('load_per_cpu'):
-        return {'what': 'load average %.2f per CPU (%.2f over %d CPUs, 1 min)' % (value, load['load1'],
-                                                                                 load['cpu_count'])}
+        return {'what': 'load average %.2f per CPU (%.2f over %d CPUs, 1 min)'
+                        % (value, load['load1'], load['cpu_count'])}
     return {'what': 'load average %.2f (1 min)' % value}
 
 

@@ -19,7 +19,9 @@ same metadata, so docs and runbook links come from one place.
 
 A collector may return ``{subject: {values...}}`` with an ``error`` field
 per subject: with ``error_message`` set, such a subject raises
-``error_level`` (a warning by default) instead of being compared.
+``error_level`` (a warning by default) instead of being compared.  With
+``subject_thresholds`` a subject's own ``warning``/``critical`` values (an
+HTTP check's ``latency_warning_ms``) replace the options' for that subject.
 Pure: no I/O here (collectors live with the other collectors).
 """
 
@@ -86,7 +88,7 @@ class Check:
                  unit='', worse=HIGHER, option=None, option_type='float', warning=None, critical=None,
                  bounds=(0, 100), option_doc=None, options=(), message=None, facts=None,
                  error_message=None, error_remediation=None, error_anchor=None, error_level=WARNING,
-                 reading_options=None, collect=None, series=None, rule=None):
+                 reading_options=None, subject_thresholds=False, collect=None, series=None, rule=None):
         self.name = name
         self.doc = doc
         self.todo = todo
@@ -117,6 +119,7 @@ class Check:
         self.error_anchor = error_anchor
         self.error_level = error_level
         self.reading_options = reading_options
+        self.subject_thresholds = subject_thresholds
         self.collect = collect
         self.series = series
         self.rule = rule
@@ -199,10 +202,9 @@ def classify(value, warning, critical, worse=HIGHER):
     """``(level, threshold_crossed)``; equal to a threshold does not cross it; None disables one."""
     if value is None:
         return OK, None
-    if worse == HIGHER:
-        crossed = lambda threshold: value > threshold  # noqa: E731
-    else:
-        crossed = lambda threshold: value < threshold  # noqa: E731
+
+    def crossed(threshold):
+        return value > threshold if worse == HIGHER else value < threshold
     if critical is not None and crossed(critical):
         return CRITICAL, critical
     if warning is not None and crossed(warning):
@@ -249,11 +251,13 @@ def evaluate(entries, metrics, params):
     alerts = []
     readings = {}
     for entry in entries:
-        if not entry.reads or not entry.threshold_options():
+        if not entry.reads or not (entry.threshold_options() or entry.subject_thresholds):
             continue
-        warning_name, critical_name = entry.threshold_options()
-        warning, critical = params.get(warning_name), params.get(critical_name)
+        warning_name, critical_name = entry.threshold_options() or (None, None)
         for subject, data in _subjects(entry, metrics):
+            warning, critical = params.get(warning_name), params.get(critical_name)
+            if entry.subject_thresholds:
+                warning, critical = data.get('warning', warning), data.get('critical', critical)
             if 'error' in data and data['error'] is not None:
                 if entry.error_message and not entry.code:
                     fields = dict(data, subject=subject)
