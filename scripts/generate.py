@@ -1,12 +1,11 @@
-#!/usr/bin/env python3
 """Rewrite every file derived from the check registry (plugins/module_utils/checks/).
 
 `make generate` runs this; tests/unit/test_check_registry.py fails when a committed file differs
 from what this would write.  Whole generated files carry a header, generated regions of hand-written
 files sit between BEGIN/END markers; both say "generated from the check registry, do not edit".
 
-    python3 scripts/generate.py          # rewrite
-    python3 scripts/generate.py --check  # list the stale files, exit 1 if any
+    .venv/bin/python scripts/generate.py          # rewrite (make generate)
+    .venv/bin/python scripts/generate.py --check  # list the stale files, exit 1 if any
 """
 import json
 import os

@@ -66,7 +66,7 @@ def test_real_statvfs_agrees_with_df(tmp_path):
     out = subprocess.run([df, '--output=itotal,iused', str(tmp_path)], capture_output=True, text=True,
                          check=True).stdout.split('\n')[1].split()
     total, used = int(out[0]), int(out[1])
-    [got] = system.collect_inodes([str(tmp_path)]).values()
+    got = system.collect_inodes([str(tmp_path)])[str(tmp_path)]
     assert got['total'] == total
     if total == 0:
         assert got['used_percent'] is None

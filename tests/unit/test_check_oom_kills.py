@@ -55,8 +55,9 @@ def recorded(tmp_path, monkeypatch):
     return record
 
 
-def run(states, params=PARAMS):
+def run(states, params=None):
     """One hourly run of the check: what the registry collects, keeps and evaluates."""
+    params = params or PARAMS
     metrics, new_states = registry.collect([host.OOM_KILLS], params, states, 0)
     alerts, readings = registry.evaluate([host.OOM_KILLS], metrics, params)
     return alerts, readings, metrics, new_states
