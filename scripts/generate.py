@@ -268,6 +268,24 @@ def quick_reference():
     return '\n'.join(rows) + '\n'
 
 
+def prometheus_series():
+    rows = ['| metric | meaning |', '|---|---|']
+    for entry in registry.thresholds(host.CHECKS):
+        if entry.series:
+            label = '{%s}' % entry.per if entry.per else ''
+            rows.append('| `%s%s` | %s (check `%s`) |' % (entry.series.name, label, entry.series.help, entry.name))
+    return '\n'.join(rows) + '\n'
+
+
+def prometheus_rules():
+    rows = ['| alert | expression (default threshold) |', '|---|---|']
+    for entry in registry.thresholds(host.CHECKS):
+        if entry.rule:
+            exprs = ['`%s` %s' % (expr.split(' ', 1)[1], level) for level, dummy, expr in _rule_levels(entry)]
+            rows.append('| `%s` | `%s`: %s |' % (entry.rule.alert, entry.series.name, ', '.join(exprs)))
+    return '\n'.join(rows) + '\n'
+
+
 # path -> (kind, [(region name, text)]) ; kind 'file' (whole file) or 'yaml'/'md' regions.
 def outputs():
     return {
@@ -279,6 +297,7 @@ def outputs():
         'docs/alerts.md': ('md', [('twzrd_health', alerts_table())]),
         'docs/configuration.md': ('md', [('twzrd_health', configuration_options())]),
         'docs/quick-reference.md': ('md', [('hourly-checks', quick_reference())]),
+        'docs/prometheus.md': ('md', [('series', prometheus_series()), ('rules', prometheus_rules())]),
     }
 
 

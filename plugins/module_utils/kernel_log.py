@@ -24,6 +24,8 @@ MAX_BYTES = 4 * 1024 * 1024
 MAX_SECONDS = 2.0
 # "Out of memory: Killed process 1234 (node) ..." and "Memory cgroup out of memory: Killed process ..."
 _KILLED = re.compile(r'Killed process (\d+) \(([^)]*)\)')
+# A process names itself (prctl PR_SET_NAME, any user): only plain characters reach a message.
+_UNPLAIN = re.compile(r'[^A-Za-z0-9_.@:+/-]')
 
 
 def vmstat_counter(name, path=None):
@@ -82,7 +84,7 @@ def oom_victims(lines):
     for line in lines:
         match = _KILLED.search(line)
         if match:
-            victims.append({'pid': int(match.group(1)), 'name': match.group(2)})
+            victims.append({'pid': int(match.group(1)), 'name': _UNPLAIN.sub('?', match.group(2))[:32]})
     return victims
 
 

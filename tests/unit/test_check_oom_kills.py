@@ -103,6 +103,11 @@ def test_critical_when_set_and_exported(recorded):
     assert family[4] == [(['alerts'], 10.0)]
 
 
+def test_victim_names_are_plain_text():
+    lines = ['3,1,1,-;Out of memory: Killed process 77 (evil\\x1b[2J name) total-vm:1kB']
+    assert kernel_log.oom_victims(lines) == [{'pid': 77, 'name': 'evil?x1b?2J?name'}]
+
+
 def test_the_kernel_log_is_read_bounded(tmp_path):
     log = tmp_path / 'log'
     log.write_text(''.join('6,%d,0,-;line %d\n' % (i, i) for i in range(5000)))
