@@ -234,6 +234,10 @@ alerts:
 metrics:
   description:
     - The numbers measured (memory, swap, load, disks, pm2 with per-app counts). Never any PM2 environment.
+    - In alerts mode also what the registry's own collectors read, C(inodes) per disk path (C(total), C(free),
+      C(used_percent); C(error) for a missing path) and C(oom_kills) (C(count) of the kernel's counter, C(kills) since
+      the previous run, null on the first, C(victims) with C(name) and C(pid) when there were kills and the kernel log
+      could be read).
     - C(disk_forecast) per disk path, either C(rate_per_day), C(days_left), C(full_date), C(full_at), C(samples),
       C(since), C(capacity), C(free_bytes), or C(reason) when there is no forecast.
     - C(pm2.daemons) lists each PM2 daemon checked (C(user), C(pm2_home), C(pid) when found running,
