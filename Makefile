@@ -29,7 +29,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export ANSIBLE_COLLECTIONS_SCAN_SYS_PATH := false
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help run test deps system-deps venv node-tools collection sanity lint unit integration fuzz bench build clean \
+.PHONY: help run test deps system-deps venv node-tools collection sanity lint generate unit integration fuzz bench build clean \
         molecule molecule-deps release-venv galaxy-check changelog-lint changelog changelog-release
 
 help:
@@ -37,6 +37,7 @@ help:
 	@echo "make test         everything CI runs: sanity, lint, galaxy-check, unit, integration, molecule"
 	@echo "make sanity|lint|galaxy-check|unit|integration|molecule|bench   one part"
 	@echo "make build REPOSITORY_URL=https://...   release tarball in .build/ (docs/release.md)"
+	@echo "make generate     rewrite the files derived from the check registry (plugins/module_utils/checks/)"
 	@echo "make fuzz         the Hypothesis suite, long and randomized"
 
 run: venv collection
@@ -72,6 +73,10 @@ sanity: venv system-deps
 
 lint: venv collection
 	@cd $(CURDIR) && $(BIN)/ansible-lint --profile production --offline
+
+# Files derived from the check registry (plugins/module_utils/checks/); a unit test fails when stale.
+generate: venv collection
+	@$(BIN)/python scripts/generate.py
 
 unit: venv collection
 	@$(BIN)/python -m pytest tests/unit -q $(PYTEST_ARGS)

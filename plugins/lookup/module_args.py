@@ -52,6 +52,9 @@ from ansible.plugins.lookup import LookupBase
 from ansible.utils.display import Display
 from ansible.utils.vars import merge_hash
 
+from ansible_collections.twzrd.ops.plugins.module_utils.checks import host as host_checks
+from ansible_collections.twzrd.ops.plugins.module_utils.checks import registry
+
 display = Display()
 
 REMOVED_IN = '1.0.0'
@@ -70,12 +73,12 @@ DB_HEALTH_OPTIONS = ('statement_timeout', 'connections_warning_pct', 'connection
                      'data_volume', 'forecast_days', 'forecast_warning_days', 'forecast_critical_days')
 VACUUM_OPTIONS = ('statement_timeout', 'tables', 'all_tables', 'min_dead_rows', 'autovacuum_trigger', 'full', 'analyze',
                   'max_duration', 'lock_timeout', 'table_timeout', 'vacuum_cost_delay', 'vacuum_cost_limit')
-HEALTH_OPTIONS = ('swap_warning', 'swap_critical', 'load_warning', 'load_critical', 'load_per_cpu', 'disk_paths',
-                  'disk_warning', 'disk_critical', 'crash_warning', 'crash_critical', 'pm2_expected_apps',
-                  'report_days', 'log_paths', 'error_patterns', 'log_errors_warning', 'report_keep',
-                  'log_errors_per_day_warning', 'log_errors_per_day_critical', 'report_crash_restarts_warning',
-                  'report_crash_restarts_critical',
-                  'forecast_days', 'forecast_warning_days', 'forecast_critical_days') + PM2_OPTIONS
+# The thresholds of the check registry's entries (swap_warning, disk_paths, ...), then the rest.
+HEALTH_OPTIONS = tuple(registry.option_names(host_checks.CHECKS)) + (
+    'pm2_expected_apps', 'report_days', 'log_paths', 'error_patterns', 'log_errors_warning', 'report_keep',
+    'log_errors_per_day_warning', 'log_errors_per_day_critical', 'report_crash_restarts_warning',
+    'report_crash_restarts_critical',
+    'forecast_days', 'forecast_warning_days', 'forecast_critical_days') + PM2_OPTIONS
 RESTART_OPTIONS = {'apps': 'twzrd_restart_apps', 'strategy': 'twzrd_restart_strategy',
                    'health_checks': 'twzrd_restart_health_checks', 'online_timeout': 'twzrd_restart_online_timeout',
                    'settle_seconds': 'twzrd_restart_settle_seconds'}

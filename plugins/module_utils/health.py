@@ -3,8 +3,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """twzrd_health's two runs: the hourly alerts and the weekly report.
 
-Each run collects (system.py, pm2_view.py, logscan.py), evaluates
-(health_checks.py) and hands a result to the module; the state store passed
+Each run collects (system.py, pm2_view.py, logscan.py, the registry entries' own
+collectors), evaluates (the check registry, checks/; health_checks.py for what stays code) and hands a result to the module; the state store passed
 in is already locked (alerts) or read-only (report, check mode).
 """
 
@@ -16,6 +16,8 @@ import socket
 from ansible.module_utils.common.warnings import warn
 
 from ansible_collections.twzrd.ops.plugins.module_utils import forecast
+from ansible_collections.twzrd.ops.plugins.module_utils.checks import host as host_checks
+from ansible_collections.twzrd.ops.plugins.module_utils.checks import registry
 from ansible_collections.twzrd.ops.plugins.module_utils import health_checks as checks
 from ansible_collections.twzrd.ops.plugins.module_utils import history as trend_history
 from ansible_collections.twzrd.ops.plugins.module_utils import job_states
@@ -31,12 +33,6 @@ from ansible_collections.twzrd.ops.plugins.module_utils.report_sinks import SECT
 SECTION = 'twzrd_health'
 DB_SECTION = 'twzrd_db_health'  # db_health.STATE_SECTION, not imported: it pulls in psycopg2
 VACUUM_SECTION = 'twzrd_vacuum'  # the vacuum module's section
-
-
-def _system_alerts(params, memory, load, disks):
-    return (checks.check_swap(memory['swap'], params['swap_warning'], params['swap_critical'])
-            + checks.check_load(load, params['load_warning'], params['load_critical'], params['load_per_cpu'])
-            + checks.check_disks(disks, params['disk_warning'], params['disk_critical']))
 
 
 def _pm2_alerts(params, view, apps, pm2_state):
@@ -61,7 +57,7 @@ def _pm2_alerts(params, view, apps, pm2_state):
         # An expected app may be named plainly (found in any daemon) or as "owner/app".
         present = set(apps) | set(app['app'] for app in apps.values() if 'app' in app)
         alerts += checks.check_pm2_presence(True, present, expected, None)
-    return alerts + checks.check_pm2_crashes(apps, params['crash_warning'], params['crash_critical'])
+    return alerts  # crashes are a registry check (checks/host.py)
 
 
 def pm2_unchecked(view):
@@ -73,21 +69,28 @@ def pm2_unchecked(view):
 
 
 def run_alerts(params, store, target, now):
-    """The hourly check. Updates restart baselines, alert levels and history in ``store``."""
+    """The hourly check. Updates restart baselines, alert levels and history in ``store``.
+
+    The result carries ``readings`` (what each threshold check measured, by alert key) for the
+    report stage; the module takes it out before the result is returned.
+    """
+    entries = registry.for_mode(host_checks.CHECKS, 'alerts')
     memory = system.collect_memory()
     load = system.collect_load()
     disks = system.collect_disks(params['disk_paths'])
+    health_state = store.section(SECTION)
+    collected, check_states = registry.collect(entries, params, health_state.get('checks'), now)
     pm2_state = store.section(PM2_SECTION)
     view = pm2_view.collect(params, pm2_state, target, now)
 
     growth, baselines = pm2_view.restart_growth(view, pm2_state)
     apps = checks.summarize_apps(view.processes, growth)
-    alerts = _system_alerts(params, memory, load, disks) + _pm2_alerts(params, view, apps, pm2_state)
+    alerts = _pm2_alerts(params, view, apps, pm2_state)
 
-    health_state = store.section(SECTION)
     if not store.read_only:
         pm2_view.save_state(pm2_state, view, baselines)
         health_state.pop('levels', None)  # alert history now lives in the report stage's section
+        health_state['checks'] = check_states
         health_state['history'] = trend_history.append_hourly(
             health_state.get('history'), trend_history.hourly_sample(now, memory, load, disks))
         health_state['pm2_restarts'] = trend_history.add_counts(
@@ -95,8 +98,10 @@ def run_alerts(params, store, target, now):
     _tell(trend_history.note_future_samples(health_state, now))
 
     found, forecasts = disk_forecasts(params, health_state.get('history'), disks, now)
-    metrics = dict(memory, load=load, disks=disks, pm2=view.metrics(apps), disk_forecast=forecasts)
-    return build_result(alerts + found, metrics, mode='alerts', unchecked=pm2_unchecked(view))
+    metrics = dict(memory, load=load, disks=disks, pm2=view.metrics(apps), disk_forecast=forecasts, **collected)
+    measured, readings = registry.evaluate(entries, metrics, params)
+    return build_result(measured + alerts + found, metrics, mode='alerts', unchecked=pm2_unchecked(view),
+                        readings=readings)
 
 
 def _tell(note):
@@ -177,7 +182,7 @@ def run_report(params, store, target, now):
     view = pm2_view.collect(params, pm2_state, target, now)
     # Crash restarts are the hourly job's business; here only apps that are down count.
     apps = checks.summarize_apps(view.processes, {})
-    alerts = _system_alerts(params, memory, load, disks) + _pm2_alerts(params, view, apps, pm2_state)
+    alerts = _pm2_alerts(params, view, apps, pm2_state)
     log_errors = scan_logs(params, view, since, now)
     alerts += checks.check_log_errors(log_errors, params['log_errors_warning'], params['report_days'])
 
@@ -214,7 +219,8 @@ def run_report(params, store, target, now):
                                        vacuum_state=host_state[VACUUM_SECTION]),
     }
     metrics = dict(memory, load=load, disks=disks, pm2=view.metrics(apps), disk_forecast=forecasts)
-    return build_result(alerts, metrics, mode='report', report=report)
+    measured, readings = registry.evaluate(registry.for_mode(host_checks.CHECKS, 'report'), metrics, params)
+    return build_result(measured + alerts, metrics, mode='report', report=report, readings=readings)
 
 
 def _thresholds(params, load):

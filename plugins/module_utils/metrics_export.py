@@ -29,6 +29,9 @@ import re
 
 from ansible_collections.twzrd.ops.plugins.module_utils.core.atomic import write_atomic
 
+from ansible_collections.twzrd.ops.plugins.module_utils.checks import host as host_checks
+from ansible_collections.twzrd.ops.plugins.module_utils.checks import registry
+
 GAUGE = 'gauge'
 COUNTER = 'counter'
 STATUS_VALUES = {'ok': 0, 'warning': 1, 'critical': 2, 'failed': 3}
@@ -80,22 +83,14 @@ def _ratio(percent):
     return None if percent is None else percent / 100.0
 
 
-def _host(out, metrics):
-    """The hourly alerts job: memory, swap, load, disks, PM2 (what health_checks.py compares)."""
-    memory = metrics.get('memory') or {}
-    swap = metrics.get('swap') or {}
+def _host(out, result):
+    """The hourly alerts job: every registry check's series (checks/host.py), then what no check compares."""
+    metrics = result.get('metrics') or {}
+    registry.export_series(out, host_checks.CHECKS, metrics)
     load = metrics.get('load') or {}
-    out.add('twzrd_memory_used_ratio', _ratio(memory.get('used_percent')),
-            'Memory in use (total minus available) as a share of the total, 0-1.')
-    swap_ratio = (_ratio(swap.get('used_percent')) if swap.get('present') else 0.0) if swap else None
-    out.add('twzrd_swap_used_ratio', swap_ratio,
-            'Swap in use as a share of the swap size, 0-1 (0 without swap). Checked by the swap alert.')
-    for key in ('load1', 'load5', 'load15'):
+    for key in ('load5', 'load15'):
         out.add('twzrd_' + key, load.get(key), 'Load average over %s minute(s), as the load alert reads it.' % key[4:])
     out.add('twzrd_cpus', load.get('cpu_count'), 'CPUs of the host (to compare the load per CPU).')
-    for path, disk in sorted((metrics.get('disks') or {}).items()):
-        out.add('twzrd_disk_used_ratio', _ratio(disk.get('used_percent')),
-                'Disk space used like df shows it (reserved blocks excluded), 0-1, per checked path.', {'path': path})
     pm2 = metrics.get('pm2') or {}
     if pm2.get('installed'):
         out.add('twzrd_pm2_daemon_up', 1 if pm2.get('daemon_running') else 0, 'Whether the PM2 daemon runs (1) or not (0).')
@@ -106,9 +101,6 @@ def _host(out, metrics):
         out.add('twzrd_pm2_app_restarts', info.get('restart_time'),
                 "PM2's restart counter summed over the app's instances (resets when the daemon restarts).",
                 labels, kind=COUNTER)
-        out.add('twzrd_pm2_app_crashes', info.get('crashes'),
-                'Crash restarts since the previous check plus errored/stopped instances (the pm2_crashes alert).',
-                labels)
 
 
 def _report(out, result):
@@ -118,8 +110,11 @@ def _report(out, result):
             'Error lines found in the logs over the report period.')
 
 
-def _postgres(out, metrics):
+def _postgres(out, result):
     """twzrd_db_health: what db_checks.py compares, for the job's database."""
+    metrics = result.get('metrics') or {}
+    if not metrics:
+        return
     out.add('twzrd_pg_up', 1 if metrics.get('connected') else 0, 'Whether the job could connect to PostgreSQL (1) or not (0).')
     connections = metrics.get('connections') or {}
     if connections:
@@ -173,7 +168,10 @@ def _postgres(out, metrics):
                 'Tables of expected_tables that do not exist.')
 
 
-def _vacuum(out, metrics):
+def _vacuum(out, result):
+    metrics = result.get('metrics') or {}
+    if 'planned' not in metrics:
+        return
     for outcome in ('planned', 'vacuumed', 'skipped', 'failed', 'not_started', 'not_found'):
         out.add('twzrd_vacuum_tables', metrics.get(outcome), 'Tables of the last vacuum run by outcome.',
                 {'outcome': outcome})
@@ -209,6 +207,10 @@ def _alerts(out, alerts):
         out.add('twzrd_job_alerts', counts[level], 'Alerts of the last run by level.', {'level': level})
 
 
+# What each job exports besides the common series; the hourly job's come from the check registry.
+JOB_SERIES = {'alerts': _host, 'health': _report, 'db_health': _postgres, 'vacuum': _vacuum, 'restart': _restart}
+
+
 def build_families(job, instance, result, status, started, finished, last_success=None):
     """The metric families of one run: ``[(name, type, help, label names, [(label values, value)])]``.
 
@@ -223,17 +225,9 @@ def build_families(job, instance, result, status, started, finished, last_succes
             'When the last run that did its job started (Unix time); a failed run keeps the previous one.')
     out.add('twzrd_job_duration_seconds', max(0.0, finished - started), 'How long the last run took.')
     _alerts(out, result.get('alerts') or [])
-    metrics = result.get('metrics') or {}
-    if job == 'alerts':
-        _host(out, metrics)
-    elif job == 'health':
-        _report(out, result)
-    elif job == 'db_health' and metrics:
-        _postgres(out, metrics)
-    elif job == 'vacuum' and 'planned' in metrics:
-        _vacuum(out, metrics)
-    elif job == 'restart':
-        _restart(out, result)
+    exporter = JOB_SERIES.get(job)
+    if exporter is not None:
+        exporter(out, result)
     return out.as_list()
 
 

@@ -70,6 +70,25 @@ def collect_disks(paths):
     return disks
 
 
+def collect_inodes(paths):
+    """Inode use per path (os.statvfs, like ``df -i``). A file system with no inode count (f_files 0:
+    btrfs, many FUSE ones) has no ``used_percent``; a path that does not exist has ``error``."""
+    inodes = {}
+    for path in paths:
+        try:
+            stat = os.statvfs(path)
+        except OSError as exc:
+            inodes[path] = {'error': exc.strerror or str(exc)}
+            continue
+        used = stat.f_files - stat.f_ffree
+        inodes[path] = {
+            'total': stat.f_files,
+            'free': stat.f_ffree,
+            'used_percent': _pct(used, stat.f_files) if stat.f_files else None,
+        }
+    return inodes
+
+
 def collect_uptime(now=None):
     now = time.time() if now is None else now
     boot = psutil.boot_time()

@@ -12,8 +12,9 @@ module: twzrd_health
 short_description: Hourly alerts and weekly report for a host running PM2 apps
 version_added: 0.1.0
 description:
-  - In O(mode=alerts) (the hourly job) checks swap use, the load average, disk use and PM2 crashes
-    against thresholds and returns one actionable alert per problem, nothing when all is well.
+  - In O(mode=alerts) (the hourly job) checks swap use, the load average, disk use, PM2 crashes and the other
+    hourly checks of C(docs/alerts.md) against thresholds and returns one actionable alert per problem, nothing
+    when all is well. Their threshold options come from the check registry (C(plugins/module_utils/checks/)).
   - In O(mode=report) (the weekly job) also counts the errors in the logs of the last O(report_days),
     reports memory and swap, the load trend from the hourly history, PM2 status, uptime and restarts
     per app, and the host's uptime. Report mode never writes the state file.
@@ -40,6 +41,7 @@ extends_documentation_fragment:
   - twzrd.ops.pm2
   - twzrd.ops.report
   - twzrd.ops.forecast
+  - twzrd.ops.health_checks
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -56,49 +58,6 @@ options:
     type: str
     choices: [alerts, report]
     default: alerts
-  swap_warning:
-    description: Swap used, in percent of the swap size, above which a warning is raised.
-    type: float
-    default: 20
-  swap_critical:
-    description: Swap used, in percent, above which the alert is critical.
-    type: float
-    default: 80
-  load_warning:
-    description: 1-minute load average above which a warning is raised.
-    type: float
-    default: 8
-  load_critical:
-    description: 1-minute load average above which the alert is critical.
-    type: float
-    default: 12
-  load_per_cpu:
-    description: Divide the load average by the number of CPUs before comparing it with the thresholds.
-    type: bool
-    default: false
-  disk_paths:
-    description: Mount points (or any path on them) whose use is checked.
-    type: list
-    elements: path
-    default: ['/']
-  disk_warning:
-    description: Disk used, in percent, above which a warning is raised.
-    type: float
-    default: 85
-  disk_critical:
-    description: Disk used, in percent, above which the alert is critical.
-    type: float
-    default: 95
-  crash_warning:
-    description:
-      - PM2 crashes per app above which a warning is raised. Crashes are instances in C(errored) or
-        C(stopped) state plus the growth of C(restart_time) since the previous alerts run, minus the
-        restarts this collection made itself (M(twzrd.ops.pm2_restart)).
-    type: int
-    default: 0
-  crash_critical:
-    description: PM2 crashes per app above which the alert is critical. Unset means never critical.
-    type: int
   pm2_expected_apps:
     description:
       - PM2 apps that must exist. When set, a PM2 daemon that is not running, or an app missing from
@@ -226,7 +185,9 @@ alerts:
   elements: dict
   contains:
     check:
-      description: The check that raised it (swap, load, disk, disk_forecast, pm2_crashes, pm2_daemon, pm2_missing_app, pm2_query, log_errors).
+      description:
+        - The check that raised it (swap, memory, oom_kills, load, disk, inodes, disk_forecast, pm2_crashes, pm2_daemon,
+          pm2_missing_app, pm2_query, log_errors, ...; C(docs/alerts.md) lists them all).
       type: str
     subject:
       description: What it is about, when the check has several (mount point, app name).
@@ -273,6 +234,10 @@ alerts:
 metrics:
   description:
     - The numbers measured (memory, swap, load, disks, pm2 with per-app counts). Never any PM2 environment.
+    - In alerts mode also what the registry's own collectors read, C(inodes) per disk path (C(total), C(free),
+      C(used_percent); C(error) for a missing path) and C(oom_kills) (C(count) of the kernel's counter, C(kills) since
+      the previous run, null on the first, C(victims) with C(name) and C(pid) when there were kills and the kernel log
+      could be read).
     - C(disk_forecast) per disk path, either C(rate_per_day), C(days_left), C(full_date), C(full_at), C(samples),
       C(since), C(capacity), C(free_bytes), or C(reason) when there is no forecast.
     - C(pm2.daemons) lists each PM2 daemon checked (C(user), C(pm2_home), C(pid) when found running,
@@ -403,7 +368,8 @@ from ansible_collections.twzrd.ops.plugins.module_utils import job_module
 from ansible_collections.twzrd.ops.plugins.module_utils import params as checks
 from ansible_collections.twzrd.ops.plugins.module_utils.forecast import forecast_argument_spec, forecast_parameter_errors
 from ansible_collections.twzrd.ops.plugins.module_utils.alerts import runbook
-from ansible_collections.twzrd.ops.plugins.module_utils.health_checks import readings
+from ansible_collections.twzrd.ops.plugins.module_utils.checks import host as host_checks
+from ansible_collections.twzrd.ops.plugins.module_utils.checks import registry
 from ansible_collections.twzrd.ops.plugins.module_utils.health_summary import summary_lines
 from ansible_collections.twzrd.ops.plugins.module_utils.logscan import DEFAULT_ERROR_PATTERNS, DEFAULT_MAX_BYTES
 from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import Pm2Error, resolve_target
@@ -414,16 +380,6 @@ from ansible_collections.twzrd.ops.plugins.module_utils.system import HAS_PSUTIL
 
 ARGUMENT_SPEC = dict(
     mode=dict(type='str', default='alerts', choices=['alerts', 'report']),
-    swap_warning=dict(type='float', default=20),
-    swap_critical=dict(type='float', default=80),
-    load_warning=dict(type='float', default=8),
-    load_critical=dict(type='float', default=12),
-    load_per_cpu=dict(type='bool', default=False),
-    disk_paths=dict(type='list', elements='path', default=['/']),
-    disk_warning=dict(type='float', default=85),
-    disk_critical=dict(type='float', default=95),
-    crash_warning=dict(type='int', default=0),
-    crash_critical=dict(type='int'),
     pm2_bin=dict(type='path'),
     pm2_home=dict(type='path'),
     pm2_user=dict(type='str'),
@@ -441,12 +397,13 @@ ARGUMENT_SPEC = dict(
     report_crash_restarts_warning=dict(type='int', default=5),
     report_crash_restarts_critical=dict(type='int', default=50),
 )
+# The thresholds of the registry's checks (swap_warning, disk_paths, ...): documented by the
+# generated twzrd.ops.health_checks fragment, bounded by registry.parameter_errors.
+ARGUMENT_SPEC.update(registry.argument_spec(host_checks.CHECKS))
 ARGUMENT_SPEC.update(report_argument_spec())
 ARGUMENT_SPEC.update(forecast_argument_spec())
 # Documented maxima (docs/alerts.md, "Bounds"): beyond them a value is a typo, not a wish.
 BOUNDS = {
-    'load_warning': (0, 10000), 'load_critical': (0, 10000),
-    'crash_warning': (0, 1000000), 'crash_critical': (0, 1000000),
     'pm2_timeout': (1, 3600), 'report_days': (1, 366),
     'max_scan_bytes': (1, 1024 ** 3), 'log_errors_warning': (0, 1000000000),
     'log_errors_per_day_warning': (0, 1000000000), 'log_errors_per_day_critical': (0, 1000000000),
@@ -456,10 +413,7 @@ BOUNDS = {
 
 def parameter_errors(params):
     errors = checks.bounds_errors(params, BOUNDS)
-    errors += checks.threshold_pair_errors(params, 'swap_warning', 'swap_critical', 0, 100)
-    errors += checks.threshold_pair_errors(params, 'disk_warning', 'disk_critical', 0, 100)
-    errors += checks.threshold_pair_errors(params, 'load_warning', 'load_critical', 0)
-    errors += checks.threshold_pair_errors(params, 'crash_warning', 'crash_critical', 0)
+    errors += registry.parameter_errors(host_checks.CHECKS, params)
     errors += checks.threshold_pair_errors(params, 'log_errors_per_day_warning', 'log_errors_per_day_critical', 0)
     errors += checks.threshold_pair_errors(params, 'report_crash_restarts_warning', 'report_crash_restarts_critical', 0)
     errors += forecast_parameter_errors(params)
@@ -507,7 +461,7 @@ def main():
             # The stage saves the store (this run's baselines and alert history together).
             stage.finish(result, store=store, log_extra=[('mode', params['mode'])],
                          log_metrics=health.log_metric_fields(result),
-                         readings=readings(result['metrics'], params), summarize=summary_lines,
+                         readings=result.pop('readings', None), summarize=summary_lines,
                          page=None if alerts_mode or not wants_html(params) else build_page)
     except StateError as exc:
         stage.fail(str(exc), remediation=runbook('Make the state file writable by the job user, or point '

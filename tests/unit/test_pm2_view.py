@@ -1,6 +1,7 @@
 """Several PM2 daemons in one run: names, restart counters per daemon, the alerts (recorded inputs, no PM2)."""
 from ansible_collections.twzrd.ops.plugins.module_utils import health, health_checks as checks, pm2_view
 from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import Pm2Target
+from ansible_collections.twzrd.ops.plugins.module_utils.checks import host as host_checks, registry
 
 PARAMS = {'pm2_expected_apps': [], 'crash_warning': 0, 'crash_critical': None}
 
@@ -19,7 +20,10 @@ def daemon(user, home, processes=(), running=True, error=None):
 
 
 def alerts_for(view, apps, pm2_state, **params):
-    return health._pm2_alerts(dict(PARAMS, **params), view, apps, pm2_state)
+    """The PM2 alerts of a run: presence (code) and crashes (a registry check)."""
+    params = dict(PARAMS, **params)
+    crashes = registry.evaluate([host_checks.PM2_CRASHES], {'pm2': {'apps': apps}}, params)[0]
+    return health._pm2_alerts(params, view, apps, pm2_state) + crashes
 
 
 def test_apps_are_named_by_owner_only_when_several_daemons_have_apps():

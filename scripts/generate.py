@@ -1,0 +1,353 @@
+"""Rewrite every file derived from the check registry (plugins/module_utils/checks/).
+
+`make generate` runs this; tests/unit/test_check_registry.py fails when a committed file differs
+from what this would write.  Whole generated files carry a header, generated regions of hand-written
+files sit between BEGIN/END markers; both say "generated from the check registry, do not edit".
+
+    .venv/bin/python scripts/generate.py          # rewrite (make generate)
+    .venv/bin/python scripts/generate.py --check  # list the stale files, exit 1 if any
+"""
+import json
+import os
+import sys
+import textwrap
+
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COLLECTIONS = os.path.join(ROOT, '.build', 'collections')
+if COLLECTIONS not in sys.path:
+    sys.path.insert(0, COLLECTIONS)
+
+# pylint: disable=wrong-import-position
+from ansible_collections.twzrd.ops.plugins.module_utils.checks import host  # noqa: E402
+from ansible_collections.twzrd.ops.plugins.module_utils.checks import registry  # noqa: E402
+
+NOTICE = 'generated from the check registry (plugins/module_utils/checks/) by scripts/generate.py, do not edit'
+MODULE = 'twzrd_health'
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+def _number(value):
+    """20 -> '20', 0.5 -> '0.5'."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return '%s' % value
+
+
+class _Dumper(yaml.SafeDumper):
+    """Lists indented under their key, as yamllint and the hand-written files have them."""
+
+    def increase_indent(self, flow=False, indentless=False):
+        return super(_Dumper, self).increase_indent(flow, False)
+
+
+def _dump(data, indent):
+    text = yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=110, allow_unicode=True)
+    pad = ' ' * indent
+    return ''.join(pad + line if line.strip() else line for line in text.splitlines(True))
+
+
+def _lines(text):
+    return text if isinstance(text, list) else [text]
+
+
+def option_docs(entries):
+    """``{option: {description, type, default, elements}}`` as DOCUMENTATION writes them."""
+    docs = {}
+    for entry in registry.thresholds(entries):
+        bounds = 'Between %s and %s.' % (_number(entry.bounds[0]), _number(entry.bounds[1]))
+        for name, default, text in ((entry.warning_option, entry.warning, entry.option_doc[0]),
+                                    (entry.critical_option, entry.critical, entry.option_doc[1])):
+            doc = {'description': _lines(text) + [bounds], 'type': entry.option_type}
+            if default is not None:
+                doc['default'] = default
+            docs[name] = doc
+        for option in entry.options:
+            doc = {'description': _lines(option.description), 'type': option.type}
+            if option.elements:
+                doc['elements'] = option.elements
+            if option.default is not None:
+                doc['default'] = option.default
+            docs[option.name] = doc
+    return docs
+
+
+def _default_text(value):
+    if value is None:
+        return 'unset'
+    if isinstance(value, list):
+        return ', '.join('C(%s)' % item for item in value)
+    if isinstance(value, bool):
+        return 'V(%s)' % str(value).lower()
+    return _number(value)
+
+
+# --- the whole files ----------------------------------------------------------------------
+
+def doc_fragment():
+    body = _dump({'options': option_docs(host.CHECKS)}, 0)
+    return ('# -*- coding: utf-8 -*-\n'
+            '# Copyright: twzrd.ops contributors\n'
+            '# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)\n'
+            '# %s\n\n'
+            'from __future__ import absolute_import, division, print_function\n'
+            '__metaclass__ = type\n\n\n'
+            'class ModuleDocFragment(object):\n'
+            '    # The threshold options of the twzrd_health checks in the check registry.\n'
+            "    DOCUMENTATION = r'''\n%s'''\n" % (NOTICE, body))
+
+
+def _prom_value(value, percent):
+    """What promtool renders for ``{{ $value }}`` (or ``| humanizePercentage``) of a test sample."""
+    if percent:
+        return '%s%%' % ('%.4g' % (value * 100))
+    return '%.10g' % value
+
+
+def _labels(entry, subject_value):
+    labels = {'instance': 'h1', 'twzrd_job': 'alerts'}
+    if entry.per:
+        labels[entry.per] = subject_value
+    return labels
+
+
+SUBJECTS = {'path': '/', 'app': 'api'}
+
+
+def _rule_texts(entry, level, threshold, value_text, subject, instance):
+    rule = entry.rule
+    threshold_text = '%s %%' % _number(threshold) if rule.percent else _number(threshold)
+    fields = {'value': value_text, 'level': level, 'threshold': threshold_text, 'subject': subject}
+    summary = '%s: %s' % (instance, rule.summary.format(**fields))
+    remediation = (rule.remediation or entry.remediation).format(subject=subject, app=subject)
+    return summary, '%s Runbook: docs/runbooks.md#%s' % (remediation, entry.anchor)
+
+
+def _rule_levels(entry):
+    """``[(level, threshold, expr)]`` of the entry's rules: warning between the two, critical above."""
+    scale = entry.series.scale
+    name = entry.series.name
+    op, back = ('>', '<=') if entry.worse == registry.HIGHER else ('<', '>=')
+    levels = []
+    warning, critical = entry.warning, entry.critical
+    if critical is None:
+        levels.append(('warning', warning, '%s %s %s' % (name, op, _number(round(warning * scale, 6)))))
+    else:
+        levels.append(('warning', warning, '%s %s %s %s %s' % (
+            name, op, _number(round(warning * scale, 6)), back, _number(round(critical * scale, 6)))))
+        levels.append(('critical', critical, '%s %s %s' % (name, op, _number(round(critical * scale, 6)))))
+    return levels
+
+
+def rules_region():
+    out = []
+    for entry in registry.thresholds(host.CHECKS):
+        if entry.rule is None:
+            continue
+        subject = '{{ $labels.%s }}' % entry.per if entry.per else ''
+        for level, threshold, expr in _rule_levels(entry):
+            value = '{{ $value | humanizePercentage }}' if entry.rule.percent else '{{ $value }}'
+            summary, remediation = _rule_texts(entry, level, threshold, value, subject, '{{ $labels.instance }}')
+            out.append('      - alert: %s\n        expr: %s\n        labels:\n          severity: %s\n'
+                       '        annotations:\n          summary: %s\n          remediation: >-\n%s\n'
+                       % (entry.rule.alert, expr, level, json.dumps(summary),
+                          textwrap.fill(remediation, 110, initial_indent=' ' * 12, subsequent_indent=' ' * 12,
+                                        break_on_hyphens=False, break_long_words=False)))
+    return ''.join(out)
+
+
+def _step(entry, threshold):
+    """A sample just past ``threshold`` in the worse direction, in the series' unit."""
+    step = 0.01 if entry.rule.percent else (1 if entry.option_type == 'int' else 0.5)
+    sign = 1 if entry.worse == registry.HIGHER else -1
+    return round(threshold * entry.series.scale + sign * step, 6)
+
+
+def promtool_tests():
+    tests = []
+    for entry in registry.thresholds(host.CHECKS):
+        if entry.rule is None:
+            continue
+        levels = _rule_levels(entry)
+        samples = [round(entry.warning * entry.series.scale, 6), _step(entry, entry.warning)]
+        expected = [None, 'warning']
+        if entry.critical is not None:
+            samples += [round(entry.critical * entry.series.scale, 6), _step(entry, entry.critical)]
+            expected += ['warning', 'critical']
+        subject = SUBJECTS.get(entry.per, '')
+        labels = _labels(entry, subject)
+        series = '%s{%s}' % (entry.series.name, ','.join('%s="%s"' % (k, labels[k]) for k in sorted(labels)))
+        checks = []
+        thresholds = dict((level, threshold) for level, threshold, dummy in levels)
+        for minute, (sample, level) in enumerate(zip(samples, expected)):
+            check = {'eval_time': '%dm' % minute, 'alertname': entry.rule.alert, 'exp_alerts': []}
+            if level:
+                value = _prom_value(sample, entry.rule.percent)
+                summary, remediation = _rule_texts(entry, level, thresholds[level], value, subject, 'h1')
+                check['exp_alerts'] = [{'exp_labels': dict(labels, severity=level),
+                                        'exp_annotations': {'summary': summary, 'remediation': remediation}}]
+            checks.append(check)
+        tests.append({'interval': '1m',
+                      'input_series': [{'series': series, 'values': ' '.join(_number(s) for s in samples)}],
+                      'alert_rule_test': checks})
+    doc = {'rule_files': ['../../extras/prometheus/twzrd.rules.yml'], 'evaluation_interval': '1m', 'tests': tests}
+    return ('---\n# %s\n# promtool test rules (tests/integration/test_prometheus_rules.py): each registry rule fires\n'
+            '# above its threshold and not at it.\n# yamllint disable rule:line-length\n%s' % (NOTICE, _dump(doc, 0)))
+
+
+# --- regions of hand-written files --------------------------------------------------------
+
+def role_task_lines():
+    return ''.join('    %s: "{{ twzrd_%s | default(omit) }}"\n' % (name, name)
+                   for name in registry.option_names(host.CHECKS))
+
+
+def role_spec_region():
+    docs = option_docs(host.CHECKS)
+    options = {}
+    for name in registry.option_names(host.CHECKS):
+        doc = docs[name]
+        entry = {'description': doc['description'][:-1] if doc['description'][-1].startswith('Between')
+                 else list(doc['description'])}
+        entry['description'] = entry['description'] + [
+            'Sets the module option O(twzrd.ops.%s#module:%s) (module default %s).'
+            % (MODULE, name, _default_text(doc.get('default')))]
+        entry['type'] = doc['type']
+        if 'elements' in doc:
+            entry['elements'] = doc['elements']
+        options['twzrd_' + name] = entry
+    return _dump(options, 6)
+
+
+def _cell(text):
+    return text.replace('\n', ' ')
+
+
+def _thresholds_doc(entry):
+    if entry.thresholds_doc:
+        return entry.thresholds_doc
+    unit = ' %' if entry.unit == '%' else ''
+    parts = []
+    if entry.warning is not None:
+        parts.append('warning > %s%s' % (_number(entry.warning), unit))
+    if entry.critical is not None:
+        parts.append('critical > %s%s' % (_number(entry.critical), unit))
+    text = ', '.join(parts) + ' (`%s`, `%s`, %s-%s)' % (
+        entry.warning_option, entry.critical_option, _number(entry.bounds[0]), _number(entry.bounds[1]))
+    if entry.per == 'path':
+        text += ' per path in `disk_paths`'
+    return text
+
+
+def alerts_table():
+    rows = ['| check | default thresholds | means | what to do |', '|---|---|---|---|']
+    for entry in host.CHECKS:
+        name = '`%s`' % entry.name
+        if entry.per:
+            name += ' (subject: %s)' % entry.per
+        if entry.modes == ('alerts',):
+            name += ', hourly'
+        rows.append('| %s | %s | %s | %s [runbook](runbooks.md#%s) |' % (
+            name, _cell(_thresholds_doc(entry)), _cell(entry.doc), _cell(entry.todo), entry.anchor))
+    return '\n'.join(rows) + '\n'
+
+
+def configuration_options():
+    names = ', '.join('`twzrd_%s`' % name for name in registry.option_names(host.CHECKS))
+    return ('The thresholds of the [twzrd_health](health.md) checks, each `twzrd_<option>` setting the option '
+            'without `twzrd_` for the alerts and health jobs and playbooks: %s.\n' % names)
+
+
+def quick_reference():
+    rows = ['| check | default | runbook |', '|---|---|---|']
+    for entry in registry.for_mode(host.CHECKS, 'alerts'):
+        rows.append('| `%s` | %s | [%s](runbooks.md#%s) |' % (entry.name, _cell(_thresholds_doc(entry)),
+                                                              entry.anchor, entry.anchor))
+    return '\n'.join(rows) + '\n'
+
+
+def prometheus_series():
+    rows = ['| metric | meaning |', '|---|---|']
+    for entry in registry.thresholds(host.CHECKS):
+        if entry.series:
+            label = '{%s}' % entry.per if entry.per else ''
+            rows.append('| `%s%s` | %s (check `%s`) |' % (entry.series.name, label, entry.series.help, entry.name))
+    return '\n'.join(rows) + '\n'
+
+
+def prometheus_rules():
+    rows = ['| alert | expression (default threshold) |', '|---|---|']
+    for entry in registry.thresholds(host.CHECKS):
+        if entry.rule:
+            exprs = ['`%s` %s' % (expr.split(' ', 1)[1], level) for level, dummy, expr in _rule_levels(entry)]
+            rows.append('| `%s` | `%s`: %s |' % (entry.rule.alert, entry.series.name, ', '.join(exprs)))
+    return '\n'.join(rows) + '\n'
+
+
+# path -> (kind, [(region name, text)]) ; kind 'file' (whole file) or 'yaml'/'md' regions.
+def outputs():
+    return {
+        'plugins/doc_fragments/health_checks.py': ('file', doc_fragment()),
+        'tests/prometheus/checks.yml': ('file', promtool_tests()),
+        'extras/prometheus/twzrd.rules.yml': ('yaml', [('host-checks', rules_region())]),
+        'roles/health_check/tasks/main.yml': ('yaml', [('options', role_task_lines())]),
+        'roles/health_check/meta/argument_specs.yml': ('yaml', [('options', role_spec_region())]),
+        'docs/alerts.md': ('md', [('twzrd_health', alerts_table())]),
+        'docs/configuration.md': ('md', [('twzrd_health', configuration_options())]),
+        'docs/quick-reference.md': ('md', [('hourly-checks', quick_reference())]),
+        'docs/prometheus.md': ('md', [('series', prometheus_series()), ('rules', prometheus_rules())]),
+    }
+
+
+def markers(kind, region):
+    if kind == 'md':
+        return ('<!-- BEGIN %s: %s -->\n' % (region, NOTICE), '<!-- END %s -->\n' % region)
+    return ('# BEGIN %s: %s\n' % (region, NOTICE), '# END %s\n' % region)
+
+
+def render(path, kind, content):
+    """The whole new text of ``path``."""
+    if kind == 'file':
+        return content
+    with open(os.path.join(ROOT, path)) as handle:
+        text = handle.read()
+    for region, body in content:
+        begin, end = markers(kind, region)
+        start = text.index(begin.split(':')[0])  # the marker's line, whatever its notice says
+        start_end = text.index('\n', start) + 1
+        indent = text[text.rindex('\n', 0, start) + 1:start]
+        stop = text.index(end.strip(), start_end)
+        text = text[:start - len(indent)] + indent + begin + body + indent + text[stop:]
+    return text
+
+
+def stale():
+    found = []
+    for path, (kind, content) in sorted(outputs().items()):
+        full = os.path.join(ROOT, path)
+        old = open(full).read() if os.path.exists(full) else None
+        if old != render(path, kind, content):
+            found.append(path)
+    return found
+
+
+def main(argv):
+    if '--check' in argv:
+        paths = stale()
+        for path in paths:
+            print('stale: %s (run make generate)' % path)
+        return 1 if paths else 0
+    for path, (kind, content) in sorted(outputs().items()):
+        new = render(path, kind, content)
+        full = os.path.join(ROOT, path)
+        if not os.path.exists(full) or open(full).read() != new:
+            with open(full, 'w') as handle:
+                handle.write(new)
+            print('wrote %s' % path)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv[1:]))
