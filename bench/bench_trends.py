@@ -17,9 +17,9 @@ RUNS = 5
 
 
 def full_history_state(path):
-    """31 days of hourly samples, as the alerts job leaves them (history.py's bound)."""
+    """31 days of hourly samples, as the alerts job leaves them (state/history.py's bound)."""
     sys.path.insert(0, COLLECTIONS)
-    from ansible_collections.twzrd.ops.plugins.module_utils import history  # pylint: disable=import-outside-toplevel
+    from ansible_collections.twzrd.ops.plugins.module_utils.state import history  # pylint: disable=import-outside-toplevel
     now = int(time.time())
     samples = []
     for hour in range(history.HOURLY_DAYS * 24, 0, -1):

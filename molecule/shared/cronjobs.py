@@ -5,9 +5,9 @@ import os
 import shlex
 import sys
 
-# The run logs have one parser (docs/logs.md); logline.py needs only the standard library.
+# The run logs have one parser (docs/logs.md); core/logline.py needs only the standard library.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                                'plugins', 'module_utils'))
+                                'plugins', 'module_utils', 'core'))
 import logline  # noqa: E402  pylint: disable=wrong-import-position
 
 parse_logline = logline.parse_line

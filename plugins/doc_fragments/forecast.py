@@ -7,7 +7,7 @@ __metaclass__ = type
 
 
 class ModuleDocFragment(object):
-    # Capacity forecasts (plugins/module_utils/forecast.py, docs/report.md).
+    # Capacity forecasts (plugins/module_utils/checks/forecast.py, docs/report.md).
     DOCUMENTATION = r'''
 options:
   forecast_days:

@@ -8,7 +8,7 @@ __metaclass__ = type
 
 class ModuleDocFragment(object):
     # Options of the report stage every twzrd.ops module ends with
-    # (plugins/module_utils/report_stage.py): notifications, dead-man's switch,
+    # (plugins/module_utils/report/stage.py): notifications, dead-man's switch,
     # Prometheus textfile export, accepted conditions.
     DOCUMENTATION = r'''
 options:

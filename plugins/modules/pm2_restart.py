@@ -265,14 +265,17 @@ import os
 import time
 
 
-from ansible_collections.twzrd.ops.plugins.module_utils import job_module, params, pm2_rollout, restart_lock
-from ansible_collections.twzrd.ops.plugins.module_utils.alerts import CRITICAL, build_result, make_alert, runbook
-from ansible_collections.twzrd.ops.plugins.module_utils.logscan import DEFAULT_ERROR_PATTERNS, compile_patterns
-from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import Pm2Error, daemon_pid, resolve_target, snapshot
-from ansible_collections.twzrd.ops.plugins.module_utils.pm2_discovery import single_target
-from ansible_collections.twzrd.ops.plugins.module_utils.redact import url_credentials
-from ansible_collections.twzrd.ops.plugins.module_utils.state import DEFAULT_STATE_FILE, StateError, StateStore, path_error
-from ansible_collections.twzrd.ops.plugins.module_utils.report_stage import (
+from ansible_collections.twzrd.ops.plugins.module_utils.core import job_module
+from ansible_collections.twzrd.ops.plugins.module_utils.core import params
+from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import rollout as pm2_rollout
+from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import restart_lock
+from ansible_collections.twzrd.ops.plugins.module_utils.core.alerts import CRITICAL, build_result, make_alert, runbook
+from ansible_collections.twzrd.ops.plugins.module_utils.logs.collect import DEFAULT_ERROR_PATTERNS, compile_patterns
+from ansible_collections.twzrd.ops.plugins.module_utils.pm2.client import Pm2Error, daemon_pid, resolve_target, snapshot
+from ansible_collections.twzrd.ops.plugins.module_utils.pm2.discovery import single_target
+from ansible_collections.twzrd.ops.plugins.module_utils.core.redact import url_credentials
+from ansible_collections.twzrd.ops.plugins.module_utils.state.store import DEFAULT_STATE_FILE, StateError, StateStore, path_error
+from ansible_collections.twzrd.ops.plugins.module_utils.report.stage import (
     ReportStage, report_argument_spec, report_parameter_errors)
 
 JOB = 'pm2_restart'

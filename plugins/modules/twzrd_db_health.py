@@ -286,19 +286,19 @@ routine_warnings:
 
 import time
 
-from ansible_collections.twzrd.ops.plugins.module_utils import job_module
-from ansible_collections.twzrd.ops.plugins.module_utils.alerts import build_result
-from ansible_collections.twzrd.ops.plugins.module_utils.db_checks import readings
-from ansible_collections.twzrd.ops.plugins.module_utils.db_health import STATE_SECTION, remember_trends, run_db_health
-from ansible_collections.twzrd.ops.plugins.module_utils.forecast import forecast_argument_spec, forecast_parameter_errors
-from ansible_collections.twzrd.ops.plugins.module_utils.params import (
+from ansible_collections.twzrd.ops.plugins.module_utils.core import job_module
+from ansible_collections.twzrd.ops.plugins.module_utils.core.alerts import build_result
+from ansible_collections.twzrd.ops.plugins.module_utils.postgres.evaluate import readings
+from ansible_collections.twzrd.ops.plugins.module_utils.runs.db_health import STATE_SECTION, remember_trends, run_db_health
+from ansible_collections.twzrd.ops.plugins.module_utils.checks.forecast import forecast_argument_spec, forecast_parameter_errors
+from ansible_collections.twzrd.ops.plugins.module_utils.core.params import (
     bounds_errors, minimum_errors, threshold_pair_errors)
-from ansible_collections.twzrd.ops.plugins.module_utils.postgres import (
+from ansible_collections.twzrd.ops.plugins.module_utils.postgres.connection import (
     CONNECTION_BOUNDS, HAS_PSYCOPG2, PSYCOPG2_IMPORT_ERROR, mask_secrets, postgres_argument_spec,
 )
-from ansible_collections.twzrd.ops.plugins.module_utils.report_stage import (
+from ansible_collections.twzrd.ops.plugins.module_utils.report.stage import (
     ReportStage, report_argument_spec, report_parameter_errors)
-from ansible_collections.twzrd.ops.plugins.module_utils.state import StateError, StateStore
+from ansible_collections.twzrd.ops.plugins.module_utils.state.store import StateError, StateStore
 
 
 ARGUMENT_SPEC = postgres_argument_spec()

@@ -363,20 +363,20 @@ routine_warnings:
 
 import time
 
-from ansible_collections.twzrd.ops.plugins.module_utils import health
-from ansible_collections.twzrd.ops.plugins.module_utils import job_module
-from ansible_collections.twzrd.ops.plugins.module_utils import params as checks
-from ansible_collections.twzrd.ops.plugins.module_utils.forecast import forecast_argument_spec, forecast_parameter_errors
-from ansible_collections.twzrd.ops.plugins.module_utils.alerts import runbook
+from ansible_collections.twzrd.ops.plugins.module_utils.runs import health
+from ansible_collections.twzrd.ops.plugins.module_utils.core import job_module
+from ansible_collections.twzrd.ops.plugins.module_utils.core import params as checks
+from ansible_collections.twzrd.ops.plugins.module_utils.checks.forecast import forecast_argument_spec, forecast_parameter_errors
+from ansible_collections.twzrd.ops.plugins.module_utils.core.alerts import runbook
 from ansible_collections.twzrd.ops.plugins.module_utils.checks import host as host_checks
 from ansible_collections.twzrd.ops.plugins.module_utils.checks import registry
-from ansible_collections.twzrd.ops.plugins.module_utils.health_summary import summary_lines
-from ansible_collections.twzrd.ops.plugins.module_utils.logscan import DEFAULT_ERROR_PATTERNS, DEFAULT_MAX_BYTES
-from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import Pm2Error, resolve_target
-from ansible_collections.twzrd.ops.plugins.module_utils.report_stage import (
+from ansible_collections.twzrd.ops.plugins.module_utils.report.summary import summary_lines
+from ansible_collections.twzrd.ops.plugins.module_utils.logs.collect import DEFAULT_ERROR_PATTERNS, DEFAULT_MAX_BYTES
+from ansible_collections.twzrd.ops.plugins.module_utils.pm2.client import Pm2Error, resolve_target
+from ansible_collections.twzrd.ops.plugins.module_utils.report.stage import (
     ALERTS_KIND, REPORT_KIND, ReportStage, report_argument_spec, report_parameter_errors)
-from ansible_collections.twzrd.ops.plugins.module_utils.state import StateError, StateStore
-from ansible_collections.twzrd.ops.plugins.module_utils.system import HAS_PSUTIL, PSUTIL_IMPORT_ERROR
+from ansible_collections.twzrd.ops.plugins.module_utils.state.store import StateError, StateStore
+from ansible_collections.twzrd.ops.plugins.module_utils.host.collect import HAS_PSUTIL, PSUTIL_IMPORT_ERROR
 
 ARGUMENT_SPEC = dict(
     mode=dict(type='str', default='alerts', choices=['alerts', 'report']),
@@ -426,7 +426,7 @@ def parameter_errors(params):
 
 def build_page(result):
     """The weekly HTML page; its code (and matplotlib) is loaded only when a page is due."""
-    from ansible_collections.twzrd.ops.plugins.module_utils import report_html  # pylint: disable=import-outside-toplevel
+    from ansible_collections.twzrd.ops.plugins.module_utils.report import html as report_html  # pylint: disable=import-outside-toplevel
     return report_html.build_page(result)
 
 

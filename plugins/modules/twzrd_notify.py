@@ -145,10 +145,10 @@ import socket
 import time
 
 
-from ansible_collections.twzrd.ops.plugins.module_utils import job_module
-from ansible_collections.twzrd.ops.plugins.module_utils.jobs import JOB_MODULES, JOBS
-from ansible_collections.twzrd.ops.plugins.module_utils import notify as delivery
-from ansible_collections.twzrd.ops.plugins.module_utils.report_stage import (
+from ansible_collections.twzrd.ops.plugins.module_utils.core import job_module
+from ansible_collections.twzrd.ops.plugins.module_utils.core.jobs import JOB_MODULES, JOBS
+from ansible_collections.twzrd.ops.plugins.module_utils.report import notify as delivery
+from ansible_collections.twzrd.ops.plugins.module_utils.report.stage import (
     ReportStage, report_argument_spec, report_parameter_errors)
 
 BOUNDS = {}  # no numeric option beyond the shared report options (report_parameter_errors)

@@ -245,19 +245,20 @@ routine_warnings:
 
 import time
 
-from ansible_collections.twzrd.ops.plugins.module_utils.alerts import build_result, runbook
-from ansible_collections.twzrd.ops.plugins.module_utils import db_collect, db_vacuum
-from ansible_collections.twzrd.ops.plugins.module_utils import history
-from ansible_collections.twzrd.ops.plugins.module_utils import job_module
-from ansible_collections.twzrd.ops.plugins.module_utils.params import bounds_errors
-from ansible_collections.twzrd.ops.plugins.module_utils.postgres import (
+from ansible_collections.twzrd.ops.plugins.module_utils.core.alerts import build_result, runbook
+from ansible_collections.twzrd.ops.plugins.module_utils.postgres import collect as db_collect
+from ansible_collections.twzrd.ops.plugins.module_utils.postgres import vacuum as db_vacuum
+from ansible_collections.twzrd.ops.plugins.module_utils.state import history
+from ansible_collections.twzrd.ops.plugins.module_utils.core import job_module
+from ansible_collections.twzrd.ops.plugins.module_utils.core.params import bounds_errors
+from ansible_collections.twzrd.ops.plugins.module_utils.postgres.connection import (
     CONNECTION_BOUNDS, HAS_PSYCOPG2, PSYCOPG2_IMPORT_ERROR, PgConnectError, connect, connection_alert, mask_secrets,
     postgres_argument_spec, psycopg2,
     query_error_message, set_session, split_table_name,
 )
-from ansible_collections.twzrd.ops.plugins.module_utils.report_stage import (
+from ansible_collections.twzrd.ops.plugins.module_utils.report.stage import (
     REPORT_KIND, ReportStage, report_argument_spec, report_parameter_errors)
-from ansible_collections.twzrd.ops.plugins.module_utils.state import StateError, StateStore
+from ansible_collections.twzrd.ops.plugins.module_utils.state.store import StateError, StateStore
 
 STATE_SECTION = 'twzrd_vacuum'
 CATALOG_REMEDIATION = runbook('Check that login_user may read the catalogs of login_db and that the server is '
@@ -312,7 +313,7 @@ def session_settings(params):
 
 def run(module, stage, params):
     """(plan, not_found, down): ``down`` holds the critical ``connection`` alert of a database that does
-    not answer (job_module.py: an alert, never a module failure); fails the module with one line on
+    not answer (core/job_module.py: an alert, never a module failure); fails the module with one line on
     catalog errors of a database that does answer."""
     try:
         conn = connect(params, statement_timeout=params['statement_timeout'], lock_timeout=params['lock_timeout'])
@@ -394,7 +395,7 @@ def main():
                 section['last_status'] = result['status']
                 counted = ('planned', 'vacuumed', 'skipped', 'failed', 'not_started')
                 section['last_metrics'] = dict((k, metrics[k]) for k in counted)
-                # the weekly report lists the recent runs (history.py bounds them)
+                # the weekly report lists the recent runs (state/history.py bounds them)
                 section['runs'] = history.append_run(section.get('runs'), dict(
                     section['last_metrics'], t=int(started), db=params['login_db'],
                     dead_rows_removed=metrics['dead_rows_removed'], seconds=metrics['seconds']))

@@ -8,8 +8,8 @@ in ``days_to_full`` days: the forecast on the real disk is then predictable.
 import math
 import random
 
-from ansible_collections.twzrd.ops.plugins.module_utils import forecast
-from ansible_collections.twzrd.ops.plugins.module_utils import history
+from ansible_collections.twzrd.ops.plugins.module_utils.checks import forecast
+from ansible_collections.twzrd.ops.plugins.module_utils.state import history
 
 DAY = 86400
 HOUR = 3600

@@ -277,7 +277,7 @@ def test_silence_read_by_a_postgres_job_never_writable_by_it(tmp_path, shared_di
 
     # The test venv's interpreter lives under /root: postgres reads the file with the system Python,
     # through the same code the jobs' report stage uses.
-    script = ('import json; from ansible_collections.twzrd.ops.plugins.module_utils import silences; '
+    script = ('import json; from ansible_collections.twzrd.ops.plugins.module_utils.state import silences; '
               'print(json.dumps(silences.read(%r)))' % silences)
     proc = subprocess.run(['runuser', '-u', 'postgres', '--', '/usr/bin/python3', '-c', script],
                           capture_output=True, text=True, check=False, cwd='/', timeout=60,

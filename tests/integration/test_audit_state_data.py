@@ -82,7 +82,7 @@ def test_item4_infinite_disk_value_deep_in_history_is_dropped_with_a_warning_and
 # --- item 5: hand-edited values ----------------------------------------------------------------------
 
 def test_item5_pending_message_created_in_year_10_to_the_300_is_a_warning_not_a_crash(tmp_path):
-    from ansible_collections.twzrd.ops.plugins.module_utils import notify  # the fingerprint the state file keeps
+    from ansible_collections.twzrd.ops.plugins.module_utils.report import notify  # the fingerprint the state file keeps
     receiver = HttpReceiver().start()
     try:
         url = receiver.url('hook')

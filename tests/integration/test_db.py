@@ -16,8 +16,8 @@ import pytest
 from harness import COLLECTIONS, ROOT, run_module
 from pg_harness import PASSWORD, dead_rows, seed_dead_rows, wait_for_dead_rows
 
-from ansible_collections.twzrd.ops.plugins.module_utils import postgres
-from ansible_collections.twzrd.ops.plugins.module_utils.logline import parse_line
+from ansible_collections.twzrd.ops.plugins.module_utils.postgres import connection as postgres
+from ansible_collections.twzrd.ops.plugins.module_utils.core.logline import parse_line
 
 
 def by_check(result, check):
@@ -221,7 +221,7 @@ def test_vacuum_list_full_and_not_found(pg_cluster, pg_db, seeded, tmp_path):
 
 
 def test_vacuum_bad_connection_is_a_critical_alert(pg_cluster, tmp_path):
-    """Like twzrd_db_health (plugins/module_utils/job_module.py): the database is what is watched, not a failure."""
+    """Like twzrd_db_health (plugins/module_utils/core/job_module.py): the database is what is watched, not a failure."""
     result, out = vacuum(pg_cluster, 'no_such_db', tmp_path)
     assert not result.get('failed') and result['status'] == 'critical' and result['changed'] is False
     assert [a['check'] for a in result['alerts']] == ['connection'] and 'does not exist' in result['alerts'][0]['message']

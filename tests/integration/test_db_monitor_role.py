@@ -10,7 +10,7 @@ import time
 import pytest
 
 from harness import run_module
-from ansible_collections.twzrd.ops.plugins.module_utils.logline import parse_line
+from ansible_collections.twzrd.ops.plugins.module_utils.core.logline import parse_line
 
 ROLE = 'twzrd_plain'
 SAMPLE = re.compile(r'^(\w+)(?:\{(.*)\})? (\S+)$')

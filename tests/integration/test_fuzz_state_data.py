@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 
 from harness import COLLECTIONS, run_module
 from recorded_week import recorded_state
-from ansible_collections.twzrd.ops.plugins.module_utils import history
-from ansible_collections.twzrd.ops.plugins.module_utils.state import StateStore, read_state
+from ansible_collections.twzrd.ops.plugins.module_utils.state import history
+from ansible_collections.twzrd.ops.plugins.module_utils.state.store import StateStore, read_state
 
 LONG_RUN = bool(os.environ.get('TWZRD_FUZZ'))
 settings.register_profile('ci', derandomize=True, deadline=None, database=None, print_blob=True,

@@ -66,7 +66,7 @@ def test_alert_history_feeds_the_report_trend(tmp_path):
                                                            include_system_log=False), tmp_path)
     assert rc == 0, err
     trend = result['report']['load']['trend']
-    # one sample per clock hour (history.py): three runs within the hour keep the newest
+    # one sample per clock hour (state/history.py): three runs within the hour keep the newest
     assert trend['samples'] == 1 and trend['min'] <= trend['avg'] <= trend['max']
 
 

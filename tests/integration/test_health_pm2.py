@@ -4,7 +4,7 @@ import os
 import time
 
 from harness import run_module
-from ansible_collections.twzrd.ops.plugins.module_utils.logline import parse_line
+from ansible_collections.twzrd.ops.plugins.module_utils.core.logline import parse_line
 
 SECRET = 'twzrd-marker-7f3a9c1e5b'
 # Thresholds out of reach so only PM2 decides the outcome on a busy CI machine.

@@ -1,4 +1,4 @@
-"""One module skeleton (plugins/module_utils/job_module.py): a database that is down is a critical alert in
+"""One module skeleton (plugins/module_utils/core/job_module.py): a database that is down is a critical alert in
 twzrd_db_health and twzrd_vacuum alike, never a module failure; bad parameters are a failure in both."""
 import pytest
 

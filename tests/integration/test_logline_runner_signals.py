@@ -16,7 +16,7 @@ import time
 import pytest
 
 from harness import ROOT
-from ansible_collections.twzrd.ops.plugins.module_utils.logline import parse_line
+from ansible_collections.twzrd.ops.plugins.module_utils.core.logline import parse_line
 
 RUNNER = os.path.join(ROOT, 'roles', 'install', 'files', 'twzrd_run.py')
 MODULES = {

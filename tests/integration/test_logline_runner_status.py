@@ -13,8 +13,8 @@ import pytest
 from psycopg2 import sql
 
 from harness import ROOT
-from ansible_collections.twzrd.ops.plugins.module_utils import logline
-from ansible_collections.twzrd.ops.plugins.module_utils.logline import parse_line
+from ansible_collections.twzrd.ops.plugins.module_utils.core import logline
+from ansible_collections.twzrd.ops.plugins.module_utils.core.logline import parse_line
 
 RUNNER = os.path.join(ROOT, 'roles', 'install', 'files', 'twzrd_run.py')
 COLLECTIONS = os.path.join(ROOT, '.build', 'collections')

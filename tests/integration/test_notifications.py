@@ -17,7 +17,7 @@ import pytest
 from harness import COLLECTIONS, ROOT, free_port, run_module
 from receivers import HttpReceiver, SmtpReceiver
 
-from ansible_collections.twzrd.ops.plugins.module_utils.logline import parse_line
+from ansible_collections.twzrd.ops.plugins.module_utils.core.logline import parse_line
 
 SMTP_PASSWORD = 'SmtpAppPw-7f3kQ9zX'
 WEBHOOK_TOKEN = 'hooktoken-Zq81LmN0pR'
@@ -231,7 +231,7 @@ def test_vacuum_report_every_run_and_failure(tmp_path, pg_cluster, pg_db, webhoo
 
     down = dict(args, login_port=free_port(), login_unix_socket=None, login_host='127.0.0.1')
     rc, result, out, err = run_module('twzrd_vacuum', down, tmp_path)
-    # a database that does not answer is a critical alert, as in db_health (job_module.py), not a failure
+    # a database that does not answer is a critical alert, as in db_health (core/job_module.py), not a failure
     assert rc == 0 and not result.get('failed') and result['status'] == 'critical'
     assert result['twzrd_reported'] is True
     title, message = webhook.messages()[-1]
@@ -505,7 +505,7 @@ def test_notify_test_playbook_reports_each_channel(tmp_path, smtp, webhook):
 def test_runner_prints_a_failed_jobs_alert_with_what_to_do(tmp_path):
     """Issue 10 item 2: a job that found PostgreSQL down is mailed with its alert and remediation,
     not one bare line; told once, like any alert. A database down is a critical alert, not a failure
-    (plugins/module_utils/job_module.py): exit code 2, status critical."""
+    (plugins/module_utils/core/job_module.py): exit code 2, status critical."""
     config = tmp_path / 'etc'
     config.mkdir()
     write_job(config, 'vacuum', 'twzrd_vacuum', {

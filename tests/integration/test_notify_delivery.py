@@ -12,7 +12,7 @@ from harness import free_port, run_module
 from receivers import HttpReceiver, SmtpReceiver
 from test_notifications import SMTP_PASSWORD, WEBHOOK_TOKEN, Host, twzrd_run, write_job
 
-from ansible_collections.twzrd.ops.plugins.module_utils import notify
+from ansible_collections.twzrd.ops.plugins.module_utils.report import notify
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from harness import run_module
-from ansible_collections.twzrd.ops.plugins.module_utils.pm2_discovery import scan_god_daemons
+from ansible_collections.twzrd.ops.plugins.module_utils.pm2.discovery import scan_god_daemons
 
 QUIET_SYSTEM = {'load_warning': 1000, 'load_critical': 2000, 'disk_warning': 99.8, 'disk_critical': 99.9,
                 'swap_warning': 99.8, 'swap_critical': 99.9}

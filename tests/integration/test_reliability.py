@@ -462,7 +462,7 @@ def test_item13_unreadable_pm2_home_is_not_reported_as_a_dead_daemon(tmp_path):
     import shutil
     import tempfile
     from harness import ROOT
-    # The job user (nobody) cannot reach the venv; pm2.py (and redact.py it imports) need only the
+    # The job user (nobody) cannot reach the venv; pm2/client.py (and core/redact.py it imports) need only the
     # standard library, so run those very files with the system Python, as nobody, against a
     # root-only PM2_HOME.
     code_dir = tempfile.mkdtemp(prefix='twzrd-item13-')
@@ -470,8 +470,9 @@ def test_item13_unreadable_pm2_home_is_not_reported_as_a_dead_daemon(tmp_path):
     try:
         package = os.path.join(code_dir, 'ansible_collections', 'twzrd', 'ops', 'plugins', 'module_utils')
         os.makedirs(package)
-        for name in ('pm2.py', 'redact.py'):
-            shutil.copy(os.path.join(ROOT, 'plugins', 'module_utils', name), package)
+        for name in ('pm2/client.py', 'core/redact.py'):
+            os.makedirs(os.path.dirname(os.path.join(package, name)), exist_ok=True)
+            shutil.copy(os.path.join(ROOT, 'plugins', 'module_utils', name), os.path.join(package, name))
         for directory, _dirs, files in os.walk(code_dir):
             os.chmod(directory, 0o755)
             for name in files:
@@ -480,7 +481,7 @@ def test_item13_unreadable_pm2_home_is_not_reported_as_a_dead_daemon(tmp_path):
             handle.write(str(os.getpid()))
         os.chmod(home, 0o700)
         script = ('import sys; sys.path.insert(0, %r)\n'
-                  'from ansible_collections.twzrd.ops.plugins.module_utils import pm2\n'
+                  'from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import client as pm2\n'
                   'try:\n    print("running" if pm2.daemon_pid(%r) else "dead")\n'
                   'except pm2.Pm2HomeUnreadable as exc:\n    print("unreadable:", exc)\n' % (code_dir, home))
         proc = subprocess.run(['runuser', '-u', 'nobody', '--', '/usr/bin/python3', '-c', script],

@@ -142,7 +142,7 @@ def test_lock_in_a_directory_others_can_write_is_refused(pm2, tmp_path):
 
 
 def test_a_planted_symlink_at_the_lock_path_is_not_followed(pm2, tmp_path):
-    from ansible_collections.twzrd.ops.plugins.module_utils.restart_lock import lock_path  # new in this change
+    from ansible_collections.twzrd.ops.plugins.module_utils.pm2.restart_lock import lock_path  # new in this change
     two_apps(pm2, tmp_path)
     victim = tmp_path / 'victim'
     victim.write_text('precious\n')

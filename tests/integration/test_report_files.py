@@ -15,7 +15,7 @@ import sys
 from harness import COLLECTIONS, ROOT, default_pm2_bin, run_module
 from pg_harness import seed_dead_rows, wait_for_dead_rows
 
-from ansible_collections.twzrd.ops.plugins.module_utils.logline import parse_line
+from ansible_collections.twzrd.ops.plugins.module_utils.core.logline import parse_line
 
 QUIET = {'load_warning': 1000, 'load_critical': 2000, 'disk_warning': 99.8, 'disk_critical': 99.9,
          'swap_warning': 99.8, 'swap_critical': 99.9, 'pm2_home': '/nonexistent/pm2home'}
@@ -114,7 +114,7 @@ def test_vacuum_report_lists_tables_vacuumed_and_skipped_before_and_after(pg_clu
 
 
 def test_a_run_that_cannot_connect_keeps_its_report_with_what_to_do(pg_cluster, tmp_path):
-    """A database that does not answer is a critical alert (plugins/module_utils/job_module.py), reported as such."""
+    """A database that does not answer is a critical alert (plugins/module_utils/core/job_module.py), reported as such."""
     args = pg_cluster.conn_params('no_such_db')
     args.update(state_file='', log_file=str(tmp_path / 'vacuum.log'), report_dir=str(tmp_path / 'reports'))
     rc, result, out, err = run_module('twzrd_vacuum', args, tmp_path)

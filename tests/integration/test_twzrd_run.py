@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-from ansible_collections.twzrd.ops.plugins.module_utils.logline import parse_line
-from ansible_collections.twzrd.ops.plugins.module_utils import report_sinks
-from ansible_collections.twzrd.ops.plugins.module_utils.state import StateStore
+from ansible_collections.twzrd.ops.plugins.module_utils.core.logline import parse_line
+from ansible_collections.twzrd.ops.plugins.module_utils.report import sinks as report_sinks
+from ansible_collections.twzrd.ops.plugins.module_utils.state.store import StateStore
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RUNNER = os.path.join(ROOT, 'roles', 'install', 'files', 'twzrd_run.py')

@@ -5,8 +5,10 @@ import os
 
 import pytest
 
-from ansible_collections.twzrd.ops.plugins.module_utils import alerting, db_health, silences
-from ansible_collections.twzrd.ops.plugins.module_utils.alerts import WARNING, make_alert
+from ansible_collections.twzrd.ops.plugins.module_utils.report import alerting
+from ansible_collections.twzrd.ops.plugins.module_utils.runs import db_health
+from ansible_collections.twzrd.ops.plugins.module_utils.state import silences
+from ansible_collections.twzrd.ops.plugins.module_utils.core.alerts import WARNING, make_alert
 
 from test_runbook_links import all_alerts
 

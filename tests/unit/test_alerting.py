@@ -1,6 +1,6 @@
-"""Alert lifecycle (alerting.py): what a person is told, run after run. Pure functions, no clock."""
-from ansible_collections.twzrd.ops.plugins.module_utils import alerting
-from ansible_collections.twzrd.ops.plugins.module_utils.alerts import classify, make_alert
+"""Alert lifecycle (report/alerting.py): what a person is told, run after run. Pure functions, no clock."""
+from ansible_collections.twzrd.ops.plugins.module_utils.report import alerting
+from ansible_collections.twzrd.ops.plugins.module_utils.core.alerts import classify, make_alert
 
 HOUR = 3600
 

@@ -1,6 +1,6 @@
 import pytest
 
-from ansible_collections.twzrd.ops.plugins.module_utils import alerts
+from ansible_collections.twzrd.ops.plugins.module_utils.core import alerts
 
 
 def test_classify_strictly_greater():

@@ -6,7 +6,8 @@ import tempfile
 
 import pytest
 
-from ansible_collections.twzrd.ops.plugins.module_utils import metrics_export, system
+from ansible_collections.twzrd.ops.plugins.module_utils.report import metrics_export
+from ansible_collections.twzrd.ops.plugins.module_utils.host import collect as system
 from ansible_collections.twzrd.ops.plugins.module_utils.checks import host, registry
 
 PARAMS = {'inode_warning': 85.0, 'inode_critical': 95.0, 'disk_paths': ['/', '/srv', '/btrfs', '/gone']}

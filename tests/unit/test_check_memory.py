@@ -1,7 +1,8 @@
 """The hourly `memory` check (issue 19 item 3): recorded meminfo figures, then this machine's /proc/meminfo."""
 import pytest
 
-from ansible_collections.twzrd.ops.plugins.module_utils import metrics_export, system
+from ansible_collections.twzrd.ops.plugins.module_utils.report import metrics_export
+from ansible_collections.twzrd.ops.plugins.module_utils.host import collect as system
 from ansible_collections.twzrd.ops.plugins.module_utils.checks import host, registry
 
 GIB = 1 << 30

@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from ansible_collections.twzrd.ops.plugins.module_utils import kernel_log, metrics_export
+from ansible_collections.twzrd.ops.plugins.module_utils.host import kernel_log
+from ansible_collections.twzrd.ops.plugins.module_utils.report import metrics_export
 from ansible_collections.twzrd.ops.plugins.module_utils.checks import host, registry
 
 BOOT = 1796000000

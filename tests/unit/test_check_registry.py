@@ -14,8 +14,8 @@ import yaml
 
 from ansible_collections.twzrd.ops.plugins.doc_fragments.health_checks import ModuleDocFragment
 from ansible_collections.twzrd.ops.plugins.lookup import module_args
-from ansible_collections.twzrd.ops.plugins.module_utils import alerting
-from ansible_collections.twzrd.ops.plugins.module_utils.alerts import CRITICAL, WARNING, alert_key
+from ansible_collections.twzrd.ops.plugins.module_utils.report import alerting
+from ansible_collections.twzrd.ops.plugins.module_utils.core.alerts import CRITICAL, WARNING, alert_key
 from ansible_collections.twzrd.ops.plugins.module_utils.checks import host, registry
 from ansible_collections.twzrd.ops.plugins.modules import twzrd_health
 

@@ -1,7 +1,7 @@
 """Threshold logic of twzrd_db_health (pure evaluators, recorded inputs)."""
 import pytest
 
-from ansible_collections.twzrd.ops.plugins.module_utils import db_checks
+from ansible_collections.twzrd.ops.plugins.module_utils.postgres import evaluate as db_checks
 
 SETTINGS = {'max_connections': 100, 'autovacuum': True, 'autovacuum_vacuum_threshold': 50,
             'autovacuum_vacuum_scale_factor': 0.2}

@@ -1,5 +1,5 @@
 """Vacuum planning, statements, notices and the time budget (no server)."""
-from ansible_collections.twzrd.ops.plugins.module_utils import db_vacuum
+from ansible_collections.twzrd.ops.plugins.module_utils.postgres import vacuum as db_vacuum
 
 SETTINGS = {'max_connections': 100, 'autovacuum': True, 'autovacuum_vacuum_threshold': 50,
             'autovacuum_vacuum_scale_factor': 0.2}

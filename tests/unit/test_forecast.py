@@ -1,10 +1,10 @@
-"""Forecast math on recorded series with exact expected dates (forecast.py)."""
+"""Forecast math on recorded series with exact expected dates (checks/forecast.py)."""
 import calendar
 import random
 
 import pytest
 
-from ansible_collections.twzrd.ops.plugins.module_utils import forecast
+from ansible_collections.twzrd.ops.plugins.module_utils.checks import forecast
 
 GB = 10 ** 9
 DAY = 86400

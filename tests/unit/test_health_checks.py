@@ -1,8 +1,8 @@
 import json
 import os
 
-from ansible_collections.twzrd.ops.plugins.module_utils import health_checks as checks
-from ansible_collections.twzrd.ops.plugins.module_utils import pm2
+from ansible_collections.twzrd.ops.plugins.module_utils.host import evaluate as checks
+from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import client as pm2
 
 FIXTURE = os.path.join(os.path.dirname(__file__), 'fixtures', 'pm2_jlist.json')
 GIB = 1073741824

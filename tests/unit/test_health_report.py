@@ -1,7 +1,7 @@
-from ansible_collections.twzrd.ops.plugins.module_utils import health
-from ansible_collections.twzrd.ops.plugins.module_utils import history as trend_history
-from ansible_collections.twzrd.ops.plugins.module_utils.alerts import build_result, make_alert
-from ansible_collections.twzrd.ops.plugins.module_utils.health_summary import summary_lines
+from ansible_collections.twzrd.ops.plugins.module_utils.runs import health
+from ansible_collections.twzrd.ops.plugins.module_utils.state import history as trend_history
+from ansible_collections.twzrd.ops.plugins.module_utils.core.alerts import build_result, make_alert
+from ansible_collections.twzrd.ops.plugins.module_utils.report.summary import summary_lines
 
 MEMORY = {'memory': {'total_bytes': 2 * 1073741824, 'available_bytes': 1073741824, 'used_percent': 50.0},
           'swap': {'present': True, 'total_bytes': 1073741824, 'used_bytes': 268435456, 'used_percent': 25.0}}

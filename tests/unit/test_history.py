@@ -1,12 +1,12 @@
-"""The trend history stays bounded (history.py), and the state file after 90 days stays small."""
+"""The trend history stays bounded (state/history.py), and the state file after 90 days stays small."""
 import calendar
 import json
 import os
 
-from ansible_collections.twzrd.ops.plugins.module_utils import history
-from ansible_collections.twzrd.ops.plugins.module_utils import state
-from ansible_collections.twzrd.ops.plugins.module_utils.db_checks import SIZE_HISTORY
-from ansible_collections.twzrd.ops.plugins.module_utils.sparkline import sparkline, week_line
+from ansible_collections.twzrd.ops.plugins.module_utils.state import history
+from ansible_collections.twzrd.ops.plugins.module_utils.state import store as state
+from ansible_collections.twzrd.ops.plugins.module_utils.postgres.evaluate import SIZE_HISTORY
+from ansible_collections.twzrd.ops.plugins.module_utils.report.sparkline import sparkline, week_line
 
 DAY = 86400
 HOUR = 3600

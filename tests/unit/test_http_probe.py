@@ -2,7 +2,7 @@
 import http.server
 import threading
 
-from ansible_collections.twzrd.ops.plugins.module_utils import http_probe
+from ansible_collections.twzrd.ops.plugins.module_utils.probes import http_probe
 
 
 class Script:

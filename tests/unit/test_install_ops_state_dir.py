@@ -3,7 +3,7 @@
 import os
 import stat
 
-from ansible_collections.twzrd.ops.plugins.module_utils.state import CREATED_MARKER, StateStore
+from ansible_collections.twzrd.ops.plugins.module_utils.state.store import CREATED_MARKER, StateStore
 
 
 def mode(path):

@@ -1,11 +1,11 @@
-"""Every module uses the one skeleton (plugins/module_utils/job_module.py) with the same names."""
+"""Every module uses the one skeleton (plugins/module_utils/core/job_module.py) with the same names."""
 import inspect
 
 import pytest
 
 from ansible_collections.twzrd.ops.plugins.modules import (
     pm2_restart, twzrd_db_health, twzrd_health, twzrd_notify, twzrd_vacuum)
-from ansible_collections.twzrd.ops.plugins.module_utils.report_stage import report_argument_spec
+from ansible_collections.twzrd.ops.plugins.module_utils.report.stage import report_argument_spec
 
 MODULES = [pm2_restart, twzrd_db_health, twzrd_health, twzrd_notify, twzrd_vacuum]
 

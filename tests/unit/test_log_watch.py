@@ -1,7 +1,7 @@
 """log_watch: only bytes written after mark() count, rotation restarts from 0."""
 
-from ansible_collections.twzrd.ops.plugins.module_utils import log_watch
-from ansible_collections.twzrd.ops.plugins.module_utils.logscan import compile_patterns
+from ansible_collections.twzrd.ops.plugins.module_utils.logs import watch as log_watch
+from ansible_collections.twzrd.ops.plugins.module_utils.logs.collect import compile_patterns
 
 
 def test_only_new_lines_after_mark(tmp_path):

@@ -1,4 +1,4 @@
-from ansible_collections.twzrd.ops.plugins.module_utils import logline
+from ansible_collections.twzrd.ops.plugins.module_utils.core import logline
 
 
 def test_format_quotes_only_when_needed():

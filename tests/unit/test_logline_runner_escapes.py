@@ -8,7 +8,7 @@ import unicodedata
 
 import pytest
 
-from ansible_collections.twzrd.ops.plugins.module_utils import logline
+from ansible_collections.twzrd.ops.plugins.module_utils.core import logline
 
 # Every character str.splitlines() breaks on.
 LINE_BREAKS = ['\n', '\r', '\x0b', '\x0c', '\x1c', '\x1d', '\x1e', '\x85', '\u2028', '\u2029']

@@ -1,8 +1,8 @@
 """The whole userinfo of a URL is masked wherever URLs are scrubbed (issue 18 item 12)."""
 import pytest
 
-from ansible_collections.twzrd.ops.plugins.module_utils import notify
-from ansible_collections.twzrd.ops.plugins.module_utils.redact import redact, url_credentials
+from ansible_collections.twzrd.ops.plugins.module_utils.report import notify
+from ansible_collections.twzrd.ops.plugins.module_utils.core.redact import redact, url_credentials
 
 URL = 'mailtos://you%40gmail.com:hunter2@smtp.gmail.com:587?to=ops@example.com'
 

@@ -2,7 +2,7 @@ import calendar
 import os
 import time
 
-from ansible_collections.twzrd.ops.plugins.module_utils import logscan
+from ansible_collections.twzrd.ops.plugins.module_utils.logs import collect as logscan
 
 NOW = calendar.timegm((2026, 11, 28, 12, 0, 0, 0, 0, 0))
 DAY = 86400

@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from ansible_collections.twzrd.ops.plugins.module_utils import metrics_export as mx
+from ansible_collections.twzrd.ops.plugins.module_utils.report import metrics_export as mx
 
 
 def samples(families):

@@ -1,8 +1,10 @@
-"""What a message says and hides (notify.py, issue 17 item 15, issue 18 items 5 and 6). Pure functions."""
+"""What a message says and hides (report/notify.py, issue 17 item 15, issue 18 items 5 and 6). Pure functions."""
 import pytest
 
-from ansible_collections.twzrd.ops.plugins.module_utils import alerting, db_checks, notify
-from ansible_collections.twzrd.ops.plugins.module_utils.alerts import make_alert
+from ansible_collections.twzrd.ops.plugins.module_utils.report import alerting
+from ansible_collections.twzrd.ops.plugins.module_utils.postgres import evaluate as db_checks
+from ansible_collections.twzrd.ops.plugins.module_utils.report import notify
+from ansible_collections.twzrd.ops.plugins.module_utils.core.alerts import make_alert
 
 PING = 'https://hc-ping.example.com/ping/pingtoken-Qw3rTy99'
 
@@ -112,7 +114,7 @@ def test_autovacuum_off_has_no_trigger():
 
 
 def test_mail_tables_are_aligned_text_and_stay_escaped():
-    from ansible_collections.twzrd.ops.plugins.module_utils import text_table  # pylint: disable=import-outside-toplevel
+    from ansible_collections.twzrd.ops.plugins.module_utils.report import text_table  # pylint: disable=import-outside-toplevel
     html = ('<p>x</p><table><tr><th>app</th><th>status</th></tr><tr><td>&lt;script&gt;</td><td>online</td></tr>'
             '<tr><td>web</td><td><code>errored</code></td></tr></table><p>y</p>')
     out = text_table.tables_as_text(html)

@@ -1,4 +1,4 @@
-from ansible_collections.twzrd.ops.plugins.module_utils import params
+from ansible_collections.twzrd.ops.plugins.module_utils.core import params
 
 
 def test_threshold_pair_ok():

@@ -4,8 +4,8 @@ import pwd
 
 import pytest
 
-from ansible_collections.twzrd.ops.plugins.module_utils import pm2
-from ansible_collections.twzrd.ops.plugins.module_utils import pm2_discovery as disc
+from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import client as pm2
+from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import discovery as disc
 
 ME = pwd.getpwuid(os.getuid())
 NET_UNIX_HEADER = 'Num       RefCount Protocol Flags    Type St Inode Path\n'

@@ -11,8 +11,8 @@ import tempfile
 
 import pytest
 
-from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import resolve_target
-from ansible_collections.twzrd.ops.plugins.module_utils.pm2_rollout import Pm2Ops
+from ansible_collections.twzrd.ops.plugins.module_utils.pm2.client import resolve_target
+from ansible_collections.twzrd.ops.plugins.module_utils.pm2.rollout import Pm2Ops
 
 NOBODY = pwd.getpwnam('nobody')
 pytestmark = pytest.mark.skipif(os.getuid() != 0, reason='needs root to act as another user')

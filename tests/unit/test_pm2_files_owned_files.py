@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from ansible_collections.twzrd.ops.plugins.module_utils import logscan
-from ansible_collections.twzrd.ops.plugins.module_utils import owned_files
-from ansible_collections.twzrd.ops.plugins.module_utils import pm2
+from ansible_collections.twzrd.ops.plugins.module_utils.logs import collect as logscan
+from ansible_collections.twzrd.ops.plugins.module_utils.core import owned_files
+from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import client as pm2
 
 NOBODY = pwd.getpwnam('nobody')
 MATCHER = logscan.compile_patterns(logscan.DEFAULT_ERROR_PATTERNS)

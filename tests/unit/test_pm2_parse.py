@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from ansible_collections.twzrd.ops.plugins.module_utils import pm2
+from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import client as pm2
 
 FIXTURE = os.path.join(os.path.dirname(__file__), 'fixtures', 'pm2_jlist.json')
 

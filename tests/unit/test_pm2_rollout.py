@@ -2,9 +2,9 @@
 
 import pytest
 
-from ansible_collections.twzrd.ops.plugins.module_utils import pm2_rollout as ro
-from ansible_collections.twzrd.ops.plugins.module_utils.logscan import DEFAULT_ERROR_PATTERNS, compile_patterns
-from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import Pm2Error
+from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import rollout as ro
+from ansible_collections.twzrd.ops.plugins.module_utils.logs.collect import DEFAULT_ERROR_PATTERNS, compile_patterns
+from ansible_collections.twzrd.ops.plugins.module_utils.pm2.client import Pm2Error
 
 
 def proc(name, pm_id, pid, status='online', exec_mode='fork', restart_time=0, started_at=1000, error_log=None):

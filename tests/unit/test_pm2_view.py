@@ -1,6 +1,8 @@
 """Several PM2 daemons in one run: names, restart counters per daemon, the alerts (recorded inputs, no PM2)."""
-from ansible_collections.twzrd.ops.plugins.module_utils import health, health_checks as checks, pm2_view
-from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import Pm2Target
+from ansible_collections.twzrd.ops.plugins.module_utils.runs import health
+from ansible_collections.twzrd.ops.plugins.module_utils.host import evaluate as checks
+from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import collect as pm2_view
+from ansible_collections.twzrd.ops.plugins.module_utils.pm2.client import Pm2Target
 from ansible_collections.twzrd.ops.plugins.module_utils.checks import host as host_checks, registry
 
 PARAMS = {'pm2_expected_apps': [], 'crash_warning': 0, 'crash_critical': None}

@@ -1,5 +1,5 @@
-"""Connection parameters and error messages (pure parts of module_utils/postgres.py)."""
-from ansible_collections.twzrd.ops.plugins.module_utils import postgres
+"""Connection parameters and error messages (pure parts of module_utils/postgres/connection.py)."""
+from ansible_collections.twzrd.ops.plugins.module_utils.postgres import connection as postgres
 
 SECRET = 'hunter2-Secret'
 

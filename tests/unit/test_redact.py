@@ -1,6 +1,6 @@
 import pytest
 
-from ansible_collections.twzrd.ops.plugins.module_utils.redact import excerpt, looks_secret, redact
+from ansible_collections.twzrd.ops.plugins.module_utils.core.redact import excerpt, looks_secret, redact
 
 
 def test_known_values_are_masked():

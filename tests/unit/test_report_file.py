@@ -1,5 +1,6 @@
-"""Report file names and retention (report_file.py), and the restart's summary lines."""
-from ansible_collections.twzrd.ops.plugins.module_utils import pm2_rollout, report_file
+"""Report file names and retention (report/files.py), and the restart's summary lines."""
+from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import rollout as pm2_rollout
+from ansible_collections.twzrd.ops.plugins.module_utils.report import files as report_file
 
 WEEK = 1796601600  # 2026-12-07 00:00 UTC, a Monday
 

@@ -1,7 +1,9 @@
-"""The weekly page (report_html.py) and the trends it reads (trends.py): pure parts."""
+"""The weekly page (report/html.py) and the trends it reads (report/trends.py): pure parts."""
 import calendar
 
-from ansible_collections.twzrd.ops.plugins.module_utils import history, report_html, trends
+from ansible_collections.twzrd.ops.plugins.module_utils.state import history
+from ansible_collections.twzrd.ops.plugins.module_utils.report import html as report_html
+from ansible_collections.twzrd.ops.plugins.module_utils.report import trends
 
 NOW = calendar.timegm((2026, 12, 1, 12, 0, 0))
 SINCE = NOW - 7 * 86400

@@ -1,4 +1,4 @@
-"""The report stage's sinks (plugins/module_utils/report_sinks.py), each called with a Run, no AnsibleModule:
+"""The report stage's sinks (plugins/module_utils/report/sinks.py), each called with a Run, no AnsibleModule:
 what each one does, that a failing side output warns and never loses an alert, and the order."""
 import http.server
 import json
@@ -9,10 +9,12 @@ import threading
 
 import pytest
 
-from ansible_collections.twzrd.ops.plugins.module_utils import alerting, logline, report_sinks as sinks
-from ansible_collections.twzrd.ops.plugins.module_utils.alerts import CRITICAL, WARNING, make_alert
-from ansible_collections.twzrd.ops.plugins.module_utils.report_stage import failure_result
-from ansible_collections.twzrd.ops.plugins.module_utils.state import StateStore
+from ansible_collections.twzrd.ops.plugins.module_utils.report import alerting
+from ansible_collections.twzrd.ops.plugins.module_utils.core import logline
+from ansible_collections.twzrd.ops.plugins.module_utils.report import sinks
+from ansible_collections.twzrd.ops.plugins.module_utils.core.alerts import CRITICAL, WARNING, make_alert
+from ansible_collections.twzrd.ops.plugins.module_utils.report.stage import failure_result
+from ansible_collections.twzrd.ops.plugins.module_utils.state.store import StateStore
 
 HOUR = 3600.0
 T0 = 1780000000.0

@@ -9,8 +9,10 @@ import textwrap
 
 import pytest
 
-from ansible_collections.twzrd.ops.plugins.module_utils import db_checks, metrics_export, pm2_rollout as ro
-from ansible_collections.twzrd.ops.plugins.module_utils import restart_lock
+from ansible_collections.twzrd.ops.plugins.module_utils.postgres import evaluate as db_checks
+from ansible_collections.twzrd.ops.plugins.module_utils.report import metrics_export
+from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import rollout as ro
+from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import restart_lock
 
 from test_pm2_rollout import FakeOps, OPTIONS, by_name, proc
 
@@ -28,7 +30,7 @@ def test_a_second_acquire_in_another_process_refuses_at_once_and_names_the_holde
     try:
         script = textwrap.dedent('''\
             import sys, time
-            from ansible_collections.twzrd.ops.plugins.module_utils import restart_lock
+            from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import restart_lock
             started = time.monotonic()
             try:
                 restart_lock.acquire(sys.argv[1], sys.argv[2], {'pid': 1})

@@ -12,8 +12,13 @@ import re
 
 import pytest
 
-from ansible_collections.twzrd.ops.plugins.module_utils import (
-    alerting, db_checks, db_health, db_vacuum, forecast, health_checks, postgres)
+from ansible_collections.twzrd.ops.plugins.module_utils.report import alerting
+from ansible_collections.twzrd.ops.plugins.module_utils.postgres import evaluate as db_checks
+from ansible_collections.twzrd.ops.plugins.module_utils.runs import db_health
+from ansible_collections.twzrd.ops.plugins.module_utils.postgres import vacuum as db_vacuum
+from ansible_collections.twzrd.ops.plugins.module_utils.checks import forecast
+from ansible_collections.twzrd.ops.plugins.module_utils.host import evaluate as health_checks
+from ansible_collections.twzrd.ops.plugins.module_utils.postgres import connection as postgres
 from ansible_collections.twzrd.ops.plugins.module_utils.probes import http_check, postgres_ping
 from ansible_collections.twzrd.ops.plugins.modules import pm2_restart
 

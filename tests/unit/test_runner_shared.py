@@ -3,7 +3,8 @@ generated copy (scripts/gen_runner_shared.py) that must not go stale, and knows 
 import importlib.util
 import os
 
-from ansible_collections.twzrd.ops.plugins.module_utils import jobs, logline
+from ansible_collections.twzrd.ops.plugins.module_utils.core import jobs
+from ansible_collections.twzrd.ops.plugins.module_utils.core import logline
 from ansible_collections.twzrd.ops.plugins.modules import twzrd_notify
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from ansible_collections.twzrd.ops.plugins.module_utils.state import StateError, StateStore, read_state
+from ansible_collections.twzrd.ops.plugins.module_utils.state.store import StateError, StateStore, read_state
 
 
 def test_missing_state_is_a_fresh_start(tmp_path):

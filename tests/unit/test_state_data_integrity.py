@@ -4,8 +4,10 @@ import json
 
 import pytest
 
-from ansible_collections.twzrd.ops.plugins.module_utils import history, report_html, state_schema
-from ansible_collections.twzrd.ops.plugins.module_utils.state import StateStore, read_state
+from ansible_collections.twzrd.ops.plugins.module_utils.state import history
+from ansible_collections.twzrd.ops.plugins.module_utils.report import html as report_html
+from ansible_collections.twzrd.ops.plugins.module_utils.state import schema as state_schema
+from ansible_collections.twzrd.ops.plugins.module_utils.state.store import StateStore, read_state
 
 NOW = 1796083200  # 2026-12-01T00:00:00Z
 DAY = 86400
@@ -196,7 +198,7 @@ def test_item6_a_run_with_the_clock_a_few_days_behind_overwrites_no_sample():
 
 
 def test_item5_a_nearly_flat_database_gives_no_forecast_the_state_would_refuse(tmp_path):
-    from ansible_collections.twzrd.ops.plugins.module_utils import forecast
+    from ansible_collections.twzrd.ops.plugins.module_utils.checks import forecast
     # one byte of growth in a week: least squares says full in a billion years, past what gmtime takes
     points = [(NOW - 7 * DAY + i * HOUR, 10 ** 10 + (1 if i > 100 else 0)) for i in range(168)]
     fc = forecast.forecast(points, 10 ** 11, NOW)

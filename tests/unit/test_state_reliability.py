@@ -6,7 +6,7 @@ import os
 import pytest
 
 
-from ansible_collections.twzrd.ops.plugins.module_utils.state import MAX_STATE_BYTES, StateError, StateStore, read_state
+from ansible_collections.twzrd.ops.plugins.module_utils.state.store import MAX_STATE_BYTES, StateError, StateStore, read_state
 
 GOOD = {
     'pm2': {'restart_baseline': {'web#0': 3}, 'own_restarts': {}},

@@ -7,8 +7,15 @@ import pwd
 
 import pytest
 
-from ansible_collections.twzrd.ops.plugins.module_utils import (
-    health, health_checks, history, job_states, notify, report_charts, report_html, state, trends)
+from ansible_collections.twzrd.ops.plugins.module_utils.runs import health
+from ansible_collections.twzrd.ops.plugins.module_utils.host import evaluate as health_checks
+from ansible_collections.twzrd.ops.plugins.module_utils.state import history
+from ansible_collections.twzrd.ops.plugins.module_utils.state import job_states
+from ansible_collections.twzrd.ops.plugins.module_utils.report import notify
+from ansible_collections.twzrd.ops.plugins.module_utils.report import charts as report_charts
+from ansible_collections.twzrd.ops.plugins.module_utils.report import html as report_html
+from ansible_collections.twzrd.ops.plugins.module_utils.state import store as state
+from ansible_collections.twzrd.ops.plugins.module_utils.report import trends
 
 NOW = calendar.timegm((2026, 12, 1, 12, 0, 0))
 SINCE = NOW - 7 * 86400

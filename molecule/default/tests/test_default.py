@@ -96,7 +96,7 @@ def test_logrotate_rotates_with_same_owner_and_mode(host):
 def test_runtime_imports_its_libraries(host):
     check = host.run('/opt/twzrd/venv/bin/python -c "import ansible, psutil, psycopg2, prometheus_client; print(ansible.__version__)"')
     assert check.rc == 0, check.stderr
-    assert host.file('/opt/twzrd/collections/ansible_collections/twzrd/ops/plugins/module_utils/logline.py').exists
+    assert host.file('/opt/twzrd/collections/ansible_collections/twzrd/ops/plugins/module_utils/core/logline.py').exists
 
 
 @pytest.mark.parametrize('job', ['alerts', 'health'])

@@ -14,8 +14,9 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.twzrd.ops.plugins.module_utils.checks.registry import Check, LOWER, Option, Rule, Series
-from ansible_collections.twzrd.ops.plugins.module_utils import kernel_log, system
-from ansible_collections.twzrd.ops.plugins.module_utils.pm2 import ERRORED_STATES
+from ansible_collections.twzrd.ops.plugins.module_utils.host import kernel_log
+from ansible_collections.twzrd.ops.plugins.module_utils.host import collect as system
+from ansible_collections.twzrd.ops.plugins.module_utils.pm2.client import ERRORED_STATES
 
 
 def gib(num_bytes):
@@ -258,7 +259,7 @@ DISK_FORECAST = Check(
     reading_options=('forecast_warning_days', 'forecast_critical_days'),
     thresholds_doc='warning when full within 14 days, critical within 3 (`forecast_warning_days`, '
                    '`forecast_critical_days`); fit over `forecast_days` (7)',
-    remediation='(plugins/module_utils/forecast.py)', anchor='disk-full',
+    remediation='(plugins/module_utils/checks/forecast.py)', anchor='disk-full',
     doc='At the growth rate of the hourly disk samples (least-squares line, Prometheus\' `predict_linear` idea) '
         'the disk is full on `full_date`. `value` is the days left, `threshold` the horizon crossed; the alert also '
         'carries `rate_bytes_per_day` and `full_date`. No forecast from fewer than 24 samples, less than a day of '

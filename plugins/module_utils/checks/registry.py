@@ -28,7 +28,7 @@ Pure: no I/O here (collectors live with the other collectors).
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-from ansible_collections.twzrd.ops.plugins.module_utils.alerts import CRITICAL, OK, WARNING, make_alert, runbook
+from ansible_collections.twzrd.ops.plugins.module_utils.core.alerts import CRITICAL, OK, WARNING, make_alert, runbook
 
 HIGHER = 'higher'  # a higher value is worse (use, load, counts)
 LOWER = 'lower'  # a lower value is worse (days left, free space)
@@ -182,7 +182,7 @@ def option_names(entries):
 def parameter_errors(entries, params):
     """Each threshold pair within its bounds and warning below critical (higher is worse) or above (lower)."""
     # pylint: disable=import-outside-toplevel
-    from ansible_collections.twzrd.ops.plugins.module_utils.params import bounds_errors, threshold_pair_errors
+    from ansible_collections.twzrd.ops.plugins.module_utils.core.params import bounds_errors, threshold_pair_errors
     errors = []
     for entry in thresholds(entries):
         low, high = entry.bounds

@@ -5,7 +5,7 @@
 
 Option ``http_checks``: ``{name: {url, timeout, status, latency_warning_ms}}``
 (a plain URL string is shorthand for ``{url: ...}``).  The URL rules are
-pm2_restart's ``health_checks`` (module_utils/http_probe.py): http or https
+pm2_restart's ``health_checks`` (module_utils/probes/http_probe.py): http or https
 only, one GET, redirects not followed, no proxy, at most a short body
 excerpt read, credentials in the URL sent as basic auth and masked in every
 output.  No answer or a wrong status is critical, an answer slower than
@@ -19,9 +19,9 @@ import math
 import re
 import time
 
-from ansible_collections.twzrd.ops.plugins.module_utils.alerts import CRITICAL, WARNING, make_alert, runbook
+from ansible_collections.twzrd.ops.plugins.module_utils.core.alerts import CRITICAL, WARNING, make_alert, runbook
 from ansible_collections.twzrd.ops.plugins.module_utils.probes.budget import NotRun, run_concurrently
-from ansible_collections.twzrd.ops.plugins.module_utils.redact import redact, url_credentials
+from ansible_collections.twzrd.ops.plugins.module_utils.core.redact import redact, url_credentials
 
 CHECK = 'http'
 OPTION = 'http_checks'
@@ -80,7 +80,7 @@ def normalize(raw):
     if raw is None or raw == {}:
         return {}, []
     # Loaded only when there is a URL: urllib.request and ssl cost a quiet run without http_checks ~20 ms.
-    from ansible_collections.twzrd.ops.plugins.module_utils import http_probe  # pylint: disable=import-outside-toplevel
+    from ansible_collections.twzrd.ops.plugins.module_utils.probes import http_probe  # pylint: disable=import-outside-toplevel
     if not isinstance(raw, dict):
         return {}, ['%s must be a dict of check name -> {url, timeout, status, latency_warning_ms}' % OPTION]
     checks, errors = {}, []
@@ -153,7 +153,7 @@ def _number_errors(check):
 
 def _probe(url):
     """``function(timeout)`` for run_concurrently: one GET, ``(status, latency_ms, error)``."""
-    from ansible_collections.twzrd.ops.plugins.module_utils import http_probe  # pylint: disable=import-outside-toplevel
+    from ansible_collections.twzrd.ops.plugins.module_utils.probes import http_probe  # pylint: disable=import-outside-toplevel
 
     def run(timeout):
         started = time.monotonic()

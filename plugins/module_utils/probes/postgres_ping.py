@@ -25,7 +25,7 @@ import socket
 import struct
 import time
 
-from ansible_collections.twzrd.ops.plugins.module_utils.alerts import CRITICAL, make_alert, runbook
+from ansible_collections.twzrd.ops.plugins.module_utils.core.alerts import CRITICAL, make_alert, runbook
 from ansible_collections.twzrd.ops.plugins.module_utils.probes.budget import NotRun, run_concurrently
 
 CHECK = 'postgres'
@@ -33,7 +33,7 @@ OPTION = 'postgres_ping'
 ACCEPTING = 'accepting'
 REJECTING = 'rejecting'
 NO_RESPONSE = 'no_response'
-DEFAULT_SOCKET_DIR = '/var/run/postgresql'  # as module_utils/postgres.py and Debian's libpq
+DEFAULT_SOCKET_DIR = '/var/run/postgresql'  # as module_utils/postgres/connection.py and Debian's libpq
 DEFAULT_PORT = 5432
 DEFAULT_TIMEOUT = 5.0
 MAX_TIMEOUT = 300.0

@@ -1,0 +1,197 @@
+# -*- coding: utf-8 -*-
+# Copyright: twzrd.ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Collectors: read PostgreSQL catalogs and statistics, judge nothing.
+
+Each function takes an open connection and returns plain data (dicts,
+lists, numbers) that the evaluators in postgres/evaluate.py turn into alerts.
+Only catalogs (pg_class, pg_index, pg_namespace, pg_stat_*) are queried:
+information_schema is ~40x slower on a few thousand tables (docs/design.md, "PostgreSQL facts").
+No query ever returns another session's query text (it may hold secrets).
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import os
+
+from ansible_collections.twzrd.ops.plugins.module_utils.postgres.connection import (
+    fetch_all, fetch_one, sql, timed_roundtrips,
+)
+
+# Sizes.  pg_total_relation_size stats every file of a table, its indexes
+# and TOAST (~270 ms for 5,000 tables here) and opens the table with
+# AccessShareLock, which queues behind an AccessExclusiveLock held or awaited
+# by someone else (a migration).  So: exact size only for tables with dead
+# rows that nobody holds exclusively; the catalog's page counts (kept by
+# VACUUM/ANALYZE) for the rest.
+_FROM_TABLES = (
+    "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid "
+    "LEFT JOIN pg_class t ON t.oid = c.reltoastrelid "
+    "LEFT JOIN (SELECT i.indrelid, bool_or(i.indisprimary) AS has_pk, sum(ic.relpages) AS pages "
+    "           FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid GROUP BY i.indrelid) ix "
+    "  ON ix.indrelid = c.oid "
+    "LEFT JOIN (SELECT DISTINCT relation FROM pg_locks WHERE locktype = 'relation' "
+    "           AND mode = 'AccessExclusiveLock' "
+    "           AND database = (SELECT oid FROM pg_database WHERE datname = current_database())) busy "
+    "  ON busy.relation = c.oid ")
+_ESTIMATE = ("((c.relpages + COALESCE(t.relpages, 0) + COALESCE(ix.pages, 0))::bigint "
+             "* current_setting('block_size')::bigint)")
+_SIZE = ("CASE WHEN COALESCE(s.n_dead_tup, 0) > 0 AND busy.relation IS NULL "
+         "THEN pg_total_relation_size(c.oid) ELSE " + _ESTIMATE + " END")
+_EXACT_SIZE = "CASE WHEN busy.relation IS NULL THEN pg_total_relation_size(c.oid) ELSE " + _ESTIMATE + " END"
+
+# User tables: everything outside the system schemas (used in queries without
+# parameters, so '%' is literal here).
+_USER_SCHEMAS = ("n.nspname NOT IN ('pg_catalog', 'information_schema') "
+                 "AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'")
+
+
+def collect_settings(conn):
+    """Server settings the evaluators need, and who we are."""
+    rows = fetch_all(conn, (
+        "SELECT name, setting FROM pg_settings WHERE name IN "
+        "('max_connections', 'superuser_reserved_connections', 'autovacuum', "
+        "'autovacuum_vacuum_threshold', 'autovacuum_vacuum_scale_factor', 'server_version_num', "
+        "'data_directory')"))
+    settings = dict((row['name'], row['setting']) for row in rows)
+    info = fetch_one(conn, 'SELECT current_database() AS database, pg_backend_pid() AS pid')
+    return {
+        'database': info['database'],
+        'own_pid': info['pid'],
+        'server_version_num': int(settings.get('server_version_num', 0)),
+        'max_connections': int(settings.get('max_connections', 100)),
+        'superuser_reserved_connections': int(settings.get('superuser_reserved_connections', 3)),
+        'autovacuum': settings.get('autovacuum') == 'on',
+        'autovacuum_vacuum_threshold': int(settings.get('autovacuum_vacuum_threshold', 50)),
+        'autovacuum_vacuum_scale_factor': float(settings.get('autovacuum_vacuum_scale_factor', 0.2)),
+        # only superusers and pg_read_all_settings see it; None otherwise
+        'data_directory': settings.get('data_directory'),
+    }
+
+
+def collect_visibility(conn):
+    """Whether our role sees every session's state in pg_stat_activity.
+
+    Only superusers and roles with the privileges of pg_read_all_stats (which
+    pg_monitor includes) do; any other role sees state, xact_start and
+    state_change of its own sessions only, NULL for the rest.
+    """
+    row = fetch_one(conn, (
+        "SELECT current_user AS role, COALESCE((SELECT rolsuper FROM pg_roles WHERE rolname = current_user), false) "
+        "AS superuser, pg_has_role(current_user, 'pg_monitor', 'USAGE') AS pg_monitor, "
+        "pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') AS pg_read_all_stats"))
+    return {'role': row['role'], 'superuser': bool(row['superuser']), 'pg_monitor': bool(row['pg_monitor']),
+            'pg_read_all_stats': bool(row['pg_read_all_stats'])}
+
+
+def collect_backends(conn):
+    """Client backends of the whole server with their state and ages (seconds).
+
+    Our own backend is included in the count but flagged, so the evaluator
+    can ignore its transaction.  A role without pg_monitor sees another
+    user's session with backend_type and state NULL: such a row with a
+    database and a user is counted too (with state None), so connections
+    are not undercounted (it may also be a parallel worker of a session).
+    """
+    return fetch_all(conn, (
+        "SELECT pid, pid = pg_backend_pid() AS own, datname AS database, usename AS user, "
+        "application_name, state, "
+        "EXTRACT(EPOCH FROM (clock_timestamp() - xact_start))::float8 AS xact_age, "
+        "EXTRACT(EPOCH FROM (clock_timestamp() - state_change))::float8 AS state_age "
+        "FROM pg_stat_activity WHERE backend_type = 'client backend' "
+        "OR (backend_type IS NULL AND datid IS NOT NULL AND usesysid IS NOT NULL)"))
+
+
+def collect_database_sizes(conn):
+    """Size in bytes of every database we may connect to (templates excluded)."""
+    return fetch_all(conn, (
+        "SELECT datname AS database, pg_database_size(oid) AS bytes FROM pg_database "
+        "WHERE datallowconn AND NOT datistemplate AND has_database_privilege(oid, 'CONNECT') "
+        "ORDER BY datname"))
+
+
+def collect_wraparound(conn):
+    """Transaction ID age of every database (age of datfrozenxid)."""
+    return fetch_all(conn, 'SELECT datname AS database, age(datfrozenxid)::bigint AS xid_age '
+                           'FROM pg_database ORDER BY 2 DESC')
+
+
+def collect_tables(conn, only_dirty=False):
+    """Every user table of the current database with its vacuum-relevant facts.
+
+    One catalog query: primary key presence (pg_index), live/dead rows
+    (pg_stat_user_tables), reltuples and per-table reloptions (pg_class),
+    total size with indexes and TOAST (exact for tables with dead rows).
+    Partitions are tables of their own for vacuum (kind 'partition'); the
+    primary key check looks at their parent.  ``only_dirty`` keeps tables
+    with dead rows only (what a targeted vacuum can pick from).
+    """
+    query = (
+        "SELECT n.nspname AS schema, c.relname AS name, "
+        "CASE WHEN c.relispartition THEN 'partition' ELSE c.relkind::text END AS kind, "
+        "COALESCE(ix.has_pk, false) AS has_pk, c.reltuples::float8 AS reltuples, c.reloptions AS reloptions, "
+        "COALESCE(s.n_live_tup, 0) AS live_rows, COALESCE(s.n_dead_tup, 0) AS dead_rows, "
+        + _SIZE + " AS bytes, busy.relation IS NOT NULL AS locked, "
+        "EXTRACT(EPOCH FROM GREATEST(s.last_vacuum, s.last_autovacuum))::float8 AS last_vacuum "
+        + _FROM_TABLES +
+        "WHERE c.relkind IN ('r', 'p') AND " + _USER_SCHEMAS)
+    if only_dirty:
+        query += " AND s.n_dead_tup > 0"
+    return fetch_all(conn, query)
+
+
+def collect_table_stats(conn, tables):
+    """Dead rows and exact size now, for (schema, name) pairs (vacuum before/after)."""
+    if not tables:
+        return {}
+    rows = fetch_all(conn, (
+        "SELECT n.nspname AS schema, c.relname AS name, COALESCE(s.n_dead_tup, 0) AS dead_rows, "
+        + _EXACT_SIZE + " AS bytes "
+        + _FROM_TABLES +
+        "JOIN unnest(%s::text[], %s::text[]) AS want(schema, name) "
+        "ON want.schema = n.nspname AND want.name = c.relname WHERE c.relkind IN ('r', 'p')"),
+        ([schema for schema, dummy in tables], [name for dummy, name in tables]))
+    return dict(((row['schema'], row['name']), row) for row in rows)
+
+
+def clear_stats_snapshot(conn):
+    """Forget cached statistics so the next read sees the newest counters."""
+    fetch_all(conn, 'SELECT pg_stat_clear_snapshot()')
+
+
+def find_tables(conn, tables):
+    """Which (schema, name) pairs exist as tables or views: the set found."""
+    if not tables:
+        return set()
+    rows = fetch_all(conn, (
+        "SELECT n.nspname AS schema, c.relname AS name FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "JOIN unnest(%s::text[], %s::text[]) AS t(schema, name) "
+        "ON t.schema = n.nspname AND t.name = c.relname "
+        "WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')"),
+        ([schema for schema, dummy in tables], [name for dummy, name in tables]))
+    return set((row['schema'], row['name']) for row in rows)
+
+
+def collect_migrations(conn, schema, table):
+    """Row count of the migrations table, or None when it does not exist."""
+    if not find_tables(conn, [(schema, table)]):
+        return None
+    row = fetch_one(conn, sql.SQL('SELECT count(*) AS n FROM {}').format(sql.Identifier(schema, table)))
+    return row['n']
+
+
+def collect_latency(conn, samples=5):
+    """Round trips of a trivial query in milliseconds."""
+    return timed_roundtrips(conn, samples)
+
+
+def collect_volume(path):
+    """``{'path', 'free_bytes'}`` of the volume holding ``path`` (for non-root users), or None."""
+    try:
+        stats = os.statvfs(path)
+    except (IOError, OSError):
+        return None
+    return {'path': path, 'free_bytes': stats.f_bavail * stats.f_frsize}

@@ -1,0 +1,450 @@
+# -*- coding: utf-8 -*-
+# Copyright: twzrd.ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Evaluators for twzrd_db_health: collected data + thresholds -> alerts.
+
+Pure functions, no I/O (the collectors in postgres/collect.py read the server).
+Each returns ``(alerts, metrics)``; alerts come from alerts.make_alert and
+always carry value, threshold and remediation (docs/db_health.md).
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import re
+
+from ansible_collections.twzrd.ops.plugins.module_utils.core.alerts import (
+    CRITICAL, OK, WARNING, classify, make_alert, runbook,
+)
+
+DAY = 86400.0
+# Growth is extrapolated to a day only from samples at least this far apart;
+# two runs a minute apart would turn noise into a huge daily rate.
+MIN_GROWTH_INTERVAL = 3600.0
+SIZE_HISTORY = 30
+
+
+def table_label(table):
+    return '%s.%s' % (table['schema'], table['name'])
+
+
+def human_bytes(value):
+    value = float(value or 0)
+    for unit in ('B', 'kB', 'MB', 'GB', 'TB'):
+        if abs(value) < 1024 or unit == 'TB':
+            return ('%d %s' % (value, unit)) if unit == 'B' else ('%.1f %s' % (value, unit))
+        value /= 1024.0
+    return '%.1f TB' % value
+
+
+def human_seconds(value):
+    value = float(value or 0)
+    if value < 120:
+        return '%ds' % value
+    if value < 7200:
+        return '%dmin' % (value // 60)
+    if value < 2 * DAY:
+        return '%.1fh' % (value / 3600)
+    return '%.1fd' % (value / DAY)
+
+
+def check_error(check, message):
+    """A check whose query failed: critical, we cannot vouch for it."""
+    return make_alert(check, CRITICAL, None, None, 'check %s could not run: %s' % (check, message),
+                      runbook('Read the error; a statement timeout means the server is overloaded or '
+                              'statement_timeout is too low for this database.', 'a-check-could-not-run'))
+
+
+# -- connections ----------------------------------------------------------------
+
+def sees_all_sessions(visibility):
+    """``visibility`` from db_collect.collect_visibility; None (not known) counts as seeing all."""
+    return visibility is None or bool(visibility.get('superuser') or visibility.get('pg_read_all_stats'))
+
+
+def hidden_sessions(backends):
+    """Other sessions whose state our role may not see (pg_stat_activity shows it NULL)."""
+    return [b for b in backends if not b.get('own') and b.get('state') is None]
+
+
+def quote_role(role):
+    """The role as SQL writes it in GRANT (quoted unless a plain lower-case name)."""
+    if re.match(r'^[a-z_][a-z0-9_]*$', role or ''):
+        return role
+    return '"%s"' % (role or '').replace('"', '""')
+
+
+def evaluate_visibility(visibility, backends):
+    """A warning when our role sees only its own sessions: transaction checks are blind then."""
+    hidden = len(hidden_sessions(backends))
+    via = None
+    if visibility.get('superuser'):
+        via = 'superuser'
+    elif visibility.get('pg_monitor'):
+        via = 'pg_monitor'
+    elif visibility.get('pg_read_all_stats'):
+        via = 'pg_read_all_stats'
+    metrics = {'role': visibility.get('role'), 'all_sessions': via is not None, 'via': via,
+               'hidden_sessions': 0 if via else hidden}
+    if via:
+        return [], metrics
+    role = visibility.get('role')
+    alert = make_alert(
+        'pg_monitor', WARNING, 'no pg_monitor', 'pg_monitor or superuser',
+        'role %s is neither superuser nor a member of pg_monitor: it sees only its own sessions, so the transaction '
+        'age and idle-in-transaction checks cannot see the other %d session(s) (their values are not exported)'
+        % (role, hidden),
+        runbook('As a superuser: GRANT pg_monitor TO %s; (read access to statistics only); the next run sees every '
+                'session.' % quote_role(role), 'the-check-role-cannot-see-other-sessions'),
+        subject=role)
+    return [alert], metrics
+
+
+def evaluate_connections(backends, settings, warning_pct, critical_pct,
+                         xact_warning, xact_critical, idle_warning, visibility=None):
+    """Connection use against max_connections, oldest transaction, idle in transaction.
+
+    With a role that does not see every session (``visibility``), what depends
+    on other sessions' state is None (unknown), never 0, and their count is
+    ``not_visible``; alerts still fire on what it does see.
+    """
+    alerts = []
+    max_conn = settings['max_connections']
+    total = len(backends)
+    by_state = {}
+    for backend in backends:
+        state = backend.get('state') or 'unknown'
+        by_state[state] = by_state.get(state, 0) + 1
+    pct = round(100.0 * total / max_conn, 1) if max_conn else 0.0
+    level, threshold = classify(pct, warning_pct, critical_pct)
+    if level != OK:
+        alerts.append(make_alert(
+            'connections', level, pct, threshold,
+            '%d of max_connections %d in use (%.1f%% > %s%%)' % (total, max_conn, pct, threshold),
+            runbook('Find who holds connections (SELECT usename, application_name, state, count(*) FROM '
+                    'pg_stat_activity GROUP BY 1,2,3); fix leaking pools or put PgBouncer in front; raise '
+                    'max_connections only with memory to spare.', 'connections-exhausted')))
+
+    others = [b for b in backends if not b.get('own')]
+    in_xact = [b for b in others if b.get('xact_age') is not None]
+    oldest = max(in_xact, key=lambda b: b['xact_age']) if in_xact else None
+    oldest_age = round(oldest['xact_age'], 1) if oldest else 0.0
+    level, threshold = classify(oldest_age, xact_warning, xact_critical)
+    if level != OK:
+        alerts.append(make_alert(
+            'transaction_age', level, oldest_age, threshold,
+            'oldest transaction open for %s, above the %s threshold of %s (pid %s, user %s, app %r, %s)' % (
+                human_seconds(oldest_age), level, human_seconds(threshold), oldest['pid'], oldest.get('user'),
+                oldest.get('application_name') or '', oldest.get('state')),
+            runbook('Long transactions hold locks and stop vacuum from removing dead rows. Ask the owner to commit, '
+                    'or end it: SELECT pg_terminate_backend(%s).' % oldest['pid'], 'long-or-forgotten-transactions'),
+            subject=str(oldest['pid'])))
+
+    idle = [b for b in others if (b.get('state') or '').startswith('idle in transaction')]
+    idle_long = [b for b in idle if idle_warning is not None and (b.get('state_age') or 0) > idle_warning]
+    if idle_long:
+        worst = max(idle_long, key=lambda b: b['state_age'])
+        alerts.append(make_alert(
+            'idle_in_transaction', WARNING, len(idle_long), idle_warning,
+            '%d session(s) idle in transaction longer than %s; worst pid %s (user %s, app %r) idle %s' % (
+                len(idle_long), human_seconds(idle_warning), worst['pid'], worst.get('user'),
+                worst.get('application_name') or '', human_seconds(worst['state_age'])),
+            runbook('The application opened a transaction and went away: fix it to commit/rollback; set '
+                    'idle_in_transaction_session_timeout; end the session with pg_terminate_backend(pid).',
+                    'long-or-forgotten-transactions')))
+    metrics = {
+        'total': total,
+        'max_connections': max_conn,
+        'used_pct': pct,
+        'active': by_state.get('active', 0),
+        'idle': by_state.get('idle', 0),
+        'idle_in_transaction': len(idle),
+        'idle_in_transaction_max_s': round(max([b.get('state_age') or 0 for b in idle] or [0]), 1),
+        'oldest_transaction_s': oldest_age,
+        'oldest_transaction_pid': oldest['pid'] if oldest else None,
+    }
+    if not sees_all_sessions(visibility):
+        # Only lower bounds: a hidden session may be older or idle in transaction.
+        metrics.update(dict((key, None) for key in ('active', 'idle', 'idle_in_transaction',
+                                                    'idle_in_transaction_max_s', 'oldest_transaction_s',
+                                                    'oldest_transaction_pid')))
+        metrics['not_visible'] = len(hidden_sessions(backends))
+    return alerts, metrics
+
+
+# -- database size and growth ----------------------------------------------------
+
+def _clean_history(samples):
+    """Only well-formed [epoch, bytes] pairs survive a hand-edited or old state file."""
+    clean = []
+    for sample in samples if isinstance(samples, list) else []:
+        try:
+            clean.append([int(sample[0]), int(sample[1])])
+        except (TypeError, ValueError, IndexError, KeyError):
+            continue
+    return clean
+
+
+def growth_reference(history, now, min_interval=MIN_GROWTH_INTERVAL):
+    """The newest [ts, bytes] sample at least ``min_interval`` old, or None."""
+    best = None
+    for sample in history or []:
+        try:
+            ts, size = float(sample[0]), int(sample[1])
+        except (TypeError, ValueError, IndexError):
+            continue
+        if now - ts >= min_interval and (best is None or ts > best[0]):
+            best = (ts, size)
+    return best
+
+
+def evaluate_sizes(sizes, previous, now, growth_pct_warning, growth_bytes_warning,
+                   min_interval=MIN_GROWTH_INTERVAL):
+    """Database sizes and growth per day against the size history in state.
+
+    ``previous`` maps database -> [[ts, bytes], ...]; returns
+    ``(alerts, metrics, history)`` with the new history to store.
+    """
+    alerts = []
+    metrics = {}
+    history = {}
+    for row in sizes:
+        name, size = row['database'], row['bytes']
+        if size is None:
+            continue
+        past = _clean_history((previous or {}).get(name))
+        entry = {'bytes': size, 'pretty': human_bytes(size), 'growth_bytes_per_day': None,
+                 'growth_pct_per_day': None, 'growth_since': None}
+        ref = growth_reference(past, now, min_interval)
+        if ref is not None:
+            days = (now - ref[0]) / DAY
+            per_day = (size - ref[1]) / days
+            entry['growth_bytes_per_day'] = int(round(per_day))
+            entry['growth_since'] = ref[0]
+            reasons = []
+            if ref[1]:
+                pct = round(100.0 * per_day / ref[1], 2)
+                entry['growth_pct_per_day'] = pct
+                if growth_pct_warning is not None and pct > growth_pct_warning:
+                    reasons.append(('%.1f%%/day > %s%%/day' % (pct, growth_pct_warning), pct, growth_pct_warning))
+            if growth_bytes_warning is not None and per_day > growth_bytes_warning:
+                reasons.append(('%s/day > %s/day' % (human_bytes(per_day), human_bytes(growth_bytes_warning)),
+                                int(round(per_day)), growth_bytes_warning))
+            if reasons:
+                alerts.append(make_alert(
+                    'database_growth', WARNING, reasons[0][1], reasons[0][2],
+                    'database %s grows %s (%s now, %s %s ago)' % (
+                        name, ' and '.join(r[0] for r in reasons), human_bytes(size), human_bytes(ref[1]),
+                        human_seconds(now - ref[0])),
+                    runbook('Find the growing tables (metrics.tables.largest, or pg_total_relation_size per table); '
+                            'check for bloat (dead rows), runaway logging tables or missing retention jobs; '
+                            'plan disk.', 'a-database-grows-fast'),
+                    subject=name))
+        metrics[name] = entry
+        past.append([int(now), int(size)])
+        history[name] = sorted(past, key=lambda s: s[0])[-SIZE_HISTORY:]
+    return alerts, metrics, history
+
+
+# -- tables ----------------------------------------------------------------------
+
+def parse_reloptions(reloptions):
+    """['autovacuum_enabled=off', ...] -> {'autovacuum_enabled': 'off', ...}"""
+    options = {}
+    for item in reloptions or []:
+        if '=' in item:
+            key, value = item.split('=', 1)
+            options[key.strip().lower()] = value.strip()
+    return options
+
+
+def _truthy(text):
+    return str(text).lower() in ('on', 'true', 'yes', '1', 't', 'y')
+
+
+def autovacuum_trigger(table, settings):
+    """(dead-row count that triggers autovacuum, autovacuum enabled) for one table.
+
+    threshold + scale_factor * reltuples, with per-table reloptions winning
+    over the server settings, as autovacuum itself computes it.  reltuples
+    is -1 for a never-analyzed table (PG14+): counted as 0.
+    """
+    options = parse_reloptions(table.get('reloptions'))
+    try:
+        threshold = int(options.get('autovacuum_vacuum_threshold', settings['autovacuum_vacuum_threshold']))
+    except ValueError:
+        threshold = settings['autovacuum_vacuum_threshold']
+    try:
+        scale = float(options.get('autovacuum_vacuum_scale_factor', settings['autovacuum_vacuum_scale_factor']))
+    except ValueError:
+        scale = settings['autovacuum_vacuum_scale_factor']
+    reltuples = max(float(table.get('reltuples') or 0), 0.0)
+    enabled = settings.get('autovacuum', True) and _truthy(options.get('autovacuum_enabled', 'on'))
+    return int(threshold + scale * reltuples), enabled
+
+
+def evaluate_primary_keys(tables, limit=50):
+    """Tables without a primary key: one warning listing them."""
+    missing = sorted(table_label(t) for t in tables if t.get('kind') in ('r', 'p') and not t.get('has_pk'))
+    alerts = []
+    if missing:
+        shown = ', '.join(missing[:limit]) + (' (+%d more)' % (len(missing) - limit) if len(missing) > limit else '')
+        alerts.append(make_alert(
+            'primary_keys', WARNING, len(missing), 0,
+            '%d table(s) without a primary key, above the threshold of 0: %s' % (len(missing), shown),
+            runbook('Add a primary key (ALTER TABLE ... ADD PRIMARY KEY (...)): without one, rows cannot be '
+                    'identified for logical replication and the table cannot be repacked online (pg_repack); '
+                    'an append-only table may be accepted instead.', 'a-table-without-a-primary-key')))
+    return alerts, {'without_primary_key': missing}
+
+
+def autovacuum_text(trigger, enabled):
+    """How autovacuum treats a table, as a person reads it: a table with autovacuum off has no trigger."""
+    if not enabled:
+        return 'autovacuum OFF for this table: nothing cleans it up until someone runs VACUUM'
+    return 'autovacuum starts at %d dead rows' % trigger
+
+
+def evaluate_dead_rows(tables, settings, dead_rows_warning, top=10):
+    """Tables with too many dead rows (worst first) and tables over their autovacuum trigger."""
+    alerts = []
+    with_stats = [t for t in tables if t.get('kind') != 'p']
+    worst = sorted(with_stats, key=lambda t: (-(t.get('dead_rows') or 0), table_label(t)))
+    for table in worst:
+        dead = table.get('dead_rows') or 0
+        if dead_rows_warning is None or dead <= dead_rows_warning:
+            break
+        trigger, enabled = autovacuum_trigger(table, settings)
+        alerts.append(make_alert(
+            'dead_rows', WARNING, dead, dead_rows_warning,
+            'table %s has %d dead rows, above the warning threshold of %d (%s, %d live; %s)' % (
+                table_label(table), dead, dead_rows_warning, human_bytes(table.get('bytes')),
+                table.get('live_rows') or 0, autovacuum_text(trigger, enabled)),
+            runbook('Run the twzrd.ops vacuum playbook (or VACUUM (ANALYZE) %s); if autovacuum is off for the '
+                    'table, turn it back on (ALTER TABLE ... RESET (autovacuum_enabled)); look for long '
+                    'transactions holding back cleanup.' % table_label(table), 'a-table-bloats'),
+            subject=table_label(table)))
+    over_trigger = []
+    for table in worst:
+        dead = table.get('dead_rows') or 0
+        if not dead:
+            break
+        trigger, enabled = autovacuum_trigger(table, settings)
+        if dead > trigger:
+            over_trigger.append({'table': table_label(table), 'dead_rows': dead, 'autovacuum_trigger': trigger,
+                                 'autovacuum_enabled': enabled})
+    metrics = {
+        'count': len(tables),
+        'dead_rows_total': sum(t.get('dead_rows') or 0 for t in with_stats),
+        'worst_dead_rows': [{'table': table_label(t), 'dead_rows': t.get('dead_rows') or 0,
+                             'live_rows': t.get('live_rows') or 0, 'bytes': t.get('bytes'),
+                             'size': human_bytes(t.get('bytes'))}
+                            for t in worst[:top] if t.get('dead_rows')],
+        # information only: autovacuum should pick these up by itself
+        'over_autovacuum_trigger': over_trigger[:top],
+        'over_autovacuum_trigger_count': len(over_trigger),
+        'largest': [{'table': table_label(t), 'bytes': t.get('bytes'), 'size': human_bytes(t.get('bytes'))}
+                    for t in sorted(tables, key=lambda t: -(t.get('bytes') or 0))[:top]],
+    }
+    return alerts, metrics
+
+
+# -- wraparound, migrations, expected tables, latency -----------------------------
+
+def evaluate_wraparound(rows, warning, critical):
+    alerts = []
+    ages = {}
+    for row in rows:
+        age = int(row['xid_age'])
+        ages[row['database']] = age
+        level, threshold = classify(age, warning, critical)
+        if level != OK:
+            alerts.append(make_alert(
+                'wraparound', level, age, threshold,
+                'database %s transaction ID age %d, above the %s threshold of %d (%.0f%% of the 2^31 limit)' % (
+                    row['database'], age, level, threshold, 100.0 * age / 2147483648),
+                runbook('Let autovacuum freeze it or run VACUUM (FREEZE, VERBOSE) in that database in a quiet '
+                        'hour; end long transactions and drop stale replication slots / prepared transactions '
+                        'that hold the xmin horizon back.', 'wraparound-approaches'),
+                subject=row['database']))
+    return alerts, {'xid_age': ages, 'max_xid_age': max(ages.values()) if ages else 0}
+
+
+def evaluate_migrations(table_name, count, expected):
+    """count is None when the table does not exist."""
+    alerts = []
+    if count is None:
+        alerts.append(make_alert(
+            'migrations', CRITICAL, None, table_name,
+            'migrations table %s does not exist' % table_name,
+            runbook('Check migrations_table and login_db (wrong database?); run the application migrations.',
+                    'migrations-pending-or-tables-missing')))
+    elif expected is not None and count != expected:
+        level = CRITICAL if count < expected else WARNING
+        alerts.append(make_alert(
+            'migrations', level, count, expected,
+            '%d migrations applied in %s, %d expected (%s)' % (
+                count, table_name, expected, 'pending migrations' if count < expected else 'database ahead of code'),
+            runbook('Pending: run the application migrations. Ahead: the deployed code is older than the schema '
+                    '(rollback?); update expected_migrations after a deliberate change.',
+                    'migrations-pending-or-tables-missing')))
+    return alerts, {'table': table_name, 'applied': count, 'expected': expected}
+
+
+def evaluate_expected_tables(expected, found):
+    """expected: list of (schema, name); found: the set that exists."""
+    missing = ['%s.%s' % pair for pair in expected if pair not in found]
+    alerts = []
+    if missing:
+        alerts.append(make_alert(
+            'expected_tables', CRITICAL, len(missing), 0,
+            '%d expected table(s) missing, above the threshold of 0: %s' % (len(missing), ', '.join(missing)),
+            runbook('Check login_db (wrong database?) and that migrations ran; restore the table from backup if '
+                    'it was dropped.', 'migrations-pending-or-tables-missing')))
+    return alerts, {'expected': ['%s.%s' % pair for pair in expected], 'missing': missing}
+
+
+def median(values):
+    ordered = sorted(values)
+    if not ordered:
+        return None
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2.0
+
+
+def evaluate_latency(samples_ms, warning_ms, critical_ms=None):
+    value = median(samples_ms)
+    value = round(value, 3) if value is not None else None
+    alerts = []
+    level, threshold = classify(value, warning_ms, critical_ms)
+    if level != OK:
+        alerts.append(make_alert(
+            'latency', level, value, threshold,
+            'trivial query round trip %.1f ms (median of %d) > %s ms' % (value, len(samples_ms), threshold),
+            runbook('The server or the host is overloaded: check CPU/IO (top, iostat), pg_stat_activity for heavy '
+                    'queries, and locks; check the network path when connecting over TCP.', 'queries-are-slow')))
+    return alerts, {'median_ms': value, 'samples_ms': [round(s, 3) for s in samples_ms]}
+
+
+def readings(metrics, params):
+    """What each threshold check measured this run and its thresholds now, by alert key
+    (report stage hysteresis)."""
+    def reading(value, warning, critical=None):
+        return {'value': value, 'warning': params.get(warning), 'critical': params.get(critical) if critical else None}
+    values = {}
+    connections = metrics.get('connections') or {}
+    if connections.get('used_pct') is not None:
+        values['connections'] = reading(connections['used_pct'], 'connections_warning_pct', 'connections_critical_pct')
+    latency = metrics.get('latency') or {}
+    if latency.get('median_ms') is not None:
+        values['latency'] = reading(latency['median_ms'], 'latency_warning_ms', 'latency_critical_ms')
+    for database, age in ((metrics.get('wraparound') or {}).get('xid_age') or {}).items():
+        values['wraparound:%s' % database] = reading(age, 'wraparound_warning', 'wraparound_critical')
+    for table in (metrics.get('tables') or {}).get('worst_dead_rows') or []:
+        values['dead_rows:%s' % table.get('table')] = reading(table.get('dead_rows'), 'dead_rows_warning')
+    for database, fc in (metrics.get('db_size_forecast') or {}).items():  # days left: lower is worse
+        values['db_size_forecast:%s' % database] = reading(fc.get('days_left'), 'forecast_warning_days',
+                                                           'forecast_critical_days')
+    return values

@@ -1,0 +1,262 @@
+# -*- coding: utf-8 -*-
+# Copyright: twzrd.ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Targeted VACUUM: pick the tables that need it, vacuum them worst first.
+
+``plan_vacuum`` and ``summarize`` are pure (unit tested with recorded
+catalog rows); ``execute_plan`` is the only part that talks to the server.
+
+Never blocks traffic: every VACUUM runs with SKIP_LOCKED, so a table that
+another session holds a conflicting lock on is skipped instead of waited
+for.  PostgreSQL reports that only as a WARNING notice while the statement
+succeeds (docs/design.md, "PostgreSQL facts"), so notices are captured per table.  ``lock_timeout``
+covers any other lock wait.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import time
+
+from ansible_collections.twzrd.ops.plugins.module_utils.core.alerts import CRITICAL, WARNING, make_alert, runbook
+from ansible_collections.twzrd.ops.plugins.module_utils.postgres.evaluate import (
+    autovacuum_trigger, human_bytes, human_seconds, table_label,
+)
+from ansible_collections.twzrd.ops.plugins.module_utils.postgres.connection import psycopg2, query_error_message, sql
+from ansible_collections.twzrd.ops.plugins.module_utils.core.redact import excerpt
+
+PLANNED = 'planned'
+VACUUMED = 'vacuumed'
+SKIPPED = 'skipped'
+FAILED = 'failed'
+NOT_STARTED = 'not_started'
+CONNECTION_LOST = 'connection to the server lost'
+
+LOCK_NOT_AVAILABLE = '55P03'
+VACUUM_RUNBOOK = 'the-weekly-vacuum-skipped-or-failed-tables'
+QUERY_CANCELED = '57014'
+
+
+def plan_vacuum(tables, settings, requested=None, all_tables=False, min_dead_rows=10000, use_trigger=True):
+    """Which tables to vacuum and why, worst (most dead rows) first.
+
+    ``requested`` is a list of (schema, name) to vacuum regardless of dead
+    rows; otherwise ``all_tables`` takes every table, else a table is due
+    when it has at least ``min_dead_rows`` dead rows or, with
+    ``use_trigger``, more than its own autovacuum trigger.
+    Returns ``(plan, not_found)``.
+    """
+    by_key = dict(((t['schema'], t['name']), t) for t in tables)
+    plan = []
+    not_found = []
+    if requested:
+        seen = set()
+        for key in requested:
+            if key in seen:
+                continue
+            seen.add(key)
+            table = by_key.get(key)
+            if table is None:
+                not_found.append('%s.%s' % key)
+            else:
+                plan.append(_target(table, settings, 'requested'))
+    else:
+        for table in tables:
+            if table.get('kind') == 'p':
+                continue  # partitioned parent: its partitions are listed on their own
+            dead = table.get('dead_rows') or 0
+            trigger, enabled = autovacuum_trigger(table, settings)
+            if all_tables:
+                reason = 'all_tables'
+            elif min_dead_rows is not None and dead >= min_dead_rows:
+                reason = '%d dead rows >= min_dead_rows %d' % (dead, min_dead_rows)
+            elif use_trigger and dead > trigger:
+                reason = '%d dead rows > autovacuum trigger %d%s' % (
+                    dead, trigger, '' if enabled else ' (autovacuum off for this table)')
+            else:
+                continue
+            plan.append(_target(table, settings, reason))
+    plan.sort(key=lambda t: (-t['dead_rows_before'], -(t['bytes_before'] or 0), t['table']))
+    return plan, not_found
+
+
+def _target(table, settings, reason):
+    trigger, enabled = autovacuum_trigger(table, settings)
+    return {
+        'schema': table['schema'],
+        'name': table['name'],
+        'table': table_label(table),
+        'reason': reason,
+        'status': PLANNED,
+        'dead_rows_before': table.get('dead_rows') or 0,
+        'bytes_before': table.get('bytes'),
+        'size_before': human_bytes(table.get('bytes')),
+        'autovacuum_trigger': trigger,
+        'autovacuum_enabled': enabled,
+    }
+
+
+def vacuum_statement(schema, name, full=False, analyze=True):
+    """VACUUM (…, SKIP_LOCKED) schema.name with the name quoted as an identifier."""
+    options = []
+    if full:
+        options.append(sql.SQL('FULL'))
+    if analyze:
+        options.append(sql.SQL('ANALYZE'))
+    options.append(sql.SQL('SKIP_LOCKED'))
+    return sql.SQL('VACUUM ({}) {}').format(sql.SQL(', ').join(options), sql.Identifier(schema, name))
+
+
+def skip_reason(notices):
+    """The 'skipping …' notice VACUUM (SKIP_LOCKED) emits instead of an error, or None."""
+    for notice in notices or []:
+        if 'skipping' in notice.lower():
+            return excerpt(notice.replace('WARNING:  ', '').replace('WARNING: ', ''))
+    return None
+
+
+def execute_plan(conn, plan, full=False, analyze=True, max_duration=None, clock=time.monotonic,
+                 params=None):
+    """Vacuum the planned tables in order; mutates and returns the plan entries.
+
+    Stops starting new tables once ``max_duration`` seconds have passed;
+    the rest are marked not_started.
+    """
+    started = clock()
+    for index, target in enumerate(plan):
+        if max_duration and clock() - started >= max_duration:
+            for rest in plan[index:]:
+                rest['status'] = NOT_STARTED
+                rest['message'] = 'time budget max_duration=%ss used up' % max_duration
+            break
+        if conn.closed:
+            for rest in plan[index:]:
+                rest['status'] = NOT_STARTED
+                rest['message'] = CONNECTION_LOST
+            break
+        del conn.notices[:]
+        table_started = clock()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(vacuum_statement(target['schema'], target['name'], full=full, analyze=analyze))
+        except psycopg2.Error as exc:
+            target['seconds'] = round(clock() - table_started, 3)
+            code = getattr(exc, 'pgcode', None)
+            if code == LOCK_NOT_AVAILABLE:
+                target['status'] = SKIPPED
+                target['message'] = 'lock_timeout: %s' % query_error_message(exc, params)
+            elif code == QUERY_CANCELED:
+                target['status'] = FAILED
+                target['message'] = 'cancelled by table_timeout: %s' % query_error_message(exc, params)
+            else:
+                target['status'] = FAILED
+                target['message'] = query_error_message(exc, params)
+            continue
+        target['seconds'] = round(clock() - table_started, 3)
+        reason = skip_reason(conn.notices)
+        if reason:
+            target['status'] = SKIPPED
+            target['message'] = reason
+        else:
+            target['status'] = VACUUMED
+    return plan
+
+
+def apply_stats(plan, stats, when):
+    """Exact dead rows and size ``when`` ('before' or 'after') the run, from collect_table_stats
+    output; 'after' is filled only for the tables that were vacuumed."""
+    for target in plan:
+        if when == 'after' and target['status'] != VACUUMED:
+            continue
+        row = stats.get((target['schema'], target['name']))
+        if row:
+            target['dead_rows_' + when] = row['dead_rows']
+            target['bytes_' + when] = row['bytes']
+            target['size_' + when] = human_bytes(row['bytes'])
+    return plan
+
+
+def summarize(plan, not_found, max_duration=None, check_mode=False):
+    """(alerts, metrics) of a run or, in check mode, of the plan."""
+    counts = dict((status, 0) for status in (PLANNED, VACUUMED, SKIPPED, FAILED, NOT_STARTED))
+    for target in plan:
+        counts[target['status']] += 1
+    done = [t for t in plan if t['status'] == VACUUMED]
+    metrics = {
+        'planned': len(plan),
+        'vacuumed': counts[VACUUMED],
+        'skipped': counts[SKIPPED],
+        'failed': counts[FAILED],
+        'not_started': counts[NOT_STARTED],
+        'not_found': len(not_found),
+        'dead_rows_before': sum(t['dead_rows_before'] for t in plan),
+        'dead_rows_removed': sum(max(t['dead_rows_before'] - t.get('dead_rows_after', t['dead_rows_before']), 0)
+                                 for t in done),
+        'bytes_freed': sum(max((t['bytes_before'] or 0) - t.get('bytes_after', t['bytes_before'] or 0), 0)
+                           for t in done),
+        'seconds': round(sum(t.get('seconds') or 0 for t in plan), 3),
+    }
+    alerts = []
+    if check_mode:
+        return alerts, metrics
+    skipped = [t for t in plan if t['status'] == SKIPPED]
+    if skipped:
+        listed = '; '.join('%s (%s)' % (t['table'], t.get('message')) for t in skipped)
+        alerts.append(make_alert(
+            'vacuum_skipped', WARNING, len(skipped), 0,
+            '%d table(s) skipped, above the threshold of 0: %s' % (len(skipped), listed),
+            runbook('Another session held a conflicting lock: find it (SELECT pid, mode, granted FROM pg_locks '
+                    'WHERE relation = \'schema.table\'::regclass) and rerun the vacuum playbook in a quieter '
+                    'moment.', VACUUM_RUNBOOK)))
+    failed = [t for t in plan if t['status'] == FAILED]
+    if failed:
+        listed = '; '.join('%s (%s)' % (t['table'], t.get('message')) for t in failed)
+        alerts.append(make_alert(
+            'vacuum_failed', CRITICAL, len(failed), 0,
+            '%d table(s) failed, above the threshold of 0: %s' % (len(failed), listed),
+            runbook('Read the error; a cancelled VACUUM keeps its partial work: raise table_timeout or rerun; '
+                    'check the PostgreSQL log for I/O or permission problems.', VACUUM_RUNBOOK)))
+    lost = [t for t in plan if t['status'] == NOT_STARTED and t.get('message') == CONNECTION_LOST]
+    if lost:
+        alerts.append(make_alert(
+            'vacuum_connection_lost', CRITICAL, len(lost), 0,
+            'connection to PostgreSQL lost during the vacuum: %d table(s) not started, above the threshold of 0: %s' % (
+                len(lost), ', '.join(t['table'] for t in lost)),
+            runbook('Check that PostgreSQL runs (systemctl status postgresql; its log for a crash or restart), '
+                    'then run the vacuum playbook again.', 'postgresql-down-or-refusing-connections')))
+    left = [t for t in plan if t['status'] == NOT_STARTED and t not in lost]
+    if left:
+        alerts.append(make_alert(
+            'vacuum_incomplete', WARNING, len(left), max_duration,
+            '%d table(s) not started after the %s budget: %s' % (
+                len(left), human_seconds(max_duration or 0), ', '.join(t['table'] for t in left)),
+            runbook('Raise max_duration, run the vacuum playbook again (it starts with the worst tables), or '
+                    'lower vacuum_cost_delay to go faster.', VACUUM_RUNBOOK)))
+    if not_found:
+        alerts.append(make_alert(
+            'vacuum_not_found', WARNING, len(not_found), 0,
+            '%d requested table(s) not found, above the threshold of 0: %s' % (len(not_found), ', '.join(not_found)),
+            runbook('Check the names in tables (schema.table, case-sensitive) and login_db.', VACUUM_RUNBOOK)))
+    return alerts, metrics
+
+
+def report_lines(database, plan, metrics, not_found=()):
+    """The vacuum run as lines a person reads (result ``summary``, the weekly message):
+    totals, then each table with its size and dead rows before -> after."""
+    lines = ['database %s: %d table(s) planned, %d vacuumed, %d skipped, %d failed, %d not started in %ss' % (
+        database, metrics['planned'], metrics['vacuumed'], metrics['skipped'], metrics['failed'],
+        metrics['not_started'], metrics['seconds'])]
+    if metrics['planned']:
+        lines.append('dead rows removed %d of %d, space freed %s' % (
+            metrics['dead_rows_removed'], metrics['dead_rows_before'], human_bytes(metrics['bytes_freed'])))
+    for target in plan:
+        after = ''
+        if 'dead_rows_after' in target:
+            after = ' -> %d (%s)' % (target['dead_rows_after'], target.get('size_after') or '?')
+        note = ' (%s)' % target['message'] if target.get('message') else ''
+        lines.append('- %s: %s, %s, dead rows %d%s%s' % (
+            target['table'], target['status'], target.get('size_before') or human_bytes(target.get('bytes_before')),
+            target['dead_rows_before'], after, note))
+    if not_found:
+        lines.append('not found: %s' % ', '.join(not_found))
+    return lines

@@ -1,0 +1,172 @@
+# -*- coding: utf-8 -*-
+# Copyright: twzrd.ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One db health run: connect, collect (db_collect), evaluate (db_checks).
+
+Glue only.  A failed connection is one critical alert with a clean message
+(server down, authentication, unknown database); a failed query marks
+only its own check as failed and the other checks still run.  Either way
+the checks that were not looked at are named in ``metrics['unchecked']``,
+so their open alerts are neither resolved nor told again (report/alerting.py).
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import time
+
+from ansible_collections.twzrd.ops.plugins.module_utils.postgres import evaluate as db_checks
+from ansible_collections.twzrd.ops.plugins.module_utils.postgres import collect as db_collect
+from ansible_collections.twzrd.ops.plugins.module_utils.checks import forecast
+from ansible_collections.twzrd.ops.plugins.module_utils.state import history as trend_history
+from ansible_collections.twzrd.ops.plugins.module_utils.postgres.connection import (
+    PgConnectError, connect, connection_alert, psycopg2, query_error_message, split_table_name,
+)
+
+STATE_SECTION = 'twzrd_db_health'
+HEALTH_LOCK_TIMEOUT = 1.0
+LOCAL_HOSTS = ('', 'localhost', '127.0.0.1', '::1')
+# What each collection feeds: when it fails, these checks were not looked at this run.
+CHECKS_OF = {
+    'visibility': ('pg_monitor',),
+    'connections': ('connections', 'transaction_age', 'idle_in_transaction', 'pg_monitor'),
+    'database_size': ('database_growth', 'db_size_forecast'),
+    'tables': ('primary_keys', 'dead_rows'),
+    'wraparound': ('wraparound',),
+    'migrations': ('migrations',),
+    'expected_tables': ('expected_tables',),
+    'latency': ('latency',),
+}
+
+
+def unchecked_checks(collections):
+    """The checks the failed ``collections`` feed (``settings``: every one), sorted."""
+    if 'settings' in collections:
+        collections = CHECKS_OF
+    return sorted(set(check for name in collections for check in CHECKS_OF.get(name, ())))
+
+
+def run_db_health(params, section, now=None):
+    """Returns (alerts, metrics, size_history or None when not connected)."""
+    now = time.time() if now is None else now
+    started = time.perf_counter()
+    try:
+        # A short lock_timeout too: a read-only check must never queue behind a migration's lock.
+        conn = connect(params, statement_timeout=params['statement_timeout'],
+                       lock_timeout=min(HEALTH_LOCK_TIMEOUT, params['statement_timeout']))
+    except PgConnectError as exc:
+        return [connection_alert(exc)], {'connected': False, 'error': exc.kind, 'unchecked': unchecked_checks(['settings'])}, None
+    alerts = []
+    metrics = {'connected': True, 'database': params.get('login_db'),
+               'connect_ms': round((time.perf_counter() - started) * 1000.0, 3)}
+    history = None
+    failed = []
+
+    def attempt(check, collect):
+        try:
+            return True, collect()
+        except psycopg2.Error as exc:
+            alerts.append(db_checks.check_error(check, query_error_message(exc, params)))
+            failed.append(check)
+            metrics['unchecked'] = unchecked_checks(failed)
+            return False, None
+
+    try:
+        ok, settings = attempt('settings', lambda: db_collect.collect_settings(conn))
+        if not ok:
+            return alerts, metrics, None
+        metrics['server_version_num'] = settings['server_version_num']
+
+        ok, visibility = attempt('visibility', lambda: db_collect.collect_visibility(conn))
+        ok, backends = attempt('connections', lambda: db_collect.collect_backends(conn))
+        if ok:
+            if visibility is not None:
+                found, metrics['visibility'] = db_checks.evaluate_visibility(visibility, backends)
+                alerts.extend(found)
+            found, values = db_checks.evaluate_connections(
+                backends, settings, params['connections_warning_pct'], params['connections_critical_pct'],
+                params['transaction_age_warning'], params['transaction_age_critical'],
+                params['idle_in_transaction_warning'], visibility=visibility)
+            alerts.extend(found)
+            metrics['connections'] = values
+
+        ok, sizes = attempt('database_size', lambda: db_collect.collect_database_sizes(conn))
+        if ok:
+            previous = (section or {}).get('sizes') or {}
+            found, values, history = db_checks.evaluate_sizes(
+                sizes, previous, now, params['growth_warning_pct_per_day'], params['growth_warning_bytes_per_day'])
+            alerts.extend(found)
+            metrics['database_size'] = values
+            found, metrics['db_size_forecast'] = forecast.db_size_forecasts(
+                previous, dict((name, v['bytes']) for name, v in values.items()), data_volume(params, settings),
+                now, params['forecast_days'], params['forecast_warning_days'], params['forecast_critical_days'])
+            alerts.extend(found)
+
+        ok, tables = attempt('tables', lambda: db_collect.collect_tables(conn))
+        if ok:
+            found, values = db_checks.evaluate_primary_keys(tables)
+            alerts.extend(found)
+            found, table_metrics = db_checks.evaluate_dead_rows(
+                tables, settings, params['dead_rows_warning'], top=params['top_tables'])
+            alerts.extend(found)
+            table_metrics.update(values)
+            metrics['tables'] = table_metrics
+
+        ok, ages = attempt('wraparound', lambda: db_collect.collect_wraparound(conn))
+        if ok:
+            found, values = db_checks.evaluate_wraparound(
+                ages, params['wraparound_warning'], params['wraparound_critical'])
+            alerts.extend(found)
+            metrics['wraparound'] = values
+
+        if params.get('migrations_table'):
+            schema, table = split_table_name(params['migrations_table'])
+            ok, count = attempt('migrations', lambda: db_collect.collect_migrations(conn, schema, table))
+            if ok:
+                found, values = db_checks.evaluate_migrations(
+                    '%s.%s' % (schema, table), count, params.get('expected_migrations'))
+                alerts.extend(found)
+                metrics['migrations'] = values
+
+        if params.get('expected_tables'):
+            wanted = [split_table_name(name) for name in params['expected_tables']]
+            ok, present = attempt('expected_tables', lambda: db_collect.find_tables(conn, wanted))
+            if ok:
+                found, values = db_checks.evaluate_expected_tables(wanted, present)
+                alerts.extend(found)
+                metrics['expected_tables'] = values
+
+        ok, samples = attempt('latency', lambda: db_collect.collect_latency(conn, params['latency_samples']))
+        if ok:
+            found, values = db_checks.evaluate_latency(
+                samples, params['latency_warning_ms'], params['latency_critical_ms'])
+            alerts.extend(found)
+            metrics['latency'] = values
+    finally:
+        conn.close()
+    metrics['query_ms'] = round((time.perf_counter() - started) * 1000.0, 3)
+    return alerts, metrics, history
+
+
+def data_volume(params, settings):
+    """Free space of the volume the database files live on: O(data_volume), or the server's
+    data_directory when the server runs on this host; None when unknown."""
+    path = params.get('data_volume')
+    if not path:
+        host = params.get('login_host') or ''
+        if host not in LOCAL_HOSTS and not host.startswith('/'):
+            return None  # a remote server's data_directory is not a path here
+        path = settings.get('data_directory')
+    return db_collect.collect_volume(path) if path else None
+
+
+def remember_trends(section, database, metrics, now):
+    """Keep what the weekly report charts: the dead rows of the worst tables per day, the last forecast."""
+    tables = metrics.get('tables')
+    if tables is not None and database:
+        dead = section.get('dead_rows') if isinstance(section.get('dead_rows'), dict) else {}
+        dead[database] = trend_history.set_day(dead.get(database), now,
+                                               trend_history.worst_tables(tables.get('worst_dead_rows')))
+        section['dead_rows'] = dead
+    if metrics.get('db_size_forecast') is not None:
+        section['forecast'] = metrics['db_size_forecast']
