@@ -64,14 +64,23 @@ def option_docs(entries):
             if default is not None:
                 doc['default'] = default
             docs[name] = doc
+    for entry in entries:
         for option in entry.options:
             doc = {'description': _lines(option.description), 'type': option.type}
             if option.elements:
                 doc['elements'] = option.elements
             if option.default is not None:
                 doc['default'] = option.default
-            docs[option.name] = doc
+            if option.suboptions:
+                doc['suboptions'] = dict((name, _suboption_doc(sub)) for name, sub in option.suboptions.items())
+            docs.setdefault(option.name, doc)
     return docs
+
+
+def _suboption_doc(sub):
+    doc = {'description': _lines(sub['description'])}
+    doc.update((key, sub[key]) for key in ('type', 'default', 'aliases') if key in sub)
+    return doc
 
 
 def _default_text(value):
@@ -113,7 +122,7 @@ def _labels(entry, subject_value):
     return labels
 
 
-SUBJECTS = {'path': '/', 'app': 'api'}
+SUBJECTS = {'path': '/', 'app': 'api', 'name': 'web', 'target': '/var/run/postgresql/.s.PGSQL.5432'}
 
 
 def _rule_texts(entry, level, threshold, value_text, subject, instance):
@@ -129,6 +138,9 @@ def _rule_levels(entry):
     """``[(level, threshold, expr)]`` of the entry's rules: warning between the two, critical above."""
     scale = entry.series.scale
     name = entry.series.name
+    if entry.rule.fixed:
+        level, op, threshold = entry.rule.fixed
+        return [(level, threshold, '%s %s %s' % (name, op, _number(threshold)))]
     op, back = ('>', '<=') if entry.worse == registry.HIGHER else ('<', '>=')
     levels = []
     warning, critical = entry.warning, entry.critical
@@ -141,9 +153,15 @@ def _rule_levels(entry):
     return levels
 
 
+def _with_rules(entries):
+    """Threshold entries and entries with a fixed rule (a probe's ``up == 0``), in registry order."""
+    return [entry for entry in entries if entry.rule is not None and (entry.rule.fixed or entry in
+                                                                      registry.thresholds(entries))]
+
+
 def rules_region():
     out = []
-    for entry in registry.thresholds(host.CHECKS):
+    for entry in _with_rules(host.CHECKS):
         if entry.rule is None:
             continue
         subject = '{{ $labels.%s }}' % entry.per if entry.per else ''
@@ -160,20 +178,23 @@ def rules_region():
 
 def _step(entry, threshold):
     """A sample just past ``threshold`` in the worse direction, in the series' unit."""
-    step = 0.01 if entry.rule.percent else (1 if entry.option_type == 'int' else 0.5)
-    sign = 1 if entry.worse == registry.HIGHER else -1
+    step = 0.01 if entry.rule.percent else (1 if entry.option_type == 'int' or entry.rule.fixed else 0.5)
+    worse = entry.worse if not entry.rule.fixed else (registry.HIGHER if entry.rule.fixed[1] == '>' else registry.LOWER)
+    sign = 1 if worse == registry.HIGHER else -1
     return round(threshold * entry.series.scale + sign * step, 6)
 
 
 def promtool_tests():
     tests = []
-    for entry in registry.thresholds(host.CHECKS):
-        if entry.rule is None:
-            continue
+    for entry in _with_rules(host.CHECKS):
         levels = _rule_levels(entry)
-        samples = [round(entry.warning * entry.series.scale, 6), _step(entry, entry.warning)]
-        expected = [None, 'warning']
-        if entry.critical is not None:
+        if entry.rule.fixed:
+            level, dummy, threshold = entry.rule.fixed
+            samples, expected = [threshold, _step(entry, threshold)], [None, level]
+        else:
+            samples = [round(entry.warning * entry.series.scale, 6), _step(entry, entry.warning)]
+            expected = [None, 'warning']
+        if not entry.rule.fixed and entry.critical is not None:
             samples += [round(entry.critical * entry.series.scale, 6), _step(entry, entry.critical)]
             expected += ['warning', 'critical']
         subject = SUBJECTS.get(entry.per, '')
@@ -270,7 +291,7 @@ def quick_reference():
 
 def prometheus_series():
     rows = ['| metric | meaning |', '|---|---|']
-    for entry in registry.thresholds(host.CHECKS):
+    for entry in _with_rules(host.CHECKS):
         if entry.series:
             label = '{%s}' % entry.per if entry.per else ''
             rows.append('| `%s%s` | %s (check `%s`) |' % (entry.series.name, label, entry.series.help, entry.name))
@@ -279,7 +300,7 @@ def prometheus_series():
 
 def prometheus_rules():
     rows = ['| alert | expression (default threshold) |', '|---|---|']
-    for entry in registry.thresholds(host.CHECKS):
+    for entry in _with_rules(host.CHECKS):
         if entry.rule:
             exprs = ['`%s` %s' % (expr.split(' ', 1)[1], level) for level, dummy, expr in _rule_levels(entry)]
             rows.append('| `%s` | `%s`: %s |' % (entry.rule.alert, entry.series.name, ', '.join(exprs)))

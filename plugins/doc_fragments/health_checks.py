@@ -60,11 +60,6 @@ options:
       - Between 0 and 10000.
     type: float
     default: 12
-  load_per_cpu:
-    description:
-      - Divide the load average by the number of CPUs before comparing it with the thresholds.
-    type: bool
-    default: false
   disk_warning:
     description:
       - Disk used, in percent, above which a warning is raised.
@@ -77,13 +72,6 @@ options:
       - Between 0 and 100.
     type: float
     default: 95
-  disk_paths:
-    description:
-      - Mount points (or any path on them) whose use is checked.
-    type: list
-    elements: path
-    default:
-      - /
   inode_warning:
     description:
       - Inodes used on each path of O(disk_paths), in percent, above which a warning is raised.
@@ -109,4 +97,71 @@ options:
       - PM2 crashes per app above which the alert is critical. Unset means never critical.
       - Between 0 and 1000000.
     type: int
+  load_per_cpu:
+    description:
+      - Divide the load average by the number of CPUs before comparing it with the thresholds.
+    type: bool
+    default: false
+  disk_paths:
+    description:
+      - Mount points (or any path on them) whose use is checked.
+    type: list
+    elements: path
+    default:
+      - /
+  http_checks:
+    description:
+      - Health endpoints probed every hour, by name (the name is the alert's subject).
+      - Each value is a dict with C(url) (required, http or https; redirects are not followed, no proxy is used),
+        C(status) (expected HTTP status, default 200), C(timeout) (seconds for the whole request, default 5, at
+        most 300, and never more than what is left of O(probe_budget)) and C(latency_warning_ms) (an answer slower
+        than this is a warning, default 1000, lower than C(timeout)). A plain URL string is accepted as a shorthand.
+      - No answer or another status is critical.
+      - Credentials in the URL (C(http://user:password@host/)) are sent as HTTP basic auth, never in the URL, and
+        masked in results, logs, the state file and the metrics.
+      - Names are 1-64 letters, digits, C(_), C(.), C(:) or C(-).
+    type: dict
+    default: {}
+  probe_budget:
+    description:
+      - Seconds that the network probes of one alerts run (O(http_checks) and O(postgres_ping)) may take together.
+      - Each probe waits at most its own C(timeout) and never longer than what is left of this budget; all probes
+        run at the same time, so several hanging endpoints cost one timeout, not one each.
+    type: float
+    default: 10.0
+  postgres_ping:
+    description:
+      - When set (V({}) is enough for the local server), checks every hour that a PostgreSQL server answers, like
+        C(pg_isready); no role or password is needed. No answer, or an answer that it cannot take connections now
+        (starting up, shutting down, a standby not open for reads), is critical.
+      - The server logs the probe as one failed login (role C(twzrd_ping)) per run, as it does for C(pg_isready).
+    type: dict
+    suboptions:
+      login_host:
+        description:
+          - Host name or IP address of the server. Takes precedence over O(postgres_ping.login_unix_socket).
+          - When neither is set, the unix socket directory C(/var/run/postgresql) is used.
+        type: str
+        default: ''
+        aliases:
+          - host
+      login_unix_socket:
+        description:
+          - Directory holding the server's unix socket (C(.s.PGSQL.PORT) in it).
+        type: str
+        default: ''
+        aliases:
+          - unix_socket
+      login_port:
+        description:
+          - Server port (also names the unix socket file).
+        type: int
+        default: 5432
+        aliases:
+          - port
+      timeout:
+        description:
+          - Seconds to wait for the answer (at most 300, never more than what is left of O(probe_budget)).
+        type: float
+        default: 5.0
 '''

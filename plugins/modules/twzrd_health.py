@@ -436,8 +436,14 @@ def wants_html(params):
     return bool(params['report_dir']) or any(u.split('://', 1)[0].lower() in ('mailto', 'mailtos') for u in urls)
 
 
+def mask_secrets(module):
+    """Passwords in http_checks URLs (sent as basic auth): masked everywhere, invocation included."""
+    module.no_log_values.update(registry.secrets(host_checks.CHECKS, module.params))
+
+
 def main():
-    module = job_module.start(ARGUMENT_SPEC, parameter_errors, requirements=[(HAS_PSUTIL, 'psutil', PSUTIL_IMPORT_ERROR)])
+    module = job_module.start(ARGUMENT_SPEC, parameter_errors, mask=mask_secrets,
+                              requirements=[(HAS_PSUTIL, 'psutil', PSUTIL_IMPORT_ERROR)])
     params = module.params
 
     started = time.time()

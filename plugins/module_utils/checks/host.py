@@ -14,6 +14,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.twzrd.ops.plugins.module_utils.checks.registry import Check, LOWER, Option, Rule, Series
+from ansible_collections.twzrd.ops.plugins.module_utils.core.alerts import CRITICAL
+from ansible_collections.twzrd.ops.plugins.module_utils.probes import budget, http_check, postgres_ping
 from ansible_collections.twzrd.ops.plugins.module_utils.host import kernel_log
 from ansible_collections.twzrd.ops.plugins.module_utils.host import collect as system
 from ansible_collections.twzrd.ops.plugins.module_utils.pm2.client import ERRORED_STATES
@@ -218,6 +220,115 @@ OOM_KILLS = Check(
     rule=Rule('TwzrdOomKills', 'the kernel OOM killer ended {value} process(es) since the previous check'))
 
 
+# --- network probes: one concurrent round under one budget (module_utils/probes/) ---------------
+
+def collect_probes(params, state, now):
+    """The ``http`` and ``postgres`` probes of this run at once: ``({'http': ..., 'postgres': ...}, None)``.
+
+    Only what is configured is probed and shown; with neither, nothing is imported (urllib and ssl cost
+    a quiet run ~20 ms). Each subject carries ``up`` (1: answered as expected) for its Prometheus series
+    and ``error`` when it did not; a wrong HTTP status is such an error too.
+    """
+    http_checks, ping = params.get('http_checks'), params.get('postgres_ping')
+    if not http_checks and ping is None:
+        return {}, None
+    # pylint: disable=import-outside-toplevel
+    from ansible_collections.twzrd.ops.plugins.module_utils.probes import Budget, collect_all
+    checks = http_check.normalize(http_checks)[0]  # already validated (registry.parameter_errors)
+    found = collect_all(checks, ping, Budget(params.get('probe_budget') or budget.DEFAULT_PROBE_BUDGET))
+    metrics = {}
+    if checks:
+        metrics['http'] = dict((name, _http_subject(result)) for name, result in found['http'].items())
+    if ping is not None:
+        metrics['postgres'] = dict((subject, dict(result, up=int(result['answer'] == postgres_ping.ACCEPTING)))
+                                   for subject, result in found['postgres'].items())
+    return metrics, None
+
+
+def _http_subject(result):
+    kind = http_check.problem(result)
+    subject = dict(result, up=int(kind in (None, 'slow')), warning=result['latency_warning_ms'])
+    if kind == 'status':
+        subject['error'] = 'answered HTTP %s, expected HTTP %s' % (result['status'], result['expected_status'])
+    elif kind == 'down':
+        subject['error'] = result['error'] or 'no answer'
+    return subject
+
+
+def _http_message(fields):
+    return http_check.message(http_check.problem(fields) or 'slow', fields['subject'], fields)
+
+
+def _http_remediation(fields):
+    return http_check.remediation_text(http_check.problem(fields) or 'slow', fields['subject'], fields)
+
+
+PROBE_BUDGET = Option(
+    'probe_budget', 'float', [
+        'Seconds that the network probes of one alerts run (O(http_checks) and O(postgres_ping)) may take together.',
+        'Each probe waits at most its own C(timeout) and never longer than what is left of this budget; all probes '
+        'run at the same time, so several hanging endpoints cost one timeout, not one each.'],
+    default=budget.DEFAULT_PROBE_BUDGET, bounds=(('>', 0), budget.MAX_PROBE_BUDGET),
+    shared_doc='Seconds the network probes of one alerts run may take together.')
+
+HTTP = Check(
+    'http', modes=('alerts',), reads='http', per='name', field='latency_ms', unit='ms', subject_thresholds=True,
+    collect=collect_probes, collect_shared=True,
+    options=[Option('http_checks', 'dict', [
+        'Health endpoints probed every hour, by name (the name is the alert\'s subject).',
+        'Each value is a dict with C(url) (required, http or https; redirects are not followed, no proxy is used), '
+        'C(status) (expected HTTP status, default 200), C(timeout) (seconds for the whole request, default 5, at '
+        'most 300, and never more than what is left of O(probe_budget)) and C(latency_warning_ms) (an answer '
+        'slower than this is a warning, default 1000, lower than C(timeout)). A plain URL string is accepted as a '
+        'shorthand.',
+        'No answer or another status is critical.',
+        'Credentials in the URL (C(http://user:password@host/)) are sent as HTTP basic auth, never in the URL, and '
+        'masked in results, logs, the state file and the metrics.',
+        'Names are 1-64 letters, digits, C(_), C(.), C(:) or C(-).'],
+        default={}, errors=http_check.errors, secrets=http_check.secrets,
+        shared_doc='Health endpoints probed every hour, by name.'), PROBE_BUDGET],
+    thresholds_doc='critical without an answer or with another status than `status` (200); warning slower than '
+                   '`latency_warning_ms` (1000) of each check in `http_checks`; all probes within `probe_budget` (10 s)',
+    message=_http_message, remediation=_http_remediation, anchor=http_check.ANCHOR,
+    error_message=_http_message, error_remediation=_http_remediation, error_anchor=http_check.ANCHOR,
+    error_level=CRITICAL,
+    doc='Each endpoint of `http_checks` is fetched once (GET, no redirects, no proxy) by name; only when '
+        '`http_checks` is set. Credentials in a URL are sent as basic auth and masked everywhere. Subject: the name.',
+    todo='`pm2 ls`, `pm2 logs APP --err --lines 100`; `curl -sS -i URL` on the host. A wrong status: read the '
+         'app\'s error log (a backend it needs is the usual cause). Slow: `pm2 monit`, load, swap, slow queries.',
+    series=Series('twzrd_http_up', 'Whether the http check answered with its expected status, 1 or 0, per name.',
+                  field='up'),
+    rule=Rule('TwzrdHttpCheckFailing', 'http check {subject} gives no answer or another status than expected',
+              remediation='See whether the app runs and what it logs: `pm2 ls`, `pm2 logs APP --err --lines 100`.',
+              fixed=('critical', '<', 1)))
+
+POSTGRES = Check(
+    'postgres', modes=('alerts',), reads='postgres', per='target', field='latency_ms', unit='ms',
+    collect=collect_probes, collect_shared=True,
+    options=[Option('postgres_ping', 'dict', [
+        'When set (V({}) is enough for the local server), checks every hour that a PostgreSQL server answers, like '
+        'C(pg_isready); no role or password is needed. No answer, or an answer that it cannot take connections '
+        'now (starting up, shutting down, a standby not open for reads), is critical.',
+        'The server logs the probe as one failed login (role C(twzrd_ping)) per run, as it does for C(pg_isready).'],
+        suboptions=postgres_ping.SUBOPTIONS, errors=postgres_ping.errors,
+        shared_doc='The PostgreSQL server pinged every hour (V({}): the local one).')],
+    thresholds_doc='critical when the server in `postgres_ping` does not answer or takes no connections; only when '
+                   '`postgres_ping` is set; within `probe_budget` together with `http`',
+    error_message=lambda fields: postgres_ping.message(fields['subject'], fields),
+    error_remediation=lambda fields: postgres_ping.remediation_text(fields['subject']),
+    error_anchor=postgres_ping.ANCHOR, error_level=CRITICAL,
+    remediation='(plugins/module_utils/probes/postgres_ping.py)', anchor=postgres_ping.ANCHOR,
+    doc='The server of `postgres_ping` answers the first step of the wire protocol like `pg_isready` (no role or '
+        'password; one failed login in its log per run). Subject: the socket file or `host:port`.',
+    todo='`pg_lsclusters`, `systemctl status postgresql`, the server log; start it again once the cause (full '
+         'disk, memory) is fixed. `pg_isready -h HOST -p PORT` by hand.',
+    series=Series('twzrd_postgres_up', 'Whether the PostgreSQL server answered and takes connections, 1 or 0, per '
+                  'target.', field='up'),
+    rule=Rule('TwzrdPostgresDown', 'PostgreSQL at {subject} does not accept connections',
+              remediation='See whether PostgreSQL runs and why not: `pg_lsclusters`, `systemctl status postgresql`, '
+                          'the server log.', fixed=('critical', '<', 1)))
+
+
 def _crash_message(app):
     parts = []
     if app['crash_restarts']:
@@ -337,5 +448,5 @@ LOG_ERRORS = Check(
 
 # In the order docs/alerts.md lists them.
 CHECKS = [SWAP, MEMORY, OOM_KILLS, LOAD, DISK, INODES, DISK_FORECAST, PM2_CRASHES, PM2_DAEMON, PM2_MISSING_APP, PM2_QUERY,
-          REPORT_CRASH_RESTARTS, LOG_ERRORS_PER_DAY, LOG_ERRORS]
+          HTTP, POSTGRES, REPORT_CRASH_RESTARTS, LOG_ERRORS_PER_DAY, LOG_ERRORS]
 BY_NAME = dict((entry.name, entry) for entry in CHECKS)

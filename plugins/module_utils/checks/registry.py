@@ -22,6 +22,10 @@ per subject: with ``error_message`` set, such a subject raises
 ``error_level`` (a warning by default) instead of being compared.  With
 ``subject_thresholds`` a subject's own ``warning``/``critical`` values (an
 HTTP check's ``latency_warning_ms``) replace the options' for that subject.
+``error_message``, ``error_remediation`` and ``remediation`` may be functions of the
+subject's fields instead of templates.  Entries whose collectors belong together (the
+network probes, one concurrent round under one budget) share one collector with
+``collect_shared=True``: it runs once and returns ``({reads root: metric}, state)``.
 Pure: no I/O here (collectors live with the other collectors).
 """
 
@@ -37,8 +41,12 @@ LOWER = 'lower'  # a lower value is worse (days left, free space)
 class Option:
     """One module option an entry owns besides its thresholds (``disk_paths``, ``load_per_cpu``)."""
 
-    def __init__(self, name, type, description, default=None, elements=None, bounds=None, shared_doc=None):
+    def __init__(self, name, type, description, default=None, elements=None, bounds=None, shared_doc=None,
+                 suboptions=None, errors=None, secrets=None):
         self.name = name
+        self.suboptions = suboptions  # {name: {type, default, aliases, description}} of a dict option
+        self.errors = errors  # errors(value) -> [messages naming the parameter], beyond the spec's types
+        self.secrets = secrets  # secrets(value) -> [strings masked in every output (no_log_values)]
         self.type = type
         self.description = description
         self.default = default
@@ -52,6 +60,9 @@ class Option:
             spec['default'] = self.default
         if self.elements:
             spec['elements'] = self.elements
+        if self.suboptions:
+            spec['options'] = dict((name, dict((key, value) for key, value in sub.items() if key != 'description'))
+                                   for name, sub in self.suboptions.items())
         return spec
 
 
@@ -73,8 +84,9 @@ class Rule:
     ``{subject}`` (the subject's label); ``remediation`` the same, defaulting to the entry's remediation.
     """
 
-    def __init__(self, alert, summary, remediation=None, percent=False):
+    def __init__(self, alert, summary, remediation=None, percent=False, fixed=None):
         self.alert = alert
+        self.fixed = fixed  # (level, '<' or '>', threshold) of an entry without threshold options (up == 0)
         self.summary = summary
         self.remediation = remediation
         self.percent = percent  # the series is a ratio: thresholds are percents, $value | humanizePercentage
@@ -88,7 +100,8 @@ class Check:
                  unit='', worse=HIGHER, option=None, option_type='float', warning=None, critical=None,
                  bounds=(0, 100), option_doc=None, options=(), message=None, facts=None,
                  error_message=None, error_remediation=None, error_anchor=None, error_level=WARNING,
-                 reading_options=None, subject_thresholds=False, collect=None, series=None, rule=None):
+                 reading_options=None, subject_thresholds=False, collect=None, collect_shared=False, series=None,
+                 rule=None):
         self.name = name
         self.doc = doc
         self.todo = todo
@@ -121,6 +134,7 @@ class Check:
         self.reading_options = reading_options
         self.subject_thresholds = subject_thresholds
         self.collect = collect
+        self.collect_shared = collect_shared
         self.series = series
         self.rule = rule
 
@@ -141,7 +155,12 @@ class Check:
         return None
 
     def remediation_text(self, **fields):
-        return runbook(self.remediation.format(**fields), self.anchor)
+        return runbook(_text(self.remediation, fields), self.anchor)
+
+
+def _text(template, fields):
+    """A template filled with ``fields``, or what a function of them returns."""
+    return template(fields) if callable(template) else template.format(**fields)
 
 
 def for_mode(entries, mode):
@@ -180,7 +199,8 @@ def option_names(entries):
 
 
 def parameter_errors(entries, params):
-    """Each threshold pair within its bounds and warning below critical (higher is worse) or above (lower)."""
+    """Each threshold pair within its bounds and warning below critical (higher is worse) or above (lower);
+    each option within its bounds and its own checks (``Option.errors``)."""
     # pylint: disable=import-outside-toplevel
     from ansible_collections.twzrd.ops.plugins.module_utils.core.params import bounds_errors, threshold_pair_errors
     errors = []
@@ -190,10 +210,23 @@ def parameter_errors(entries, params):
             errors += threshold_pair_errors(params, entry.warning_option, entry.critical_option, low, high)
         else:
             errors += threshold_pair_errors(params, entry.critical_option, entry.warning_option, low, high)
+    for entry in entries:
         for option in entry.options:
             if option.bounds:
                 errors += bounds_errors(params, {option.name: option.bounds})
-    return errors
+            if option.errors:
+                errors += option.errors(params.get(option.name))
+    return list(dict.fromkeys(errors))
+
+
+def secrets(entries, params):
+    """What the options hold that no output may show (passwords in URLs): for ``no_log_values``."""
+    found = []
+    for entry in entries:
+        for option in entry.options:
+            if option.secrets:
+                found += [secret for secret in option.secrets(params.get(option.name)) if secret]
+    return found
 
 
 # --- evaluation --------------------------------------------------------------------------
@@ -251,7 +284,7 @@ def evaluate(entries, metrics, params):
     alerts = []
     readings = {}
     for entry in entries:
-        if not entry.reads or not (entry.threshold_options() or entry.subject_thresholds):
+        if not entry.reads or not (entry.threshold_options() or entry.subject_thresholds or entry.error_message):
             continue
         warning_name, critical_name = entry.threshold_options() or (None, None)
         for subject, data in _subjects(entry, metrics):
@@ -262,8 +295,8 @@ def evaluate(entries, metrics, params):
                 if entry.error_message and not entry.code:
                     fields = dict(data, subject=subject)
                     alerts.append(make_alert(
-                        entry.name, entry.error_level, None, None, entry.error_message.format(**fields),
-                        runbook(entry.error_remediation.format(**fields), entry.error_anchor), subject=subject))
+                        entry.name, entry.error_level, None, None, _text(entry.error_message, fields),
+                        runbook(_text(entry.error_remediation, fields), entry.error_anchor), subject=subject))
                 continue
             if entry.when is not None and not entry.when(data):
                 continue
@@ -279,7 +312,7 @@ def evaluate(entries, metrics, params):
             fields = dict(data, subject=subject, value=value, level=level, threshold=threshold)
             if entry.facts is not None:
                 fields.update(entry.facts(fields, params, value))
-            message = entry.message(fields) if callable(entry.message) else entry.message.format(**fields)
+            message = _text(entry.message, fields)
             alerts.append(make_alert(entry.name, level, value, threshold, message,
                                      entry.remediation_text(**fields), subject=subject))
     return alerts, readings
@@ -293,12 +326,21 @@ def collect(entries, params, states, now):
     """
     metrics = {}
     new_states = {}
+    shared = {}  # a shared collector -> its ({root: metric}, state), run once for all its entries
     states = states if isinstance(states, dict) else {}
     for entry in entries:
         if entry.collect is None:
             continue
-        metric, state = entry.collect(params, states.get(entry.name), now)
-        metrics[entry.reads.split('.')[0]] = metric
+        root = entry.reads.split('.')[0]
+        if entry.collect_shared:
+            if entry.collect not in shared:
+                shared[entry.collect] = entry.collect(params, states.get(entry.name), now)
+            found, state = shared[entry.collect]
+            if root in found:  # a check that is not configured reads nothing and shows nothing
+                metrics[root] = found[root]
+        else:
+            metric, state = entry.collect(params, states.get(entry.name), now)
+            metrics[root] = metric
         if state is not None:
             new_states[entry.name] = state
     return metrics, new_states

@@ -49,18 +49,21 @@ DOC = '''
     default: {}
 '''
 
-REMEDIATION = {
-    'down': runbook('See whether the app runs and what it logs: `pm2 ls`, `pm2 logs APP --err --lines 100` as the '
-                    'PM2 user, and `curl -sS -o /dev/null -w "%{http_code} %{time_total}s\\n" URL` on the host. '
-                    'Fix the cause, then restart it gracefully (twzrd.ops.pm2_restart).', 'an-http-check-fails-or-is-slow'),
-    'status': runbook('The app answers but not as expected: read its error log (`pm2 logs APP --err --lines 100` '
-                      'as the PM2 user) and what the endpoint returns (`curl -sS -i URL`); a database or other '
-                      'backend it needs is the usual cause. If the status changed on purpose, set `status` in '
-                      'http_checks.', 'an-http-check-fails-or-is-slow'),
-    'slow': runbook('Find what is slow: `pm2 monit` (CPU, memory of the app), load and swap on the host, slow '
-                    'queries in PostgreSQL. Fix the cause or, if this latency is normal for the endpoint, raise '
-                    '`latency_warning_ms` in http_checks.', 'an-http-check-fails-or-is-slow'),
+ANCHOR = 'an-http-check-fails-or-is-slow'
+# What to do, by what went wrong (APP and URL are replaced by the check's name and masked URL).
+REMEDIATION_TEXT = {
+    'down': ('See whether the app runs and what it logs: `pm2 ls`, `pm2 logs APP --err --lines 100` as the '
+             'PM2 user, and `curl -sS -o /dev/null -w "%{http_code} %{time_total}s\\n" URL` on the host. '
+             'Fix the cause, then restart it gracefully (twzrd.ops.pm2_restart).'),
+    'status': ('The app answers but not as expected: read its error log (`pm2 logs APP --err --lines 100` '
+               'as the PM2 user) and what the endpoint returns (`curl -sS -i URL`); a database or other '
+               'backend it needs is the usual cause. If the status changed on purpose, set `status` in '
+               'http_checks.'),
+    'slow': ('Find what is slow: `pm2 monit` (CPU, memory of the app), load and swap on the host, slow '
+             'queries in PostgreSQL. Fix the cause or, if this latency is normal for the endpoint, raise '
+             '`latency_warning_ms` in http_checks.'),
 }
+REMEDIATION = dict((kind, runbook(text, ANCHOR)) for kind, text in REMEDIATION_TEXT.items())
 
 
 def secrets(raw):
@@ -217,28 +220,46 @@ def _remediation(kind, name, result):
     return REMEDIATION[kind].replace('APP', name).replace('URL', result['url'])
 
 
+def problem(result):
+    """What went wrong with one result: ``'down'``, ``'status'``, ``'slow'`` or None."""
+    if result['status'] is None:
+        return 'down'
+    if result['status'] != result['expected_status']:
+        return 'status'
+    if result['latency_ms'] is not None and result['latency_ms'] > result['latency_warning_ms']:
+        return 'slow'
+    return None
+
+
+def remediation_text(kind, name, result):
+    """What to do about ``kind`` (:func:`problem`) for check ``name``, without the runbook link."""
+    return REMEDIATION_TEXT[kind].replace('APP', name).replace('URL', result['url'])
+
+
+def message(kind, name, result):
+    """The alert message for ``kind`` (:func:`problem`): names the check, the masked URL and what was expected."""
+    expected = result['expected_status']
+    if kind == 'down':
+        return ('http check %s: %s gave no answer (%s), expected HTTP %s; see whether the app runs and what it logs'
+                % (name, result['url'], result['error'] or 'no answer', expected))
+    if kind == 'status':
+        return ('http check %s: %s answered HTTP %s, expected HTTP %s; read the app\'s error log'
+                % (name, result['url'], result['status'], expected))
+    return ('http check %s: %s answered in %g ms, slower than the warning threshold of %g ms; find what '
+            'slows the app' % (name, result['url'], result['latency_ms'], result['latency_warning_ms']))
+
+
 def evaluate(results_by_name):
     """Alerts for the results of :func:`collect`: critical without the expected status, warning when slow."""
     alerts = []
     for name in sorted(results_by_name):
         result = results_by_name[name]
-        expected = result['expected_status']
-        if result['status'] is None:
-            alerts.append(make_alert(
-                CHECK, CRITICAL, None, expected,
-                'http check %s: %s gave no answer (%s), expected HTTP %s; see whether the app runs and what it logs'
-                % (name, result['url'], result['error'] or 'no answer', expected),
-                _remediation('down', name, result), subject=name))
-        elif result['status'] != expected:
-            alerts.append(make_alert(
-                CHECK, CRITICAL, result['status'], expected,
-                'http check %s: %s answered HTTP %s, expected HTTP %s; read the app\'s error log'
-                % (name, result['url'], result['status'], expected),
-                _remediation('status', name, result), subject=name))
-        elif result['latency_ms'] is not None and result['latency_ms'] > result['latency_warning_ms']:
-            alerts.append(make_alert(
-                CHECK, WARNING, result['latency_ms'], result['latency_warning_ms'],
-                'http check %s: %s answered in %g ms, slower than the warning threshold of %g ms; find what '
-                'slows the app' % (name, result['url'], result['latency_ms'], result['latency_warning_ms']),
-                _remediation('slow', name, result), subject=name))
+        kind = problem(result)
+        if kind is None:
+            continue
+        value, threshold = {'down': (None, result['expected_status']),
+                            'status': (result['status'], result['expected_status']),
+                            'slow': (result['latency_ms'], result['latency_warning_ms'])}[kind]
+        alerts.append(make_alert(CHECK, WARNING if kind == 'slow' else CRITICAL, value, threshold,
+                                 message(kind, name, result), _remediation(kind, name, result), subject=name))
     return alerts

@@ -42,12 +42,21 @@ PROTOCOL_3_0 = 3 << 16
 CANNOT_CONNECT_NOW = '57P03'
 MAX_REPLY = 4096  # an ErrorResponse is a few hundred bytes; never read more than this
 
+# The option's suboptions with their documentation (the check registry derives spec and docs from them).
+SUBOPTIONS = {
+    'login_host': dict(type='str', default='', aliases=['host'], description=[
+        'Host name or IP address of the server. Takes precedence over O(postgres_ping.login_unix_socket).',
+        'When neither is set, the unix socket directory C(/var/run/postgresql) is used.']),
+    'login_unix_socket': dict(type='str', default='', aliases=['unix_socket'], description=[
+        "Directory holding the server's unix socket (C(.s.PGSQL.PORT) in it)."]),
+    'login_port': dict(type='int', default=DEFAULT_PORT, aliases=['port'], description=[
+        'Server port (also names the unix socket file).']),
+    'timeout': dict(type='float', default=DEFAULT_TIMEOUT, description=[
+        'Seconds to wait for the answer (at most 300, never more than what is left of O(probe_budget)).']),
+}
 SPEC = {OPTION: dict(type='dict', options=dict(
-    login_host=dict(type='str', default='', aliases=['host']),
-    login_unix_socket=dict(type='str', default='', aliases=['unix_socket']),
-    login_port=dict(type='int', default=DEFAULT_PORT, aliases=['port']),
-    timeout=dict(type='float', default=DEFAULT_TIMEOUT),
-))}
+    (name, dict((key, value) for key, value in sub.items() if key != 'description'))
+    for name, sub in SUBOPTIONS.items()))}
 DOC = '''
   postgres_ping:
     description:
@@ -83,10 +92,11 @@ DOC = '''
         default: 5
 '''
 
-REMEDIATION = runbook('See whether PostgreSQL runs and why not: `pg_lsclusters`, `systemctl status postgresql`, '
+ANCHOR = 'postgresql-does-not-answer-the-hourly-ping'
+REMEDIATION_TEXT = ('See whether PostgreSQL runs and why not: `pg_lsclusters`, `systemctl status postgresql`, '
                       '`sudo tail -50 /var/log/postgresql/postgresql-*-main.log`; start it again once the cause '
-                      '(full disk, memory) is fixed. Check by hand: `pg_isready -h HOST -p PORT`.',
-                      'postgresql-does-not-answer-the-hourly-ping')
+                      '(full disk, memory) is fixed. Check by hand: `pg_isready -h HOST -p PORT`.')
+REMEDIATION = runbook(REMEDIATION_TEXT, ANCHOR)
 
 
 def errors(ping):
@@ -265,13 +275,18 @@ def collect(postgres_ping, budget):
 
 # --- evaluating (pure) ---------------------------------------------------------------------------
 
-def _remediation(subject):
+def remediation_text(subject):
+    """What to do when the server at ``subject`` does not answer, without the runbook link."""
+    return _remediation(subject, REMEDIATION_TEXT)
+
+
+def _remediation(subject, template=REMEDIATION):
     if subject.startswith('/'):
         host, port = os.path.dirname(subject), subject.rsplit('.', 1)[-1]
     else:
         host, port = subject.rsplit(':', 1)
         host = host.strip('[]')  # pg_isready takes ::1, not [::1]
-    return REMEDIATION.replace('HOST', host).replace('PORT', port)
+    return template.replace('HOST', host).replace('PORT', port)
 
 
 def evaluate(results_by_subject):
@@ -281,13 +296,17 @@ def evaluate(results_by_subject):
         result = results_by_subject[subject]
         if result['answer'] == ACCEPTING:
             continue
-        if result['answer'] == REJECTING:
-            text = ('answers but takes no connections now: %s; expected a server accepting connections. If it does '
-                    'not pass within minutes, read the server log' % result['error'])
-        else:
-            text = ('does not answer: %s; expected a server accepting connections. Find out why it is down and '
-                    'start it again' % (result['error'] or 'no answer'))
-        alerts.append(make_alert(
-            CHECK, CRITICAL, result['answer'], ACCEPTING, 'PostgreSQL at %s %s'
-            % (subject, text), _remediation(subject), subject=subject))
+        alerts.append(make_alert(CHECK, CRITICAL, result['answer'], ACCEPTING, message(subject, result),
+                                 _remediation(subject), subject=subject))
     return alerts
+
+
+def message(subject, result):
+    """The alert message for a server that does not accept connections."""
+    if result['answer'] == REJECTING:
+        text = ('answers but takes no connections now: %s; expected a server accepting connections. If it does '
+                'not pass within minutes, read the server log' % result['error'])
+    else:
+        text = ('does not answer: %s; expected a server accepting connections. Find out why it is down and '
+                'start it again' % (result['error'] or 'no answer'))
+    return 'PostgreSQL at %s %s' % (subject, text)
