@@ -324,7 +324,7 @@ POSTGRES = Check(
          'disk, memory) is fixed. `pg_isready -h HOST -p PORT` by hand.',
     series=Series('twzrd_postgres_up', 'Whether the PostgreSQL server answered and takes connections, 1 or 0, per '
                   'target.', field='up'),
-    rule=Rule('TwzrdPostgresDown', 'PostgreSQL at {subject} does not accept connections',
+    rule=Rule('TwzrdPostgresPingFailing', 'PostgreSQL at {subject} does not accept connections',
               remediation='See whether PostgreSQL runs and why not: `pg_lsclusters`, `systemctl status postgresql`, '
                           'the server log.', fixed=('critical', '<', 1)))
 
