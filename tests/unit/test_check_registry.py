@@ -162,3 +162,44 @@ def test_every_entry_names_an_existing_runbook_section():
         assert entry.anchor in headings, entry.name
         assert entry.error_anchor is None or entry.error_anchor in headings, entry.name
         assert entry.doc and entry.todo, entry.name
+
+
+QUIET_IMPORTS = '''
+import sys, time
+from ansible_collections.twzrd.ops.plugins.modules import twzrd_health
+from ansible_collections.twzrd.ops.plugins.module_utils.checks import host, registry
+params = dict((name, spec.get('default')) for name, spec in twzrd_health.ARGUMENT_SPEC.items())
+params.update(%s)
+metrics, states = registry.collect(registry.for_mode(host.CHECKS, 'alerts'), params, {}, time.time())
+print(sorted(key for key in ('http', 'postgres') if key in metrics))
+print(sorted(name for name in ('ssl', 'http.client', 'urllib.request') if name in sys.modules))
+'''
+
+
+@pytest.mark.parametrize('params, probed', [
+    ({}, '[]'),  # not configured: no probe, no import
+    ({'http_checks': {'web': 'http://127.0.0.1:1/health'}, 'postgres_ping': {'login_port': 1, 'timeout': 0.2},
+      'probe_budget': 1}, "['http', 'postgres']"),
+])
+def test_the_network_checks_cost_a_quiet_run_no_http_library(params, probed):
+    """urllib.request pulls in http.client, email and ssl: only an https:// check may load them."""
+    import subprocess  # pylint: disable=import-outside-toplevel
+    import sys  # pylint: disable=import-outside-toplevel
+    out = subprocess.run([sys.executable, '-c', QUIET_IMPORTS % repr(params)], capture_output=True, text=True,
+                         check=True, env=dict(os.environ, PYTHONPATH=os.path.join(ROOT, '.build', 'collections')),
+                         ).stdout.splitlines()
+    assert out == [probed, '[]']
+
+
+def test_network_check_secrets_and_shared_collection():
+    raw = {'web': 'http://ops:S3cret@127.0.0.1/health'}
+    assert 'S3cret' in registry.secrets(host.CHECKS, {'http_checks': raw})
+    calls = []
+
+    def collector(params, state, now):
+        calls.append(1)
+        return {'http': {'web': {'up': 1}}}, None
+    entries = [registry.Check('a', '', '', 'x', '', reads='http', collect=collector, collect_shared=True),
+               registry.Check('b', '', '', 'x', '', reads='postgres', collect=collector, collect_shared=True)]
+    metrics, dummy = registry.collect(entries, {}, {}, 0)
+    assert calls == [1] and metrics == {'http': {'web': {'up': 1}}}  # one round; postgres not configured

@@ -20,6 +20,7 @@ import re
 import time
 
 from ansible_collections.twzrd.ops.plugins.module_utils.core.alerts import CRITICAL, WARNING, make_alert, runbook
+from ansible_collections.twzrd.ops.plugins.module_utils.probes import http_url
 from ansible_collections.twzrd.ops.plugins.module_utils.probes.budget import NotRun, run_concurrently
 from ansible_collections.twzrd.ops.plugins.module_utils.core.redact import redact, url_credentials
 
@@ -82,8 +83,6 @@ def normalize(raw):
     """
     if raw is None or raw == {}:
         return {}, []
-    # Loaded only when there is a URL: urllib.request and ssl cost a quiet run without http_checks ~20 ms.
-    from ansible_collections.twzrd.ops.plugins.module_utils.probes import http_probe  # pylint: disable=import-outside-toplevel
     if not isinstance(raw, dict):
         return {}, ['%s must be a dict of check name -> {url, timeout, status, latency_warning_ms}' % OPTION]
     checks, errors = {}, []
@@ -105,7 +104,7 @@ def normalize(raw):
             continue
         check = dict(DEFAULTS)
         check.update((key, value) for key, value in spec.items() if value is not None)
-        found = ['%s.url: %s' % (where, msg) for msg in http_probe.url_errors(check.get('url'))]
+        found = ['%s.url: %s' % (where, msg) for msg in http_url.url_errors(check.get('url'))]
         found += ['%s.%s' % (where, msg) for msg in _number_errors(check)]
         if found:
             errors.extend(found)
@@ -156,11 +155,16 @@ def _number_errors(check):
 
 def _probe(url):
     """``function(timeout)`` for run_concurrently: one GET, ``(status, latency_ms, error)``."""
-    from ansible_collections.twzrd.ops.plugins.module_utils.probes import http_probe  # pylint: disable=import-outside-toplevel
+    if url.lower().startswith('https:'):
+        # Only https needs urllib.request and ssl (~20-60 ms of imports); plain http is one socket (http_url).
+        from ansible_collections.twzrd.ops.plugins.module_utils.probes import http_probe  # pylint: disable=import-outside-toplevel
+        fetch = http_probe.fetch_once
+    else:
+        fetch = http_url.get_status
 
     def run(timeout):
         started = time.monotonic()
-        status, dummy, error = http_probe.fetch_once(url, timeout)
+        status, dummy, error = fetch(url, timeout)
         return status, round((time.monotonic() - started) * 1000.0, 1), error
     return run
 

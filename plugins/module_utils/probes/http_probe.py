@@ -14,7 +14,6 @@ environment must not answer for them).
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import base64
 import contextlib
 import signal
 import socket
@@ -22,10 +21,11 @@ import threading
 import time
 
 from urllib.error import HTTPError, URLError
-from urllib.parse import unquote, urlparse, urlunparse
 from urllib.request import HTTPRedirectHandler, ProxyHandler, Request, build_opener
 
-from ansible_collections.twzrd.ops.plugins.module_utils.core.redact import redact
+from ansible_collections.twzrd.ops.plugins.module_utils.probes.http_url import split_credentials, url_errors
+
+__all__ = ['fetch_once', 'probe', 'split_credentials', 'total_deadline', 'url_errors']
 
 BODY_EXCERPT = 200
 MAX_WAIT = 300.0  # one wait between attempts never exceeds this, however often backoff doubled
@@ -36,36 +36,6 @@ class _NoRedirect(HTTPRedirectHandler):
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):
         return None
-
-
-def url_errors(url):
-    """Messages about a health check URL that cannot work (empty list when fine); the URL is redacted."""
-    if url is None:
-        return ['url is required']
-    if not isinstance(url, str):
-        return ['url must be a string, got %s' % type(url).__name__]
-    shown = redact(url)
-    if '\x00' in url or any(ch.isspace() for ch in url):
-        return ['url %r must not contain NUL bytes or whitespace' % shown.replace('\x00', '\\x00')]
-    try:
-        parsed = urlparse(url)
-        parsed.port  # pylint: disable=pointless-statement  # raises ValueError for a bad port
-    except ValueError as exc:
-        return ['url %r is not a valid URL (%s)' % (shown, exc)]
-    if parsed.scheme not in ('http', 'https') or not parsed.hostname:
-        return ['url %r must be an http:// or https:// URL with a host' % (shown,)]
-    return []
-
-
-def split_credentials(url):
-    """``(url without user:password, Authorization header or None)``: credentials go as basic auth."""
-    parsed = urlparse(url)
-    if parsed.username is None and parsed.password is None:
-        return url, None
-    netloc = parsed.netloc.rsplit('@', 1)[1]
-    user_pass = '%s:%s' % (unquote(parsed.username or ''), unquote(parsed.password or ''))
-    header = 'Basic ' + base64.b64encode(user_pass.encode('utf-8')).decode('ascii')
-    return urlunparse(parsed._replace(netloc=netloc)), header
 
 
 class _DeadlinePassed(BaseException):

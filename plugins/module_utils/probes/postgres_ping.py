@@ -94,8 +94,8 @@ DOC = '''
 
 ANCHOR = 'postgresql-does-not-answer-the-hourly-ping'
 REMEDIATION_TEXT = ('See whether PostgreSQL runs and why not: `pg_lsclusters`, `systemctl status postgresql`, '
-                      '`sudo tail -50 /var/log/postgresql/postgresql-*-main.log`; start it again once the cause '
-                      '(full disk, memory) is fixed. Check by hand: `pg_isready -h HOST -p PORT`.')
+                    '`sudo tail -50 /var/log/postgresql/postgresql-*-main.log`; start it again once the cause '
+                    '(full disk, memory) is fixed. Check by hand: `pg_isready -h HOST -p PORT`.')
 REMEDIATION = runbook(REMEDIATION_TEXT, ANCHOR)
 
 
