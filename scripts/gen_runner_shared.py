@@ -3,7 +3,9 @@
 The cron runner (roles/install/files/twzrd_run.py) is a standard-library script run by the host's
 python3, so it still reports when the venv or the collection copy is broken: it cannot import
 the collection.  Instead it carries, between the BEGIN/END GENERATED markers, a verbatim copy of
-the log-line code of plugins/module_utils/core/logline.py and the job table of core/jobs.py.
+the log-line code of plugins/module_utils/core/logline.py, the job table of core/jobs.py and
+KNOWN_CHECKS: every check of the check registry (plugins/module_utils/checks/) and the checks of the jobs
+not in it yet (OTHER_CHECKS below), so that a silence names a check that exists.
 
     python3 scripts/gen_runner_shared.py           # rewrite the block
     python3 scripts/gen_runner_shared.py --check   # exit 1 when it is stale
@@ -25,6 +27,32 @@ LOGLINE_NAMES = ('_BARE', 'FIELD_RE', '_UNSAFE_CATEGORIES', '_SPACES', 'MAX_MSG_
                  'MAX_LINE_BYTES', 'iso_utc', '_escape_char', 'escape', 'clip', 'format_value', 'format_line',
                  'parse_line', 'append_line')
 JOB_NAMES = ('KNOWN_JOBS', 'DB_JOBS')
+COLLECTIONS = os.path.join(ROOT, '.build', 'collections')
+# The checks of twzrd_db_health, twzrd_vacuum, pm2_restart and the report stage (job_failed), which are not
+# registry entries (yet); tests/unit/test_alert_lifecycle_silences.py checks them against what the jobs raise.
+OTHER_CHECKS = ('connection', 'connections', 'database_growth', 'database_size', 'db_size_forecast', 'dead_rows',
+                'expected_tables', 'idle_in_transaction', 'job_failed', 'latency', 'migrations', 'pg_monitor',
+                'pm2_restart', 'primary_keys', 'settings', 'tables', 'transaction_age', 'vacuum_connection_lost',
+                'vacuum_failed', 'vacuum_incomplete', 'vacuum_not_found', 'vacuum_skipped', 'visibility',
+                'wraparound')
+
+
+def known_checks():
+    """``KNOWN_CHECKS = (...)``: the registry's checks and OTHER_CHECKS, sorted, wrapped as the runner's lines."""
+    if COLLECTIONS not in sys.path:
+        sys.path.insert(0, COLLECTIONS)
+    from ansible_collections.twzrd.ops.plugins.module_utils.checks import host  # pylint: disable=import-outside-toplevel
+    names = sorted(set(entry.name for entry in host.CHECKS) | set(OTHER_CHECKS))
+    lines, line = [], '   '
+    for name in names:
+        word = ' %r,' % name
+        if len(line) + len(word) > 110:
+            lines.append(line)
+            line = '   '
+        line += word
+    lines.append(line[:-1])
+    return ('# Every check a job can raise: a silence of a misspelt check would silence nothing, silently.\n'
+            'KNOWN_CHECKS = (\n%s)' % '\n'.join(lines))
 
 
 def _name(node):
@@ -63,11 +91,12 @@ def _values(path, names):
 
 
 def block():
-    parts = [BEGIN + ' from plugins/module_utils/core/logline.py and core/jobs.py:',
+    parts = [BEGIN + ' from plugins/module_utils/core/logline.py, core/jobs.py and checks/:',
              '# edit those, then run the script (tests/unit/test_runner_shared.py fails when this is stale).']
     code = source_of(LOGLINE, LOGLINE_NAMES)
     parts.extend(text for is_function, text in code if not is_function)
     parts.extend(_values(JOBS, JOB_NAMES))
+    parts.append(known_checks())
     functions = [text for is_function, text in code if is_function]
     return '\n'.join(parts) + '\n\n\n' + '\n\n\n'.join(functions) + '\n\n\n' + END + '\n'
 

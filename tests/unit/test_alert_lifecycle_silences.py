@@ -5,6 +5,7 @@ import os
 
 import pytest
 
+from ansible_collections.twzrd.ops.plugins.module_utils.checks import host as host_checks
 from ansible_collections.twzrd.ops.plugins.module_utils.report import alerting
 from ansible_collections.twzrd.ops.plugins.module_utils.runs import db_health
 from ansible_collections.twzrd.ops.plugins.module_utils.state import silences
@@ -40,7 +41,9 @@ def told_state():
 def test_the_runner_knows_every_check_a_job_can_raise():
     raised = set(a['check'] for a in all_alerts())
     collections = set(db_health.CHECKS_OF) | {'settings'}  # db_checks.check_error names the collection
-    assert raised | collections == set(RUNNER.KNOWN_CHECKS)
+    registered = set(entry.name for entry in host_checks.CHECKS)  # the runner's generated block takes these
+    assert raised | collections | registered == set(RUNNER.KNOWN_CHECKS)
+    assert {'memory', 'inodes', 'oom_kills', 'http', 'postgres'} <= set(RUNNER.KNOWN_CHECKS)
 
 
 def test_a_run_that_did_not_look_resolves_nothing_and_keeps_what_was_told():
