@@ -238,6 +238,9 @@ metrics:
       C(used_percent); C(error) for a missing path) and C(oom_kills) (C(count) of the kernel's counter, C(kills) since
       the previous run, null on the first, C(victims) with C(name) and C(pid) when there were kills and the kernel log
       could be read).
+    - In alerts mode, when configured, C(http) per O(http_checks) name (C(url) with credentials masked, C(status), C(expected_status),
+      C(latency_ms), C(latency_warning_ms), C(timeout), C(up), C(error) saying why it failed) and C(postgres) per target
+      (C(target), C(answer) C(accepting), C(rejecting) or C(no_response), C(latency_ms), C(up), C(error)).
     - C(disk_forecast) per disk path, either C(rate_per_day), C(days_left), C(full_date), C(full_at), C(samples),
       C(since), C(capacity), C(free_bytes), or C(reason) when there is no forecast.
     - C(pm2.daemons) lists each PM2 daemon checked (C(user), C(pm2_home), C(pid) when found running,
