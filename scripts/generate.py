@@ -22,6 +22,7 @@ if COLLECTIONS not in sys.path:
 # pylint: disable=wrong-import-position
 from ansible_collections.twzrd.ops.plugins.module_utils.checks import host  # noqa: E402
 from ansible_collections.twzrd.ops.plugins.module_utils.checks import registry  # noqa: E402
+from ansible_collections.twzrd.ops.plugins.module_utils.checks import postgres as db_checks  # noqa: E402
 
 NOTICE = 'generated from the check registry (plugins/module_utils/checks/) by scripts/generate.py, do not edit'
 MODULE = 'twzrd_health'
@@ -57,9 +58,14 @@ def option_docs(entries):
     """``{option: {description, type, default, elements}}`` as DOCUMENTATION writes them."""
     docs = {}
     for entry in registry.thresholds(entries):
-        bounds = 'Between %s and %s.' % (_number(entry.bounds[0]), _number(entry.bounds[1]))
-        for name, default, text in ((entry.warning_option, entry.warning, entry.option_doc[0]),
-                                    (entry.critical_option, entry.critical, entry.option_doc[1])):
+        if entry.bounds[1] is None:  # twzrd_db_health's dead_rows_warning: no maximum
+            bounds = 'At least %s.' % _number(entry.bounds[0])
+        else:
+            bounds = 'Between %s and %s.' % (_number(entry.bounds[0]), _number(entry.bounds[1]))
+        for name, default, text in zip((entry.warning_option, entry.critical_option), (entry.warning, entry.critical),
+                                       entry.option_doc):
+            if name is None:  # a warning-only check
+                continue
             doc = {'description': _lines(text) + [bounds], 'type': entry.option_type}
             if default is not None:
                 doc['default'] = default
@@ -286,6 +292,68 @@ def prometheus_rules():
     return '\n'.join(rows) + '\n'
 
 
+# --- twzrd_db_health (checks/postgres.py) --------------------------------------------------
+
+DB_MODULE = 'twzrd_db_health'
+
+
+def db_doc_fragment():
+    body = _dump({'options': option_docs(db_checks.CHECKS)}, 0)
+    return ('# -*- coding: utf-8 -*-\n'
+            '# Copyright: twzrd.ops contributors\n'
+            '# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)\n'
+            '# %s\n\n'
+            'from __future__ import absolute_import, division, print_function\n'
+            '__metaclass__ = type\n\n\n'
+            'class ModuleDocFragment(object):\n'
+            '    # The threshold options of the twzrd_db_health checks in the check registry.\n'
+            "    DOCUMENTATION = r'''\n%s'''\n" % (NOTICE, body))
+
+
+def _db_levels(entry):
+    if entry.levels:
+        return entry.levels
+    return 'warning / critical' if entry.critical_option else 'warning'
+
+
+def _db_default(entry, default):
+    if default is None:
+        return 'unset'
+    return _number(default) + (' %s' % entry.unit if entry.unit in ('s', '%/day') else '')
+
+
+def _db_thresholds(entry):
+    """The table's threshold column: the options with their defaults and bounds, for threshold entries."""
+    if entry.code:
+        return entry.thresholds_doc
+    parts = ['`%s` (%s)' % (name, _db_default(entry, default))
+             for name, default in ((entry.warning_option, entry.warning), (entry.critical_option, entry.critical))
+             if name]
+    low, high = entry.bounds
+    text = ' / '.join(parts) + (', at least %s' % _number(low) if high is None
+                                else ', %s-%s' % (_number(low), _number(high)))
+    return text + ('; ' + entry.thresholds_doc if entry.thresholds_doc else '')
+
+
+def db_checks_table():
+    rows = ['| check | level | threshold option (default) | meaning | remediation |', '|---|---|---|---|---|']
+    for entry in db_checks.CHECKS:
+        rows.append('| `%s` | %s | %s | %s | %s [runbook](runbooks.md#%s) |' % (
+            entry.name, _db_levels(entry), _cell(_db_thresholds(entry)), _cell(entry.doc), _cell(entry.todo),
+            entry.anchor))
+    rows.append('| *any check* | critical | none | The check\'s query failed (for example cancelled by '
+                '`statement_timeout`); message: `check X could not run: …`. The other checks still run. | A timeout '
+                'means an overloaded server or a `statement_timeout` too low for this database; otherwise read the '
+                'error. [runbook](runbooks.md#a-check-could-not-run) |')
+    return '\n'.join(rows) + '\n'
+
+
+def db_configuration_options():
+    names = ', '.join('`%s`' % name for name in registry.option_names(db_checks.CHECKS))
+    return ('The thresholds of the [twzrd_db_health](db_health.md) checks, each a key of '
+            '`twzrd_db_health_options` for the db_health job and playbook: %s.\n' % names)
+
+
 # path -> (kind, [(region name, text)]) ; kind 'file' (whole file) or 'yaml'/'md' regions.
 def outputs():
     return {
@@ -295,9 +363,13 @@ def outputs():
         'roles/health_check/tasks/main.yml': ('yaml', [('options', role_task_lines())]),
         'roles/health_check/meta/argument_specs.yml': ('yaml', [('options', role_spec_region())]),
         'docs/alerts.md': ('md', [('twzrd_health', alerts_table())]),
-        'docs/configuration.md': ('md', [('twzrd_health', configuration_options())]),
+        'docs/configuration.md': ('md', [('twzrd_health', configuration_options()),
+                                         ('twzrd_db_health', db_configuration_options())]),
         'docs/quick-reference.md': ('md', [('hourly-checks', quick_reference())]),
         'docs/prometheus.md': ('md', [('series', prometheus_series()), ('rules', prometheus_rules())]),
+        # twzrd_db_health
+        'plugins/doc_fragments/db_health_checks.py': ('file', db_doc_fragment()),
+        'docs/db_health.md': ('md', [('twzrd_db_health', db_checks_table())]),
     }
 
 

@@ -88,7 +88,8 @@ class Check:
                  unit='', worse=HIGHER, option=None, option_type='float', warning=None, critical=None,
                  bounds=(0, 100), option_doc=None, options=(), message=None, facts=None,
                  error_message=None, error_remediation=None, error_anchor=None, error_level=WARNING,
-                 reading_options=None, subject_thresholds=False, collect=None, series=None, rule=None):
+                 reading_options=None, subject_thresholds=False, collect=None, series=None, rule=None,
+                 option_names=None, levels=None):
         self.name = name
         self.doc = doc
         self.todo = todo
@@ -123,13 +124,21 @@ class Check:
         self.collect = collect
         self.series = series
         self.rule = rule
+        # ``(warning name, critical name or None)`` where the option names are not ``OPTION_warning``/``_critical``
+        # (twzrd_db_health's ``connections_warning_pct``); a None critical name means a warning-only check.
+        self.option_names = option_names
+        self.levels = levels  # the docs' level column when it is not the thresholds' (code entries)
 
     @property
     def warning_option(self):
+        if self.option_names:
+            return self.option_names[0]
         return '%s_warning' % self.option if self.option else None
 
     @property
     def critical_option(self):
+        if self.option_names:
+            return self.option_names[1]
         return '%s_critical' % self.option if self.option else None
 
     def threshold_options(self):
@@ -161,6 +170,8 @@ def argument_spec(entries):
     for entry in entries:
         if entry.option and not entry.code:
             for name, default in ((entry.warning_option, entry.warning), (entry.critical_option, entry.critical)):
+                if name is None:
+                    continue
                 spec[name] = dict(type=entry.option_type)
                 if default is not None:
                     spec[name]['default'] = default
@@ -174,7 +185,7 @@ def option_names(entries):
     names = []
     for entry in entries:
         if entry.option and not entry.code:
-            names += [entry.warning_option, entry.critical_option]
+            names += [name for name in (entry.warning_option, entry.critical_option) if name]
         names += [option.name for option in entry.options if option.name not in names]
     return names
 
