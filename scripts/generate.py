@@ -354,12 +354,109 @@ def db_configuration_options():
             '`twzrd_db_health_options` for the db_health job and playbook: %s.\n' % names)
 
 
+def _humanize_duration(value):
+    """What Prometheus' humanizeDuration renders for a sample (seconds)."""
+    if abs(value) >= 1:
+        whole = int(value)
+        days, hours, minutes, seconds = whole // 86400, whole // 3600 % 24, whole // 60 % 60, whole % 60
+        if days:
+            return '%dd %dh %dm %ds' % (days, hours, minutes, seconds)
+        if hours:
+            return '%dh %dm %ds' % (hours, minutes, seconds)
+        if minutes:
+            return '%dm %ds' % (minutes, seconds)
+        return '%.4gs' % value
+    prefix = ''
+    for unit in ('m', 'u', 'n'):
+        if abs(value) >= 1:
+            break
+        prefix, value = unit, value * 1000
+    return '%.4g%ss' % (value, prefix)
+
+
+def _db_rule_value(rule, sample):
+    if rule.percent:
+        return _prom_value(sample, True)
+    if rule.humanize == 'Duration':
+        return _humanize_duration(sample)
+    return '%g' % sample
+
+
+def _db_rule_texts(entry, level, threshold, value_text, labels):
+    rule = entry.rule
+    threshold_text = rule.threshold_text.get(level) or (
+        '%s %%' % _number(threshold) if rule.percent else _number(threshold))
+    fields = dict(labels, value=value_text, level=level, threshold=threshold_text)
+    summary = '%s: %s' % (labels['instance'], rule.summary.format(**fields))
+    remediation = (rule.remediation or entry.remediation).format(**fields)
+    return summary, '%s Runbook: docs/runbooks.md#%s' % (remediation, entry.anchor)
+
+
+def _db_rule_entries():
+    return [entry for entry in registry.thresholds(db_checks.CHECKS) if entry.rule]
+
+
+def db_rules_region():
+    out = []
+    for entry in _db_rule_entries():
+        rule = entry.rule
+        labels = dict((name, '{{ $labels.%s }}' % name) for name in rule.labels + ('instance',))
+        value = '{{ $value | humanize%s }}' % ('Percentage' if rule.percent else rule.humanize) \
+            if rule.percent or rule.humanize else '{{ $value }}'
+        for level, threshold, expr in _rule_levels(entry):
+            summary, remediation = _db_rule_texts(entry, level, threshold, value, labels)
+            out.append('      - alert: %s\n        expr: %s\n        labels:\n          severity: %s\n'
+                       '        annotations:\n          summary: %s\n          remediation: >-\n%s\n'
+                       % (rule.alert, expr, level, json.dumps(summary),
+                          textwrap.fill(remediation, 110, initial_indent=' ' * 12, subsequent_indent=' ' * 12,
+                                        break_on_hyphens=False, break_long_words=False)))
+    return ''.join(out)
+
+
+DB_SAMPLE_LABELS = {'instance': 'db1', 'twzrd_job': 'db_health', 'database': 'app', 'table': 'public.events'}
+
+
+def db_promtool_tests():
+    tests = []
+    for entry in _db_rule_entries():
+        rule = entry.rule
+        scale = entry.series.scale
+        step = rule.step if rule.step is not None else 0.01
+        sign = 1 if entry.worse == registry.HIGHER else -1
+        samples, expected = [], []
+        for level, threshold in (('warning', entry.warning), ('critical', entry.critical)):
+            if threshold is not None:
+                at = round(threshold * scale, 6)
+                samples += [at, round(at + sign * step, 6)]
+                expected += ['warning' if level == 'critical' else None, level]
+        labels = dict((name, DB_SAMPLE_LABELS[name]) for name in rule.labels + ('instance', 'twzrd_job'))
+        series = '%s{%s}' % (entry.series.name, ','.join('%s="%s"' % (k, labels[k]) for k in sorted(labels)))
+        thresholds = dict((level, threshold) for level, threshold, dummy in _rule_levels(entry))
+        checks = []
+        for minute, (sample, level) in enumerate(zip(samples, expected)):
+            check = {'eval_time': '%dm' % minute, 'alertname': rule.alert, 'exp_alerts': []}
+            if level:
+                summary, remediation = _db_rule_texts(entry, level, thresholds[level], _db_rule_value(rule, sample),
+                                                      labels)
+                check['exp_alerts'] = [{'exp_labels': dict(labels, severity=level),
+                                        'exp_annotations': {'summary': summary, 'remediation': remediation}}]
+            checks.append(check)
+        tests.append({'interval': '1m',
+                      'input_series': [{'series': series, 'values': ' '.join(_number(s) for s in samples)}],
+                      'alert_rule_test': checks})
+    doc = {'rule_files': ['../../extras/prometheus/twzrd.rules.yml'], 'evaluation_interval': '1m', 'tests': tests}
+    return ('---\n# %s\n# promtool test rules (tests/integration/test_prometheus_rules.py): each twzrd_db_health '
+            'registry rule\n# fires above its threshold and not at it.\n# yamllint disable rule:line-length\n%s'
+            % (NOTICE, _dump(doc, 0)))
+
+
 # path -> (kind, [(region name, text)]) ; kind 'file' (whole file) or 'yaml'/'md' regions.
 def outputs():
     return {
         'plugins/doc_fragments/health_checks.py': ('file', doc_fragment()),
         'tests/prometheus/checks.yml': ('file', promtool_tests()),
-        'extras/prometheus/twzrd.rules.yml': ('yaml', [('host-checks', rules_region())]),
+        'extras/prometheus/twzrd.rules.yml': ('yaml', [('host-checks', rules_region()),
+                                                       ('db-checks', db_rules_region())]),
         'roles/health_check/tasks/main.yml': ('yaml', [('options', role_task_lines())]),
         'roles/health_check/meta/argument_specs.yml': ('yaml', [('options', role_spec_region())]),
         'docs/alerts.md': ('md', [('twzrd_health', alerts_table())]),
@@ -370,6 +467,7 @@ def outputs():
         # twzrd_db_health
         'plugins/doc_fragments/db_health_checks.py': ('file', db_doc_fragment()),
         'docs/db_health.md': ('md', [('twzrd_db_health', db_checks_table())]),
+        'tests/prometheus/db_checks.yml': ('file', db_promtool_tests()),
     }
 
 

@@ -37,7 +37,8 @@ def test_the_db_thresholds_are_all_registered():
 
 
 @pytest.mark.parametrize('change, stale', [
-    (('WRAPAROUND', 'warning', 900000000), {'plugins/doc_fragments/db_health_checks.py', 'docs/db_health.md'}),
+    (('WRAPAROUND', 'warning', 900000000), {'plugins/doc_fragments/db_health_checks.py', 'docs/db_health.md',
+                                            'extras/prometheus/twzrd.rules.yml', 'tests/prometheus/db_checks.yml'}),
     (('DEAD_ROWS', 'bounds', (0, 10 ** 9)), {'plugins/doc_fragments/db_health_checks.py', 'docs/db_health.md'}),
     (('PRIMARY_KEYS', 'doc', 'changed'), {'docs/db_health.md'}),
 ])
@@ -47,6 +48,16 @@ def test_a_db_entry_change_makes_its_files_stale(monkeypatch, change, stale):
     name, attribute, value = change
     monkeypatch.setattr(getattr(db_checks, name), attribute, value)
     assert set(gen.stale()) >= stale
+
+
+def test_the_db_threshold_rules_are_generated():
+    with open(os.path.join(ROOT, 'extras', 'prometheus', 'twzrd.rules.yml')) as handle:
+        groups = dict((group['name'], group['rules']) for group in yaml.safe_load(handle)['groups'])
+    alerts = set(rule['alert'] for rule in groups['twzrd.postgres'])
+    assert alerts >= set(entry.rule.alert for entry in db_checks.CHECKS if entry.rule)
+    assert set(entry.rule.alert for entry in db_checks.CHECKS if entry.rule) == {
+        'TwzrdPostgresConnectionsHigh', 'TwzrdPostgresLongTransaction', 'TwzrdPostgresIdleInTransaction',
+        'TwzrdPostgresDatabaseGrowth', 'TwzrdPostgresDeadRows', 'TwzrdPostgresWraparound', 'TwzrdPostgresLatencyHigh'}
 
 
 def test_a_new_db_option_makes_the_configuration_stale(monkeypatch):

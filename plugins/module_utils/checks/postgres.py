@@ -57,7 +57,7 @@ TRANSACTION_AGE = Check(
     rule=Rule('TwzrdPostgresLongTransaction', 'a transaction has been open for {value} (above {threshold})',
               remediation='Long transactions hold locks and stop vacuum from removing dead rows. Find it in '
                           'pg_stat_activity (oldest xact_start) and ask the owner to commit, or end it: SELECT '
-                          'pg_terminate_backend(pid).'))
+                          'pg_terminate_backend(pid).', humanize='Duration', threshold_text={'warning': '1h'}, step=1))
 
 IDLE_IN_TRANSACTION = Check(
     'idle_in_transaction', job='db_health', modes=('db_health',), option='idle_in_transaction',
@@ -75,7 +75,7 @@ IDLE_IN_TRANSACTION = Check(
     rule=Rule('TwzrdPostgresIdleInTransaction', 'a session has been idle in transaction for {value} (above '
               '{threshold})', remediation='The application opened a transaction and went away: fix the code path '
               'to commit/rollback; set idle_in_transaction_session_timeout; end the session with '
-              'pg_terminate_backend(pid).'))
+              'pg_terminate_backend(pid).', humanize='Duration', threshold_text={'warning': '10 min'}, step=1))
 
 PG_MONITOR = Check(
     'pg_monitor', code=True, job='db_health', modes=('db_health',), levels='warning', thresholds_doc='(none)',
@@ -104,7 +104,7 @@ DATABASE_GROWTH = Check(
     thresholds_doc='`growth_warning_bytes_per_day` (unset, at least 0)',
     series=Series('twzrd_pg_database_growth_ratio_per_day', 'Growth per day of a database as a share of its size '
                   '(label database).', scale=0.01),
-    rule=Rule('TwzrdPostgresDatabaseGrowth', 'database {{ $labels.database }} grows {value} per day (above '
+    rule=Rule('TwzrdPostgresDatabaseGrowth', 'database {database} grows {value} per day (above '
               '{threshold})', remediation='Find the growing tables (metrics.tables.largest of the db_health '
               'result, or pg_total_relation_size per table); check for bloat (dead rows), logging tables without '
               'retention; plan disk.', percent=True))
@@ -146,10 +146,11 @@ DEAD_ROWS = Check(
     todo='Run `playbooks/vacuum.yml` (or `VACUUM (ANALYZE) table`); if autovacuum is off for the table, '
          '`ALTER TABLE … RESET (autovacuum_enabled)`; end long transactions that hold cleanup back.',
     series=Series('twzrd_pg_table_dead_rows', 'Dead rows of the worst tables (labels database, table).'),
-    rule=Rule('TwzrdPostgresDeadRows', 'table {{ $labels.table }} in {{ $labels.database }} has {value} dead rows '
+    rule=Rule('TwzrdPostgresDeadRows', 'table {table} in {database} has {value} dead rows '
               '(above {threshold})', remediation='Run the twzrd.ops vacuum playbook (or VACUUM (ANALYZE) '
-              '{{ $labels.table }}); if autovacuum is off for the table, turn it back on (ALTER TABLE ... RESET '
-              '(autovacuum_enabled)); end long transactions that hold cleanup back.'))
+              '{table}); if autovacuum is off for the table, turn it back on (ALTER TABLE ... RESET '
+              '(autovacuum_enabled)); end long transactions that hold cleanup back.', step=50000,
+              labels=('database', 'table')))
 
 WRAPAROUND = Check(
     'wraparound', job='db_health', modes=('db_health',), option='wraparound', option_type='int',
@@ -168,7 +169,8 @@ WRAPAROUND = Check(
     rule=Rule('TwzrdPostgresWraparound', 'transaction ID age {value} ({level} above {threshold}; writes stop near '
               '2.1e9)', remediation='Let autovacuum freeze it or run VACUUM (FREEZE, VERBOSE) in the oldest '
               'database in a quiet hour; end long transactions and drop stale replication slots / prepared '
-              'transactions that hold the xmin horizon back.'))
+              'transactions that hold the xmin horizon back.',
+              threshold_text={'warning': '1e9', 'critical': '1.5e9'}, step=200000000))
 
 MIGRATIONS = Check(
     'migrations', code=True, job='db_health', modes=('db_health',), levels='critical / warning',
@@ -208,7 +210,8 @@ LATENCY = Check(
     series=Series('twzrd_pg_query_latency_seconds', 'Median round trip of SELECT 1, in seconds.', scale=0.001),
     rule=Rule('TwzrdPostgresLatencyHigh', 'SELECT 1 round trip {value} (above {threshold})',
               remediation='The server or the host is overloaded: check CPU/IO (top, iostat), pg_stat_activity for '
-                          'heavy queries, and locks; check the network path when connecting over TCP.'))
+                          'heavy queries, and locks; check the network path when connecting over TCP.',
+              humanize='Duration', threshold_text={'warning': '50 ms'}, step=0.03))
 
 # In the order docs/db_health.md lists them.
 CHECKS = [CONNECTIONS, TRANSACTION_AGE, IDLE_IN_TRANSACTION, PG_MONITOR, DATABASE_GROWTH, DB_SIZE_FORECAST,

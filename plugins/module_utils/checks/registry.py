@@ -73,11 +73,19 @@ class Rule:
     ``{subject}`` (the subject's label); ``remediation`` the same, defaulting to the entry's remediation.
     """
 
-    def __init__(self, alert, summary, remediation=None, percent=False):
+    def __init__(self, alert, summary, remediation=None, percent=False, humanize=None, threshold_text=None, step=None,
+                 labels=('database',)):
         self.alert = alert
         self.summary = summary
         self.remediation = remediation
         self.percent = percent  # the series is a ratio: thresholds are percents, $value | humanizePercentage
+        # twzrd_db_health's rules (scripts/generate.py, db section): ``humanize`` the $value (V(Duration)), the
+        # threshold as the summary writes it per level, the promtool sample's step past it, the series' labels
+        # besides instance and twzrd_job (``{database}`` in a template is the label)
+        self.humanize = humanize
+        self.threshold_text = threshold_text or {}
+        self.step = step
+        self.labels = labels
 
 
 class Check:
