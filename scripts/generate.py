@@ -22,6 +22,7 @@ if COLLECTIONS not in sys.path:
 # pylint: disable=wrong-import-position
 from ansible_collections.twzrd.ops.plugins.module_utils.checks import host  # noqa: E402
 from ansible_collections.twzrd.ops.plugins.module_utils.checks import registry  # noqa: E402
+from ansible_collections.twzrd.ops.plugins.module_utils.checks import postgres as db_checks  # noqa: E402
 
 NOTICE = 'generated from the check registry (plugins/module_utils/checks/) by scripts/generate.py, do not edit'
 MODULE = 'twzrd_health'
@@ -56,15 +57,10 @@ def _lines(text):
 def option_docs(entries):
     """``{option: {description, type, default, elements}}`` as DOCUMENTATION writes them."""
     docs = {}
-    for entry in registry.thresholds(entries):
-        bounds = 'Between %s and %s.' % (_number(entry.bounds[0]), _number(entry.bounds[1]))
-        for name, default, text in ((entry.warning_option, entry.warning, entry.option_doc[0]),
-                                    (entry.critical_option, entry.critical, entry.option_doc[1])):
-            doc = {'description': _lines(text) + [bounds], 'type': entry.option_type}
-            if default is not None:
-                doc['default'] = default
-            docs[name] = doc
+    threshold_entries = registry.thresholds(entries)
     for entry in entries:
+        if entry in threshold_entries:
+            _threshold_docs(entry, docs)
         for option in entry.options:
             doc = {'description': _lines(option.description), 'type': option.type}
             if option.elements:
@@ -75,6 +71,22 @@ def option_docs(entries):
                 doc['suboptions'] = dict((name, _suboption_doc(sub)) for name, sub in option.suboptions.items())
             docs.setdefault(option.name, doc)
     return docs
+
+
+def _threshold_docs(entry, docs):
+    """The warning/critical options of a threshold entry, with their bounds."""
+    if entry.bounds[1] is None:  # twzrd_db_health's dead_rows_warning: no maximum
+        bounds = 'At least %s.' % _number(entry.bounds[0])
+    else:
+        bounds = 'Between %s and %s.' % (_number(entry.bounds[0]), _number(entry.bounds[1]))
+    for name, default, text in zip((entry.warning_option, entry.critical_option), (entry.warning, entry.critical),
+                                   entry.option_doc):
+        if name is None:  # a warning-only check
+            continue
+        doc = {'description': _lines(text) + [bounds], 'type': entry.option_type}
+        if default is not None:
+            doc['default'] = default
+        docs[name] = doc
 
 
 def _suboption_doc(sub):
@@ -307,18 +319,182 @@ def prometheus_rules():
     return '\n'.join(rows) + '\n'
 
 
+# --- twzrd_db_health (checks/postgres.py) --------------------------------------------------
+
+DB_MODULE = 'twzrd_db_health'
+
+
+def db_doc_fragment():
+    body = _dump({'options': option_docs(db_checks.CHECKS)}, 0)
+    return ('# -*- coding: utf-8 -*-\n'
+            '# Copyright: twzrd.ops contributors\n'
+            '# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)\n'
+            '# %s\n\n'
+            'from __future__ import absolute_import, division, print_function\n'
+            '__metaclass__ = type\n\n\n'
+            'class ModuleDocFragment(object):\n'
+            '    # The threshold options of the twzrd_db_health checks in the check registry.\n'
+            "    DOCUMENTATION = r'''\n%s'''\n" % (NOTICE, body))
+
+
+def _db_levels(entry):
+    if entry.levels:
+        return entry.levels
+    return 'warning / critical' if entry.critical_option else 'warning'
+
+
+def _db_default(entry, default):
+    if default is None:
+        return 'unset'
+    return _number(default) + (' %s' % entry.unit if entry.unit in ('s', '%/day') else '')
+
+
+def _db_thresholds(entry):
+    """The table's threshold column: the options with their defaults and bounds, for threshold entries."""
+    if entry.code:
+        return entry.thresholds_doc
+    parts = ['`%s` (%s)' % (name, _db_default(entry, default))
+             for name, default in ((entry.warning_option, entry.warning), (entry.critical_option, entry.critical))
+             if name]
+    low, high = entry.bounds
+    text = ' / '.join(parts) + (', at least %s' % _number(low) if high is None
+                                else ', %s-%s' % (_number(low), _number(high)))
+    return text + ('; ' + entry.thresholds_doc if entry.thresholds_doc else '')
+
+
+def db_checks_table():
+    rows = ['| check | level | threshold option (default) | meaning | remediation |', '|---|---|---|---|---|']
+    for entry in db_checks.CHECKS:
+        rows.append('| `%s` | %s | %s | %s | %s [runbook](runbooks.md#%s) |' % (
+            entry.name, _db_levels(entry), _cell(_db_thresholds(entry)), _cell(entry.doc), _cell(entry.todo),
+            entry.anchor))
+    rows.append('| *any check* | critical | none | The check\'s query failed (for example cancelled by '
+                '`statement_timeout`); message: `check X could not run: …`. The other checks still run. | A timeout '
+                'means an overloaded server or a `statement_timeout` too low for this database; otherwise read the '
+                'error. [runbook](runbooks.md#a-check-could-not-run) |')
+    return '\n'.join(rows) + '\n'
+
+
+def db_configuration_options():
+    names = ', '.join('`%s`' % name for name in registry.option_names(db_checks.CHECKS))
+    return ('The thresholds of the [twzrd_db_health](db_health.md) checks, each a key of '
+            '`twzrd_db_health_options` for the db_health job and playbook: %s.\n' % names)
+
+
+def _humanize_duration(value):
+    """What Prometheus' humanizeDuration renders for a sample (seconds)."""
+    if abs(value) >= 1:
+        whole = int(value)
+        days, hours, minutes, seconds = whole // 86400, whole // 3600 % 24, whole // 60 % 60, whole % 60
+        if days:
+            return '%dd %dh %dm %ds' % (days, hours, minutes, seconds)
+        if hours:
+            return '%dh %dm %ds' % (hours, minutes, seconds)
+        if minutes:
+            return '%dm %ds' % (minutes, seconds)
+        return '%.4gs' % value
+    prefix = ''
+    for unit in ('m', 'u', 'n'):
+        if abs(value) >= 1:
+            break
+        prefix, value = unit, value * 1000
+    return '%.4g%ss' % (value, prefix)
+
+
+def _db_rule_value(rule, sample):
+    if rule.percent:
+        return _prom_value(sample, True)
+    if rule.humanize == 'Duration':
+        return _humanize_duration(sample)
+    return '%g' % sample
+
+
+def _db_rule_texts(entry, level, threshold, value_text, labels):
+    rule = entry.rule
+    threshold_text = rule.threshold_text.get(level) or (
+        '%s %%' % _number(threshold) if rule.percent else _number(threshold))
+    fields = dict(labels, value=value_text, level=level, threshold=threshold_text)
+    summary = '%s: %s' % (labels['instance'], rule.summary.format(**fields))
+    remediation = (rule.remediation or entry.remediation).format(**fields)
+    return summary, '%s Runbook: docs/runbooks.md#%s' % (remediation, entry.anchor)
+
+
+def _db_rule_entries():
+    return [entry for entry in registry.thresholds(db_checks.CHECKS) if entry.rule]
+
+
+def db_rules_region():
+    out = []
+    for entry in _db_rule_entries():
+        rule = entry.rule
+        labels = dict((name, '{{ $labels.%s }}' % name) for name in rule.labels + ('instance',))
+        value = '{{ $value | humanize%s }}' % ('Percentage' if rule.percent else rule.humanize) \
+            if rule.percent or rule.humanize else '{{ $value }}'
+        for level, threshold, expr in _rule_levels(entry):
+            summary, remediation = _db_rule_texts(entry, level, threshold, value, labels)
+            out.append('      - alert: %s\n        expr: %s\n        labels:\n          severity: %s\n'
+                       '        annotations:\n          summary: %s\n          remediation: >-\n%s\n'
+                       % (rule.alert, expr, level, json.dumps(summary),
+                          textwrap.fill(remediation, 110, initial_indent=' ' * 12, subsequent_indent=' ' * 12,
+                                        break_on_hyphens=False, break_long_words=False)))
+    return ''.join(out)
+
+
+DB_SAMPLE_LABELS = {'instance': 'db1', 'twzrd_job': 'db_health', 'database': 'app', 'table': 'public.events'}
+
+
+def db_promtool_tests():
+    tests = []
+    for entry in _db_rule_entries():
+        rule = entry.rule
+        scale = entry.series.scale
+        step = rule.step if rule.step is not None else 0.01
+        sign = 1 if entry.worse == registry.HIGHER else -1
+        samples, expected = [], []
+        for level, threshold in (('warning', entry.warning), ('critical', entry.critical)):
+            if threshold is not None:
+                at = round(threshold * scale, 6)
+                samples += [at, round(at + sign * step, 6)]
+                expected += ['warning' if level == 'critical' else None, level]
+        labels = dict((name, DB_SAMPLE_LABELS[name]) for name in rule.labels + ('instance', 'twzrd_job'))
+        series = '%s{%s}' % (entry.series.name, ','.join('%s="%s"' % (k, labels[k]) for k in sorted(labels)))
+        thresholds = dict((level, threshold) for level, threshold, dummy in _rule_levels(entry))
+        checks = []
+        for minute, (sample, level) in enumerate(zip(samples, expected)):
+            check = {'eval_time': '%dm' % minute, 'alertname': rule.alert, 'exp_alerts': []}
+            if level:
+                summary, remediation = _db_rule_texts(entry, level, thresholds[level], _db_rule_value(rule, sample),
+                                                      labels)
+                check['exp_alerts'] = [{'exp_labels': dict(labels, severity=level),
+                                        'exp_annotations': {'summary': summary, 'remediation': remediation}}]
+            checks.append(check)
+        tests.append({'interval': '1m',
+                      'input_series': [{'series': series, 'values': ' '.join(_number(s) for s in samples)}],
+                      'alert_rule_test': checks})
+    doc = {'rule_files': ['../../extras/prometheus/twzrd.rules.yml'], 'evaluation_interval': '1m', 'tests': tests}
+    return ('---\n# %s\n# promtool test rules (tests/integration/test_prometheus_rules.py): each twzrd_db_health '
+            'registry rule\n# fires above its threshold and not at it.\n# yamllint disable rule:line-length\n%s'
+            % (NOTICE, _dump(doc, 0)))
+
+
 # path -> (kind, [(region name, text)]) ; kind 'file' (whole file) or 'yaml'/'md' regions.
 def outputs():
     return {
         'plugins/doc_fragments/health_checks.py': ('file', doc_fragment()),
         'tests/prometheus/checks.yml': ('file', promtool_tests()),
-        'extras/prometheus/twzrd.rules.yml': ('yaml', [('host-checks', rules_region())]),
+        'extras/prometheus/twzrd.rules.yml': ('yaml', [('host-checks', rules_region()),
+                                                       ('db-checks', db_rules_region())]),
         'roles/health_check/tasks/main.yml': ('yaml', [('options', role_task_lines())]),
         'roles/health_check/meta/argument_specs.yml': ('yaml', [('options', role_spec_region())]),
         'docs/alerts.md': ('md', [('twzrd_health', alerts_table())]),
-        'docs/configuration.md': ('md', [('twzrd_health', configuration_options())]),
+        'docs/configuration.md': ('md', [('twzrd_health', configuration_options()),
+                                         ('twzrd_db_health', db_configuration_options())]),
         'docs/quick-reference.md': ('md', [('hourly-checks', quick_reference())]),
         'docs/prometheus.md': ('md', [('series', prometheus_series()), ('rules', prometheus_rules())]),
+        # twzrd_db_health
+        'plugins/doc_fragments/db_health_checks.py': ('file', db_doc_fragment()),
+        'docs/db_health.md': ('md', [('twzrd_db_health', db_checks_table())]),
+        'tests/prometheus/db_checks.yml': ('file', db_promtool_tests()),
     }
 
 

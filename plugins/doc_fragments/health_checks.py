@@ -60,6 +60,11 @@ options:
       - Between 0 and 10000.
     type: float
     default: 12
+  load_per_cpu:
+    description:
+      - Divide the load average by the number of CPUs before comparing it with the thresholds.
+    type: bool
+    default: false
   disk_warning:
     description:
       - Disk used, in percent, above which a warning is raised.
@@ -72,6 +77,13 @@ options:
       - Between 0 and 100.
     type: float
     default: 95
+  disk_paths:
+    description:
+      - Mount points (or any path on them) whose use is checked.
+    type: list
+    elements: path
+    default:
+      - /
   inode_warning:
     description:
       - Inodes used on each path of O(disk_paths), in percent, above which a warning is raised.
@@ -97,18 +109,6 @@ options:
       - PM2 crashes per app above which the alert is critical. Unset means never critical.
       - Between 0 and 1000000.
     type: int
-  load_per_cpu:
-    description:
-      - Divide the load average by the number of CPUs before comparing it with the thresholds.
-    type: bool
-    default: false
-  disk_paths:
-    description:
-      - Mount points (or any path on them) whose use is checked.
-    type: list
-    elements: path
-    default:
-      - /
   http_checks:
     description:
       - Health endpoints probed every hour, by name (the name is the alert's subject).

@@ -53,6 +53,7 @@ from ansible.utils.display import Display
 from ansible.utils.vars import merge_hash
 
 from ansible_collections.twzrd.ops.plugins.module_utils.checks import host as host_checks
+from ansible_collections.twzrd.ops.plugins.module_utils.checks import postgres as db_checks
 from ansible_collections.twzrd.ops.plugins.module_utils.checks import registry
 
 display = Display()
@@ -65,12 +66,10 @@ PM2_OPTIONS = ('pm2_user', 'pm2_home', 'pm2_bin')
 REPORT_OPTIONS = ('notify', 'accept', 'notify_on_demand')
 CONNECTION_OPTIONS = ('login_user', 'login_password', 'login_host', 'login_unix_socket', 'login_port', 'login_db',
                       'ssl_mode', 'ca_cert', 'connect_params')
-DB_HEALTH_OPTIONS = ('statement_timeout', 'connections_warning_pct', 'connections_critical_pct',
-                     'transaction_age_warning', 'transaction_age_critical', 'idle_in_transaction_warning',
-                     'growth_warning_pct_per_day', 'growth_warning_bytes_per_day', 'dead_rows_warning', 'top_tables',
-                     'wraparound_warning', 'wraparound_critical', 'migrations_table', 'expected_migrations',
-                     'expected_tables', 'latency_warning_ms', 'latency_critical_ms', 'latency_samples',
-                     'data_volume', 'forecast_days', 'forecast_warning_days', 'forecast_critical_days')
+# The thresholds of twzrd_db_health's registry entries (connections_warning_pct, top_tables, ...), then the rest.
+DB_HEALTH_OPTIONS = ('statement_timeout',) + tuple(registry.option_names(db_checks.CHECKS)) + (
+    'migrations_table', 'expected_migrations', 'expected_tables', 'data_volume', 'forecast_days',
+    'forecast_warning_days', 'forecast_critical_days')
 VACUUM_OPTIONS = ('statement_timeout', 'tables', 'all_tables', 'min_dead_rows', 'autovacuum_trigger', 'full', 'analyze',
                   'max_duration', 'lock_timeout', 'table_timeout', 'vacuum_cost_delay', 'vacuum_cost_limit')
 # The thresholds of the check registry's entries (swap_warning, disk_paths, ...), then the rest.

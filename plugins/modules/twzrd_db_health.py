@@ -34,36 +34,8 @@ extends_documentation_fragment:
   - twzrd.ops.postgres
   - twzrd.ops.report
   - twzrd.ops.forecast
+  - twzrd.ops.db_health_checks
 options:
-  connections_warning_pct:
-    description: Warn when client connections exceed this percentage of C(max_connections).
-    type: float
-    default: 80
-  connections_critical_pct:
-    description: Critical when client connections exceed this percentage of C(max_connections).
-    type: float
-    default: 95
-  transaction_age_warning:
-    description: Warn when any other session's transaction has been open longer than this many seconds.
-    type: float
-    default: 3600
-  transaction_age_critical:
-    description: Critical for transactions open longer than this many seconds. Unset means never critical.
-    type: float
-  idle_in_transaction_warning:
-    description:
-      - Warn when a session has been idle in transaction longer than this many seconds.
-    type: float
-    default: 600
-  growth_warning_pct_per_day:
-    description:
-      - Warn when a database grows faster than this percentage per day since an earlier run.
-      - Growth needs a size sample at least one hour old in the state file.
-    type: float
-    default: 10
-  growth_warning_bytes_per_day:
-    description: Warn when a database grows by more than this many bytes per day. Unset disables it.
-    type: int
   data_volume:
     description:
       - A path on the volume that holds the database files, for the database growth forecast
@@ -71,22 +43,6 @@ options:
       - Default is the server's C(data_directory) when the server runs on this host and the login role may read
         it (superuser or C(pg_read_all_settings)); without either there is no forecast.
     type: path
-  dead_rows_warning:
-    description: Warn for each table with more dead rows than this.
-    type: int
-    default: 100000
-  top_tables:
-    description: How many tables to list in the worst-dead-rows and largest-tables metrics.
-    type: int
-    default: 10
-  wraparound_warning:
-    description: Warn when a database's transaction ID age (age of datfrozenxid) exceeds this.
-    type: int
-    default: 1000000000
-  wraparound_critical:
-    description: Critical when a database's transaction ID age exceeds this.
-    type: int
-    default: 1500000000
   migrations_table:
     description:
       - Table holding one row per applied migration, as C(table) (schema public) or C(schema.table).
@@ -104,23 +60,11 @@ options:
     type: list
     elements: str
     default: []
-  latency_warning_ms:
-    description: Warn when the median round trip of a trivial query exceeds this many milliseconds.
-    type: float
-    default: 50
-  latency_critical_ms:
-    description: Critical when the median round trip exceeds this many milliseconds. Unset means never critical.
-    type: float
-  latency_samples:
-    description: How many trivial queries to time for the median.
-    type: int
-    default: 5
 notes:
   - Supports check mode; in check mode the state file and the log file are not written.
   - 'Bounds: O(login_port) 1-65535, O(statement_timeout) above 0 and at most 3600 s, O(latency_samples) 1-1000,
-    O(top_tables) 1-1000, O(transaction_age_warning)/O(transaction_age_critical)/O(idle_in_transaction_warning)
-    0-31536000 s, O(latency_warning_ms)/O(latency_critical_ms) 0-3600000, O(growth_warning_pct_per_day) 0-1000000,
-    O(expected_migrations) 0-2147483647.'
+    O(top_tables) 1-1000, O(growth_warning_bytes_per_day) at least 0, O(expected_migrations) 0-2147483647; each
+    threshold as its description says, warning below critical.'
   - Table names in O(expected_tables) and O(migrations_table) are taken verbatim, spaces included.
 seealso:
   - module: twzrd.ops.twzrd_vacuum
@@ -291,8 +235,9 @@ from ansible_collections.twzrd.ops.plugins.module_utils.core.alerts import build
 from ansible_collections.twzrd.ops.plugins.module_utils.postgres.evaluate import readings
 from ansible_collections.twzrd.ops.plugins.module_utils.runs.db_health import STATE_SECTION, remember_trends, run_db_health
 from ansible_collections.twzrd.ops.plugins.module_utils.checks.forecast import forecast_argument_spec, forecast_parameter_errors
-from ansible_collections.twzrd.ops.plugins.module_utils.core.params import (
-    bounds_errors, minimum_errors, threshold_pair_errors)
+from ansible_collections.twzrd.ops.plugins.module_utils.checks import postgres as db_checks
+from ansible_collections.twzrd.ops.plugins.module_utils.checks import registry
+from ansible_collections.twzrd.ops.plugins.module_utils.core.params import bounds_errors
 from ansible_collections.twzrd.ops.plugins.module_utils.postgres.connection import (
     CONNECTION_BOUNDS, HAS_PSYCOPG2, PSYCOPG2_IMPORT_ERROR, mask_secrets, postgres_argument_spec,
 )
@@ -304,46 +249,23 @@ from ansible_collections.twzrd.ops.plugins.module_utils.state.store import State
 ARGUMENT_SPEC = postgres_argument_spec()
 ARGUMENT_SPEC.update(report_argument_spec())
 ARGUMENT_SPEC.update(forecast_argument_spec())
+# The thresholds of the checks (and the options they own: top_tables, latency_samples, ...) come from the
+# check registry (checks/postgres.py), documented by the generated db_health_checks fragment.
+ARGUMENT_SPEC.update(registry.argument_spec(db_checks.CHECKS))
 ARGUMENT_SPEC.update(
-    connections_warning_pct=dict(type='float', default=80.0),
-    connections_critical_pct=dict(type='float', default=95.0),
-    transaction_age_warning=dict(type='float', default=3600.0),
-    transaction_age_critical=dict(type='float'),
-    idle_in_transaction_warning=dict(type='float', default=600.0),
-    growth_warning_pct_per_day=dict(type='float', default=10.0),
-    growth_warning_bytes_per_day=dict(type='int'),
-    dead_rows_warning=dict(type='int', default=100000),
-    top_tables=dict(type='int', default=10),
-    wraparound_warning=dict(type='int', default=1000000000),
-    wraparound_critical=dict(type='int', default=1500000000),
     migrations_table=dict(type='str'),
     expected_migrations=dict(type='int'),
     expected_tables=dict(type='list', elements='str', default=[]),
-    latency_warning_ms=dict(type='float', default=50.0),
-    latency_critical_ms=dict(type='float'),
-    latency_samples=dict(type='int', default=5),
     data_volume=dict(type='path'),
 )
 
 
-# Documented maxima (docs/db_health.md, "Bounds"): latency_samples holds the state lock while it runs.
-BOUNDS = dict(CONNECTION_BOUNDS,
-              latency_samples=(1, 1000), top_tables=(1, 1000),
-              transaction_age_warning=(0, 365 * 86400), transaction_age_critical=(0, 365 * 86400),
-              idle_in_transaction_warning=(0, 365 * 86400),
-              latency_warning_ms=(0, 3600000), latency_critical_ms=(0, 3600000),
-              growth_warning_pct_per_day=(0, 1000000), expected_migrations=(0, 2147483647))
+BOUNDS = dict(CONNECTION_BOUNDS, expected_migrations=(0, 2147483647))
 
 
 def parameter_errors(params):
-    errors = bounds_errors(params, BOUNDS)
-    errors += threshold_pair_errors(params, 'connections_warning_pct', 'connections_critical_pct', maximum=100)
-    errors += threshold_pair_errors(params, 'transaction_age_warning', 'transaction_age_critical')
-    errors += threshold_pair_errors(params, 'wraparound_warning', 'wraparound_critical', maximum=2147483647)
-    errors += threshold_pair_errors(params, 'latency_warning_ms', 'latency_critical_ms')
-    errors += minimum_errors(params, ['idle_in_transaction_warning', 'growth_warning_pct_per_day',
-                                      'growth_warning_bytes_per_day', 'dead_rows_warning',
-                                      'expected_migrations'], 0)
+    # bounds and warning-below-critical of the registry's entries (docs/db_health.md, "Bounds")
+    errors = bounds_errors(params, BOUNDS) + registry.parameter_errors(db_checks.CHECKS, params)
     if params.get('expected_migrations') is not None and not params.get('migrations_table'):
         errors.append('expected_migrations needs migrations_table')
     for name in params.get('expected_tables') or []:

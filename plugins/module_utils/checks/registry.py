@@ -84,12 +84,20 @@ class Rule:
     ``{subject}`` (the subject's label); ``remediation`` the same, defaulting to the entry's remediation.
     """
 
-    def __init__(self, alert, summary, remediation=None, percent=False, fixed=None):
+    def __init__(self, alert, summary, remediation=None, percent=False, humanize=None, threshold_text=None, step=None,
+                 labels=('database',), fixed=None):
         self.alert = alert
         self.fixed = fixed  # (level, '<' or '>', threshold) of an entry without threshold options (up == 0)
         self.summary = summary
         self.remediation = remediation
         self.percent = percent  # the series is a ratio: thresholds are percents, $value | humanizePercentage
+        # twzrd_db_health's rules (scripts/generate.py, db section): ``humanize`` the $value (V(Duration)), the
+        # threshold as the summary writes it per level, the promtool sample's step past it, the series' labels
+        # besides instance and twzrd_job (``{database}`` in a template is the label)
+        self.humanize = humanize
+        self.threshold_text = threshold_text or {}
+        self.step = step
+        self.labels = labels
 
 
 class Check:
@@ -101,7 +109,7 @@ class Check:
                  bounds=(0, 100), option_doc=None, options=(), message=None, facts=None,
                  error_message=None, error_remediation=None, error_anchor=None, error_level=WARNING,
                  reading_options=None, subject_thresholds=False, collect=None, collect_shared=False, series=None,
-                 rule=None):
+                 rule=None, option_names=None, levels=None):
         self.name = name
         self.doc = doc
         self.todo = todo
@@ -137,13 +145,21 @@ class Check:
         self.collect_shared = collect_shared
         self.series = series
         self.rule = rule
+        # ``(warning name, critical name or None)`` where the option names are not ``OPTION_warning``/``_critical``
+        # (twzrd_db_health's ``connections_warning_pct``); a None critical name means a warning-only check.
+        self.option_names = option_names
+        self.levels = levels  # the docs' level column when it is not the thresholds' (code entries)
 
     @property
     def warning_option(self):
+        if self.option_names:
+            return self.option_names[0]
         return '%s_warning' % self.option if self.option else None
 
     @property
     def critical_option(self):
+        if self.option_names:
+            return self.option_names[1]
         return '%s_critical' % self.option if self.option else None
 
     def threshold_options(self):
@@ -180,6 +196,8 @@ def argument_spec(entries):
     for entry in entries:
         if entry.option and not entry.code:
             for name, default in ((entry.warning_option, entry.warning), (entry.critical_option, entry.critical)):
+                if name is None:
+                    continue
                 spec[name] = dict(type=entry.option_type)
                 if default is not None:
                     spec[name]['default'] = default
@@ -193,7 +211,7 @@ def option_names(entries):
     names = []
     for entry in entries:
         if entry.option and not entry.code:
-            names += [entry.warning_option, entry.critical_option]
+            names += [name for name in (entry.warning_option, entry.critical_option) if name]
         names += [option.name for option in entry.options if option.name not in names]
     return names
 

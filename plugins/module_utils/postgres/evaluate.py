@@ -5,7 +5,8 @@
 
 Pure functions, no I/O (the collectors in postgres/collect.py read the server).
 Each returns ``(alerts, metrics)``; alerts come from alerts.make_alert and
-always carry value, threshold and remediation (docs/db_health.md).
+always carry value, threshold and remediation (docs/db_health.md); the remediation
+and the thresholds' options are the check registry's entries (checks/postgres.py).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -13,6 +14,7 @@ __metaclass__ = type
 
 import re
 
+from ansible_collections.twzrd.ops.plugins.module_utils.checks import postgres as db_checks
 from ansible_collections.twzrd.ops.plugins.module_utils.core.alerts import (
     CRITICAL, OK, WARNING, classify, make_alert, runbook,
 )
@@ -94,8 +96,7 @@ def evaluate_visibility(visibility, backends):
         'role %s is neither superuser nor a member of pg_monitor: it sees only its own sessions, so the transaction '
         'age and idle-in-transaction checks cannot see the other %d session(s) (their values are not exported)'
         % (role, hidden),
-        runbook('As a superuser: GRANT pg_monitor TO %s; (read access to statistics only); the next run sees every '
-                'session.' % quote_role(role), 'the-check-role-cannot-see-other-sessions'),
+        db_checks.PG_MONITOR.remediation_text(role=quote_role(role)),
         subject=role)
     return [alert], metrics
 
@@ -121,9 +122,7 @@ def evaluate_connections(backends, settings, warning_pct, critical_pct,
         alerts.append(make_alert(
             'connections', level, pct, threshold,
             '%d of max_connections %d in use (%.1f%% > %s%%)' % (total, max_conn, pct, threshold),
-            runbook('Find who holds connections (SELECT usename, application_name, state, count(*) FROM '
-                    'pg_stat_activity GROUP BY 1,2,3); fix leaking pools or put PgBouncer in front; raise '
-                    'max_connections only with memory to spare.', 'connections-exhausted')))
+            db_checks.CONNECTIONS.remediation_text()))
 
     others = [b for b in backends if not b.get('own')]
     in_xact = [b for b in others if b.get('xact_age') is not None]
@@ -136,8 +135,7 @@ def evaluate_connections(backends, settings, warning_pct, critical_pct,
             'oldest transaction open for %s, above the %s threshold of %s (pid %s, user %s, app %r, %s)' % (
                 human_seconds(oldest_age), level, human_seconds(threshold), oldest['pid'], oldest.get('user'),
                 oldest.get('application_name') or '', oldest.get('state')),
-            runbook('Long transactions hold locks and stop vacuum from removing dead rows. Ask the owner to commit, '
-                    'or end it: SELECT pg_terminate_backend(%s).' % oldest['pid'], 'long-or-forgotten-transactions'),
+            db_checks.TRANSACTION_AGE.remediation_text(pid=oldest['pid']),
             subject=str(oldest['pid'])))
 
     idle = [b for b in others if (b.get('state') or '').startswith('idle in transaction')]
@@ -149,9 +147,7 @@ def evaluate_connections(backends, settings, warning_pct, critical_pct,
             '%d session(s) idle in transaction longer than %s; worst pid %s (user %s, app %r) idle %s' % (
                 len(idle_long), human_seconds(idle_warning), worst['pid'], worst.get('user'),
                 worst.get('application_name') or '', human_seconds(worst['state_age'])),
-            runbook('The application opened a transaction and went away: fix it to commit/rollback; set '
-                    'idle_in_transaction_session_timeout; end the session with pg_terminate_backend(pid).',
-                    'long-or-forgotten-transactions')))
+            db_checks.IDLE_IN_TRANSACTION.remediation_text()))
     metrics = {
         'total': total,
         'max_connections': max_conn,
@@ -236,9 +232,7 @@ def evaluate_sizes(sizes, previous, now, growth_pct_warning, growth_bytes_warnin
                     'database %s grows %s (%s now, %s %s ago)' % (
                         name, ' and '.join(r[0] for r in reasons), human_bytes(size), human_bytes(ref[1]),
                         human_seconds(now - ref[0])),
-                    runbook('Find the growing tables (metrics.tables.largest, or pg_total_relation_size per table); '
-                            'check for bloat (dead rows), runaway logging tables or missing retention jobs; '
-                            'plan disk.', 'a-database-grows-fast'),
+                    db_checks.DATABASE_GROWTH.remediation_text(),
                     subject=name))
         metrics[name] = entry
         past.append([int(now), int(size)])
@@ -292,9 +286,7 @@ def evaluate_primary_keys(tables, limit=50):
         alerts.append(make_alert(
             'primary_keys', WARNING, len(missing), 0,
             '%d table(s) without a primary key, above the threshold of 0: %s' % (len(missing), shown),
-            runbook('Add a primary key (ALTER TABLE ... ADD PRIMARY KEY (...)): without one, rows cannot be '
-                    'identified for logical replication and the table cannot be repacked online (pg_repack); '
-                    'an append-only table may be accepted instead.', 'a-table-without-a-primary-key')))
+            db_checks.PRIMARY_KEYS.remediation_text()))
     return alerts, {'without_primary_key': missing}
 
 
@@ -320,9 +312,7 @@ def evaluate_dead_rows(tables, settings, dead_rows_warning, top=10):
             'table %s has %d dead rows, above the warning threshold of %d (%s, %d live; %s)' % (
                 table_label(table), dead, dead_rows_warning, human_bytes(table.get('bytes')),
                 table.get('live_rows') or 0, autovacuum_text(trigger, enabled)),
-            runbook('Run the twzrd.ops vacuum playbook (or VACUUM (ANALYZE) %s); if autovacuum is off for the '
-                    'table, turn it back on (ALTER TABLE ... RESET (autovacuum_enabled)); look for long '
-                    'transactions holding back cleanup.' % table_label(table), 'a-table-bloats'),
+            db_checks.DEAD_ROWS.remediation_text(table=table_label(table)),
             subject=table_label(table)))
     over_trigger = []
     for table in worst:
@@ -363,9 +353,7 @@ def evaluate_wraparound(rows, warning, critical):
                 'wraparound', level, age, threshold,
                 'database %s transaction ID age %d, above the %s threshold of %d (%.0f%% of the 2^31 limit)' % (
                     row['database'], age, level, threshold, 100.0 * age / 2147483648),
-                runbook('Let autovacuum freeze it or run VACUUM (FREEZE, VERBOSE) in that database in a quiet '
-                        'hour; end long transactions and drop stale replication slots / prepared transactions '
-                        'that hold the xmin horizon back.', 'wraparound-approaches'),
+                db_checks.WRAPAROUND.remediation_text(),
                 subject=row['database']))
     return alerts, {'xid_age': ages, 'max_xid_age': max(ages.values()) if ages else 0}
 
@@ -385,9 +373,7 @@ def evaluate_migrations(table_name, count, expected):
             'migrations', level, count, expected,
             '%d migrations applied in %s, %d expected (%s)' % (
                 count, table_name, expected, 'pending migrations' if count < expected else 'database ahead of code'),
-            runbook('Pending: run the application migrations. Ahead: the deployed code is older than the schema '
-                    '(rollback?); update expected_migrations after a deliberate change.',
-                    'migrations-pending-or-tables-missing')))
+            db_checks.MIGRATIONS.remediation_text()))
     return alerts, {'table': table_name, 'applied': count, 'expected': expected}
 
 
@@ -399,8 +385,7 @@ def evaluate_expected_tables(expected, found):
         alerts.append(make_alert(
             'expected_tables', CRITICAL, len(missing), 0,
             '%d expected table(s) missing, above the threshold of 0: %s' % (len(missing), ', '.join(missing)),
-            runbook('Check login_db (wrong database?) and that migrations ran; restore the table from backup if '
-                    'it was dropped.', 'migrations-pending-or-tables-missing')))
+            db_checks.EXPECTED_TABLES.remediation_text()))
     return alerts, {'expected': ['%s.%s' % pair for pair in expected], 'missing': missing}
 
 
@@ -423,8 +408,7 @@ def evaluate_latency(samples_ms, warning_ms, critical_ms=None):
         alerts.append(make_alert(
             'latency', level, value, threshold,
             'trivial query round trip %.1f ms (median of %d) > %s ms' % (value, len(samples_ms), threshold),
-            runbook('The server or the host is overloaded: check CPU/IO (top, iostat), pg_stat_activity for heavy '
-                    'queries, and locks; check the network path when connecting over TCP.', 'queries-are-slow')))
+            db_checks.LATENCY.remediation_text()))
     return alerts, {'median_ms': value, 'samples_ms': [round(s, 3) for s in samples_ms]}
 
 

@@ -1,0 +1,219 @@
+# -*- coding: utf-8 -*-
+# Copyright: twzrd.ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The checks of twzrd_db_health (the daily db job), as registry entries.
+
+The threshold entries own their options (names, defaults, bounds, documentation) and their remediation;
+``make generate`` derives the module's threshold options and their DOCUMENTATION fragment
+(plugins/doc_fragments/db_health_checks.py), the module_args lookup's names, the Prometheus rules and
+their tests and the docs' table (docs/db_health.md).  Their messages stay in postgres/evaluate.py (they name
+sessions, tables and autovacuum settings the entries do not model), which takes the remediation from here.
+Checks that are not a threshold (migrations, expected tables, primary keys, pg_monitor, the size forecast)
+are registered with ``code=True`` for their docs and runbooks.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+from ansible_collections.twzrd.ops.plugins.module_utils.checks.registry import Check, LOWER, Option, Rule, Series
+
+YEAR = 365 * 86400
+XID_LIMIT = 2147483647
+
+CONNECTIONS = Check(
+    'connections', job='db_health', modes=('db_health',), option='connections',
+    option_names=('connections_warning_pct', 'connections_critical_pct'), warning=80.0, critical=95.0,
+    bounds=(0, 100), unit='%',
+    option_doc=('Warn when client connections exceed this percentage of C(max_connections).',
+                'Critical when client connections exceed this percentage of C(max_connections).'),
+    remediation='Find who holds connections (SELECT usename, application_name, state, count(*) FROM '
+                'pg_stat_activity GROUP BY 1,2,3); fix leaking pools or put PgBouncer in front; raise '
+                'max_connections only with memory to spare.',
+    anchor='connections-exhausted',
+    doc='Client backends as % of `max_connections`. Near 100 % new connections are refused.',
+    todo='Find who holds them: `SELECT usename, application_name, state, count(*) FROM pg_stat_activity GROUP BY '
+         '1,2,3`; fix leaking pools, put PgBouncer in front; raise `max_connections` only with memory to spare.',
+    series=Series('twzrd_pg_connections_used_ratio', 'Client connections as a share of max_connections, 0-1.',
+                  scale=0.01),
+    rule=Rule('TwzrdPostgresConnectionsHigh', '{value} of max_connections in use ({level} above {threshold})',
+              remediation='Find who holds them: `SELECT usename, application_name, state, count(*) FROM '
+                          'pg_stat_activity GROUP BY 1,2,3`; fix leaking pools, put PgBouncer in front; raise '
+                          'max_connections only with memory to spare.', percent=True))
+
+TRANSACTION_AGE = Check(
+    'transaction_age', job='db_health', modes=('db_health',), option='transaction_age',
+    option_names=('transaction_age_warning', 'transaction_age_critical'), warning=3600.0, critical=None,
+    bounds=(0, YEAR), unit='s',
+    option_doc=("Warn when any other session's transaction has been open longer than this many seconds.",
+                'Critical for transactions open longer than this many seconds. Unset means never critical.'),
+    remediation='Long transactions hold locks and stop vacuum from removing dead rows. Ask the owner to commit, '
+                'or end it: SELECT pg_terminate_backend({pid}).',
+    anchor='long-or-forgotten-transactions',
+    doc='Oldest open transaction of another session (subject: its pid; the message names user, application and '
+        'state). It holds locks and stops vacuum from removing dead rows everywhere.',
+    todo='Ask the owner to commit, or `SELECT pg_terminate_backend(pid)`.',
+    series=Series('twzrd_pg_oldest_transaction_seconds', 'Age of the oldest open transaction of another session, '
+                  'in seconds.'),
+    rule=Rule('TwzrdPostgresLongTransaction', 'a transaction has been open for {value} (above {threshold})',
+              remediation='Long transactions hold locks and stop vacuum from removing dead rows. Find it in '
+                          'pg_stat_activity (oldest xact_start) and ask the owner to commit, or end it: SELECT '
+                          'pg_terminate_backend(pid).', humanize='Duration', threshold_text={'warning': '1h'}, step=1))
+
+IDLE_IN_TRANSACTION = Check(
+    'idle_in_transaction', job='db_health', modes=('db_health',), option='idle_in_transaction',
+    option_names=('idle_in_transaction_warning', None), warning=600.0, bounds=(0, YEAR), unit='s',
+    option_doc=(['Warn when a session has been idle in transaction longer than this many seconds.'],),
+    remediation='The application opened a transaction and went away: fix it to commit/rollback; set '
+                'idle_in_transaction_session_timeout; end the session with pg_terminate_backend(pid).',
+    anchor='long-or-forgotten-transactions',
+    doc='Sessions idle inside an open transaction for longer than the threshold (value: how many; the worst is '
+        'named). Typically an application that began a transaction and forgot it.',
+    todo='Fix the code path to commit/rollback; set `idle_in_transaction_session_timeout`; end the session with '
+         '`pg_terminate_backend(pid)`.',
+    series=Series('twzrd_pg_idle_in_transaction_max_seconds', 'Longest time a session has been idle in '
+                  'transaction, in seconds.'),
+    rule=Rule('TwzrdPostgresIdleInTransaction', 'a session has been idle in transaction for {value} (above '
+              '{threshold})', remediation='The application opened a transaction and went away: fix the code path '
+              'to commit/rollback; set idle_in_transaction_session_timeout; end the session with '
+              'pg_terminate_backend(pid).', humanize='Duration', threshold_text={'warning': '10 min'}, step=1))
+
+PG_MONITOR = Check(
+    'pg_monitor', code=True, job='db_health', modes=('db_health',), levels='warning', thresholds_doc='(none)',
+    remediation='As a superuser: GRANT pg_monitor TO {role}; (read access to statistics only); the next run sees '
+                'every session.',
+    anchor='the-check-role-cannot-see-other-sessions',
+    doc='The role is neither superuser nor a member of `pg_monitor` (or `pg_read_all_stats`): it sees only its own '
+        'sessions, so `transaction_age` and `idle_in_transaction` cannot see the others (subject: the role; the '
+        'message says how many sessions were hidden).',
+    todo='As a superuser: `GRANT pg_monitor TO role` (read access to statistics only).')
+
+DATABASE_GROWTH = Check(
+    'database_growth', job='db_health', modes=('db_health',), option='growth',
+    option_names=('growth_warning_pct_per_day', None), warning=10.0, bounds=(0, 1000000), unit='%/day',
+    option_doc=(['Warn when a database grows faster than this percentage per day since an earlier run.',
+                 'Growth needs a size sample at least one hour old in the state file.'],),
+    options=[Option('growth_warning_bytes_per_day', 'int', 'Warn when a database grows by more than this many '
+                    'bytes per day. Unset disables it.', bounds=(0, None))],
+    remediation='Find the growing tables (metrics.tables.largest, or pg_total_relation_size per table); '
+                'check for bloat (dead rows), runaway logging tables or missing retention jobs; plan disk.',
+    anchor='a-database-grows-fast',
+    doc='Growth per day of a database since the newest size sample at least 1 h old in the state file (subject: '
+        'database). The first run only records sizes.',
+    todo='Find the growing tables (`metrics.tables.largest`), check dead rows / bloat, logging tables without '
+         'retention; plan disk.',
+    thresholds_doc='`growth_warning_bytes_per_day` (unset, at least 0)',
+    series=Series('twzrd_pg_database_growth_ratio_per_day', 'Growth per day of a database as a share of its size '
+                  '(label database).', scale=0.01),
+    rule=Rule('TwzrdPostgresDatabaseGrowth', 'database {database} grows {value} per day (above '
+              '{threshold})', remediation='Find the growing tables (metrics.tables.largest of the db_health '
+              'result, or pg_total_relation_size per table); check for bloat (dead rows), logging tables without '
+              'retention; plan disk.', percent=True))
+
+DB_SIZE_FORECAST = Check(
+    'db_size_forecast', code=True, job='db_health', modes=('db_health',), worse=LOWER, levels='warning / critical',
+    thresholds_doc='full within `forecast_warning_days` (14) / `forecast_critical_days` (3)',
+    remediation='(plugins/module_utils/checks/forecast.py)', anchor='disk-full',
+    doc='When the database\'s growth (least squares over the daily sizes of the last `forecast_days`, 7) fills the '
+        'free space of the volume of its data directory (`data_volume`, default the server\'s `data_directory` '
+        'when local and readable). `value`: days left; also `rate_bytes_per_day`, `full_date`. No forecast from '
+        'fewer than 3 samples over 2 days or a flat/shrinking size. [docs/report.md](report.md#forecasts)',
+    todo='Act before the date: find the growing tables, vacuum bloated ones, add retention to log-like tables, or '
+         'grow the volume.')
+
+PRIMARY_KEYS = Check(
+    'primary_keys', code=True, job='db_health', modes=('db_health',), levels='warning',
+    thresholds_doc='none (any table)',
+    remediation='Add a primary key (ALTER TABLE ... ADD PRIMARY KEY (...)): without one, rows cannot be '
+                'identified for logical replication and the table cannot be repacked online (pg_repack); '
+                'an append-only table may be accepted instead.',
+    anchor='a-table-without-a-primary-key',
+    doc='Tables without a primary key, listed. Rows cannot be identified for logical replication, and such tables '
+        '**cannot be repacked online** (pg_repack needs a PK or a unique not-null index).',
+    todo='`ALTER TABLE … ADD PRIMARY KEY (…)` (or add a unique not-null index).')
+
+DEAD_ROWS = Check(
+    'dead_rows', job='db_health', modes=('db_health',), option='dead_rows', option_type='int',
+    option_names=('dead_rows_warning', None), warning=100000, bounds=(0, None), unit='rows',
+    option_doc=('Warn for each table with more dead rows than this.',),
+    options=[Option('top_tables', 'int', 'How many tables to list in the worst-dead-rows and largest-tables '
+                    'metrics.', default=10, bounds=(1, 1000))],
+    remediation='Run the twzrd.ops vacuum playbook (or VACUUM (ANALYZE) {table}); if autovacuum is off for the '
+                'table, turn it back on (ALTER TABLE ... RESET (autovacuum_enabled)); look for long '
+                'transactions holding back cleanup.',
+    anchor='a-table-bloats',
+    doc='One alert per table over the threshold, worst first (subject: `schema.table`), with size, live rows, '
+        'whether autovacuum is on for it and its autovacuum trigger.',
+    todo='Run `playbooks/vacuum.yml` (or `VACUUM (ANALYZE) table`); if autovacuum is off for the table, '
+         '`ALTER TABLE … RESET (autovacuum_enabled)`; end long transactions that hold cleanup back.',
+    series=Series('twzrd_pg_table_dead_rows', 'Dead rows of the worst tables (labels database, table).'),
+    rule=Rule('TwzrdPostgresDeadRows', 'table {table} in {database} has {value} dead rows '
+              '(above {threshold})', remediation='Run the twzrd.ops vacuum playbook (or VACUUM (ANALYZE) '
+              '{table}); if autovacuum is off for the table, turn it back on (ALTER TABLE ... RESET '
+              '(autovacuum_enabled)); end long transactions that hold cleanup back.', step=50000,
+              labels=('database', 'table')))
+
+WRAPAROUND = Check(
+    'wraparound', job='db_health', modes=('db_health',), option='wraparound', option_type='int',
+    warning=1000000000, critical=1500000000, bounds=(0, XID_LIMIT), unit='xids',
+    option_doc=("Warn when a database's transaction ID age (age of datfrozenxid) exceeds this.",
+                "Critical when a database's transaction ID age exceeds this."),
+    remediation='Let autovacuum freeze it or run VACUUM (FREEZE, VERBOSE) in that database in a quiet '
+                'hour; end long transactions and drop stale replication slots / prepared transactions '
+                'that hold the xmin horizon back.',
+    anchor='wraparound-approaches',
+    doc='Transaction ID age (`age(datfrozenxid)`) per database (subject: database). At ~2.1e9 PostgreSQL stops '
+        'accepting writes.',
+    todo='Let autovacuum freeze it or run `VACUUM (FREEZE, VERBOSE)` in that database in a quiet hour; end long '
+         'transactions, drop stale replication slots and prepared transactions.',
+    series=Series('twzrd_pg_max_xid_age', 'Highest transaction ID age (age of datfrozenxid) of the databases.'),
+    rule=Rule('TwzrdPostgresWraparound', 'transaction ID age {value} ({level} above {threshold}; writes stop near '
+              '2.1e9)', remediation='Let autovacuum freeze it or run VACUUM (FREEZE, VERBOSE) in the oldest '
+              'database in a quiet hour; end long transactions and drop stale replication slots / prepared '
+              'transactions that hold the xmin horizon back.',
+              threshold_text={'warning': '1e9', 'critical': '1.5e9'}, step=200000000))
+
+MIGRATIONS = Check(
+    'migrations', code=True, job='db_health', modes=('db_health',), levels='critical / warning',
+    thresholds_doc='`migrations_table` (unset: check skipped), `expected_migrations`',
+    remediation='Pending: run the application migrations. Ahead: the deployed code is older than the schema '
+                '(rollback?); update expected_migrations after a deliberate change.',
+    anchor='migrations-pending-or-tables-missing',
+    doc='The migrations table is missing (critical), holds fewer rows than expected (critical: pending migrations) '
+        'or more (warning: database ahead of the deployed code).',
+    todo='Run the application migrations; after a deliberate change, update `expected_migrations`; ahead: was the '
+         'code rolled back?')
+
+EXPECTED_TABLES = Check(
+    'expected_tables', code=True, job='db_health', modes=('db_health',), levels='critical',
+    thresholds_doc='`expected_tables` (e.g. `[epochs, channels, proofs]`)',
+    remediation='Check login_db (wrong database?) and that migrations ran; restore the table from backup if '
+                'it was dropped.',
+    anchor='migrations-pending-or-tables-missing',
+    doc='Tables that must exist and do not (`table` means schema `public`; names are exact, case-sensitive catalog '
+        'names).',
+    todo='Check `login_db` (wrong database?) and that migrations ran; restore a dropped table from backup.')
+
+LATENCY = Check(
+    'latency', job='db_health', modes=('db_health',), option='latency',
+    option_names=('latency_warning_ms', 'latency_critical_ms'), warning=50.0, critical=None, bounds=(0, 3600000),
+    unit='ms',
+    option_doc=('Warn when the median round trip of a trivial query exceeds this many milliseconds.',
+                'Critical when the median round trip exceeds this many milliseconds. Unset means never critical.'),
+    options=[Option('latency_samples', 'int', 'How many trivial queries to time for the median.', default=5,
+                    bounds=(1, 1000))],
+    remediation='The server or the host is overloaded: check CPU/IO (top, iostat), pg_stat_activity for heavy '
+                'queries, and locks; check the network path when connecting over TCP.',
+    anchor='queries-are-slow',
+    doc='Median round trip of `SELECT 1` over `latency_samples` (5) tries on the open connection.',
+    todo='Server or host overloaded: CPU/IO (`top`, `iostat`), heavy queries in `pg_stat_activity`, locks; the '
+         'network path for TCP.',
+    series=Series('twzrd_pg_query_latency_seconds', 'Median round trip of SELECT 1, in seconds.', scale=0.001),
+    rule=Rule('TwzrdPostgresLatencyHigh', 'SELECT 1 round trip {value} (above {threshold})',
+              remediation='The server or the host is overloaded: check CPU/IO (top, iostat), pg_stat_activity for '
+                          'heavy queries, and locks; check the network path when connecting over TCP.',
+              humanize='Duration', threshold_text={'warning': '50 ms'}, step=0.03))
+
+# In the order docs/db_health.md lists them.
+CHECKS = [CONNECTIONS, TRANSACTION_AGE, IDLE_IN_TRANSACTION, PG_MONITOR, DATABASE_GROWTH, DB_SIZE_FORECAST,
+          PRIMARY_KEYS, DEAD_ROWS, WRAPAROUND, MIGRATIONS, EXPECTED_TABLES, LATENCY]
+BY_NAME = dict((entry.name, entry) for entry in CHECKS)
