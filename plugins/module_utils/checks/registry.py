@@ -109,7 +109,7 @@ class Check:
                  bounds=(0, 100), option_doc=None, options=(), message=None, facts=None,
                  error_message=None, error_remediation=None, error_anchor=None, error_level=WARNING,
                  reading_options=None, subject_thresholds=False, collect=None, collect_shared=False, series=None,
-                 rule=None, option_names=None, levels=None):
+                 rule=None, option_names=None, levels=None, reading=True):
         self.name = name
         self.doc = doc
         self.todo = todo
@@ -149,6 +149,9 @@ class Check:
         # (twzrd_db_health's ``connections_warning_pct``); a None critical name means a warning-only check.
         self.option_names = option_names
         self.levels = levels  # the docs' level column when it is not the thresholds' (code entries)
+        # whether a measured subject gives a reading (hysteresis): True, False, or a function of its data
+        # (twzrd_db_health's dead rows: only the worst ``top_tables`` tables, as the result lists them)
+        self.reading = reading
 
     @property
     def warning_option(self):
@@ -321,7 +324,8 @@ def evaluate(entries, metrics, params):
             value = _value(entry, data, params)
             if value is None:
                 continue
-            readings[_key(entry, subject)] = {'value': value, 'warning': warning, 'critical': critical}
+            if entry.reading is True or (callable(entry.reading) and entry.reading(data)):
+                readings[_key(entry, subject)] = {'value': value, 'warning': warning, 'critical': critical}
             if entry.code:
                 continue
             level, threshold = classify(value, warning, critical, entry.worse)
