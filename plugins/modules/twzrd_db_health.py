@@ -232,7 +232,6 @@ import time
 
 from ansible_collections.twzrd.ops.plugins.module_utils.core import job_module
 from ansible_collections.twzrd.ops.plugins.module_utils.core.alerts import build_result
-from ansible_collections.twzrd.ops.plugins.module_utils.postgres.evaluate import readings
 from ansible_collections.twzrd.ops.plugins.module_utils.runs.db_health import STATE_SECTION, remember_trends, run_db_health
 from ansible_collections.twzrd.ops.plugins.module_utils.checks.forecast import forecast_argument_spec, forecast_parameter_errors
 from ansible_collections.twzrd.ops.plugins.module_utils.checks import postgres as db_checks
@@ -312,6 +311,7 @@ def main():
             job_module.warn_state(module, store)
             section = store.section(STATE_SECTION)
             alerts, metrics, history = run_db_health(params, section, now=started)
+            readings = metrics.pop('readings', {})
             if not store.read_only:
                 section.pop('alerts', None)  # alert history now lives in the report stage's section
                 section['last_run'] = int(started)
@@ -320,13 +320,14 @@ def main():
                     section['sizes'] = history
                 remember_trends(section, params.get('login_db'), metrics, started)
             stage.finish(db_result(alerts, metrics), store=store, log_extra=log_extra,
-                         log_metrics=log_metrics(params, metrics), readings=readings(metrics, params))
+                         log_metrics=log_metrics(params, metrics), readings=readings)
     except StateError as exc:
         # The health report matters more than its history: report, warn, go on.
         module.warn('%s: growth and alert history not kept this run' % exc)
         alerts, metrics, dummy = run_db_health(params, {}, now=started)
+        readings = metrics.pop('readings', {})
         stage.finish(db_result(alerts, metrics), log_extra=log_extra,
-                     log_metrics=log_metrics(params, metrics), readings=readings(metrics, params))
+                     log_metrics=log_metrics(params, metrics), readings=readings)
 
 
 if __name__ == '__main__':

@@ -6,8 +6,9 @@
 The threshold entries own their options (names, defaults, bounds, documentation) and their remediation;
 ``make generate`` derives the module's threshold options and their DOCUMENTATION fragment
 (plugins/doc_fragments/db_health_checks.py), the module_args lookup's names, the Prometheus rules and
-their tests and the docs' table (docs/db_health.md).  Their messages stay in postgres/evaluate.py (they name
-sessions, tables and autovacuum settings the entries do not model), which takes the remediation from here.
+their tests and the docs' table (docs/db_health.md).  ``reads`` names what an entry compares in the facts
+postgres/evaluate.py prepares from the collected data (``check_facts``); ``registry.evaluate`` turns them into
+the alerts and, in the same pass, the readings of the report stage's hysteresis.
 Checks that are not a threshold (migrations, expected tables, primary keys, pg_monitor, the size forecast)
 are registered with ``code=True`` for their docs and runbooks.
 """
@@ -23,7 +24,9 @@ XID_LIMIT = 2147483647
 CONNECTIONS = Check(
     'connections', job='db_health', modes=('db_health',), option='connections',
     option_names=('connections_warning_pct', 'connections_critical_pct'), warning=80.0, critical=95.0,
-    bounds=(0, 100), unit='%',
+    bounds=(0, 100), unit='%', reads='connections', field='used_pct',
+    message=lambda f: '%d of max_connections %d in use (%.1f%% > %s%%)' % (
+        f['total'], f['max_connections'], f['value'], f['threshold']),
     option_doc=('Warn when client connections exceed this percentage of C(max_connections).',
                 'Critical when client connections exceed this percentage of C(max_connections).'),
     remediation='Find who holds connections (SELECT usename, application_name, state, count(*) FROM '
@@ -134,6 +137,9 @@ PRIMARY_KEYS = Check(
 DEAD_ROWS = Check(
     'dead_rows', job='db_health', modes=('db_health',), option='dead_rows', option_type='int',
     option_names=('dead_rows_warning', None), warning=100000, bounds=(0, None), unit='rows',
+    reads='dead_rows', per='table', field='dead_rows', reading=lambda table: table['listed'],
+    message=lambda f: 'table %s has %d dead rows, above the warning threshold of %d (%s, %d live; %s)' % (
+        f['table'], f['value'], f['threshold'], f['size'], f['live_rows'], f['autovacuum']),
     option_doc=('Warn for each table with more dead rows than this.',),
     options=[Option('top_tables', 'int', 'How many tables to list in the worst-dead-rows and largest-tables '
                     'metrics.', default=10, bounds=(1, 1000))],
@@ -155,6 +161,9 @@ DEAD_ROWS = Check(
 WRAPAROUND = Check(
     'wraparound', job='db_health', modes=('db_health',), option='wraparound', option_type='int',
     warning=1000000000, critical=1500000000, bounds=(0, XID_LIMIT), unit='xids',
+    reads='wraparound', per='database', field='xid_age',
+    message=lambda f: 'database %s transaction ID age %d, above the %s threshold of %d (%.0f%% of the 2^31 limit)' % (
+        f['subject'], f['value'], f['level'], f['threshold'], 100.0 * f['value'] / 2147483648),
     option_doc=("Warn when a database's transaction ID age (age of datfrozenxid) exceeds this.",
                 "Critical when a database's transaction ID age exceeds this."),
     remediation='Let autovacuum freeze it or run VACUUM (FREEZE, VERBOSE) in that database in a quiet '
@@ -196,7 +205,9 @@ EXPECTED_TABLES = Check(
 LATENCY = Check(
     'latency', job='db_health', modes=('db_health',), option='latency',
     option_names=('latency_warning_ms', 'latency_critical_ms'), warning=50.0, critical=None, bounds=(0, 3600000),
-    unit='ms',
+    unit='ms', reads='latency', field='median_ms',
+    message=lambda f: 'trivial query round trip %.1f ms (median of %d) > %s ms' % (
+        f['value'], len(f['samples_ms']), f['threshold']),
     option_doc=('Warn when the median round trip of a trivial query exceeds this many milliseconds.',
                 'Critical when the median round trip exceeds this many milliseconds. Unset means never critical.'),
     options=[Option('latency_samples', 'int', 'How many trivial queries to time for the median.', default=5,

@@ -1,12 +1,14 @@
 # -*- coding: utf-8 -*-
 # Copyright: twzrd.ops contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Evaluators for twzrd_db_health: collected data + thresholds -> alerts.
+"""Evaluators for twzrd_db_health: collected data + thresholds -> metrics, facts and alerts.
 
 Pure functions, no I/O (the collectors in postgres/collect.py read the server).
-Each returns ``(alerts, metrics)``; alerts come from alerts.make_alert and
-always carry value, threshold and remediation (docs/db_health.md); the remediation
-and the thresholds' options are the check registry's entries (checks/postgres.py).
+The threshold checks (connections, dead rows, wraparound, latency) are entries of the check registry
+(checks/postgres.py): here each collection becomes the result's metrics and the facts those entries read,
+and :func:`evaluate_checks` turns facts into their alerts and readings in one pass.  The checks that are
+not a threshold (pg_monitor, primary keys, migrations, expected tables) and the session checks are code
+here.  Alerts always carry value, threshold and remediation (docs/db_health.md).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -15,6 +17,7 @@ __metaclass__ = type
 import re
 
 from ansible_collections.twzrd.ops.plugins.module_utils.checks import postgres as db_checks
+from ansible_collections.twzrd.ops.plugins.module_utils.checks import registry
 from ansible_collections.twzrd.ops.plugins.module_utils.core.alerts import (
     CRITICAL, OK, WARNING, classify, make_alert, runbook,
 )
@@ -48,6 +51,17 @@ def human_seconds(value):
     if value < 2 * DAY:
         return '%.1fh' % (value / 3600)
     return '%.1fd' % (value / DAY)
+
+
+def evaluate_checks(entries, facts, params):
+    """``(alerts, readings)`` of the registry ``entries`` over ``facts`` (one pass, registry.evaluate).
+
+    Per check, the alerts come worst first, as the collectors order their rows (the registry goes by subject).
+    """
+    alerts, readings = registry.evaluate(entries, facts, params)
+    order = dict((entry.name, index) for index, entry in enumerate(entries))
+    alerts.sort(key=lambda alert: (order[alert['check']], -(alert['value'] or 0)))
+    return alerts, readings
 
 
 def check_error(check, message):
@@ -101,33 +115,29 @@ def evaluate_visibility(visibility, backends):
     return [alert], metrics
 
 
-def evaluate_connections(backends, settings, warning_pct, critical_pct,
-                         xact_warning, xact_critical, idle_warning, visibility=None):
-    """Connection use against max_connections, oldest transaction, idle in transaction.
-
-    With a role that does not see every session (``visibility``), what depends
-    on other sessions' state is None (unknown), never 0, and their count is
-    ``not_visible``; alerts still fire on what it does see.
-    """
-    alerts = []
-    max_conn = settings['max_connections']
-    total = len(backends)
-    by_state = {}
-    for backend in backends:
-        state = backend.get('state') or 'unknown'
-        by_state[state] = by_state.get(state, 0) + 1
-    pct = round(100.0 * total / max_conn, 1) if max_conn else 0.0
-    level, threshold = classify(pct, warning_pct, critical_pct)
-    if level != OK:
-        alerts.append(make_alert(
-            'connections', level, pct, threshold,
-            '%d of max_connections %d in use (%.1f%% > %s%%)' % (total, max_conn, pct, threshold),
-            db_checks.CONNECTIONS.remediation_text()))
-
+def _sessions(backends):
+    """``(oldest transaction's backend or None, its age, sessions idle in transaction)`` of the other sessions."""
     others = [b for b in backends if not b.get('own')]
     in_xact = [b for b in others if b.get('xact_age') is not None]
     oldest = max(in_xact, key=lambda b: b['xact_age']) if in_xact else None
     oldest_age = round(oldest['xact_age'], 1) if oldest else 0.0
+    idle = [b for b in others if (b.get('state') or '').startswith('idle in transaction')]
+    return oldest, oldest_age, idle
+
+
+def evaluate_connections(backends, settings, warning_pct, critical_pct,
+                         xact_warning, xact_critical, idle_warning, visibility=None):
+    """Connection use against max_connections, oldest transaction, idle in transaction."""
+    metrics = connection_metrics(backends, settings, visibility)
+    alerts, dummy = evaluate_checks([db_checks.CONNECTIONS], {'connections': metrics}, {
+        'connections_warning_pct': warning_pct, 'connections_critical_pct': critical_pct})
+    return alerts + evaluate_sessions(backends, xact_warning, xact_critical, idle_warning), metrics
+
+
+def evaluate_sessions(backends, xact_warning, xact_critical, idle_warning):
+    """The oldest transaction and the sessions idle in transaction of the other sessions (code checks)."""
+    alerts = []
+    oldest, oldest_age, idle = _sessions(backends)
     level, threshold = classify(oldest_age, xact_warning, xact_critical)
     if level != OK:
         alerts.append(make_alert(
@@ -138,7 +148,6 @@ def evaluate_connections(backends, settings, warning_pct, critical_pct,
             db_checks.TRANSACTION_AGE.remediation_text(pid=oldest['pid']),
             subject=str(oldest['pid'])))
 
-    idle = [b for b in others if (b.get('state') or '').startswith('idle in transaction')]
     idle_long = [b for b in idle if idle_warning is not None and (b.get('state_age') or 0) > idle_warning]
     if idle_long:
         worst = max(idle_long, key=lambda b: b['state_age'])
@@ -148,6 +157,24 @@ def evaluate_connections(backends, settings, warning_pct, critical_pct,
                 len(idle_long), human_seconds(idle_warning), worst['pid'], worst.get('user'),
                 worst.get('application_name') or '', human_seconds(worst['state_age'])),
             db_checks.IDLE_IN_TRANSACTION.remediation_text()))
+    return alerts
+
+
+def connection_metrics(backends, settings, visibility=None):
+    """The result's ``connections``: use against max_connections (what the connections entry reads), sessions.
+
+    With a role that does not see every session (``visibility``), what depends
+    on other sessions' state is None (unknown), never 0, and their count is
+    ``not_visible``; the session alerts still fire on what it does see.
+    """
+    max_conn = settings['max_connections']
+    total = len(backends)
+    by_state = {}
+    for backend in backends:
+        state = backend.get('state') or 'unknown'
+        by_state[state] = by_state.get(state, 0) + 1
+    pct = round(100.0 * total / max_conn, 1) if max_conn else 0.0
+    oldest, oldest_age, idle = _sessions(backends)
     metrics = {
         'total': total,
         'max_connections': max_conn,
@@ -165,7 +192,7 @@ def evaluate_connections(backends, settings, warning_pct, critical_pct,
                                                     'idle_in_transaction_max_s', 'oldest_transaction_s',
                                                     'oldest_transaction_pid')))
         metrics['not_visible'] = len(hidden_sessions(backends))
-    return alerts, metrics
+    return metrics
 
 
 # -- database size and growth ----------------------------------------------------
@@ -297,23 +324,38 @@ def autovacuum_text(trigger, enabled):
     return 'autovacuum starts at %d dead rows' % trigger
 
 
+def _worst_dead_rows(tables):
+    """The tables with statistics (not partitioned parents), most dead rows first."""
+    with_stats = [t for t in tables if t.get('kind') != 'p']
+    return sorted(with_stats, key=lambda t: (-(t.get('dead_rows') or 0), table_label(t)))
+
+
+def dead_row_facts(tables, settings, top=10):
+    """What the dead_rows entry reads, by table: its dead rows and what the alert says of it.
+
+    ``listed``: the table is one of the ``top`` worst in the result (a reading for hysteresis).
+    """
+    facts = {}
+    for rank, table in enumerate(_worst_dead_rows(tables)):
+        trigger, enabled = autovacuum_trigger(table, settings)
+        facts[table_label(table)] = {
+            'table': table_label(table), 'dead_rows': table.get('dead_rows') or 0,
+            'live_rows': table.get('live_rows') or 0, 'size': human_bytes(table.get('bytes')),
+            'autovacuum': autovacuum_text(trigger, enabled), 'listed': rank < top and bool(table.get('dead_rows'))}
+    return facts
+
+
 def evaluate_dead_rows(tables, settings, dead_rows_warning, top=10):
     """Tables with too many dead rows (worst first) and tables over their autovacuum trigger."""
-    alerts = []
+    alerts, dummy = evaluate_checks([db_checks.DEAD_ROWS], {'dead_rows': dead_row_facts(tables, settings, top)},
+                                    {'dead_rows_warning': dead_rows_warning})
+    return alerts, table_metrics(tables, settings, top)
+
+
+def table_metrics(tables, settings, top=10):
+    """The result's ``tables``: the worst by dead rows, those over their autovacuum trigger, the largest."""
     with_stats = [t for t in tables if t.get('kind') != 'p']
-    worst = sorted(with_stats, key=lambda t: (-(t.get('dead_rows') or 0), table_label(t)))
-    for table in worst:
-        dead = table.get('dead_rows') or 0
-        if dead_rows_warning is None or dead <= dead_rows_warning:
-            break
-        trigger, enabled = autovacuum_trigger(table, settings)
-        alerts.append(make_alert(
-            'dead_rows', WARNING, dead, dead_rows_warning,
-            'table %s has %d dead rows, above the warning threshold of %d (%s, %d live; %s)' % (
-                table_label(table), dead, dead_rows_warning, human_bytes(table.get('bytes')),
-                table.get('live_rows') or 0, autovacuum_text(trigger, enabled)),
-            db_checks.DEAD_ROWS.remediation_text(table=table_label(table)),
-            subject=table_label(table)))
+    worst = _worst_dead_rows(tables)
     over_trigger = []
     for table in worst:
         dead = table.get('dead_rows') or 0
@@ -336,26 +378,27 @@ def evaluate_dead_rows(tables, settings, dead_rows_warning, top=10):
         'largest': [{'table': table_label(t), 'bytes': t.get('bytes'), 'size': human_bytes(t.get('bytes'))}
                     for t in sorted(tables, key=lambda t: -(t.get('bytes') or 0))[:top]],
     }
-    return alerts, metrics
+    return metrics
 
 
 # -- wraparound, migrations, expected tables, latency -----------------------------
 
+def wraparound_metrics(rows):
+    """The result's ``wraparound``: transaction ID age by database and the highest."""
+    ages = dict((row['database'], int(row['xid_age'])) for row in rows)
+    return {'xid_age': ages, 'max_xid_age': max(ages.values()) if ages else 0}
+
+
+def wraparound_facts(metrics):
+    """What the wraparound entry reads: ``{database: {'xid_age'}}``."""
+    return dict((database, {'xid_age': age}) for database, age in metrics['xid_age'].items())
+
+
 def evaluate_wraparound(rows, warning, critical):
-    alerts = []
-    ages = {}
-    for row in rows:
-        age = int(row['xid_age'])
-        ages[row['database']] = age
-        level, threshold = classify(age, warning, critical)
-        if level != OK:
-            alerts.append(make_alert(
-                'wraparound', level, age, threshold,
-                'database %s transaction ID age %d, above the %s threshold of %d (%.0f%% of the 2^31 limit)' % (
-                    row['database'], age, level, threshold, 100.0 * age / 2147483648),
-                db_checks.WRAPAROUND.remediation_text(),
-                subject=row['database']))
-    return alerts, {'xid_age': ages, 'max_xid_age': max(ages.values()) if ages else 0}
+    metrics = wraparound_metrics(rows)
+    alerts, dummy = evaluate_checks([db_checks.WRAPAROUND], {'wraparound': wraparound_facts(metrics)},
+                                    {'wraparound_warning': warning, 'wraparound_critical': critical})
+    return alerts, metrics
 
 
 def evaluate_migrations(table_name, count, expected):
@@ -399,36 +442,23 @@ def median(values):
     return (ordered[middle - 1] + ordered[middle]) / 2.0
 
 
-def evaluate_latency(samples_ms, warning_ms, critical_ms=None):
+def latency_metrics(samples_ms):
+    """The result's ``latency`` (what the latency entry reads): the median and the samples."""
     value = median(samples_ms)
     value = round(value, 3) if value is not None else None
-    alerts = []
-    level, threshold = classify(value, warning_ms, critical_ms)
-    if level != OK:
-        alerts.append(make_alert(
-            'latency', level, value, threshold,
-            'trivial query round trip %.1f ms (median of %d) > %s ms' % (value, len(samples_ms), threshold),
-            db_checks.LATENCY.remediation_text()))
-    return alerts, {'median_ms': value, 'samples_ms': [round(s, 3) for s in samples_ms]}
+    return {'median_ms': value, 'samples_ms': [round(s, 3) for s in samples_ms]}
 
 
-def readings(metrics, params):
-    """What each threshold check measured this run and its thresholds now, by alert key
-    (report stage hysteresis)."""
-    def reading(value, warning, critical=None):
-        return {'value': value, 'warning': params.get(warning), 'critical': params.get(critical) if critical else None}
-    values = {}
-    connections = metrics.get('connections') or {}
-    if connections.get('used_pct') is not None:
-        values['connections'] = reading(connections['used_pct'], 'connections_warning_pct', 'connections_critical_pct')
-    latency = metrics.get('latency') or {}
-    if latency.get('median_ms') is not None:
-        values['latency'] = reading(latency['median_ms'], 'latency_warning_ms', 'latency_critical_ms')
-    for database, age in ((metrics.get('wraparound') or {}).get('xid_age') or {}).items():
-        values['wraparound:%s' % database] = reading(age, 'wraparound_warning', 'wraparound_critical')
-    for table in (metrics.get('tables') or {}).get('worst_dead_rows') or []:
-        values['dead_rows:%s' % table.get('table')] = reading(table.get('dead_rows'), 'dead_rows_warning')
-    for database, fc in (metrics.get('db_size_forecast') or {}).items():  # days left: lower is worse
-        values['db_size_forecast:%s' % database] = reading(fc.get('days_left'), 'forecast_warning_days',
-                                                           'forecast_critical_days')
-    return values
+def evaluate_latency(samples_ms, warning_ms, critical_ms=None):
+    metrics = latency_metrics(samples_ms)
+    alerts, dummy = evaluate_checks([db_checks.LATENCY], {'latency': metrics},
+                                    {'latency_warning_ms': warning_ms, 'latency_critical_ms': critical_ms})
+    return alerts, metrics
+
+
+def forecast_readings(forecasts, params):
+    """The size forecasts' days left and thresholds by alert key (a forecast is code, not a registry check);
+    a database without a forecast still reads None, so a "resolved" tells the thresholds configured now."""
+    return dict(('db_size_forecast:%s' % database, {
+        'value': forecast.get('days_left'), 'warning': params.get('forecast_warning_days'),
+        'critical': params.get('forecast_critical_days')}) for database, forecast in forecasts.items())

@@ -8,6 +8,9 @@ Glue only.  A failed connection is one critical alert with a clean message
 only its own check as failed and the other checks still run.  Either way
 the checks that were not looked at are named in ``metrics['unchecked']``,
 so their open alerts are neither resolved nor told again (report/alerting.py).
+
+The threshold checks are the registry's entries (checks/postgres.py): each collection's facts go through
+``registry.evaluate`` once, which gives their alerts and the readings of the report stage's hysteresis.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -18,6 +21,7 @@ import time
 from ansible_collections.twzrd.ops.plugins.module_utils.postgres import evaluate as db_checks
 from ansible_collections.twzrd.ops.plugins.module_utils.postgres import collect as db_collect
 from ansible_collections.twzrd.ops.plugins.module_utils.checks import forecast
+from ansible_collections.twzrd.ops.plugins.module_utils.checks import postgres as db_entries
 from ansible_collections.twzrd.ops.plugins.module_utils.state import history as trend_history
 from ansible_collections.twzrd.ops.plugins.module_utils.postgres.connection import (
     PgConnectError, connect, connection_alert, psycopg2, query_error_message, split_table_name,
@@ -47,7 +51,11 @@ def unchecked_checks(collections):
 
 
 def run_db_health(params, section, now=None):
-    """Returns (alerts, metrics, size_history or None when not connected)."""
+    """Returns (alerts, metrics, size_history or None when not connected).
+
+    ``metrics['readings']`` holds what each threshold check measured, by alert key, for the report
+    stage; the module takes it out before the result is returned.
+    """
     now = time.time() if now is None else now
     started = time.perf_counter()
     try:
@@ -61,6 +69,13 @@ def run_db_health(params, section, now=None):
                'connect_ms': round((time.perf_counter() - started) * 1000.0, 3)}
     history = None
     failed = []
+    readings = {}
+
+    def measure(entries, facts):
+        """The registry entries' alerts and readings over this collection's ``facts`` (one pass)."""
+        found, values = db_checks.evaluate_checks(entries, facts, params)
+        alerts.extend(found)
+        readings.update(values)
 
     def attempt(check, collect):
         try:
@@ -83,12 +98,11 @@ def run_db_health(params, section, now=None):
             if visibility is not None:
                 found, metrics['visibility'] = db_checks.evaluate_visibility(visibility, backends)
                 alerts.extend(found)
-            found, values = db_checks.evaluate_connections(
-                backends, settings, params['connections_warning_pct'], params['connections_critical_pct'],
-                params['transaction_age_warning'], params['transaction_age_critical'],
-                params['idle_in_transaction_warning'], visibility=visibility)
-            alerts.extend(found)
-            metrics['connections'] = values
+            metrics['connections'] = db_checks.connection_metrics(backends, settings, visibility=visibility)
+            measure([db_entries.CONNECTIONS], {'connections': metrics['connections']})
+            alerts.extend(db_checks.evaluate_sessions(
+                backends, params['transaction_age_warning'], params['transaction_age_critical'],
+                params['idle_in_transaction_warning']))
 
         ok, sizes = attempt('database_size', lambda: db_collect.collect_database_sizes(conn))
         if ok:
@@ -101,23 +115,22 @@ def run_db_health(params, section, now=None):
                 previous, dict((name, v['bytes']) for name, v in values.items()), data_volume(params, settings),
                 now, params['forecast_days'], params['forecast_warning_days'], params['forecast_critical_days'])
             alerts.extend(found)
+            readings.update(db_checks.forecast_readings(metrics['db_size_forecast'], params))
 
         ok, tables = attempt('tables', lambda: db_collect.collect_tables(conn))
         if ok:
             found, values = db_checks.evaluate_primary_keys(tables)
             alerts.extend(found)
-            found, table_metrics = db_checks.evaluate_dead_rows(
-                tables, settings, params['dead_rows_warning'], top=params['top_tables'])
-            alerts.extend(found)
+            measure([db_entries.DEAD_ROWS],
+                    {'dead_rows': db_checks.dead_row_facts(tables, settings, top=params['top_tables'])})
+            table_metrics = db_checks.table_metrics(tables, settings, top=params['top_tables'])
             table_metrics.update(values)
             metrics['tables'] = table_metrics
 
         ok, ages = attempt('wraparound', lambda: db_collect.collect_wraparound(conn))
         if ok:
-            found, values = db_checks.evaluate_wraparound(
-                ages, params['wraparound_warning'], params['wraparound_critical'])
-            alerts.extend(found)
-            metrics['wraparound'] = values
+            metrics['wraparound'] = db_checks.wraparound_metrics(ages)
+            measure([db_entries.WRAPAROUND], {'wraparound': db_checks.wraparound_facts(metrics['wraparound'])})
 
         if params.get('migrations_table'):
             schema, table = split_table_name(params['migrations_table'])
@@ -138,12 +151,11 @@ def run_db_health(params, section, now=None):
 
         ok, samples = attempt('latency', lambda: db_collect.collect_latency(conn, params['latency_samples']))
         if ok:
-            found, values = db_checks.evaluate_latency(
-                samples, params['latency_warning_ms'], params['latency_critical_ms'])
-            alerts.extend(found)
-            metrics['latency'] = values
+            metrics['latency'] = db_checks.latency_metrics(samples)
+            measure([db_entries.LATENCY], {'latency': metrics['latency']})
     finally:
         conn.close()
+    metrics['readings'] = readings
     metrics['query_ms'] = round((time.perf_counter() - started) * 1000.0, 3)
     return alerts, metrics, history
 
