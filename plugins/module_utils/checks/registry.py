@@ -109,7 +109,7 @@ class Check:
                  bounds=(0, 100), option_doc=None, options=(), message=None, facts=None,
                  error_message=None, error_remediation=None, error_anchor=None, error_level=WARNING,
                  reading_options=None, subject_thresholds=False, collect=None, collect_shared=False, series=None,
-                 rule=None, option_names=None, levels=None, reading=True):
+                 rule=None, option_names=None, levels=None, reading=True, shown=None):
         self.name = name
         self.doc = doc
         self.todo = todo
@@ -152,6 +152,9 @@ class Check:
         # whether a measured subject gives a reading (hysteresis): True, False, or a function of its data
         # (twzrd_db_health's dead rows: only the worst ``top_tables`` tables, as the result lists them)
         self.reading = reading
+        # the alert's value when it is not the compared one, a function of the message's fields
+        # (idle_in_transaction compares the longest idle session and shows how many are over the threshold)
+        self.shown = shown
 
     @property
     def warning_option(self):
@@ -335,7 +338,8 @@ def evaluate(entries, metrics, params):
             if entry.facts is not None:
                 fields.update(entry.facts(fields, params, value))
             message = _text(entry.message, fields)
-            alerts.append(make_alert(entry.name, level, value, threshold, message,
+            shown = value if entry.shown is None else entry.shown(fields)
+            alerts.append(make_alert(entry.name, level, shown, threshold, message,
                                      entry.remediation_text(**fields), subject=subject))
     return alerts, readings
 
