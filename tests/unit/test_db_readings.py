@@ -49,3 +49,25 @@ def test_connections_and_latency_read_the_result_metrics():
                                                 {'latency_warning_ms': 50.0, 'latency_critical_ms': None})
     assert alerts[0]['message'] == 'trivial query round trip 60.0 ms (median of 3) > 50.0 ms'
     assert readings == {'latency': {'value': 60.0, 'warning': 50.0, 'critical': None}}
+
+
+def test_the_session_checks_compare_the_oldest_and_longest_and_give_no_reading():
+    backends = [{'pid': 7, 'own': False, 'state': 'idle in transaction', 'xact_age': 4000.04, 'state_age': 700.0,
+                 'user': 'app', 'application_name': None},
+                {'pid': 8, 'own': False, 'state': 'idle in transaction (aborted)', 'xact_age': 900.0,
+                 'state_age': 650.0, 'user': 'app', 'application_name': 'api'},
+                {'pid': 9, 'own': False, 'state': 'idle in transaction', 'xact_age': 10.0, 'state_age': None,
+                 'user': 'app', 'application_name': 'api'}]
+    alerts, readings = evaluate.evaluate_checks(
+        [db_entries.TRANSACTION_AGE, db_entries.IDLE_IN_TRANSACTION], evaluate.session_facts(backends),
+        {'transaction_age_warning': 3600.0, 'transaction_age_critical': None, 'idle_in_transaction_warning': 600.0})
+    assert readings == {}  # as before the registry: hysteresis for these keys would change what is told
+    age, idle = alerts
+    assert (age['level'], age['value'], age['threshold'], age['subject']) == ('warning', 4000.0, 3600.0, '7')
+    assert age['message'] == ("oldest transaction open for 66min, above the warning threshold of 60min "
+                              "(pid 7, user app, app '', idle in transaction)")
+    assert 'pg_terminate_backend(7)' in age['remediation']
+    # compared: the longest idle session (700 s); shown: how many are over the threshold
+    assert (idle['level'], idle['value'], idle['threshold'], idle.get('subject')) == ('warning', 2, 600.0, None)
+    assert idle['message'] == ("2 session(s) idle in transaction longer than 10min; worst pid 7 (user app, app '') "
+                               "idle 11min")

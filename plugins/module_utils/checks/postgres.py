@@ -21,6 +21,32 @@ from ansible_collections.twzrd.ops.plugins.module_utils.checks.registry import C
 YEAR = 365 * 86400
 XID_LIMIT = 2147483647
 
+
+def _seconds(value):
+    from ansible_collections.twzrd.ops.plugins.module_utils.postgres.evaluate import human_seconds  # pylint: disable=import-outside-toplevel
+    return human_seconds(value)
+
+
+def _transaction_message(f):
+    return 'oldest transaction open for %s, above the %s threshold of %s (pid %s, user %s, app %r, %s)' % (
+        _seconds(f['value']), f['level'], _seconds(f['threshold']), f['pid'], f['user'],
+        f['application_name'] or '', f['state'])
+
+
+def _idle_facts(idle, params, value):
+    """The sessions idle in transaction longer than the threshold and the worst of them."""
+    threshold = params.get('idle_in_transaction_warning')
+    over = [session for session in idle['sessions'] if (session['state_age'] or 0) > threshold]
+    return {'count': len(over), 'worst': max(over, key=lambda session: session['state_age'])}
+
+
+def _idle_message(f):
+    worst = f['worst']
+    return '%d session(s) idle in transaction longer than %s; worst pid %s (user %s, app %r) idle %s' % (
+        f['count'], _seconds(f['threshold']), worst['pid'], worst['user'], worst['application_name'] or '',
+        _seconds(worst['state_age']))
+
+
 CONNECTIONS = Check(
     'connections', job='db_health', modes=('db_health',), option='connections',
     option_names=('connections_warning_pct', 'connections_critical_pct'), warning=80.0, critical=95.0,
@@ -46,7 +72,8 @@ CONNECTIONS = Check(
 TRANSACTION_AGE = Check(
     'transaction_age', job='db_health', modes=('db_health',), option='transaction_age',
     option_names=('transaction_age_warning', 'transaction_age_critical'), warning=3600.0, critical=None,
-    bounds=(0, YEAR), unit='s',
+    bounds=(0, YEAR), unit='s', reads='transaction_age', per='pid', field='age', message=_transaction_message,
+    reading=False,
     option_doc=("Warn when any other session's transaction has been open longer than this many seconds.",
                 'Critical for transactions open longer than this many seconds. Unset means never critical.'),
     remediation='Long transactions hold locks and stop vacuum from removing dead rows. Ask the owner to commit, '
@@ -65,6 +92,8 @@ TRANSACTION_AGE = Check(
 IDLE_IN_TRANSACTION = Check(
     'idle_in_transaction', job='db_health', modes=('db_health',), option='idle_in_transaction',
     option_names=('idle_in_transaction_warning', None), warning=600.0, bounds=(0, YEAR), unit='s',
+    reads='idle_in_transaction', field='longest_s', facts=_idle_facts, message=_idle_message,
+    shown=lambda f: f['count'], reading=False,
     option_doc=(['Warn when a session has been idle in transaction longer than this many seconds.'],),
     remediation='The application opened a transaction and went away: fix it to commit/rollback; set '
                 'idle_in_transaction_session_timeout; end the session with pg_terminate_backend(pid).',

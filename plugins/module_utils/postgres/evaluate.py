@@ -19,7 +19,7 @@ import re
 from ansible_collections.twzrd.ops.plugins.module_utils.checks import postgres as db_checks
 from ansible_collections.twzrd.ops.plugins.module_utils.checks import registry
 from ansible_collections.twzrd.ops.plugins.module_utils.core.alerts import (
-    CRITICAL, OK, WARNING, classify, make_alert, runbook,
+    CRITICAL, WARNING, make_alert, runbook,
 )
 
 DAY = 86400.0
@@ -134,29 +134,27 @@ def evaluate_connections(backends, settings, warning_pct, critical_pct,
     return alerts + evaluate_sessions(backends, xact_warning, xact_critical, idle_warning), metrics
 
 
-def evaluate_sessions(backends, xact_warning, xact_critical, idle_warning):
-    """The oldest transaction and the sessions idle in transaction of the other sessions (code checks)."""
-    alerts = []
+def session_facts(backends):
+    """What the transaction_age and idle_in_transaction entries read from the other sessions: the oldest
+    transaction (by pid) and the sessions idle in transaction with the longest idle time."""
     oldest, oldest_age, idle = _sessions(backends)
-    level, threshold = classify(oldest_age, xact_warning, xact_critical)
-    if level != OK:
-        alerts.append(make_alert(
-            'transaction_age', level, oldest_age, threshold,
-            'oldest transaction open for %s, above the %s threshold of %s (pid %s, user %s, app %r, %s)' % (
-                human_seconds(oldest_age), level, human_seconds(threshold), oldest['pid'], oldest.get('user'),
-                oldest.get('application_name') or '', oldest.get('state')),
-            db_checks.TRANSACTION_AGE.remediation_text(pid=oldest['pid']),
-            subject=str(oldest['pid'])))
+    transaction = {}
+    if oldest:
+        transaction[str(oldest['pid'])] = {'pid': oldest['pid'], 'age': oldest_age, 'user': oldest.get('user'),
+                                           'application_name': oldest.get('application_name'),
+                                           'state': oldest.get('state')}
+    sessions = [{'pid': b['pid'], 'user': b.get('user'), 'application_name': b.get('application_name'),
+                 'state_age': b.get('state_age')} for b in idle]
+    return {'transaction_age': transaction,
+            'idle_in_transaction': {'sessions': sessions,
+                                    'longest_s': max([b['state_age'] or 0 for b in sessions] or [0])}}
 
-    idle_long = [b for b in idle if idle_warning is not None and (b.get('state_age') or 0) > idle_warning]
-    if idle_long:
-        worst = max(idle_long, key=lambda b: b['state_age'])
-        alerts.append(make_alert(
-            'idle_in_transaction', WARNING, len(idle_long), idle_warning,
-            '%d session(s) idle in transaction longer than %s; worst pid %s (user %s, app %r) idle %s' % (
-                len(idle_long), human_seconds(idle_warning), worst['pid'], worst.get('user'),
-                worst.get('application_name') or '', human_seconds(worst['state_age'])),
-            db_checks.IDLE_IN_TRANSACTION.remediation_text()))
+
+def evaluate_sessions(backends, xact_warning, xact_critical, idle_warning):
+    """The oldest transaction and the sessions idle in transaction of the other sessions."""
+    alerts, dummy = evaluate_checks([db_checks.TRANSACTION_AGE, db_checks.IDLE_IN_TRANSACTION], session_facts(backends), {
+        'transaction_age_warning': xact_warning, 'transaction_age_critical': xact_critical,
+        'idle_in_transaction_warning': idle_warning})
     return alerts
 
 

@@ -99,10 +99,8 @@ def run_db_health(params, section, now=None):
                 found, metrics['visibility'] = db_checks.evaluate_visibility(visibility, backends)
                 alerts.extend(found)
             metrics['connections'] = db_checks.connection_metrics(backends, settings, visibility=visibility)
-            measure([db_entries.CONNECTIONS], {'connections': metrics['connections']})
-            alerts.extend(db_checks.evaluate_sessions(
-                backends, params['transaction_age_warning'], params['transaction_age_critical'],
-                params['idle_in_transaction_warning']))
+            measure([db_entries.CONNECTIONS, db_entries.TRANSACTION_AGE, db_entries.IDLE_IN_TRANSACTION],
+                    dict(db_checks.session_facts(backends), connections=metrics['connections']))
 
         ok, sizes = attempt('database_size', lambda: db_collect.collect_database_sizes(conn))
         if ok:
