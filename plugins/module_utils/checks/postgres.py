@@ -7,8 +7,9 @@ The threshold entries own their options (names, defaults, bounds, documentation)
 ``make generate`` derives the module's threshold options and their DOCUMENTATION fragment
 (plugins/doc_fragments/db_health_checks.py), the module_args lookup's names, the Prometheus rules and
 their tests and the docs' table (docs/db_health.md).  ``reads`` names what an entry compares in the facts
-postgres/evaluate.py prepares from the collected data (``check_facts``); ``registry.evaluate`` turns them into
-the alerts and, in the same pass, the readings of the report stage's hysteresis.
+postgres/evaluate.py prepares from the collected data; ``registry.evaluate`` (runs/db_health.py) turns them
+into the alerts and, in the same pass, the readings of the report stage's hysteresis.  database_growth (two
+thresholds, % and bytes per day) stays code in postgres/evaluate.py with the remediation from here.
 Checks that are not a threshold (migrations, expected tables, primary keys, pg_monitor, the size forecast)
 are registered with ``code=True`` for their docs and runbooks.
 """

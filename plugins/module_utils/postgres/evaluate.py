@@ -4,11 +4,12 @@
 """Evaluators for twzrd_db_health: collected data + thresholds -> metrics, facts and alerts.
 
 Pure functions, no I/O (the collectors in postgres/collect.py read the server).
-The threshold checks (connections, dead rows, wraparound, latency) are entries of the check registry
-(checks/postgres.py): here each collection becomes the result's metrics and the facts those entries read,
-and :func:`evaluate_checks` turns facts into their alerts and readings in one pass.  The checks that are
-not a threshold (pg_monitor, primary keys, migrations, expected tables) and the session checks are code
-here.  Alerts always carry value, threshold and remediation (docs/db_health.md).
+The threshold checks (connections, transaction age, idle in transaction, dead rows, wraparound, latency)
+are entries of the check registry (checks/postgres.py): here each collection becomes the result's metrics
+and the facts those entries read, and :func:`evaluate_checks` turns facts into their alerts and readings in
+one pass.  Database growth (two thresholds) and the checks that are not a threshold (pg_monitor, primary
+keys, migrations, expected tables) are code here.  Alerts always carry value, threshold and remediation
+(docs/db_health.md).
 """
 
 from __future__ import absolute_import, division, print_function
