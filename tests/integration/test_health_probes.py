@@ -101,6 +101,11 @@ def test_a_closed_postgres_port_is_critical_and_nothing_configured_probes_nothin
     ({'postgres_ping': {'login_port': 70000}}, 'postgres_ping.login_port'),
     ({'probe_budget': 0}, 'probe_budget must be > 0'),
     ({'probe_budget': 301}, 'probe_budget must be <= 300'),
+    # AnsibleModule itself raises TypeError on these (found by test_fuzz.py): SafeModule names them first
+    ({'postgres_ping': [3672, {'a': 'b'}, 1.5]}, 'postgres_ping must be a dictionary of options, got list'),
+    ({'postgres_ping': 5}, 'postgres_ping must be a dictionary of options, got int'),
+    ({'notify': True}, 'notify must be a dictionary of options, got bool'),
+    ({'accept': [{'check': 'disk', 'until': '2099-01-01', 'reason': 'x'}, 7]}, 'accept[1] must be a dictionary'),
 ])
 def test_bad_probe_options_fail_naming_the_parameter(tmp_path, args, expected):
     rc, result, out, err = run_module('twzrd_health', dict(args, state_file=''), tmp_path)

@@ -50,6 +50,35 @@ def _arguments_error(msg):
     raise SystemExit(1)
 
 
+def shape_errors(argument_spec, params, prefix=''):
+    """Options with suboptions given something that is not a dictionary, named.
+
+    AnsibleModule raises TypeError (a traceback, no JSON) when such an option holds
+    a number, a boolean or a list with anything but dictionaries; a string it parses
+    or refuses itself.
+    """
+    errors = []
+    for name, spec in sorted(argument_spec.items()):
+        value = params.get(name) if isinstance(params, dict) else None
+        options = spec.get('options')
+        if value is None or not options:
+            continue
+        where = prefix + name
+        if spec.get('type') == 'dict':
+            if isinstance(value, dict):
+                errors += shape_errors(options, value, where + '.')
+            elif not isinstance(value, str):
+                errors.append('%s must be a dictionary of options, got %s' % (where, type(value).__name__))
+        elif spec.get('type') == 'list' and isinstance(value, list):
+            for index, item in enumerate(value):
+                item_where = '%s[%d]' % (where, index)
+                if isinstance(item, dict):
+                    errors += shape_errors(options, item, item_where + '.')
+                else:
+                    errors.append('%s must be a dictionary of options, got %s' % (item_where, type(item).__name__))
+    return errors
+
+
 def _source():
     """Where the arguments came from, for the message (never their content: it may hold secrets)."""
     if len(sys.argv) > 1 and not sys.argv[1].startswith('-'):
@@ -71,6 +100,11 @@ class SafeModule(AnsibleModule):
         if not isinstance(self.params, dict):
             _arguments_error('ANSIBLE_MODULE_ARGS in %s must be an object of options, got %s'
                              % (_source(), type(self.params).__name__))
+        errors = shape_errors(self.argument_spec, self.params)
+        if errors:
+            sys.stdout.write(json.dumps({'failed': True, 'msg': '; '.join(errors)}) + '\n')
+            sys.stdout.flush()
+            raise SystemExit(1)
 
     def _scrub(self, kwargs):
         params = getattr(self, 'params', None)
