@@ -107,8 +107,9 @@ def _default_text(value):
 
 # --- the whole files ----------------------------------------------------------------------
 
-def doc_fragment():
-    body = _dump({'options': option_docs(host.CHECKS)}, 0)
+def doc_fragment(checks=None, module='twzrd_health'):
+    """The generated doc fragment of one module's registry options (twzrd_health's by default)."""
+    body = _dump({'options': option_docs(host.CHECKS if checks is None else checks)}, 0)
     return ('# -*- coding: utf-8 -*-\n'
             '# Copyright: twzrd.ops contributors\n'
             '# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)\n'
@@ -116,8 +117,8 @@ def doc_fragment():
             'from __future__ import absolute_import, division, print_function\n'
             '__metaclass__ = type\n\n\n'
             'class ModuleDocFragment(object):\n'
-            '    # The threshold options of the twzrd_health checks in the check registry.\n'
-            "    DOCUMENTATION = r'''\n%s'''\n" % (NOTICE, body))
+            '    # The threshold options of the %s checks in the check registry.\n'
+            "    DOCUMENTATION = r'''\n%s'''\n" % (NOTICE, module, body))
 
 
 def _prom_value(value, percent):
@@ -325,16 +326,7 @@ DB_MODULE = 'twzrd_db_health'
 
 
 def db_doc_fragment():
-    body = _dump({'options': option_docs(db_checks.CHECKS)}, 0)
-    return ('# -*- coding: utf-8 -*-\n'
-            '# Copyright: twzrd.ops contributors\n'
-            '# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)\n'
-            '# %s\n\n'
-            'from __future__ import absolute_import, division, print_function\n'
-            '__metaclass__ = type\n\n\n'
-            'class ModuleDocFragment(object):\n'
-            '    # The threshold options of the twzrd_db_health checks in the check registry.\n'
-            "    DOCUMENTATION = r'''\n%s'''\n" % (NOTICE, body))
+    return doc_fragment(db_checks.CHECKS, DB_MODULE)
 
 
 def _db_levels(entry):
