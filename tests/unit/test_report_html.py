@@ -2,6 +2,7 @@
 import calendar
 
 from ansible_collections.twzrd.ops.plugins.module_utils.state import history
+from ansible_collections.twzrd.ops.plugins.module_utils.checks import forecast
 from ansible_collections.twzrd.ops.plugins.module_utils.report import html as report_html
 from ansible_collections.twzrd.ops.plugins.module_utils.report import trends
 
@@ -67,10 +68,10 @@ def test_trends_per_day_and_top_messages():
 
 
 def test_forecast_text():
-    assert report_html.forecast_text(None) == 'no forecast'
-    assert report_html.forecast_text({'reason': 'not growing'}) == 'no forecast: not growing'
+    assert forecast.forecast_text(None) == 'no forecast'
+    assert forecast.forecast_text({'reason': 'not growing'}) == 'no forecast: not growing'
     fc = {'days_left': 9.5, 'full_date': '2026-12-10', 'rate_per_day': 1288490188}
-    assert report_html.forecast_text(fc) == 'full on 2026-12-10 (9.5 days) at +1.2 GB/day'
+    assert forecast.forecast_text(fc) == 'full on 2026-12-10 (9.5 days) at +1.2 GB/day'
 
 
 def test_only_the_newest_pages_are_kept():

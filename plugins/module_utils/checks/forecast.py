@@ -17,6 +17,7 @@ __metaclass__ = type
 import time
 
 from ansible_collections.twzrd.ops.plugins.module_utils.core.alerts import CRITICAL, WARNING, make_alert, runbook
+from ansible_collections.twzrd.ops.plugins.module_utils.core.units import human_bytes
 
 DAY = 86400.0
 DROP_SHARE = 0.01          # a fall of 1 % of the capacity between two samples is a cleanup
@@ -103,6 +104,15 @@ def forecast_level(days_left, warning_days, critical_days):
     return None, None
 
 
+def forecast_text(fc):
+    """``full on 2026-12-10 (9.5 days) at +1.2 GB/day`` or why there is no forecast."""
+    if not fc:
+        return 'no forecast'
+    if 'days_left' not in fc:
+        return 'no forecast: %s' % fc.get('reason', 'unknown')
+    return 'full on %s (%.1f days) at +%s/day' % (fc['full_date'], fc['days_left'], human_bytes(fc['rate_per_day']))
+
+
 def forecast_alert(check, subject, what, place, fc, warning_days, critical_days):
     """The alert for one forecast, or None. ``what``: "disk /"; ``place``: the mount in the remediation."""
     if 'days_left' not in fc:
@@ -110,8 +120,6 @@ def forecast_alert(check, subject, what, place, fc, warning_days, critical_days)
     level, threshold = forecast_level(fc['days_left'], warning_days, critical_days)
     if level is None:
         return None
-    # db_checks is the database job's module: the hourly job imports it only for an alert.
-    from ansible_collections.twzrd.ops.plugins.module_utils.postgres.evaluate import human_bytes  # pylint: disable=import-outside-toplevel
     alert = make_alert(
         check, level, round(fc['days_left'], 1), threshold,
         '%s will be full in %.1f days (on %s) at +%s/day (least squares over %d samples since %s); '

@@ -19,6 +19,7 @@ import re
 
 from ansible_collections.twzrd.ops.plugins.module_utils.checks import postgres as db_checks
 from ansible_collections.twzrd.ops.plugins.module_utils.checks import registry
+from ansible_collections.twzrd.ops.plugins.module_utils.core.units import human_bytes  # noqa: F401 (vacuum and callers import it here)
 from ansible_collections.twzrd.ops.plugins.module_utils.core.alerts import (
     CRITICAL, WARNING, make_alert, runbook,
 )
@@ -32,15 +33,6 @@ SIZE_HISTORY = 30
 
 def table_label(table):
     return '%s.%s' % (table['schema'], table['name'])
-
-
-def human_bytes(value):
-    value = float(value or 0)
-    for unit in ('B', 'kB', 'MB', 'GB', 'TB'):
-        if abs(value) < 1024 or unit == 'TB':
-            return ('%d %s' % (value, unit)) if unit == 'B' else ('%.1f %s' % (value, unit))
-        value /= 1024.0
-    return '%.1f TB' % value
 
 
 def human_seconds(value):

@@ -21,7 +21,8 @@ import time
 from html import escape as _escape
 
 from ansible_collections.twzrd.ops.plugins.module_utils.report import text_table
-from ansible_collections.twzrd.ops.plugins.module_utils.postgres.evaluate import human_bytes
+from ansible_collections.twzrd.ops.plugins.module_utils.checks.forecast import forecast_text
+from ansible_collections.twzrd.ops.plugins.module_utils.core.units import human_bytes
 from ansible_collections.twzrd.ops.plugins.module_utils.report.charts import CHARTS, render_charts  # matplotlib: not yet
 from ansible_collections.twzrd.ops.plugins.module_utils.report.sparkline import BARS, HEADING as SPARKLINE_HEADING
 
@@ -101,15 +102,6 @@ def _memory_caption(report):
     if swap and report['swap']['present']:
         parts.append('week max %.1f%%' % swap[2])
     return '; '.join(parts) + '.'
-
-
-def forecast_text(fc):
-    """``full on 2026-12-10 (9.5 days) at +1.2 GB/day`` or why there is no forecast."""
-    if not fc:
-        return 'no forecast'
-    if 'days_left' not in fc:
-        return 'no forecast: %s' % fc.get('reason', 'unknown')
-    return 'full on %s (%.1f days) at +%s/day' % (fc['full_date'], fc['days_left'], human_bytes(fc['rate_per_day']))
 
 
 def _disk_caption(report):

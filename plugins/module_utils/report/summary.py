@@ -8,7 +8,8 @@ __metaclass__ = type
 
 import time
 
-from ansible_collections.twzrd.ops.plugins.module_utils.report.html import forecast_text
+# Not from report.html: the hourly job prints this line and never draws the page.
+from ansible_collections.twzrd.ops.plugins.module_utils.checks.forecast import forecast_text
 from ansible_collections.twzrd.ops.plugins.module_utils.report.sparkline import HEADING, week_line
 
 
