@@ -3,7 +3,8 @@
 A quiet hourly alerts run of this collection (swap, memory, oom_kills, load, disk, inodes, PM2 crashes
 through the registry, at their default thresholds; nothing crosses them here) against the same run
 of the collection before the registry (git ref ``TWZRD_BENCH_BASELINE``, default the main commit this
-work started from), alternating, ``TWZRD_BENCH_RUNS`` (15) runs each, medians. Both sides are unpacked the
+work started from), alternating, ``TWZRD_BENCH_RUNS`` (45) runs each, medians (with 15 one invocation
+landed anywhere between 0.89 and 1.14 on an idle VM, bench/README.md). Both sides are unpacked the
 same way (``git archive`` of ``plugins``; the candidate is ``TWZRD_BENCH_CANDIDATE``, default HEAD): an
 unpacked copy runs ~10 % slower than the repository's own tree, so comparing against that would flatter
 the candidate. Each side keeps its own state file, as the hourly job does (after one unmeasured run, the
@@ -29,7 +30,7 @@ from pg_harness import PgCluster  # noqa: E402  pylint: disable=wrong-import-pos
 
 BASELINE = os.environ.get('TWZRD_BENCH_BASELINE', '676f3b3cb622d3c993252603ca5a89ceda6e6cd8')
 CANDIDATE = os.environ.get('TWZRD_BENCH_CANDIDATE', 'HEAD')
-RUNS = int(os.environ.get('TWZRD_BENCH_RUNS', '15'))
+RUNS = int(os.environ.get('TWZRD_BENCH_RUNS', '45'))
 PROBES = os.environ.get('TWZRD_BENCH_PROBES', '1') != '0'
 MODULE = 'ansible_collections.twzrd.ops.plugins.modules.twzrd_health'
 TARGET = 1.10
