@@ -77,6 +77,7 @@ lint: venv collection
 # Files derived from the check registry (plugins/module_utils/checks/); a unit test fails when stale.
 generate: venv collection
 	@$(BIN)/python scripts/generate.py
+	@$(BIN)/python scripts/gen_runner_shared.py
 
 unit: venv collection
 	@$(BIN)/python -m pytest tests/unit -q $(PYTEST_ARGS)

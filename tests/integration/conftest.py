@@ -6,6 +6,13 @@ from harness import OtherUserPm2, Pm2, default_pm2_bin
 from pg_harness import *  # noqa: F401,F403  # pylint: disable=wildcard-import,unused-wildcard-import
 
 
+def pytest_configure(config):
+    # `make integration` runs the suite on two xdist workers, then these tests alone: they find every PM2
+    # daemon on the host, so another worker's (or a Molecule container's) daemon would be in their count.
+    config.addinivalue_line('markers', 'host_wide: sees every PM2 daemon on the host; runs after the '
+                                       'parallel part, with no other test running')
+
+
 @pytest.fixture(scope='session')
 def pm2_bin():
     path = default_pm2_bin()

@@ -24,6 +24,9 @@ QUIET_SYSTEM = {'load_warning': 1000, 'load_critical': 2000, 'disk_warning': 99.
                 'swap_warning': 99.8, 'swap_critical': 99.9}
 IMPOSTOR_USER = 'daemon'
 
+# Discovery sees every PM2 daemon on the host: run alone, after the parallel part (conftest.py).
+pytestmark = pytest.mark.host_wide
+
 
 @pytest.fixture(autouse=True)
 def as_root():

@@ -15,6 +15,9 @@ from ansible_collections.twzrd.ops.plugins.module_utils.pm2.discovery import sca
 QUIET_SYSTEM = {'load_warning': 1000, 'load_critical': 2000, 'disk_warning': 99.8, 'disk_critical': 99.9,
                 'swap_warning': 99.8, 'swap_critical': 99.9}
 
+# Discovery sees every PM2 daemon on the host: run alone, after the parallel part (conftest.py).
+pytestmark = pytest.mark.host_wide
+
 
 @pytest.fixture(autouse=True)
 def no_foreign_daemons():
