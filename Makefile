@@ -82,8 +82,14 @@ generate: venv collection
 unit: venv collection
 	@$(BIN)/python -m pytest tests/unit -q $(PYTEST_ARGS)
 
+# On INTEGRATION_WORKERS xdist workers (most tests wait on PostgreSQL, PM2 or a subprocess), then the
+# host_wide tests alone: PM2 discovery counts every daemon on the host, other workers' too.
+# pytest's exit 5 ("no tests collected") is fine when PYTEST_ARGS selects tests of one part only.
+INTEGRATION_WORKERS ?= 2
 integration: deps
-	@TWZRD_PM2=$(PM2) $(BIN)/python -m pytest tests/integration -q -rs $(PYTEST_ARGS)
+	@TWZRD_PM2=$(PM2) $(BIN)/python -m pytest tests/integration -q -rs -n $(INTEGRATION_WORKERS) --dist worksteal \
+	  -m 'not host_wide' $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	@TWZRD_PM2=$(PM2) $(BIN)/python -m pytest tests/integration -q -rs -m host_wide $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 # The Hypothesis suite with twenty times the examples, randomized (make integration runs the short one).
 fuzz: deps

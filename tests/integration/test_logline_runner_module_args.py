@@ -38,9 +38,22 @@ def test_wrongly_shaped_arguments_fail_clearly(tmp_path, module, content, words)
 
 
 def test_a_missing_file_is_named(tmp_path):
-    proc = run_module('twzrd_health', str(tmp_path / 'nowhere.json'))
+    # in full, however deep the directory (xdist's tmp paths are longer than 80 characters)
+    path = tmp_path.joinpath('a-directory-name-long-enough-to-pass-eighty-characters', 'nowhere.json')
+    proc = run_module('twzrd_health', str(path))
     assert 'Traceback' not in proc.stdout + proc.stderr and proc.returncode == 1
-    assert 'no such file %s' % (tmp_path / 'nowhere.json') in json.loads(proc.stdout)['msg']
+    assert 'no such file %s' % path in json.loads(proc.stdout)['msg']
+
+
+@pytest.mark.parametrize('module', MODULES)
+def test_arguments_given_inline_that_do_not_parse_are_not_echoed(module):
+    # Without a file, AnsibleModule reads the argument itself as the JSON: a typo must not print its
+    # beginning, where a password may be.
+    inline = '{"ANSIBLE_MODULE_ARGS": {"login_password": "s3cret-pw", "mode": "alerts",}}'
+    proc = run_module(module, inline)
+    assert 'Traceback' not in proc.stdout + proc.stderr and proc.returncode == 1
+    assert 's3cret-pw' not in proc.stdout + proc.stderr
+    assert 'not valid JSON' in json.loads(proc.stdout)['msg']
 
 
 def test_empty_standard_input_is_named():

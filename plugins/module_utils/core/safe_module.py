@@ -82,8 +82,13 @@ def shape_errors(argument_spec, params, prefix=''):
 def _source():
     """Where the arguments came from, for the message (never their content: it may hold secrets)."""
     if len(sys.argv) > 1 and not sys.argv[1].startswith('-'):
-        return 'the file %s' % sys.argv[1] if os.path.isfile(sys.argv[1]) else \
-            'the argument (no such file %s, and not JSON either)' % sys.argv[1][:80]
+        argument = sys.argv[1]
+        if os.path.isfile(argument):
+            return 'the file %s' % argument
+        if argument.lstrip().startswith(('{', '[')):
+            # AnsibleModule read the argument itself as the JSON: none of it is shown, a password may be there
+            return 'the argument given inline (not valid JSON; its text is not shown)'
+        return 'the argument (no such file %s, and not JSON either)' % argument
     return 'standard input'
 
 
