@@ -51,42 +51,48 @@ def collect_load():
     }
 
 
-def collect_disks(paths):
-    """Usage per path; a path that does not exist is reported, not raised."""
-    disks = {}
+def _per_path(paths, read):
+    """``{path: read(path)}``; a path that cannot be read (missing, no permission) gets ``{'error': why}``:
+    reported per path, never raised, so one bad path does not hide the others."""
+    found = {}
     for path in paths:
         try:
-            usage = psutil.disk_usage(path)
+            found[path] = read(path)
         except OSError as exc:
-            disks[path] = {'error': exc.strerror or str(exc)}
-            continue
-        disks[path] = {
-            'total_bytes': usage.total,
-            'used_bytes': usage.used,
-            'free_bytes': usage.free,
-            # like df: share of the space non-root users can fill
-            'used_percent': _pct(usage.used, usage.used + usage.free),
-        }
-    return disks
+            found[path] = {'error': exc.strerror or str(exc)}
+    return found
+
+
+def _disk_usage(path):
+    usage = psutil.disk_usage(path)
+    return {
+        'total_bytes': usage.total,
+        'used_bytes': usage.used,
+        'free_bytes': usage.free,
+        # like df: share of the space non-root users can fill
+        'used_percent': _pct(usage.used, usage.used + usage.free),
+    }
+
+
+def _inode_usage(path):
+    stat = os.statvfs(path)
+    used = stat.f_files - stat.f_ffree
+    return {
+        'total': stat.f_files,
+        'free': stat.f_ffree,
+        'used_percent': _pct(used, stat.f_files) if stat.f_files else None,
+    }
+
+
+def collect_disks(paths):
+    """Space use per path, like ``df``."""
+    return _per_path(paths, _disk_usage)
 
 
 def collect_inodes(paths):
     """Inode use per path (os.statvfs, like ``df -i``). A file system with no inode count (f_files 0:
-    btrfs, many FUSE ones) has no ``used_percent``; a path that does not exist has ``error``."""
-    inodes = {}
-    for path in paths:
-        try:
-            stat = os.statvfs(path)
-        except OSError as exc:
-            inodes[path] = {'error': exc.strerror or str(exc)}
-            continue
-        used = stat.f_files - stat.f_ffree
-        inodes[path] = {
-            'total': stat.f_files,
-            'free': stat.f_ffree,
-            'used_percent': _pct(used, stat.f_files) if stat.f_files else None,
-        }
-    return inodes
+    btrfs, many FUSE ones) has no ``used_percent``."""
+    return _per_path(paths, _inode_usage)
 
 
 def collect_uptime(now=None):
