@@ -21,18 +21,6 @@ GRACE = 0.25
 # Below this there is no point in opening a connection: the probe is reported as not run.
 MIN_PROBE_SECONDS = 0.05
 
-BUDGET_SPEC = {'probe_budget': dict(type='float', default=DEFAULT_PROBE_BUDGET)}
-BUDGET_BOUNDS = {'probe_budget': (('>', 0), MAX_PROBE_BUDGET)}
-BUDGET_DOC = '''
-  probe_budget:
-    description:
-      - Seconds that the network probes of one run (O(http_checks) and O(postgres_ping)) may take together.
-      - Each probe waits at most its own C(timeout) and never longer than what is left of this budget;
-        all probes run at the same time, so several hanging endpoints cost one timeout, not one each.
-    type: float
-    default: %s
-''' % DEFAULT_PROBE_BUDGET
-
 
 class Budget:
     """``Budget(10)``: ten seconds from now, shared by every probe that is handed this object."""

@@ -32,24 +32,6 @@ MAX_TIMEOUT = 300.0
 # A name is an alert subject, a Prometheus label value and a word in messages: keep it plain.
 NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$')
 
-SPEC = {OPTION: dict(type='dict', default={})}
-DOC = '''
-  http_checks:
-    description:
-      - Health endpoints probed every hour, by name (the name is the alert's subject).
-      - Each value is a dict with C(url) (required, http or https; redirects are not followed, no proxy is used),
-        C(status) (expected HTTP status, default 200), C(timeout) (seconds for the whole request, default 5,
-        at most 300, and never more than what is left of O(probe_budget)) and C(latency_warning_ms)
-        (an answer slower than this is a warning, default 1000, lower than C(timeout)). A plain URL string
-        is accepted as a shorthand.
-      - No answer or another status is critical.
-      - Credentials in the URL (C(http://user:password@host/)) are sent as HTTP basic auth, never in the URL,
-        and masked in results and logs.
-      - Names are 1-64 letters, digits, C(_), C(.), C(:) or C(-).
-    type: dict
-    default: {}
-'''
-
 ANCHOR = 'an-http-check-fails-or-is-slow'
 # What to do, by what went wrong (APP and URL are replaced by the check's name and masked URL).
 REMEDIATION_TEXT = {

@@ -54,44 +54,6 @@ SUBOPTIONS = {
     'timeout': dict(type='float', default=DEFAULT_TIMEOUT, description=[
         'Seconds to wait for the answer (at most 300, never more than what is left of O(probe_budget)).']),
 }
-SPEC = {OPTION: dict(type='dict', options=dict(
-    (name, dict((key, value) for key, value in sub.items() if key != 'description'))
-    for name, sub in SUBOPTIONS.items()))}
-DOC = '''
-  postgres_ping:
-    description:
-      - When set (V({}) is enough for the local server), checks every hour that a PostgreSQL server answers,
-        like C(pg_isready); no role or password is needed. No answer, or an answer that it cannot take
-        connections now (starting up, shutting down, a standby not open for reads), is critical.
-      - The server logs the probe as one failed login (role C(twzrd_ping)) per run, as it does for C(pg_isready).
-    type: dict
-    suboptions:
-      login_host:
-        description:
-          - Host name or IP address of the server. Takes precedence over O(postgres_ping.login_unix_socket).
-          - When neither is set, the unix socket directory C(/var/run/postgresql) is used.
-        type: str
-        default: ''
-        aliases: [host]
-      login_unix_socket:
-        description:
-          - Directory holding the server's unix socket (C(.s.PGSQL.PORT) in it).
-        type: str
-        default: ''
-        aliases: [unix_socket]
-      login_port:
-        description:
-          - Server port (also names the unix socket file).
-        type: int
-        default: 5432
-        aliases: [port]
-      timeout:
-        description:
-          - Seconds to wait for the answer (at most 300, never more than what is left of O(probe_budget)).
-        type: float
-        default: 5
-'''
-
 ANCHOR = 'postgresql-does-not-answer-the-hourly-ping'
 REMEDIATION_TEXT = ('See whether PostgreSQL runs and why not: `pg_lsclusters`, `systemctl status postgresql`, '
                     '`sudo tail -50 /var/log/postgresql/postgresql-*-main.log`; start it again once the cause '
