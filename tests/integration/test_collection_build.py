@@ -38,7 +38,7 @@ def test_build_install_and_ansible_doc(tmp_path):
 # test-only address `make galaxy-check` uses.
 TEST_URL = 'https://galaxy-check.invalid/twzrd/ops'
 # What users need, and all of it: the top level of the tarball.
-SHIPPED = {'MANIFEST.json', 'FILES.json', 'README.md', 'COPYING', 'CHANGELOG.md', 'install.yml',
+SHIPPED = {'MANIFEST.json', 'FILES.json', 'README.md', 'COPYING', 'CHANGELOG.md', 'install.yml', 'requirements.txt', 'bindep.txt',
            'changelogs', 'docs', 'extras', 'meta', 'playbooks', 'plugins', 'roles'}
 SHIPPED_DIRS = ('docs/', 'extras/', 'meta/', 'playbooks/', 'plugins/', 'roles/')
 
