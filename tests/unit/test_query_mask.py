@@ -1,5 +1,6 @@
 """Masking another session's query text (postgres/query_mask.py): no literal or number survives, the rest does."""
 import random
+import re
 
 import pytest
 
@@ -8,6 +9,7 @@ from ansible_collections.twzrd.ops.plugins.module_utils.postgres.query_mask impo
 )
 
 SECRET = 'Zq7s3cr3t'
+_SPACES_RE = re.compile(r'\s+')
 
 
 @pytest.mark.parametrize('query, masked', [
@@ -112,3 +114,15 @@ def test_no_secret_survives_any_literal_syntax(seed):
         masked = mask_literals(query)
         assert SECRET not in masked, (query, masked)
         assert masked == 'UPDATE users SET token = ? WHERE name = ? AND n = ?', (query, masked)
+
+
+@pytest.mark.parametrize('seed', range(10))
+def test_stopping_early_shows_what_masking_everything_then_cutting_shows(seed):
+    rng = random.Random(seed)
+    parts = ['SELECT', 'a1', "'s3cr3t'", "E'x\\'y'", '$$ z $$', '42', '3.5', '/* c */', '-- l\n', '"Q""x"', ',',
+             '\n\n   ', '\t', '(', ')', '=', '$1', 'b']
+    for _ in range(30):
+        query = ' '.join(rng.choice(parts) for _ in range(rng.randint(1, 400)))
+        whole = _SPACES_RE.sub(' ', mask_literals(query)).strip()
+        expected = whole if len(whole) <= QUERY_CHARS else whole[:QUERY_CHARS].rstrip() + ELLIPSIS
+        assert mask_query(query) == expected

@@ -34,21 +34,15 @@ _SPACES = re.compile(r'\s+')
 _PLAIN_PREFIXES = ('b', 'x', 'n')  # B'0101', X'1F', N'text': standard literals
 
 
+# what follows the opening quote, up to and with the closing one (or to the end): '' is a quote inside, and
+# in E'' strings a backslash escapes the next character
+_STANDARD_BODY = re.compile(r"[^']*(?:''[^']*)*(?:'|\Z)")
+_ESCAPE_BODY = re.compile(r"[^'\\]*(?:(?:''|\\.|\\\Z)[^'\\]*)*(?:'|\Z)", re.S)
+
+
 def _quoted_end(text, start, backslash):
     """Index after the literal whose opening quote is at ``start`` (len(text) when it never ends)."""
-    index, size = start + 1, len(text)
-    while index < size:
-        char = text[index]
-        if backslash and char == '\\':
-            index += 2
-            continue
-        if char == "'":
-            if index + 1 < size and text[index + 1] == "'":
-                index += 2
-                continue
-            return index + 1
-        index += 1
-    return size
+    return (_ESCAPE_BODY if backslash else _STANDARD_BODY).match(text, start + 1).end()
 
 
 def _identifier_end(text, start):
@@ -82,11 +76,19 @@ def _block_comment_end(text, start):
     return size
 
 
-def mask_literals(text):
-    """``text`` with literals, numbers and comments replaced by ``?`` (identifiers, keywords, ``$1`` kept)."""
+def mask_literals(text, stop=None):
+    """``text`` with literals, numbers and comments replaced by ``?`` (identifiers, keywords, ``$1`` kept).
+
+    With ``stop``, only the start: it ends once more than ``stop`` non-space characters are out (what a
+    caller cuts at ``stop`` characters anyway), so an 8 kB query costs what its first lines cost.
+    """
     out = []
     index, size = 0, len(text)
+    steps = 0
     while index < size:
+        steps += 1
+        if stop is not None and steps % 32 == 0 and len(''.join(''.join(out).split())) > stop:
+            break
         char = text[index]
         nxt = text[index + 1] if index + 1 < size else ''
         if _IDENT_START.match(char):
@@ -144,7 +146,7 @@ def mask_query(text, limit=QUERY_CHARS):
     characters (then an ellipsis).  None stays None."""
     if text is None:
         return None
-    masked = _SPACES.sub(' ', mask_literals(text)).strip()
+    masked = _SPACES.sub(' ', mask_literals(text, stop=limit)).strip()
     if len(masked) > limit:
         return masked[:limit].rstrip() + ELLIPSIS
     return masked
