@@ -106,8 +106,8 @@ def test_no_secret_survives_any_literal_syntax(seed):
     """Random secrets full of quotes, backslashes, dollars and comment marks, in every literal form."""
     rng = random.Random(seed)
     alphabet = "abcXYZ019'\\$\"-*/ ;\n"
-    for _ in range(50):
-        secret = SECRET + ''.join(rng.choice(alphabet) for _ in range(rng.randint(0, 20))) + SECRET
+    for dummy in range(50):
+        secret = SECRET + ''.join(rng.choice(alphabet) for dummy_char in range(rng.randint(0, 20))) + SECRET
         kind = rng.choice(['standard', 'escape', 'dollar'])
         query = 'UPDATE users SET token = %s WHERE name = %s AND n = %d' % (
             _literal(kind, secret), _literal(rng.choice(['standard', 'escape', 'dollar']), SECRET), rng.randint(0, 99))
@@ -121,8 +121,8 @@ def test_stopping_early_shows_what_masking_everything_then_cutting_shows(seed):
     rng = random.Random(seed)
     parts = ['SELECT', 'a1', "'s3cr3t'", "E'x\\'y'", '$$ z $$', '42', '3.5', '/* c */', '-- l\n', '"Q""x"', ',',
              '\n\n   ', '\t', '(', ')', '=', '$1', 'b']
-    for _ in range(30):
-        query = ' '.join(rng.choice(parts) for _ in range(rng.randint(1, 400)))
+    for dummy in range(30):
+        query = ' '.join(rng.choice(parts) for dummy_part in range(rng.randint(1, 400)))
         whole = _SPACES_RE.sub(' ', mask_literals(query)).strip()
         expected = whole if len(whole) <= QUERY_CHARS else whole[:QUERY_CHARS].rstrip() + ELLIPSIS
         assert mask_query(query) == expected

@@ -254,8 +254,10 @@ LATENCY = Check(
                           'heavy queries, and locks; check the network path when connecting over TCP.',
               humanize='Duration', threshold_text={'warning': '50 ms'}, step=0.03))
 
+
 # --- long_queries and blocking (issue 20): one read of pg_stat_activity (postgres/collect.py: collect_activity),
 # the query text masked there (postgres/query_mask.py) -----------------------------------------------------
+
 
 def _who(session):
     return 'user %s, app %r, database %s' % (session.get('user'), session.get('application_name') or '',
