@@ -17,6 +17,8 @@ import pytest
 from harness import run_module
 from receivers import HttpReceiver
 
+from ansible_collections.twzrd.ops.plugins.module_utils.postgres import collect as db_collect
+
 SECRET = 's3cr3t-card-4111111111111111'
 CARD = '4111111111111111'
 TOKEN = 'activity-hook-Qx81'
@@ -216,6 +218,9 @@ def test_the_wait_counts_from_pg_locks_waitstart(pg_cluster, pg_db, admin, tmp_p
         time.sleep(1.2)
         result, output, dummy = run_health(pg_cluster, pg_db, tmp_path, lock_wait_warning=1, long_query_warning=1,
                                            long_query_critical=600)
+        # what a server before 14 (no waitstart) gets: the wait from the statement's start, an upper bound
+        old = [r for r in db_collect.collect_activity(admin, 130000) if r['pid'] == waiter.pid][0]
+        new = [r for r in db_collect.collect_activity(admin, 150000) if r['pid'] == waiter.pid][0]
     finally:
         holder.rollback()
         holder.close()
@@ -226,6 +231,10 @@ def test_the_wait_counts_from_pg_locks_waitstart(pg_cluster, pg_db, admin, tmp_p
     assert query['subject'] == wait['subject'] == str(waiter.pid)
     assert query['value'] - wait['value'] >= 1.5, (query['value'], wait['value'])
     assert 'waiting for a lock' in query['message'] and query['message'].endswith(': DO ?')
+    assert 'at most' not in wait['message']
+    assert old['wait_from_locks'] is False and abs(old['lock_wait'] - old['query_age']) < 0.5
+    assert new['wait_from_locks'] is True and new['query_age'] - new['lock_wait'] >= 1.5
+    assert old['query'] == new['query'] == 'DO ?'
     assert SECRET not in everything_written(tmp_path, output)
 
 

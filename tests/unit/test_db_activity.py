@@ -138,3 +138,11 @@ def test_the_facts_keep_the_masked_text_only_and_no_reading():
     assert facts['long_queries']['1']['query'] == 'SELECT * FROM t WHERE id = ?'
     dummy, readings = evaluate.evaluate_checks([entries.LONG_QUERIES, entries.BLOCKING], facts, PARAMS)
     assert readings == {}  # a pid is not a subject to follow from run to run
+
+
+def test_a_wait_measured_from_the_statement_start_says_it_is_an_upper_bound():
+    """Before PostgreSQL 14 (no pg_locks.waitstart), or in the moment before waitstart is set."""
+    rows = [row(1, query_age=100.0, lock_wait=100.0, blockers=[2], from_locks=False), row(2)]
+    assert 'waited 100s for a lock (at most: since its statement started), above' in alerts(rows)[0]['message']
+    rows = [row(1, query_age=100.0, lock_wait=90.0, blockers=[2]), row(2)]
+    assert 'waited 90s for a lock, above' in alerts(rows)[0]['message']

@@ -296,9 +296,10 @@ def _blocking_message(f):
     shown = '; '.join(_blocker_text(blocker) for blocker in blockers[:3])
     if len(blockers) > 3:
         shown += '; +%d more' % (len(blockers) - 3)
-    return 'pid %s has waited %s for a lock, above the %s threshold of %s (%s), blocked by %s; it runs: %s' % (
-        f['pid'], _seconds(f['value']), f['level'], _seconds(f['threshold']), _who(f), shown or 'unknown',
-        f.get('query'))
+    return 'pid %s has waited %s for a lock%s, above the %s threshold of %s (%s), blocked by %s; it runs: %s' % (
+        f['pid'], _seconds(f['value']), ' (at most: since its statement started)'
+        if f.get('measured_from') == 'state_change' else '', f['level'], _seconds(f['threshold']), _who(f),
+        shown or 'unknown', f.get('query'))
 
 
 def _blocking_remediation(f):

@@ -156,7 +156,10 @@ def run_db_health(params, section, now=None):
         # long queries and lock waits: one read of pg_stat_activity, the query text masked in the collector
         ok, activity = attempt('activity', lambda: db_collect.collect_activity(conn, settings['server_version_num']))
         if ok:
-            metrics['activity'] = db_checks.activity_metrics(activity, metrics.get('visibility'))
+            seen = metrics.get('visibility')  # None when the connections query failed: judge by the role alone
+            if seen is None and visibility is not None:
+                seen = {'all_sessions': db_checks.sees_all_sessions(visibility), 'hidden_sessions': None}
+            metrics['activity'] = db_checks.activity_metrics(activity, seen)
             measure([db_entries.LONG_QUERIES, db_entries.BLOCKING], db_checks.activity_facts(activity))
     finally:
         conn.close()
