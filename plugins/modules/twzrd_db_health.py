@@ -13,8 +13,8 @@ short_description: PostgreSQL health checks with thresholds (the daily db job)
 version_added: 0.1.0
 description:
   - Connects to one database and checks connections, database size and growth, tables without
-    a primary key, dead rows, transaction ID wraparound, applied migrations, expected tables and
-    query latency.
+    a primary key, dead rows, transaction ID wraparound, applied migrations, expected tables,
+    query latency, long-running queries and sessions waiting for a lock.
   - Read-only. Every query runs under O(statement_timeout) and reads only the system catalogs and
     statistics views (never C(information_schema)).
   - Returns C(status) (ok, warning, critical), C(alerts) and C(metrics) like the other twzrd.ops modules.
@@ -22,7 +22,10 @@ description:
     alert with a clear message, not a task failure.
   - The role needs C(pg_monitor) (or superuser) to see other sessions. Without it the run warns (check
     C(pg_monitor), naming the C(GRANT pg_monitor TO role) to run), still counts the sessions it cannot see,
-    and reports what only they decide (oldest transaction, idle in transaction) as unknown, never as 0.
+    and reports what only they decide (oldest transaction, idle in transaction, longest query, longest lock
+    wait) as unknown, never as 0.
+  - Other sessions' query text (in the C(long_queries) and C(blocking) messages) is masked where it is read.
+    Every literal, number and comment becomes C(?), and at most 200 characters are kept.
   - Database sizes are kept in O(state_file) (section C(twzrd_db_health)) to compute growth per day and to
     forecast when the volume that holds them is full (C(db_size_forecast)); the dead rows of the worst tables
     are kept per day for the weekly report's chart.
@@ -108,7 +111,7 @@ alerts:
       description: >-
         connection, connections, transaction_age, idle_in_transaction, pg_monitor (the role sees only its own
         sessions), database_growth, primary_keys, dead_rows, wraparound, migrations, expected_tables, latency,
-        or the check whose query failed.
+        long_queries, blocking, or the check whose query failed.
       type: str
     level:
       description: warning or critical.
@@ -149,7 +152,10 @@ recovered:
   elements: str
 metrics:
   description:
-    - Measured values per check (connections, database_size, tables, wraparound, migrations, expected_tables, latency).
+    - Measured values per check (connections, database_size, tables, wraparound, migrations, expected_tables, latency,
+      activity).
+    - C(activity) has C(active), C(longest_query_s), C(longest_query_pid), C(waiting_on_lock), C(longest_lock_wait_s)
+      and C(longest_lock_wait_pid) (0 or null when there is none); null and C(not_visible) without C(pg_monitor).
     - C(visibility) says whether the role sees every session (C(role), C(all_sessions), C(via) V(superuser),
       V(pg_monitor) or V(pg_read_all_stats), C(hidden_sessions)). Without it, C(connections) keeps C(total)
       and adds C(not_visible), and what other sessions' state decides (C(active), C(idle), C(idle_in_transaction),
@@ -168,6 +174,7 @@ metrics:
     tables: {count: 12, dead_rows_total: 150321, without_primary_key: [public.audit_log]}
     wraparound: {max_xid_age: 1234567}
     latency: {median_ms: 0.08}
+    activity: {active: 1, longest_query_s: 0.2, longest_query_pid: 4242, waiting_on_lock: 0, longest_lock_wait_s: 0.0}
 silenced:
   description:
     - Alerts matched by a silence of the host (C(twzrd-run --silence), C(docs/notifications.md)), with
