@@ -33,7 +33,8 @@ def test_the_db_thresholds_are_all_registered():
     assert OPTIONS == ['connections_warning_pct', 'connections_critical_pct', 'transaction_age_warning',
                        'transaction_age_critical', 'idle_in_transaction_warning', 'growth_warning_pct_per_day',
                        'growth_warning_bytes_per_day', 'dead_rows_warning', 'top_tables', 'wraparound_warning',
-                       'wraparound_critical', 'latency_warning_ms', 'latency_critical_ms', 'latency_samples']
+                       'wraparound_critical', 'latency_warning_ms', 'latency_critical_ms', 'latency_samples',
+                       'sequence_warning_pct', 'sequence_critical_pct']
 
 
 @pytest.mark.parametrize('change, stale', [
@@ -57,7 +58,8 @@ def test_the_db_threshold_rules_are_generated():
     assert alerts >= set(entry.rule.alert for entry in db_checks.CHECKS if entry.rule)
     assert set(entry.rule.alert for entry in db_checks.CHECKS if entry.rule) == {
         'TwzrdPostgresConnectionsHigh', 'TwzrdPostgresLongTransaction', 'TwzrdPostgresIdleInTransaction',
-        'TwzrdPostgresDatabaseGrowth', 'TwzrdPostgresDeadRows', 'TwzrdPostgresWraparound', 'TwzrdPostgresLatencyHigh'}
+        'TwzrdPostgresDatabaseGrowth', 'TwzrdPostgresDeadRows', 'TwzrdPostgresWraparound', 'TwzrdPostgresLatencyHigh',
+        'TwzrdPostgresSequenceNearMax'}
 
 
 def test_a_new_db_option_makes_the_configuration_stale(monkeypatch):

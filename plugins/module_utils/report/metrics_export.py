@@ -166,6 +166,23 @@ def _postgres(out, result):
     if metrics.get('expected_tables'):
         out.add('twzrd_pg_expected_tables_missing', len(metrics['expected_tables'].get('missing') or []),
                 'Tables of expected_tables that do not exist.')
+    _postgres_catalog(out, metrics)
+
+
+def _postgres_catalog(out, metrics):
+    """Sequences near their limit and invalid indexes (issue 20); absent when their query failed."""
+    sequences = metrics.get('sequences') or {}
+    for sequence in sequences.get('worst') or []:
+        out.add('twzrd_pg_sequence_used_ratio', _ratio(sequence.get('used_pct')),
+                'Used share of the limit of the sequences nearest theirs (labels database, sequence), 0-1.',
+                {'sequence': sequence.get('sequence')})
+    if sequences:
+        out.add('twzrd_pg_sequences_unreadable', sequences.get('unreadable'),
+                'Sequences whose value the job\'s role cannot read (no SELECT or USAGE): not checked.')
+    indexes = metrics.get('invalid_indexes')
+    if indexes:
+        out.add('twzrd_pg_invalid_indexes', indexes.get('count'), 'Invalid indexes (a failed CREATE INDEX or '
+                'REINDEX CONCURRENTLY) in the database.')
 
 
 def _vacuum(out, result):

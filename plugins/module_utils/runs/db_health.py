@@ -41,6 +41,7 @@ CHECKS_OF = {
     'expected_tables': ('expected_tables',),
     'latency': ('latency',),
 }
+CHECKS_OF.update({'sequences': ('sequences',), 'invalid_indexes': ('invalid_indexes',)})  # issue 20
 
 
 def unchecked_checks(collections):
@@ -151,6 +152,20 @@ def run_db_health(params, section, now=None):
         if ok:
             metrics['latency'] = db_checks.latency_metrics(samples)
             measure([db_entries.LATENCY], {'latency': metrics['latency']})
+
+        # issue 20: sequences near their column type's maximum, invalid indexes
+        ok, sequences = attempt('sequences', lambda: db_collect.collect_sequences(conn))
+        if ok:
+            metrics['sequences'] = db_checks.sequence_metrics(sequences)
+            measure([db_entries.SEQUENCES], {'sequences': db_checks.sequence_facts(sequences)})
+            alerts.extend(db_checks.evaluate_unreadable_sequences(
+                sequences, (visibility or {}).get('role') or params.get('login_user')))
+        ok, indexes = attempt('invalid_indexes', lambda: db_collect.collect_invalid_indexes(conn))
+        if ok:
+            found, metrics['invalid_indexes'] = db_checks.evaluate_invalid_indexes(indexes)
+            alerts.extend(found)
+        if sequences and db_checks.sequences_unread(sequences):  # what it could not read keeps its open alerts
+            metrics['unchecked'] = sorted(set(metrics.get('unchecked', [])) | set(['sequences']))
     finally:
         conn.close()
     metrics['readings'] = readings
