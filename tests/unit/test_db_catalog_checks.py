@@ -31,9 +31,9 @@ def unowned(**overrides):
     return row
 
 
-def alerts_of(rows, params=PARAMS):
+def alerts_of(rows, params=None):
     found, readings = evaluate.evaluate_checks([entries.SEQUENCES], {'sequences': evaluate.sequence_facts(rows)},
-                                               params)
+                                               params or PARAMS)
     return dict((alert['subject'], alert) for alert in found), readings
 
 
@@ -83,8 +83,9 @@ def test_an_int4_serial_warns_then_goes_critical_naming_column_value_maximum_and
 
 
 def test_quiet_sequences():
-    rows = [serial(last_value=None), serial(name='b', table_name='big', type='bigint', max_value=INT8_MAX,
-                                           column_type='bigint', last_value=1717986918),
+    bigint = serial(name='b', table_name='big', type='bigint', max_value=INT8_MAX, column_type='bigint',
+                    last_value=1717986918)
+    rows = [serial(last_value=None), bigint,
             serial(name='c', table_name='at', last_value=int(INT4_MAX * 0.75))]  # just below the threshold
     found, readings = alerts_of(rows)
     assert found == {} and len(readings) == 3
@@ -95,6 +96,9 @@ def test_each_limit_has_its_statement():
     text = identity['public.orders.id']['remediation']
     assert 'ALTER TABLE public.orders ALTER COLUMN id TYPE bigint; (its identity sequence follows)' in text
     assert 'ALTER SEQUENCE' not in text
+    bigint_sequence, dummy = alerts_of([serial(type='bigint', max_value=INT8_MAX, last_value=2000000000)])
+    text = bigint_sequence['public.orders.id']['remediation']
+    assert 'ALTER TABLE public.orders ALTER COLUMN id TYPE bigint;' in text and 'ALTER SEQUENCE' not in text
     widened, dummy = alerts_of([serial(column_type='bigint', last_value=2000000000)])
     alert = widened['public.orders.id']
     assert "of the sequence's own maximum 2,147,483,647 (AS integer)" in alert['message']
@@ -131,13 +135,13 @@ def test_metrics_list_the_nearest_and_say_what_was_not_read():
 
 
 def test_a_role_that_cannot_read_gets_one_warning_with_the_grants():
-    rows = [serial(readable=False), serial(name='x', schema='Sales', schema_sql='"Sales"', table_schema='Sales',
-                                           readable=False), serial(name='ok', table_name='fine', last_value=5)]
+    sales = serial(name='x', schema='Sales', schema_sql='"Sales"', table_schema='Sales', readable=False)
+    rows = [serial(readable=False), sales, serial(name='ok', table_name='fine', last_value=5)]
     alerts = evaluate.evaluate_unreadable_sequences(rows, 'Monitor')
     assert len(alerts) == 1
     alert = alerts[0]
-    assert (alert['check'], alert['subject'], alert['level'], alert['value']) == ('sequences', 'unreadable',
-                                                                                   'warning', 2)
+    assert (alert['check'], alert['subject'], alert['level'], alert['value']) == (
+        'sequences', 'unreadable', 'warning', 2)
     assert alert['message'].startswith('role Monitor cannot read the value of 2 of 3 sequence(s)')
     assert 'GRANT pg_read_all_data TO "Monitor";' in alert['remediation']
     assert ('GRANT SELECT ON ALL SEQUENCES IN SCHEMA "Sales" TO "Monitor"; GRANT SELECT ON ALL SEQUENCES IN SCHEMA '
@@ -192,7 +196,7 @@ def test_the_series_of_both_checks():
     assert families['twzrd_pg_sequences_unreadable'][4] == [(['db_health', 'app'], 1.0)]
     assert families['twzrd_pg_invalid_indexes'][4] == [(['db_health', 'app'], 1.0)]
     # a query that failed: no series at all, not 0
-    families = dict((f[0], f) for f in metrics_export.build_families('db_health', 'app', {'metrics': {'connected': True}},
-                                                                      'critical', 0.0, 1.0))
+    failed = {'metrics': {'connected': True}}
+    families = dict((f[0], f) for f in metrics_export.build_families('db_health', 'app', failed, 'critical', 0.0, 1.0))
     assert not set(families) & {'twzrd_pg_sequence_used_ratio', 'twzrd_pg_sequences_unreadable',
                                 'twzrd_pg_invalid_indexes'}

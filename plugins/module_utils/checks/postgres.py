@@ -292,7 +292,7 @@ def _sequence_remediation(f):
         text = 'Widen the column: ALTER TABLE %s ALTER COLUMN %s TYPE bigint;' % (f['table_sql'], f['column_sql'])
         if f['identity']:
             text += ' (its identity sequence follows).'
-        else:
+        elif f['type'] != 'bigint':
             text += (" then ALTER SEQUENCE %s AS bigint; (a serial's sequence keeps its own %s limit)."
                      % (f['sequence_sql'], f['type']))
         return (text + ' The ALTER TABLE rewrites the table and its indexes under an ACCESS EXCLUSIVE lock (no '
