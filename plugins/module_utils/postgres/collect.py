@@ -198,9 +198,10 @@ def collect_volume(path):
 
 
 # --- sequences and invalid indexes (issue 20) ----------------------------------------------
-# Locks a reader of a sequence's value (RowExclusiveLock, as pg_sequence_last_value takes it) would
-# queue behind: an ALTER SEQUENCE or an ALTER TABLE of its column in an open transaction.  Such a
-# sequence is left unread (``busy``) rather than making the whole check wait out lock_timeout.
+# Locks a reader of a sequence's value (RowExclusiveLock, as pg_sequence_last_value takes it until the
+# statement ends: the connection is autocommit) would queue behind: an ALTER SEQUENCE or a DROP in an open
+# transaction.  Such a sequence is left unread (``busy``) rather than making the whole check wait out
+# lock_timeout.
 _SEQUENCE_LOCKS = "('ShareLock', 'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock')"
 
 
