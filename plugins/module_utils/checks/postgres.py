@@ -329,8 +329,8 @@ SEQUENCES = Check(
          'sequence needs only `ALTER SEQUENCE … AS bigint`.',
     series=Series('twzrd_pg_sequence_used_ratio', 'Used share of the limit of the sequences nearest theirs (labels '
                   'database, sequence), 0-1.', scale=0.01),
-    rule=Rule('TwzrdPostgresSequenceNearMax', 'sequence {sequence} in {database} has used {value} of its '
-              'limit ({level} above {threshold})',
+    rule=Rule('TwzrdPostgresSequenceNearMax', 'sequence {sequence} at {value} of its limit ({level} above '
+              '{threshold})',
               remediation='Widen the column: ALTER TABLE ... ALTER COLUMN ... TYPE bigint (rewrites the table under '
                           'an ACCESS EXCLUSIVE lock: plan a window or migrate online) and, for a serial, ALTER '
                           'SEQUENCE ... AS bigint; the db_health result names the exact statements.',
