@@ -4,7 +4,7 @@ The cron runner (roles/install/files/twzrd_run.py) is a standard-library script 
 python3, so it still reports when the venv or the collection copy is broken: it cannot import
 the collection.  Instead it carries, between the BEGIN/END GENERATED markers, a verbatim copy of
 the log-line code of plugins/module_utils/core/logline.py, the job table of core/jobs.py and
-KNOWN_CHECKS: every check of the check registry (plugins/module_utils/checks/) and the checks of the jobs
+KNOWN_CHECKS: every check of the check registries (plugins/module_utils/checks/) and the checks of the jobs
 not in it yet (OTHER_CHECKS below), so that a silence names a check that exists.
 
     python3 scripts/gen_runner_shared.py           # rewrite the block
@@ -44,7 +44,8 @@ def known_checks():
     if COLLECTIONS not in sys.path:
         sys.path.insert(0, COLLECTIONS)
     from ansible_collections.twzrd.ops.plugins.module_utils.checks import host  # pylint: disable=import-outside-toplevel
-    names = sorted(set(entry.name for entry in host.CHECKS) | set(OTHER_CHECKS))
+    from ansible_collections.twzrd.ops.plugins.module_utils.checks import postgres  # pylint: disable=import-outside-toplevel
+    names = sorted(set(entry.name for entry in host.CHECKS + postgres.CHECKS) | set(OTHER_CHECKS))
     lines, line = [], '   '
     for name in names:
         word = ' %r,' % name
