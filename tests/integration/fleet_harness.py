@@ -166,18 +166,19 @@ class Alertmanager(Server):
 
 
 class Prometheus(Server):
-    """prometheus scraping ``targets`` ({instance name: 'host:port'}) as job ``node`` every second,
+    """prometheus scraping ``targets`` ({instance name: 'host:port'}) as job ``node`` every ``interval``,
     evaluating ``rule_files`` every second and sending to ``alertmanager`` (an :class:`Alertmanager`)."""
 
     binary = PROMETHEUS
 
-    def __init__(self, workdir, targets, rule_files=(RULES,), alertmanager=None, interval='1s'):
+    def __init__(self, workdir, targets, rule_files=(RULES,), alertmanager=None, interval='1s', scrape_configs=None):
         super().__init__(workdir)
         config = {
             'global': {'scrape_interval': interval, 'scrape_timeout': interval, 'evaluation_interval': interval},
             'rule_files': list(rule_files),
-            # instance = the host's name, as file_sd or relabelling gives it in a real fleet
-            'scrape_configs': [{'job_name': 'node', 'static_configs': [
+            # instance = the host's name, as file_sd or relabelling gives it in a real fleet;
+            # ``scrape_configs`` replaces this (a file_sd_configs job, for one)
+            'scrape_configs': scrape_configs or [{'job_name': 'node', 'static_configs': [
                 {'targets': [address], 'labels': {'instance': name}} for name, address in sorted(targets.items())]}],
         }
         if alertmanager is not None:
