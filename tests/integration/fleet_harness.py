@@ -273,17 +273,19 @@ def finish(*procs, timeout=120):
     return results
 
 
-def alertmanager_test_config(webhook_url, smtp_port, secrets_dir, group_wait='3s', group_interval='1s',
-                             shipped=ALERTMANAGER_CONFIG):
+def alertmanager_test_config(webhook_url, smtp_port, secrets_dir, smtp_user=None, group_wait='3s',
+                             group_interval='1s', shipped=ALERTMANAGER_CONFIG):
     """The shipped configuration with short timings and the test's receivers: every webhook URL, the SMTP
-    server (127.0.0.1 without TLS) and the secret files' paths. Routes, grouping, repeat interval and
-    inhibit rules stay as shipped."""
+    server (127.0.0.1 without TLS, ``smtp_user``) and the secret files' paths. Routes, grouping, repeat
+    interval, inhibit rules and send_resolved stay as shipped."""
     with open(shipped) as handle:
         config = yaml.safe_load(handle)
     config['route'].update(group_wait=group_wait, group_interval=group_interval)
     smtp = config['global']
     smtp.update(smtp_smarthost='127.0.0.1:%d' % smtp_port, smtp_require_tls=False,
                 smtp_auth_password_file=os.path.join(str(secrets_dir), 'smtp_password'))
+    if smtp_user:
+        smtp['smtp_auth_username'] = smtp_user
     for receiver in config['receivers']:
         for webhook in receiver.get('webhook_configs') or []:
             webhook['url'] = webhook_url
