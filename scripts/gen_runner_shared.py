@@ -42,7 +42,9 @@ def known_checks():
     if COLLECTIONS not in sys.path:
         sys.path.insert(0, COLLECTIONS)
     from ansible_collections.twzrd.ops.plugins.module_utils.checks import host  # pylint: disable=import-outside-toplevel
-    names = sorted(set(entry.name for entry in host.CHECKS) | set(OTHER_CHECKS))
+    from ansible_collections.twzrd.ops.plugins.module_utils.checks import postgres  # pylint: disable=import-outside-toplevel
+    # twzrd_db_health's registry entries too: a new db check needs no line in OTHER_CHECKS
+    names = sorted(set(entry.name for entry in host.CHECKS + postgres.CHECKS) | set(OTHER_CHECKS))
     lines, line = [], '   '
     for name in names:
         word = ' %r,' % name

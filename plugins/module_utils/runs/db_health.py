@@ -40,6 +40,9 @@ CHECKS_OF = {
     'migrations': ('migrations',),
     'expected_tables': ('expected_tables',),
     'latency': ('latency',),
+    # archiving and replication (issue 20)
+    'archiving': ('archiving',),
+    'replication': ('replication',),
 }
 
 
@@ -151,6 +154,18 @@ def run_db_health(params, section, now=None):
         if ok:
             metrics['latency'] = db_checks.latency_metrics(samples)
             measure([db_entries.LATENCY], {'latency': metrics['latency']})
+
+        # archiving and replication (issue 20): each collector asks pg_is_in_recovery() first; on a standby what
+        # needs a primary is not queried, and the metrics say it was skipped
+        ok, archiver = attempt('archiving', lambda: db_collect.collect_archiving(conn))
+        if ok:
+            metrics['archiving'], facts = db_checks.archiving_metrics(archiver)
+            measure([db_entries.ARCHIVING], facts)
+        ok, replication = attempt('replication', lambda: db_collect.collect_replication(
+            conn, settings['server_version_num']))
+        if ok:
+            metrics['replication'], facts = db_checks.replication_metrics(replication, params)
+            measure([db_entries.REPLICATION], facts)
     finally:
         conn.close()
     metrics['readings'] = readings
