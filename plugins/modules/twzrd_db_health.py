@@ -14,7 +14,7 @@ version_added: 0.1.0
 description:
   - Connects to one database and checks connections, database size and growth, tables without
     a primary key, dead rows, transaction ID wraparound, applied migrations, expected tables and
-    query latency.
+    query latency, and the server's WAL archiving and replication (slots on a primary, replay lag on a standby).
   - Read-only. Every query runs under O(statement_timeout) and reads only the system catalogs and
     statistics views (never C(information_schema)).
   - Returns C(status) (ok, warning, critical), C(alerts) and C(metrics) like the other twzrd.ops modules.
@@ -108,7 +108,7 @@ alerts:
       description: >-
         connection, connections, transaction_age, idle_in_transaction, pg_monitor (the role sees only its own
         sessions), database_growth, primary_keys, dead_rows, wraparound, migrations, expected_tables, latency,
-        or the check whose query failed.
+        archiving, replication, or the check whose query failed.
       type: str
     level:
       description: warning or critical.
@@ -150,6 +150,9 @@ recovered:
 metrics:
   description:
     - Measured values per check (connections, database_size, tables, wraparound, migrations, expected_tables, latency).
+    - C(archiving) (pg_stat_archiver, the segments waiting, C(failing)) and C(replication) (C(role) V(primary) with its
+      C(slots), or V(standby) with C(replay_lag_s) and C(wal_receiver)); what a server cannot be checked for (archive_mode
+      off, the slots on a standby) is named in their C(skipped), never failed.
     - C(visibility) says whether the role sees every session (C(role), C(all_sessions), C(via) V(superuser),
       V(pg_monitor) or V(pg_read_all_stats), C(hidden_sessions)). Without it, C(connections) keeps C(total)
       and adds C(not_visible), and what other sessions' state decides (C(active), C(idle), C(idle_in_transaction),

@@ -303,7 +303,7 @@ ARCHIVING = Check(
     error_anchor='wal-archiving-fails', error_level=CRITICAL,
     option_doc=(['Warn when the oldest WAL segment waiting for the archiver (a C(.ready) file in '
                  'C(pg_wal/archive_status)) is older than this many seconds.',
-                 'Read only by a role that may call C(pg_ls_archive_statusdir()) (superuser or C(pg_monitor)); a '
+                 'Read only by a role that may call the function C(pg_ls_archive_statusdir) (superuser or C(pg_monitor)); a '
                  'failing C(archive_command) is critical whatever this says.'],),
     remediation='The archiver keeps up too slowly: check how long one archive_command takes (server log, '
                 'the target\'s speed), archive_timeout forcing many small segments, or a burst of writes; '
@@ -378,11 +378,11 @@ REPLICATION = Check(
     error_message=_replication_error_message, error_remediation=_replication_error_remediation,
     error_anchor='replication-slots-and-standbys',
     option_doc=('Warn when an inactive replication slot retains more WAL than this many bytes '
-                '(C(pg_current_wal_lsn() - restart_lsn), on a primary).',
+                '(the current WAL position minus its C(restart_lsn), on a primary).',
                 'Critical when an inactive replication slot retains more WAL than this many bytes. Unset means never '
                 'critical by size (a slot whose C(wal_status) is C(lost) or C(unreserved) is critical anyway).'),
     options=[Option('replay_lag_warning', 'float', ['On a standby, warn when replay lags more than this many seconds '
-                    'behind the primary (C(now() - pg_last_xact_replay_timestamp())) while received WAL waits to be '
+                    'behind the primary (now minus C(pg_last_xact_replay_timestamp)) while received WAL waits to be '
                     'replayed.', 'With everything received replayed (an idle primary) there is no lag.'],
                     default=300.0, bounds=(0, YEAR)),
              Option('replay_lag_critical', 'float', 'On a standby, critical when replay lags more than this many '

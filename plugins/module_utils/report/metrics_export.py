@@ -193,7 +193,8 @@ def _postgres_replication(out, metrics):
                 'How far a standby\'s replay lags behind the primary, in seconds (0 when all received WAL is '
                 'replayed).')
         receiver = replication.get('wal_receiver')
-        if receiver and not receiver.startswith('unknown'):
+        # unknown to a role without pg_read_all_stats; an archive-only standby (primary_conninfo empty) streams nothing
+        if receiver and not receiver.startswith('unknown') and replication.get('primary_conninfo') is not False:
             out.add('twzrd_pg_wal_receiver_streaming', 1 if receiver == 'streaming' else 0,
                     'Whether a standby\'s WAL receiver streams from the primary (1) or not (0).')
 
