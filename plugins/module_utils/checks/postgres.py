@@ -261,6 +261,7 @@ LATENCY = Check(
 # inactive or has lost its WAL, or on a standby the one subject STANDBY_SUBJECT with its own thresholds
 # (replay_lag_warning / _critical).
 
+
 def _bytes(value):
     from ansible_collections.twzrd.ops.plugins.module_utils.core.units import human_bytes  # pylint: disable=import-outside-toplevel
     return human_bytes(value)
@@ -381,10 +382,10 @@ REPLICATION = Check(
                 '(the current WAL position minus its C(restart_lsn), on a primary).',
                 'Critical when an inactive replication slot retains more WAL than this many bytes. Unset means never '
                 'critical by size (a slot whose C(wal_status) is C(lost) or C(unreserved) is critical anyway).'),
-    options=[Option('replay_lag_warning', 'float', ['On a standby, warn when replay lags more than this many seconds '
-                    'behind the primary (now minus C(pg_last_xact_replay_timestamp)) while received WAL waits to be '
-                    'replayed.', 'With everything received replayed (an idle primary) there is no lag.'],
-                    default=300.0, bounds=(0, YEAR)),
+    options=[Option('replay_lag_warning', 'float', [
+        'On a standby, warn when replay lags more than this many seconds behind the primary (now minus '
+        'C(pg_last_xact_replay_timestamp)) while received WAL waits to be replayed.',
+        'With everything received replayed (an idle primary) there is no lag.'], default=300.0, bounds=(0, YEAR)),
              Option('replay_lag_critical', 'float', 'On a standby, critical when replay lags more than this many '
                     'seconds. Unset means never critical.', bounds=(0, YEAR))],
     anchor='replication-slots-and-standbys',
