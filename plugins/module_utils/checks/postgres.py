@@ -382,12 +382,13 @@ REPLICATION = Check(
                 '(the current WAL position minus its C(restart_lsn), on a primary).',
                 'Critical when an inactive replication slot retains more WAL than this many bytes. Unset means never '
                 'critical by size (a slot whose C(wal_status) is C(lost) or C(unreserved) is critical anyway).'),
-    options=[Option('replay_lag_warning', 'float', [
-        'On a standby, warn when replay lags more than this many seconds behind the primary (now minus '
-        'C(pg_last_xact_replay_timestamp)) while received WAL waits to be replayed.',
-        'With everything received replayed (an idle primary) there is no lag.'], default=300.0, bounds=(0, YEAR)),
-             Option('replay_lag_critical', 'float', 'On a standby, critical when replay lags more than this many '
-                    'seconds. Unset means never critical.', bounds=(0, YEAR))],
+    options=[
+        Option('replay_lag_warning', 'float', [
+            'On a standby, warn when replay lags more than this many seconds behind the primary (now minus '
+            'C(pg_last_xact_replay_timestamp)) while received WAL waits to be replayed.',
+            'With everything received replayed (an idle primary) there is no lag.'], default=300.0, bounds=(0, YEAR)),
+        Option('replay_lag_critical', 'float', 'On a standby, critical when replay lags more than this many seconds. '
+               'Unset means never critical.', bounds=(0, YEAR))],
     anchor='replication-slots-and-standbys',
     doc='On a primary: each replication slot that is inactive, with the WAL it retains (`pg_current_wal_lsn() - '
         'restart_lsn`; subject: the slot); `wal_status` `lost` or `unreserved` is critical, active or not. On a '
