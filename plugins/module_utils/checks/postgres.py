@@ -401,8 +401,8 @@ REPLICATION = Check(
     thresholds_doc='`replay_lag_warning` (300 s) / `replay_lag_critical` (unset), 0-31536000',
     series=Series('twzrd_pg_replication_slot_retained_bytes', 'WAL retained by an inactive replication slot, in '
                   'bytes (label slot).'),
-    rule=Rule('TwzrdPostgresReplicationSlotWal', 'inactive replication slot {slot} in {database} retains {value}B of '
-              'WAL (above {threshold})', remediation="If the slot's consumer is gone for good, drop it: SELECT "
+    rule=Rule('TwzrdPostgresReplicationSlotWal', 'inactive replication slot {slot} retains {value}B of WAL (above '
+              '{threshold})', remediation="If the slot's consumer is gone for good, drop it: SELECT "
               "pg_drop_replication_slot('{slot}'); otherwise fix the consumer so it catches up. Set "
               'max_slot_wal_keep_size so one slot can never fill the disk.', humanize='1024',
               threshold_text={'warning': '1 GiB'}, step=1073741824, labels=('database', 'slot')))
