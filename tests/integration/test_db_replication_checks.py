@@ -152,7 +152,8 @@ def test_a_working_archive_is_quiet(pair, tmp_path):
 
 def test_a_slow_archiver_warns_when_a_segment_waits_too_long(pair, tmp_path):
     primary, dummy = pair
-    set_archive_command(primary, 'sleep 4 && ' + primary.archive_command)
+    gate = os.path.join(primary.base, 'archive-go')  # the archive_command waits until it exists
+    set_archive_command(primary, 'while [ ! -e %s ]; do sleep 0.1; done && %s' % (gate, primary.archive_command))
     try:
         write_wal(primary)
         time.sleep(2.2)
@@ -163,6 +164,7 @@ def test_a_slow_archiver_warns_when_a_segment_waits_too_long(pair, tmp_path):
         # the same run with the default (10 min) is quiet
         assert by_check(health(primary, tmp_path), 'archiving') == []
     finally:
+        open(gate, 'w').close()
         restore_archiving(primary)
 
 
