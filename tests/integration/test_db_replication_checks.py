@@ -219,6 +219,12 @@ def test_the_standby_is_recognised_and_primary_checks_are_skipped(pair, tmp_path
     # the other checks ran as on a primary
     for name in ('connections', 'database_size', 'tables', 'wraparound', 'latency'):
         assert result['metrics'].get(name), name
+    # pg_monitor sees the WAL receiver; a plain role cannot, and is told so rather than warned
+    assert health(standby, tmp_path, user='twzrd_monitor')['metrics']['replication']['wal_receiver'] == 'streaming'
+    plain = health(standby, tmp_path, user='twzrd_plain')
+    assert by_check(plain, 'replication') == []
+    assert plain['metrics']['replication']['wal_receiver'].startswith('unknown')
+    assert plain['metrics']['replication']['role'] == 'standby'
 
 
 def test_paused_replay_warns_and_resuming_clears_it(pair, tmp_path):
