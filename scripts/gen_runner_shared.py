@@ -35,6 +35,8 @@ OTHER_CHECKS = ('connection', 'connections', 'database_growth', 'database_size',
                 'pm2_restart', 'primary_keys', 'settings', 'tables', 'transaction_age', 'vacuum_connection_lost',
                 'vacuum_failed', 'vacuum_incomplete', 'vacuum_not_found', 'vacuum_skipped', 'visibility',
                 'wraparound')
+# twzrd_db_health's long_queries and blocking, and their collection (a failed query names it)
+OTHER_CHECKS += ('activity', 'blocking', 'long_queries')
 
 
 def known_checks():

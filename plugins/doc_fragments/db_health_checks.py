@@ -90,6 +90,32 @@ options:
       - How many trivial queries to time for the median.
     type: int
     default: 5
+  long_query_warning:
+    description:
+      - Warn when another session's query has been running longer than this many seconds (since its C(query_start)).
+      - Between 0 and 31536000.
+    type: float
+    default: 300.0
+  long_query_critical:
+    description:
+      - Critical for queries running longer than this many seconds.
+      - Between 0 and 31536000.
+    type: float
+    default: 1800.0
+  lock_wait_warning:
+    description:
+      - Warn when a session has waited for a lock longer than this many seconds (since C(pg_locks.waitstart) on
+        PostgreSQL 14 and later, else since the waiting statement started).
+      - Between 0 and 31536000.
+    type: float
+    default: 60.0
+  lock_wait_critical:
+    description:
+      - Critical for lock waits longer than this many seconds (everything that needs the same lock queues behind
+        the waiter).
+      - Between 0 and 31536000.
+    type: float
+    default: 300.0
   archive_ready_warning:
     description:
       - Warn when the oldest WAL segment waiting for the archiver (a C(.ready) file in C(pg_wal/archive_status))

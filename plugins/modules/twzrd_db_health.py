@@ -13,8 +13,9 @@ short_description: PostgreSQL health checks with thresholds (the daily db job)
 version_added: 0.1.0
 description:
   - Connects to one database and checks connections, database size and growth, tables without
-    a primary key, dead rows, transaction ID wraparound, applied migrations, expected tables and
-    query latency, and the server's WAL archiving and replication (slots on a primary, replay lag on a standby).
+    a primary key, dead rows, transaction ID wraparound, applied migrations, expected tables,
+    query latency, long-running queries, sessions waiting for a lock, and the server's WAL archiving
+    and replication (slots on a primary, replay lag on a standby).
   - Read-only. Every query runs under O(statement_timeout) and reads only the system catalogs and
     statistics views (never C(information_schema)).
   - Returns C(status) (ok, warning, critical), C(alerts) and C(metrics) like the other twzrd.ops modules.
@@ -22,7 +23,10 @@ description:
     alert with a clear message, not a task failure.
   - The role needs C(pg_monitor) (or superuser) to see other sessions. Without it the run warns (check
     C(pg_monitor), naming the C(GRANT pg_monitor TO role) to run), still counts the sessions it cannot see,
-    and reports what only they decide (oldest transaction, idle in transaction) as unknown, never as 0.
+    and reports what only they decide (oldest transaction, idle in transaction, longest query, longest lock
+    wait) as unknown, never as 0.
+  - Other sessions' query text (in the C(long_queries) and C(blocking) messages) is masked where it is read.
+    Every literal, number and comment becomes C(?), and at most 200 characters are kept.
   - Database sizes are kept in O(state_file) (section C(twzrd_db_health)) to compute growth per day and to
     forecast when the volume that holds them is full (C(db_size_forecast)); the dead rows of the worst tables
     are kept per day for the weekly report's chart.
@@ -108,7 +112,7 @@ alerts:
       description: >-
         connection, connections, transaction_age, idle_in_transaction, pg_monitor (the role sees only its own
         sessions), database_growth, primary_keys, dead_rows, wraparound, migrations, expected_tables, latency,
-        archiving, replication, or the check whose query failed.
+        long_queries, blocking, archiving, replication, or the check whose query failed.
       type: str
     level:
       description: warning or critical.
@@ -149,7 +153,10 @@ recovered:
   elements: str
 metrics:
   description:
-    - Measured values per check (connections, database_size, tables, wraparound, migrations, expected_tables, latency).
+    - Measured values per check (connections, database_size, tables, wraparound, migrations, expected_tables, latency,
+      activity, archiving, replication).
+    - C(activity) has C(active), C(longest_query_s), C(longest_query_pid), C(waiting_on_lock), C(longest_lock_wait_s)
+      and C(longest_lock_wait_pid) (0 or null when there is none); null and C(not_visible) without C(pg_monitor).
     - C(archiving) (pg_stat_archiver, the segments waiting, C(failing)) and C(replication) (C(role) V(primary) with its
       C(slots), or V(standby) with C(replay_lag_s) and C(wal_receiver)); what a server cannot be checked for (archive_mode
       off, the slots on a standby) is named in their C(skipped), never failed.
@@ -171,6 +178,7 @@ metrics:
     tables: {count: 12, dead_rows_total: 150321, without_primary_key: [public.audit_log]}
     wraparound: {max_xid_age: 1234567}
     latency: {median_ms: 0.08}
+    activity: {active: 1, longest_query_s: 0.2, longest_query_pid: 4242, waiting_on_lock: 0, longest_lock_wait_s: 0.0}
 silenced:
   description:
     - Alerts matched by a silence of the host (C(twzrd-run --silence), C(docs/notifications.md)), with

@@ -57,6 +57,20 @@ def vacuum_target(name, status, message=None):
             'dead_rows_before': 20000, 'bytes_before': 8192, 'reason': 'requested'}
 
 
+# collect_activity rows: a 40-minute query, a 2-minute one, a session waiting 10 min for a lock held by an idle one
+ACTIVITY = [
+    {'pid': 700, 'user': 'app', 'application_name': 'api', 'database': 'app', 'state': 'active',
+     'backend_type': 'client backend', 'wait_event_type': None, 'query_age': 2400.0, 'lock_wait': None,
+     'wait_from_locks': False, 'blockers': None, 'query': 'SELECT * FROM t WHERE card = ?'},
+    {'pid': 701, 'user': 'app', 'application_name': 'api', 'database': 'app', 'state': 'active',
+     'backend_type': 'client backend', 'wait_event_type': 'Lock', 'query_age': 600.0, 'lock_wait': 600.0,
+     'wait_from_locks': True, 'blockers': [702], 'query': 'UPDATE t SET v = ? WHERE id = ?'},
+    {'pid': 702, 'user': 'admin', 'application_name': 'psql', 'database': 'app', 'state': 'idle in transaction',
+     'backend_type': 'client backend', 'wait_event_type': 'Client', 'query_age': 900.0, 'lock_wait': None,
+     'wait_from_locks': False, 'blockers': None, 'query': 'LOCK TABLE t'},
+]
+
+
 def all_alerts():
     """One alert (at least) of every check the collection raises."""
     alerts = []
@@ -99,6 +113,8 @@ def all_alerts():
     alerts += db_checks.evaluate_expected_tables([('public', 'epochs')], set())[0]
     alerts += db_checks.evaluate_latency([80.0, 90.0, 85.0], 50)[0]
     alerts.append(db_checks.check_error('tables', 'canceling statement due to statement timeout'))
+    alerts += db_checks.evaluate_activity(ACTIVITY, {'long_query_warning': 300, 'long_query_critical': 1800,
+                                                     'lock_wait_warning': 60, 'lock_wait_critical': 300})
     for kind in (postgres.SERVER_UNREACHABLE, postgres.AUTH_FAILED, postgres.UNKNOWN_DATABASE,
                  postgres.CONNECTION_FAILED):
         alerts.append(db_health.connection_alert(postgres.PgConnectError(kind, 'cannot connect (%s)' % kind)))
@@ -185,7 +201,7 @@ def test_numeric_thresholds_cover_the_measured_checks():
                 'connections', 'transaction_age',
                 'idle_in_transaction', 'database_growth', 'primary_keys', 'dead_rows', 'wraparound', 'migrations',
                 'expected_tables', 'latency', 'http', 'vacuum_skipped', 'vacuum_failed', 'vacuum_incomplete',
-                'vacuum_not_found']) <= numeric
+                'vacuum_not_found', 'long_queries', 'blocking']) <= numeric
 
 
 def test_dead_rows_message_names_the_alert_threshold_not_only_the_autovacuum_trigger():

@@ -117,8 +117,8 @@ PG_MONITOR = Check(
                 'every session.',
     anchor='the-check-role-cannot-see-other-sessions',
     doc='The role is neither superuser nor a member of `pg_monitor` (or `pg_read_all_stats`): it sees only its own '
-        'sessions, so `transaction_age` and `idle_in_transaction` cannot see the others (subject: the role; the '
-        'message says how many sessions were hidden).',
+        'sessions, so `transaction_age`, `idle_in_transaction`, `long_queries` and `blocking` cannot see the '
+        'others (subject: the role; the message says how many sessions were hidden).',
     todo='As a superuser: `GRANT pg_monitor TO role` (read access to statistics only).')
 
 DATABASE_GROWTH = Check(
@@ -254,6 +254,114 @@ LATENCY = Check(
               remediation='The server or the host is overloaded: check CPU/IO (top, iostat), pg_stat_activity for '
                           'heavy queries, and locks; check the network path when connecting over TCP.',
               humanize='Duration', threshold_text={'warning': '50 ms'}, step=0.03))
+
+
+# --- long_queries and blocking (issue 20): one read of pg_stat_activity (postgres/collect.py: collect_activity),
+# the query text masked there (postgres/query_mask.py) -----------------------------------------------------
+
+
+def _who(session):
+    return 'user %s, app %r, database %s' % (session.get('user'), session.get('application_name') or '',
+                                             session.get('database'))
+
+
+def _long_query_message(f):
+    return 'query of pid %s running for %s, above the %s threshold of %s (%s%s): %s' % (
+        f['pid'], _seconds(f['value']), f['level'], _seconds(f['threshold']), _who(f),
+        '; waiting for a lock' if f.get('waiting') else '', f.get('query'))
+
+
+def _long_query_remediation(f):
+    from ansible_collections.twzrd.ops.plugins.module_utils.postgres.evaluate import quote_role  # pylint: disable=import-outside-toplevel
+    return ('Ask its owner, or stop it: SELECT pg_cancel_backend({pid}) cancels the query; if it keeps running, '
+            'SELECT pg_terminate_backend({pid}) ends the session. For good: look at its plan (EXPLAIN), and set a '
+            "statement_timeout for the role or application (ALTER ROLE {role} SET statement_timeout = '5min').").format(
+                pid=f['pid'], role=quote_role(f.get('user') or 'ROLE'))
+
+
+def _blocker_text(blocker):
+    if blocker.get('pid') == 0:
+        return 'a prepared transaction (pg_prepared_xacts)'
+    if 'state' not in blocker:
+        return 'pid %s (gone or not visible)' % blocker['pid']
+    if blocker.get('state') is None:
+        return 'pid %s (user %s, not visible to this role)' % (blocker['pid'], blocker.get('user'))
+    kind = '' if blocker.get('backend_type') in (None, 'client backend') else ', %s' % blocker['backend_type']
+    return 'pid %s (user %s, app %r%s, %s, %s: %s)' % (
+        blocker['pid'], blocker.get('user'), blocker.get('application_name') or '', kind, blocker['state'],
+        'running' if blocker['state'] == 'active' else 'last query', blocker.get('query'))
+
+
+def _blocking_message(f):
+    blockers = f.get('blockers') or []
+    shown = '; '.join(_blocker_text(blocker) for blocker in blockers[:3])
+    if len(blockers) > 3:
+        shown += '; +%d more' % (len(blockers) - 3)
+    return 'pid %s has waited %s for a lock%s, above the %s threshold of %s (%s), blocked by %s; it runs: %s' % (
+        f['pid'], _seconds(f['value']), ' (at most: since its statement started)'
+        if f.get('measured_from') == 'state_change' else '', f['level'], _seconds(f['threshold']), _who(f),
+        shown or 'unknown', f.get('query'))
+
+
+def _blocking_remediation(f):
+    pids = [blocker['pid'] for blocker in f.get('blockers') or [] if blocker.get('pid')]
+    target = pids[0] if pids else 'BLOCKER_PID'
+    text = ('End the blocker, not the waiter (pid {waiter}): SELECT pg_cancel_backend({pid}) cancels its statement; '
+            'if it is idle in transaction or keeps the lock, SELECT pg_terminate_backend({pid}).').format(
+                waiter=f['pid'], pid=target)
+    if any(blocker.get('pid') == 0 for blocker in f.get('blockers') or []):
+        text += ' A prepared transaction holds it: COMMIT PREPARED or ROLLBACK PREPARED its gid (pg_prepared_xacts).'
+    return text + (" Run migrations with SET lock_timeout = '5s' so they give up instead of queueing every "
+                   'query behind them.')
+
+
+LONG_QUERIES = Check(
+    'long_queries', job='db_health', modes=('db_health',), option='long_query',
+    option_names=('long_query_warning', 'long_query_critical'), warning=300.0, critical=1800.0, bounds=(0, YEAR),
+    unit='s', reads='long_queries', per='pid', field='seconds', message=_long_query_message, reading=False,
+    option_doc=("Warn when another session's query has been running longer than this many seconds (since its "
+                'C(query_start)).', 'Critical for queries running longer than this many seconds.'),
+    remediation=_long_query_remediation,
+    anchor='a-query-runs-for-too-long',
+    doc='Active queries of other client sessions (not autovacuum, not replication) running longer than the '
+        'threshold, one alert each (subject: the pid; the message names user, application, database, how long and '
+        'the first 200 characters of the query with every literal, number and comment masked as `?`).',
+    todo='Ask the owner, or `SELECT pg_cancel_backend(pid)`, then `pg_terminate_backend(pid)` if it keeps running; set '
+         '`statement_timeout` for the role or application.',
+    series=Series('twzrd_pg_longest_query_seconds', 'How long the longest active query of another session has been '
+                  'running, in seconds (0: none).'),
+    rule=Rule('TwzrdPostgresLongQuery', 'a query has been running for {value} ({level} above {threshold})',
+              remediation='Find it: SELECT pid, usename, application_name, now() - query_start FROM pg_stat_activity '
+                          "WHERE state = 'active' ORDER BY query_start LIMIT 5; ask its owner, or SELECT "
+                          'pg_cancel_backend(pid), then pg_terminate_backend(pid) if it keeps running; set a '
+                          'statement_timeout for the role or application.', humanize='Duration',
+              threshold_text={'warning': '5 min', 'critical': '30 min'}, step=1))
+
+BLOCKING = Check(
+    'blocking', job='db_health', modes=('db_health',), option='lock_wait',
+    option_names=('lock_wait_warning', 'lock_wait_critical'), warning=60.0, critical=300.0, bounds=(0, YEAR),
+    unit='s', reads='blocking', per='pid', field='seconds', message=_blocking_message, reading=False,
+    option_doc=('Warn when a session has waited for a lock longer than this many seconds (since '
+                'C(pg_locks.waitstart) on PostgreSQL 14 and later, else since the waiting statement started).',
+                'Critical for lock waits longer than this many seconds (everything that needs the same lock queues '
+                'behind the waiter).'),
+    remediation=_blocking_remediation,
+    anchor='a-session-waits-for-a-lock',
+    doc='Sessions waiting for a lock longer than the threshold, one alert each (subject: the waiting pid), naming '
+        'the blocking pid(s) from `pg_blocking_pids()` with their user, application, state and masked query, and '
+        'what the waiter runs (masked). The wait counts from `pg_locks.waitstart` (PostgreSQL 14+; before, from '
+        'the statement\'s start, an upper bound).',
+    todo='End the blocker, not the waiter: `SELECT pg_cancel_backend(blocker)`, `pg_terminate_backend(blocker)` if it '
+         'is idle in transaction; run migrations with `lock_timeout`.',
+    series=Series('twzrd_pg_longest_lock_wait_seconds', 'How long the longest lock wait of a session has lasted, in '
+                  'seconds (0: none).'),
+    rule=Rule('TwzrdPostgresLockWait', 'a session has waited {value} for a lock ({level} above {threshold})',
+              remediation='Find the blocker: SELECT pid, pg_blocking_pids(pid), now() - state_change FROM '
+                          "pg_stat_activity WHERE wait_event_type = 'Lock'; end the blocker, not the waiter "
+                          '(pg_cancel_backend, pg_terminate_backend if it is idle in transaction); run migrations '
+                          'with lock_timeout.', humanize='Duration',
+              threshold_text={'warning': '1 min', 'critical': '5 min'}, step=1))
+
 
 # -- archiving and replication (issue 20) -------------------------------------------------
 # postgres/evaluate.py (archiving_metrics, replication_metrics) prepares what they read: archiving a failure
@@ -409,5 +517,6 @@ REPLICATION = Check(
 
 # In the order docs/db_health.md lists them.
 CHECKS = [CONNECTIONS, TRANSACTION_AGE, IDLE_IN_TRANSACTION, PG_MONITOR, DATABASE_GROWTH, DB_SIZE_FORECAST,
-          PRIMARY_KEYS, DEAD_ROWS, WRAPAROUND, MIGRATIONS, EXPECTED_TABLES, LATENCY, ARCHIVING, REPLICATION]
+          PRIMARY_KEYS, DEAD_ROWS, WRAPAROUND, MIGRATIONS, EXPECTED_TABLES, LATENCY, LONG_QUERIES, BLOCKING,
+          ARCHIVING, REPLICATION]
 BY_NAME = dict((entry.name, entry) for entry in CHECKS)

@@ -7,7 +7,9 @@ Each function takes an open connection and returns plain data (dicts,
 lists, numbers) that the evaluators in postgres/evaluate.py turn into alerts.
 Only catalogs (pg_class, pg_index, pg_namespace, pg_stat_*) are queried:
 information_schema is ~40x slower on a few thousand tables (docs/design.md, "PostgreSQL facts").
-No query ever returns another session's query text (it may hold secrets).
+Another session's query text may hold secrets: only collect_activity reads it, and masks it there
+(postgres/query_mask.py: literals and numbers become ?) before it returns, so no literal of it leaves the
+collector.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -18,6 +20,7 @@ import os
 from ansible_collections.twzrd.ops.plugins.module_utils.postgres.connection import (
     fetch_all, fetch_one, sql, timed_roundtrips,
 )
+from ansible_collections.twzrd.ops.plugins.module_utils.postgres.query_mask import mask_query
 
 # Sizes.  pg_total_relation_size stats every file of a table, its indexes
 # and TOAST (~270 ms for 5,000 tables here) and opens the table with
@@ -195,6 +198,54 @@ def collect_volume(path):
     except (IOError, OSError):
         return None
     return {'path': path, 'free_bytes': stats.f_bavail * stats.f_frsize}
+
+
+# --- Long queries and lock waits (checks long_queries, blocking) ------------------------------------
+# One read of pg_stat_activity serves both.  It is the one query that reads another session's query text:
+# the text is masked (postgres/query_mask.py) before collect_activity returns, so no literal or number of it
+# reaches a result, a log line, a notification or the state file.  pg_blocking_pids() and pg_locks only for
+# the sessions waiting on a lock.  A role without pg_monitor sees state and query of its own sessions only:
+# the others are not here at all (evaluate.activity_metrics says so).
+QUERY_READ_CHARS = 8192  # read at most this much of a query; a literal cut here is masked to the end
+
+_ACTIVITY = (
+    "WITH a AS (SELECT pid, datname, usename, application_name, state, backend_type, wait_event_type, "
+    "           wait_event, query_start, state_change, left(query, %d) AS query "
+    "           FROM pg_stat_activity WHERE pid <> pg_backend_pid()), "
+    "waiting AS (SELECT pid, pg_blocking_pids(pid) AS blockers FROM a "
+    "            WHERE wait_event_type = 'Lock' AND backend_type = 'client backend'), "
+    "since AS ({since}) "
+    "SELECT a.pid, a.datname AS database, a.usename AS user, a.application_name, a.state, a.backend_type, "
+    "a.wait_event_type, a.wait_event, "
+    "EXTRACT(EPOCH FROM (clock_timestamp() - a.query_start))::float8 AS query_age, "
+    "EXTRACT(EPOCH FROM (clock_timestamp() - COALESCE(since.waitstart, a.state_change)))::float8 AS lock_wait, "
+    "since.waitstart IS NOT NULL AS wait_from_locks, w.blockers, a.query "
+    "FROM a LEFT JOIN waiting w ON w.pid = a.pid LEFT JOIN since ON since.pid = a.pid "
+    "WHERE (a.state = 'active' AND a.backend_type = 'client backend') "
+    "OR a.pid IN (SELECT unnest(blockers) FROM waiting) "
+    "ORDER BY a.query_start" % QUERY_READ_CHARS)
+# pg_locks.waitstart (PostgreSQL 14+): when the wait for the lock began.  It can be NULL for a moment after
+# the wait starts, and before 14 it does not exist: then state_change (when the waiting statement started,
+# an upper bound of the wait) stands in.
+_WAITSTART = ("SELECT pid, min(waitstart) AS waitstart FROM pg_locks "
+              "WHERE NOT granted AND pid IN (SELECT pid FROM waiting) GROUP BY pid")
+_NO_WAITSTART = "SELECT NULL::int AS pid, NULL::timestamptz AS waitstart WHERE false"
+
+
+def collect_activity(conn, server_version_num):
+    """Active client backends of other sessions, the ones waiting on a lock with their blockers' pids, and the
+    blocking sessions themselves (whatever their state), each with its query masked.
+
+    Ages in seconds: ``query_age`` since query_start, ``lock_wait`` since pg_locks.waitstart (PG 14+,
+    ``wait_from_locks``) or else since state_change.  ``blockers`` is None for a session that does not wait
+    on a lock; pid 0 in it is a prepared transaction.
+    """
+    since = _WAITSTART if server_version_num >= 140000 else _NO_WAITSTART
+    rows = fetch_all(conn, _ACTIVITY.replace('{since}', since))
+    for row in rows:
+        row['query'] = mask_query(row.get('query'))
+        row['blockers'] = list(row['blockers']) if row.get('blockers') is not None else None
+    return rows
 
 
 # -- archiving and replication (issue 20) ------------------------------------------------

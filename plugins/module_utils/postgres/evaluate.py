@@ -101,7 +101,8 @@ def evaluate_visibility(visibility, backends):
     alert = make_alert(
         'pg_monitor', WARNING, 'no pg_monitor', 'pg_monitor or superuser',
         'role %s is neither superuser nor a member of pg_monitor: it sees only its own sessions, so the transaction '
-        'age and idle-in-transaction checks cannot see the other %d session(s) (their values are not exported)'
+        'age, idle-in-transaction, long-query and blocking checks cannot see the other %d session(s) (their values '
+        'are not exported)'
         % (role, hidden),
         db_checks.PG_MONITOR.remediation_text(role=quote_role(role)),
         subject=role)
@@ -453,6 +454,76 @@ def forecast_readings(forecasts, params):
     return dict(('db_size_forecast:%s' % database, {
         'value': forecast.get('days_left'), 'warning': params.get('forecast_warning_days'),
         'critical': params.get('forecast_critical_days')}) for database, forecast in forecasts.items())
+
+
+# -- long queries and lock waits (checks long_queries, blocking) ----------------------------------------
+
+def _is_active_client(row):
+    return row.get('state') == 'active' and row.get('backend_type') == 'client backend' \
+        and row.get('query_age') is not None
+
+
+def _seconds_1(value):
+    return None if value is None else round(max(float(value), 0.0), 1)
+
+
+def activity_metrics(rows, visibility=None):
+    """The result's ``activity`` from db_collect.collect_activity's rows (other sessions only).
+
+    ``visibility`` is the result's ``visibility``: when the role does not see every session, the longest
+    query and lock wait are unknown (None, not exported), never 0, and ``not_visible`` counts the sessions it
+    could not look into; the alerts still fire on what it does see.
+    """
+    active = [row for row in rows if _is_active_client(row)]
+    waiting = [row for row in rows if row.get('blockers') is not None and row.get('lock_wait') is not None]
+    longest = max(active, key=lambda row: row['query_age']) if active else None
+    longest_wait = max(waiting, key=lambda row: row['lock_wait']) if waiting else None
+    metrics = {
+        'active': len(active),
+        'longest_query_s': _seconds_1(longest['query_age']) if longest else 0.0,
+        'longest_query_pid': longest['pid'] if longest else None,
+        'waiting_on_lock': len(waiting),
+        'longest_lock_wait_s': _seconds_1(longest_wait['lock_wait']) if longest_wait else 0.0,
+        'longest_lock_wait_pid': longest_wait['pid'] if longest_wait else None,
+    }
+    if visibility and not visibility.get('all_sessions'):
+        metrics.update(dict((key, None) for key in ('active', 'longest_query_s', 'longest_query_pid', 'waiting_on_lock',
+                                                    'longest_lock_wait_s', 'longest_lock_wait_pid')))
+        metrics['not_visible'] = visibility.get('hidden_sessions')
+    return metrics
+
+
+def _session(row):
+    return {'pid': row['pid'], 'user': row.get('user'), 'application_name': row.get('application_name'),
+            'database': row.get('database'), 'state': row.get('state'), 'backend_type': row.get('backend_type'),
+            'query': row.get('query')}
+
+
+def activity_facts(rows):
+    """What the long_queries and blocking entries read, by pid: the active queries with their age, the sessions
+    waiting on a lock with their wait and their blockers (user, application, state, masked query)."""
+    by_pid = dict((row['pid'], row) for row in rows)
+    long_queries = {}
+    blocking = {}
+    for row in rows:
+        if _is_active_client(row):
+            long_queries[str(row['pid'])] = dict(_session(row), seconds=_seconds_1(row['query_age']),
+                                                 waiting=row.get('wait_event_type') == 'Lock')
+        if row.get('blockers') is not None and row.get('lock_wait') is not None:
+            blockers = []
+            for pid in row['blockers']:
+                blocker = by_pid.get(pid)
+                blockers.append(_session(blocker) if blocker else {'pid': pid})
+            blocking[str(row['pid'])] = dict(_session(row), seconds=_seconds_1(row['lock_wait']),
+                                             measured_from='waitstart' if row.get('wait_from_locks') else
+                                             'state_change', blockers=blockers)
+    return {'long_queries': long_queries, 'blocking': blocking}
+
+
+def evaluate_activity(rows, params):
+    """The long_queries and blocking alerts of db_collect.collect_activity's rows (``params``: their options)."""
+    alerts, dummy = evaluate_checks([db_checks.LONG_QUERIES, db_checks.BLOCKING], activity_facts(rows), params)
+    return alerts
 
 
 # -- archiving and replication (issue 20) ------------------------------------------------

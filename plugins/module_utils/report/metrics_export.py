@@ -40,7 +40,7 @@ FILE_MODE = 0o644
 # (one dead_rows alert per table could otherwise grow without bound).
 MAX_ALERT_SERIES = 50
 # Checks whose subject is not bounded (transaction_age: a backend pid).
-UNBOUNDED_SUBJECT_CHECKS = frozenset(['transaction_age'])
+UNBOUNDED_SUBJECT_CHECKS = frozenset(['transaction_age', 'long_queries', 'blocking'])
 _SAFE_NAME = re.compile(r'[^A-Za-z0-9_-]')
 
 
@@ -166,6 +166,13 @@ def _postgres(out, result):
     if metrics.get('expected_tables'):
         out.add('twzrd_pg_expected_tables_missing', len(metrics['expected_tables'].get('missing') or []),
                 'Tables of expected_tables that do not exist.')
+    # long_queries and blocking: null (a role without pg_monitor) is unknown, no series, never 0
+    activity = metrics.get('activity') or {}
+    if activity:
+        out.add('twzrd_pg_longest_query_seconds', activity.get('longest_query_s'),
+                'How long the longest active query of another session has been running (0: none).')
+        out.add('twzrd_pg_longest_lock_wait_seconds', activity.get('longest_lock_wait_s'),
+                'How long the longest lock wait of a session has lasted (0: none).')
     _postgres_replication(out, metrics)
 
 

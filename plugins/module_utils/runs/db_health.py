@@ -40,6 +40,7 @@ CHECKS_OF = {
     'migrations': ('migrations',),
     'expected_tables': ('expected_tables',),
     'latency': ('latency',),
+    'activity': ('long_queries', 'blocking'),
     # archiving and replication (issue 20)
     'archiving': ('archiving',),
     'replication': ('replication',),
@@ -154,6 +155,15 @@ def run_db_health(params, section, now=None):
         if ok:
             metrics['latency'] = db_checks.latency_metrics(samples)
             measure([db_entries.LATENCY], {'latency': metrics['latency']})
+
+        # long queries and lock waits: one read of pg_stat_activity, the query text masked in the collector
+        ok, activity = attempt('activity', lambda: db_collect.collect_activity(conn, settings['server_version_num']))
+        if ok:
+            seen = metrics.get('visibility')  # None when the connections query failed: judge by the role alone
+            if seen is None and visibility is not None:
+                seen = {'all_sessions': db_checks.sees_all_sessions(visibility), 'hidden_sessions': None}
+            metrics['activity'] = db_checks.activity_metrics(activity, seen)
+            measure([db_entries.LONG_QUERIES, db_entries.BLOCKING], db_checks.activity_facts(activity))
 
         # archiving and replication (issue 20): each collector asks pg_is_in_recovery() first; on a standby what
         # needs a primary is not queried, and the metrics say it was skipped
