@@ -4,7 +4,7 @@ The cron runner (roles/install/files/twzrd_run.py) is a standard-library script 
 python3, so it still reports when the venv or the collection copy is broken: it cannot import
 the collection.  Instead it carries, between the BEGIN/END GENERATED markers, a verbatim copy of
 the log-line code of plugins/module_utils/core/logline.py, the job table of core/jobs.py and
-KNOWN_CHECKS: every check of the check registry (plugins/module_utils/checks/) and the checks of the jobs
+KNOWN_CHECKS: every check of the check registries (plugins/module_utils/checks/) and the checks of the jobs
 not in it yet (OTHER_CHECKS below), so that a silence names a check that exists.
 
     python3 scripts/gen_runner_shared.py           # rewrite the block

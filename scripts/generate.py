@@ -447,6 +447,7 @@ def db_rules_region():
 
 
 DB_SAMPLE_LABELS = {'instance': 'db1', 'twzrd_job': 'db_health', 'database': 'app', 'table': 'public.events'}
+DB_SAMPLE_LABELS['sequence'] = 'public.orders.id'  # the sequences rule's label (issue 20)
 DB_SAMPLE_LABELS.update(slot='old_consumer')  # the replication entry's (checks/postgres.py REPLICATION)
 
 

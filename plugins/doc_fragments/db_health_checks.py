@@ -149,4 +149,17 @@ options:
     description:
       - On a standby, critical when replay lags more than this many seconds. Unset means never critical.
     type: float
+  sequence_warning_pct:
+    description:
+      - Warn when a sequence has used more than this percentage of its column type's maximum (or of its own maximum,
+        when that comes first).
+      - Between 0 and 100.
+    type: float
+    default: 75.0
+  sequence_critical_pct:
+    description:
+      - Critical when a sequence has used more than this percentage of its column type's maximum.
+      - Between 0 and 100.
+    type: float
+    default: 90.0
 '''

@@ -91,7 +91,8 @@ def test_database_outage_neither_resolves_nor_retells_the_other_alerts(tmp_path,
     assert down['recovered'] == []
     assert sorted(down['unchecked']) == sorted(['connections', 'transaction_age', 'idle_in_transaction',
                                                 'database_growth', 'db_size_forecast', 'primary_keys', 'dead_rows',
-                                                'wraparound', 'migrations', 'expected_tables', 'latency', 'pg_monitor'])
+                                                'wraparound', 'migrations', 'expected_tables', 'latency', 'pg_monitor',
+                                                'long_queries', 'blocking', 'sequences', 'invalid_indexes'])
 
     back = db_health()
     assert sorted(a['check'] for a in back['alerts']) == ['dead_rows', 'primary_keys']

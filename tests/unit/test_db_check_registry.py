@@ -36,7 +36,7 @@ def test_the_db_thresholds_are_all_registered():
                        'wraparound_critical', 'latency_warning_ms', 'latency_critical_ms', 'latency_samples',
                        'long_query_warning', 'long_query_critical', 'lock_wait_warning', 'lock_wait_critical',
                        'archive_ready_warning', 'slot_wal_warning', 'slot_wal_critical', 'replay_lag_warning',
-                       'replay_lag_critical']
+                       'replay_lag_critical', 'sequence_warning_pct', 'sequence_critical_pct']
 
 
 @pytest.mark.parametrize('change, stale', [
@@ -62,7 +62,7 @@ def test_the_db_threshold_rules_are_generated():
         'TwzrdPostgresConnectionsHigh', 'TwzrdPostgresLongTransaction', 'TwzrdPostgresIdleInTransaction',
         'TwzrdPostgresDatabaseGrowth', 'TwzrdPostgresDeadRows', 'TwzrdPostgresWraparound', 'TwzrdPostgresLatencyHigh',
         'TwzrdPostgresLongQuery', 'TwzrdPostgresLockWait', 'TwzrdPostgresArchiveBehind',
-        'TwzrdPostgresReplicationSlotWal'}
+        'TwzrdPostgresReplicationSlotWal', 'TwzrdPostgresSequenceNearMax'}
 
 
 def test_a_new_db_option_makes_the_configuration_stale(monkeypatch):

@@ -14,6 +14,7 @@ import pytest
 
 from ansible_collections.twzrd.ops.plugins.module_utils.report import alerting
 from ansible_collections.twzrd.ops.plugins.module_utils.postgres import evaluate as db_checks
+from ansible_collections.twzrd.ops.plugins.module_utils.checks import postgres as db_entries
 from ansible_collections.twzrd.ops.plugins.module_utils.runs import db_health
 from ansible_collections.twzrd.ops.plugins.module_utils.postgres import vacuum as db_vacuum
 from ansible_collections.twzrd.ops.plugins.module_utils.checks import forecast
@@ -112,6 +113,18 @@ def all_alerts():
     alerts += db_checks.evaluate_migrations('public.schema_migrations', 10, 12)[0]
     alerts += db_checks.evaluate_expected_tables([('public', 'epochs')], set())[0]
     alerts += db_checks.evaluate_latency([80.0, 90.0, 85.0], 50)[0]
+    # issue 20: a serial at 95 %, a sequence the role cannot read, an invalid index
+    serial = {'schema': 'public', 'name': 'orders_id_seq', 'sequence_sql': 'public.orders_id_seq', 'type': 'integer',
+              'increment': 1, 'min_value': 1, 'max_value': 2147483647, 'cycle': False, 'readable': True,
+              'busy': False, 'last_value': 2040109465, 'table_schema': 'public', 'table_name': 'orders',
+              'column_name': 'id', 'table_sql': 'public.orders', 'column_sql': 'id', 'column_type': 'integer'}
+    alerts += db_checks.evaluate_checks([db_entries.SEQUENCES], {'sequences': db_checks.sequence_facts([serial])},
+                                        {'sequence_warning_pct': 75, 'sequence_critical_pct': 90})[0]
+    alerts += db_checks.evaluate_unreadable_sequences([dict(serial, readable=False, last_value=None)], 'monitor')
+    alerts += db_checks.evaluate_invalid_indexes([{
+        'schema': 'public', 'name': 'orders_email_key', 'index_sql': 'public.orders_email_key',
+        'table_schema': 'public', 'table_name': 'orders', 'bytes': 8192, 'ready': True, 'is_unique': True,
+        'definition': 'CREATE UNIQUE INDEX orders_email_key ON public.orders USING btree (email)'}])[0]
     alerts.append(db_checks.check_error('tables', 'canceling statement due to statement timeout'))
     alerts += db_checks.evaluate_activity(ACTIVITY, {'long_query_warning': 300, 'long_query_critical': 1800,
                                                      'lock_wait_warning': 60, 'lock_wait_critical': 300})

@@ -520,3 +520,94 @@ CHECKS = [CONNECTIONS, TRANSACTION_AGE, IDLE_IN_TRANSACTION, PG_MONITOR, DATABAS
           PRIMARY_KEYS, DEAD_ROWS, WRAPAROUND, MIGRATIONS, EXPECTED_TABLES, LATENCY, LONG_QUERIES, BLOCKING,
           ARCHIVING, REPLICATION]
 BY_NAME = dict((entry.name, entry) for entry in CHECKS)
+
+
+# --- sequences and invalid indexes (issue 20) ----------------------------------------------
+
+BIGINT_MIN, BIGINT_MAX = -9223372036854775808, 9223372036854775807
+
+
+def _count(value):
+    return '{:,}'.format(value)
+
+
+def _sequence_message(f):
+    """Which column (or sequence) is how near which limit, and how many values are left."""
+    end = 'minimum' if f['increment'] < 0 else 'maximum'
+    if f['owned']:
+        what = 'column %s (%s, sequence %s)' % (f['subject'], f['short_type'], f['sequence'])
+    else:
+        what = 'sequence %s (no column owns it)' % f['sequence']
+    if f['limit_of'] == 'column':
+        limit = 'the %s %s %s' % (f['short_type'], end, _count(f['limit']))
+    else:
+        limit = "the sequence's own %s %s (AS %s)" % (end, _count(f['limit']), f['type'])
+    return '%s at %s of %s: %.1f%% used, above the %s threshold of %s%%; %s values left%s' % (
+        what, _count(f['last_value']), limit, f['value'], f['level'], '%g' % f['threshold'], _count(f['remaining']),
+        '' if not f['cycle'] else ' (CYCLE: then it starts over and reuses values)')
+
+
+def _sequence_remediation(f):
+    """The statement that moves the limit: widen the column (and a serial's sequence), or the sequence."""
+    bound = 'MINVALUE' if f['increment'] < 0 else 'MAXVALUE'
+    if f['limit_of'] == 'column' and f['short_type'] in ('int2', 'int4'):
+        text = 'Widen the column: ALTER TABLE %s ALTER COLUMN %s TYPE bigint;' % (f['table_sql'], f['column_sql'])
+        if f['identity']:
+            text += ' (its identity sequence follows).'
+        elif f['type'] != 'bigint':
+            text += (" then ALTER SEQUENCE %s AS bigint; (a serial's sequence keeps its own %s limit)."
+                     % (f['sequence_sql'], f['type']))
+        return (text + ' The ALTER TABLE rewrites the table and its indexes under an ACCESS EXCLUSIVE lock (no '
+                'reads or writes until done, about as long as a VACUUM FULL): plan a window, or migrate online (a '
+                'new bigint column filled in batches, then swapped); widen the columns that reference it too.')
+    if f['type'] in ('smallint', 'integer'):
+        return ('Widen the sequence (a catalog change, quick): ALTER SEQUENCE %s AS bigint;%s' % (
+            f['sequence_sql'], '' if f['owned'] else ' once what stores its values holds a bigint.'))
+    if f['limit'] not in (BIGINT_MIN, BIGINT_MAX):
+        return ('Raise its limit: ALTER SEQUENCE %s NO %s; (or a farther one) once what stores its values holds '
+                'them.' % (f['sequence_sql'], bound))
+    return ('Sequence and column are bigint already, nothing is wider: find out what calls nextval so often (a '
+            'retry loop, a job inserting and deleting), or whether the values may start over (CYCLE).')
+
+
+SEQUENCES = Check(
+    'sequences', job='db_health', modes=('db_health',), option='sequence',
+    option_names=('sequence_warning_pct', 'sequence_critical_pct'), warning=75.0, critical=90.0,
+    bounds=(0, 100), unit='%', reads='sequences', per='sequence', field='used_pct',
+    reading=lambda sequence: sequence['listed'], message=_sequence_message,
+    option_doc=("Warn when a sequence has used more than this percentage of its column type's maximum (or of "
+                "its own maximum, when that comes first).",
+                "Critical when a sequence has used more than this percentage of its column type's maximum."),
+    remediation=_sequence_remediation,
+    anchor='a-sequence-nears-its-maximum',
+    doc='How far a sequence (serial or identity) has come towards the maximum of the integer column it feeds '
+        '(`int2`/`int4`/`int8`; its own `MAXVALUE` when that comes first or no column owns it; the minimum for a '
+        'descending one). At the end `nextval` fails and inserts stop. Subject: `schema.table.column` (or '
+        '`schema.sequence`); the message names the value, the limit and the values left. A role without SELECT or '
+        'USAGE on a sequence cannot read its value (`pg_monitor` does not give it): one warning (subject '
+        '`unreadable`) lists those.',
+    todo='`ALTER TABLE … ALTER COLUMN … TYPE bigint` (rewrites the table under an ACCESS EXCLUSIVE lock: plan a '
+         'window or migrate online) and `ALTER SEQUENCE … AS bigint` for a serial; a bigint column with an `int4` '
+         'sequence needs only `ALTER SEQUENCE … AS bigint`.',
+    series=Series('twzrd_pg_sequence_used_ratio', 'Used share of the limit of the sequences nearest theirs (labels '
+                  'database, sequence), 0-1.', scale=0.01),
+    rule=Rule('TwzrdPostgresSequenceNearMax', 'sequence {sequence} at {value} of its limit ({level} above '
+              '{threshold})',
+              remediation='Widen the column: ALTER TABLE ... ALTER COLUMN ... TYPE bigint (rewrites the table under '
+                          'an ACCESS EXCLUSIVE lock: plan a window or migrate online) and, for a serial, ALTER '
+                          'SEQUENCE ... AS bigint; the db_health result names the exact statements.',
+              percent=True, labels=('database', 'sequence')))
+
+INVALID_INDEXES = Check(
+    'invalid_indexes', code=True, job='db_health', modes=('db_health',), levels='warning',
+    thresholds_doc='none (any invalid index)',
+    remediation='{statement}',
+    anchor='an-index-is-invalid',
+    doc='Indexes left invalid (`indisvalid` false) by a failed `CREATE INDEX CONCURRENTLY` or `REINDEX '
+        'CONCURRENTLY` (subject: `schema.index`; the message names the table, the size and whether writes still '
+        'maintain it). Queries never use such an index. One being built right now is left out.',
+    todo='`REINDEX INDEX CONCURRENTLY schema.index;` (the alert gives it with the names quoted), or `DROP INDEX '
+         'CONCURRENTLY` and create it again; a unique one only after removing the duplicates it failed on.')
+
+CHECKS += [SEQUENCES, INVALID_INDEXES]
+BY_NAME.update((entry.name, entry) for entry in (SEQUENCES, INVALID_INDEXES))

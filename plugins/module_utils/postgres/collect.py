@@ -248,6 +248,70 @@ def collect_activity(conn, server_version_num):
     return rows
 
 
+# --- sequences and invalid indexes (issue 20) ----------------------------------------------
+# Locks a reader of a sequence's value (RowExclusiveLock, as pg_sequence_last_value takes it until the
+# statement ends: the connection is autocommit) would queue behind: an ALTER SEQUENCE or a DROP in an open
+# transaction.  Such a sequence is left unread (``busy``) rather than making the whole check wait out
+# lock_timeout.
+_SEQUENCE_LOCKS = "('ShareLock', 'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock')"
+
+
+def collect_sequences(conn):
+    """Every sequence of the current database with its value, its limits and the column it feeds.
+
+    One catalog query.  ``last_value`` is pg_sequences' (the same expression: NULL for a never-called
+    sequence and for one our role has neither SELECT nor USAGE on, so ``readable`` says which); the owning
+    column (serial: pg_depend type 'a', identity: 'i') gives the type whose maximum counts.  Names come
+    quoted by the server too (``*_sql``), for the statements the remediation gives.
+    """
+    return fetch_all(conn, (
+        "SELECT n.nspname AS schema, c.relname AS name, format('%I.%I', n.nspname, c.relname) AS sequence_sql, "
+        "quote_ident(n.nspname) AS schema_sql, "
+        "s.seqtypid::regtype::text AS type, s.seqincrement AS increment, s.seqmin AS min_value, "
+        "s.seqmax AS max_value, s.seqcycle AS cycle, "
+        "has_sequence_privilege(c.oid, 'SELECT,USAGE') AS readable, busy.relation IS NOT NULL AS busy, "
+        "CASE WHEN busy.relation IS NULL AND has_sequence_privilege(c.oid, 'SELECT,USAGE') "
+        "     THEN pg_sequence_last_value(c.oid) END AS last_value, "
+        "tn.nspname AS table_schema, t.relname AS table_name, a.attname AS column_name, "
+        "CASE WHEN t.oid IS NOT NULL THEN format('%I.%I', tn.nspname, t.relname) END AS table_sql, "
+        "quote_ident(a.attname) AS column_sql, "
+        "a.atttypid::regtype::text AS column_type, d.deptype = 'i' AS identity "
+        "FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "LEFT JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid "
+        "  AND d.refclassid = 'pg_class'::regclass AND d.refobjsubid > 0 AND d.deptype IN ('a', 'i') "
+        "LEFT JOIN pg_class t ON t.oid = d.refobjid "
+        "LEFT JOIN pg_namespace tn ON tn.oid = t.relnamespace "
+        "LEFT JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid "
+        "LEFT JOIN (SELECT DISTINCT relation FROM pg_locks WHERE locktype = 'relation' AND mode IN "
+        + _SEQUENCE_LOCKS + " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())) busy "
+        "  ON busy.relation = c.oid "
+        "WHERE NOT pg_is_other_temp_schema(n.oid) "
+        "ORDER BY n.nspname, c.relname"))
+
+
+def collect_invalid_indexes(conn):
+    """Indexes marked invalid (``indisvalid`` false: a failed CREATE INDEX / REINDEX CONCURRENTLY).
+
+    An index of a table that has a CREATE INDEX or REINDEX in progress right now
+    (pg_stat_progress_create_index, whose rows a role without pg_read_all_stats sees without their
+    relation) is left out: it is invalid because it is being built.  The size is the catalog's page count
+    (no lock taken); ``ready`` (``indisready``) means writes still maintain it.
+    """
+    return fetch_all(conn, (
+        "SELECT n.nspname AS schema, c.relname AS name, format('%I.%I', n.nspname, c.relname) AS index_sql, "
+        "tn.nspname AS table_schema, t.relname AS table_name, "
+        "(c.relpages::bigint * current_setting('block_size')::bigint) AS bytes, i.indisready AS ready, "
+        "i.indisunique AS is_unique, pg_get_indexdef(c.oid) AS definition "
+        "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace tn ON tn.oid = t.relnamespace "
+        "WHERE NOT i.indisvalid AND NOT pg_is_other_temp_schema(n.oid) "
+        "AND t.oid NOT IN (SELECT relid FROM pg_stat_progress_create_index "
+        "                  WHERE relid IS NOT NULL AND datname = current_database()) "
+        "ORDER BY n.nspname, c.relname"))
+
+
 # -- archiving and replication (issue 20) ------------------------------------------------
 # Server-wide views and functions: pg_stat_archiver, pg_ls_archive_statusdir() (superuser or pg_monitor),
 # pg_replication_slots, pg_stat_wal_receiver.  pg_current_wal_lsn() and the slots' retained WAL need a

@@ -526,6 +526,167 @@ def evaluate_activity(rows, params):
     return alerts
 
 
+# -- sequences and invalid indexes (issue 20) ---------------------------------------
+
+# The integer types a sequence may feed, as regtype names them: (minimum, maximum).
+INTEGER_RANGES = {'smallint': (-32768, 32767), 'integer': (-2147483648, 2147483647),
+                  'bigint': (-9223372036854775808, 9223372036854775807)}
+SHORT_TYPES = {'smallint': 'int2', 'integer': 'int4', 'bigint': 'int8'}
+# The sequences nearest their limit listed in the result (and exported, and given readings).
+SEQUENCES_LISTED = 10
+UNREADABLE_SUBJECT = 'unreadable'  # the one alert of sequences the role cannot read (a sequence's subject has a dot)
+
+
+def sequence_subject(row):
+    """``schema.table.column`` of the column a sequence feeds, or ``schema.sequence`` when no column owns it."""
+    if row.get('table_name') and row.get('column_name'):
+        return '%s.%s.%s' % (row['table_schema'], row['table_name'], row['column_name'])
+    return '%s.%s' % (row['schema'], row['name'])
+
+
+def sequence_limit(row):
+    """``(limit, 'column' or 'sequence')``: the value the sequence runs into, whichever comes first of the
+    owning integer column's maximum (minimum when it descends) and the sequence's own; the column on a tie
+    (an int4 serial: widening the column is the fix, the sequence follows)."""
+    descending = row['increment'] < 0
+    own = row['min_value'] if descending else row['max_value']
+    column = INTEGER_RANGES.get(row.get('column_type') or '')
+    if column is None:
+        return own, 'sequence'
+    typed = column[0] if descending else column[1]
+    if (typed >= own) if descending else (typed <= own):
+        return typed, 'column'
+    return own, 'sequence'
+
+
+def sequence_usage(last_value, limit, increment):
+    """``(used percent, values left)``: how far ``last_value`` has come towards ``limit`` (as a share of the
+    limit, 0 while on the other side of zero) and how many ``nextval`` calls remain; a never-called sequence
+    (``last_value`` None) has used nothing."""
+    if last_value is None:
+        return 0.0, None
+    left = max(0, abs(limit - last_value) // abs(increment or 1))
+    if limit == 0 or (last_value > 0) != (limit > 0) or last_value == 0:
+        return 0.0, left
+    return round(100.0 * last_value / limit, 4), left
+
+
+def _sequence_fact(row):
+    limit, limit_of = sequence_limit(row)
+    used_pct, left = sequence_usage(row.get('last_value'), limit, row['increment'])
+    return {
+        'sequence': '%s.%s' % (row['schema'], row['name']), 'sequence_sql': row['sequence_sql'],
+        'owned': bool(row.get('table_name') and row.get('column_name')), 'identity': bool(row.get('identity')),
+        'table_sql': row.get('table_sql'), 'column_sql': row.get('column_sql'),
+        'column_type': row.get('column_type'), 'type': row['type'], 'increment': row['increment'],
+        'short_type': SHORT_TYPES.get(row.get('column_type'), row.get('column_type')),
+        'cycle': bool(row.get('cycle')), 'last_value': row.get('last_value'), 'limit': limit, 'limit_of': limit_of,
+        'used_pct': used_pct, 'remaining': left}
+
+
+def _read(row):
+    return row.get('readable') and not row.get('busy')
+
+
+def sequence_facts(rows, listed=SEQUENCES_LISTED):
+    """What the sequences entry reads, by subject: the sequences whose value was read (``listed``: among the
+    ``listed`` nearest their limit, for readings)."""
+    facts = {}
+    for row in rows:
+        if _read(row):
+            facts[sequence_subject(row)] = _sequence_fact(row)
+    for rank, subject in enumerate(sorted(facts, key=lambda s: (-facts[s]['used_pct'], s))):
+        facts[subject]['listed'] = rank < listed
+    return facts
+
+
+def sequence_metrics(rows, listed=SEQUENCES_LISTED):
+    """The result's ``sequences``: how many, how many read, the highest share used (None when none could
+    be read), the ``listed`` nearest their limit, and those whose value is unknown this run (``unreadable``:
+    no SELECT/USAGE for our role; ``busy``: someone holds a lock on them that reading would wait for)."""
+    facts = sequence_facts(rows, listed)
+    worst = sorted(facts.items(), key=lambda item: (-item[1]['used_pct'], item[0]))[:listed]
+    unreadable = [sequence_subject(row) for row in rows if not row.get('readable')]
+    busy = [sequence_subject(row) for row in rows if row.get('readable') and row.get('busy')]
+    if facts:
+        highest = worst[0][1]['used_pct']
+    else:
+        highest = None if rows else 0.0
+    return {
+        'count': len(rows), 'read': len(facts),
+        'never_used': len([row for row in rows if _read(row) and row.get('last_value') is None]),
+        'max_used_pct': highest,
+        'worst': [{'sequence': subject, 'used_pct': fact['used_pct'], 'last_value': fact['last_value'],
+                   'limit': fact['limit'], 'remaining': fact['remaining']} for subject, fact in worst],
+        'unreadable': len(unreadable), 'unreadable_sequences': unreadable[:50],
+        'busy': len(busy), 'busy_sequences': busy[:50]}
+
+
+def evaluate_unreadable_sequences(rows, role, limit=10):
+    """One warning when our role cannot read some sequences' values: for them the check knows nothing."""
+    unreadable = [row for row in rows if not row.get('readable')]
+    if not unreadable:
+        return []
+    names = sorted(sequence_subject(row) for row in unreadable)
+    shown = ', '.join(names[:limit]) + (' (+%d more)' % (len(names) - limit) if len(names) > limit else '')
+    schemas = sorted(set(row.get('schema_sql') or row['schema'] for row in unreadable))
+    grants = ' '.join('GRANT SELECT ON ALL SEQUENCES IN SCHEMA %s TO %s;' % (schema, quote_role(role))
+                      for schema in schemas)
+    return [make_alert(
+        'sequences', WARNING, len(unreadable), None,
+        'role %s cannot read the value of %d of %d sequence(s) (no SELECT or USAGE on them; pg_monitor does not '
+        'give it), so how near their maximum they are is unknown: %s' % (role, len(unreadable), len(rows), shown),
+        runbook('As a superuser: GRANT pg_read_all_data TO %s; (PostgreSQL 14+, reads every table too) or, '
+                'narrower, %s and ALTER DEFAULT PRIVILEGES for sequences created later; or run the job as '
+                'postgres.' % (quote_role(role), grants), 'the-check-role-cannot-read-sequences'),
+        subject=UNREADABLE_SUBJECT)]
+
+
+def sequences_unread(rows):
+    """Whether some sequence's value could not be read this run (the check's open alerts then stay as they
+    were: ``unchecked``)."""
+    return any(not _read(row) for row in rows)
+
+
+_REINDEX_LEFTOVER = re.compile(r'_cc(new|old)[0-9]*$')
+
+
+def invalid_index_statement(index):
+    """What a person runs for an invalid index: rebuild it, or drop what a failed REINDEX CONCURRENTLY left."""
+    leftover = _REINDEX_LEFTOVER.search(index['name'])
+    drop = 'DROP INDEX CONCURRENTLY %s;' % index['index_sql']
+    if leftover and leftover.group(1) == 'new':
+        return ('%s (the new copy a failed REINDEX CONCURRENTLY left behind), then run that REINDEX again'
+                % drop)
+    if leftover:
+        return '%s (the old copy a REINDEX CONCURRENTLY rebuilt but could not drop)' % drop
+    create = re.sub(r'^CREATE (UNIQUE )?INDEX ', lambda m: 'CREATE %sINDEX CONCURRENTLY ' % (m.group(1) or ''),
+                    index.get('definition') or '')
+    text = 'REINDEX INDEX CONCURRENTLY %s; or %s then %s;' % (index['index_sql'], drop, create)
+    if index.get('is_unique'):
+        text += ' A unique index fails again until the duplicate keys it failed on are gone.'
+    return text
+
+
+def evaluate_invalid_indexes(rows):
+    """One warning per invalid index, with the statement to rebuild it; and the result's ``invalid_indexes``."""
+    alerts = []
+    listed = []
+    for index in rows:
+        subject = '%s.%s' % (index['schema'], index['name'])
+        table = '%s.%s' % (index['table_schema'], index['table_name'])
+        upkeep = 'still updated on every write' if index.get('ready') else 'not maintained'
+        alerts.append(make_alert(
+            'invalid_indexes', WARNING, index.get('bytes'), None,
+            'index %s on table %s is invalid (%s, %s): queries do not use it; a CREATE INDEX CONCURRENTLY or '
+            'REINDEX CONCURRENTLY failed' % (subject, table, human_bytes(index.get('bytes')), upkeep),
+            db_checks.INVALID_INDEXES.remediation_text(statement=invalid_index_statement(index)),
+            subject=subject))
+        listed.append({'index': subject, 'table': table, 'bytes': index.get('bytes'),
+                       'size': human_bytes(index.get('bytes')), 'ready': bool(index.get('ready'))})
+    return alerts, {'count': len(rows), 'indexes': listed}
+
+
 # -- archiving and replication (issue 20) ------------------------------------------------
 
 def archiving_metrics(data):

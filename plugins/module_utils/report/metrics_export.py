@@ -173,7 +173,24 @@ def _postgres(out, result):
                 'How long the longest active query of another session has been running (0: none).')
         out.add('twzrd_pg_longest_lock_wait_seconds', activity.get('longest_lock_wait_s'),
                 'How long the longest lock wait of a session has lasted (0: none).')
+    _postgres_catalog(out, metrics)
     _postgres_replication(out, metrics)
+
+
+def _postgres_catalog(out, metrics):
+    """Sequences near their limit and invalid indexes (issue 20); absent when their query failed."""
+    sequences = metrics.get('sequences') or {}
+    for sequence in sequences.get('worst') or []:
+        out.add('twzrd_pg_sequence_used_ratio', _ratio(sequence.get('used_pct')),
+                'Used share of the limit of the sequences nearest theirs (labels database, sequence), 0-1.',
+                {'sequence': sequence.get('sequence')})
+    if sequences:
+        out.add('twzrd_pg_sequences_unreadable', sequences.get('unreadable'),
+                'Sequences whose value the job\'s role cannot read (no SELECT or USAGE): not checked.')
+    indexes = metrics.get('invalid_indexes')
+    if indexes:
+        out.add('twzrd_pg_invalid_indexes', indexes.get('count'), 'Invalid indexes (a failed CREATE INDEX or '
+                'REINDEX CONCURRENTLY) in the database.')
 
 
 def _postgres_replication(out, metrics):

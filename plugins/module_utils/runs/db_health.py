@@ -41,6 +41,8 @@ CHECKS_OF = {
     'expected_tables': ('expected_tables',),
     'latency': ('latency',),
     'activity': ('long_queries', 'blocking'),
+    'sequences': ('sequences',),
+    'invalid_indexes': ('invalid_indexes',),
     # archiving and replication (issue 20)
     'archiving': ('archiving',),
     'replication': ('replication',),
@@ -164,6 +166,20 @@ def run_db_health(params, section, now=None):
                 seen = {'all_sessions': db_checks.sees_all_sessions(visibility), 'hidden_sessions': None}
             metrics['activity'] = db_checks.activity_metrics(activity, seen)
             measure([db_entries.LONG_QUERIES, db_entries.BLOCKING], db_checks.activity_facts(activity))
+
+        # issue 20: sequences near their column type's maximum, invalid indexes
+        ok, sequences = attempt('sequences', lambda: db_collect.collect_sequences(conn))
+        if ok:
+            metrics['sequences'] = db_checks.sequence_metrics(sequences)
+            measure([db_entries.SEQUENCES], {'sequences': db_checks.sequence_facts(sequences)})
+            alerts.extend(db_checks.evaluate_unreadable_sequences(
+                sequences, (visibility or {}).get('role') or params.get('login_user')))
+        ok, indexes = attempt('invalid_indexes', lambda: db_collect.collect_invalid_indexes(conn))
+        if ok:
+            found, metrics['invalid_indexes'] = db_checks.evaluate_invalid_indexes(indexes)
+            alerts.extend(found)
+        if sequences and db_checks.sequences_unread(sequences):  # what it could not read keeps its open alerts
+            metrics['unchecked'] = sorted(set(metrics.get('unchecked', [])) | set(['sequences']))
 
         # archiving and replication (issue 20): each collector asks pg_is_in_recovery() first; on a standby what
         # needs a primary is not queried, and the metrics say it was skipped
