@@ -25,7 +25,8 @@ def health(cluster, tmp_path, user=PG_USER, **extra):
     rc, result, out, err = run_module('twzrd_db_health', args, tmp_path)
     assert rc == 0 and result is not None, (out, err)
     assert not [a for a in result['alerts'] if a['message'].startswith('check ')], result['alerts']
-    assert result['unchecked'] == [], result['unchecked']
+    # a role that may not read the sequences leaves that check unchecked (pgcat's); ours are always looked at
+    assert result['unchecked'] == [] if user == PG_USER else not {'archiving', 'replication'} & set(result['unchecked'])
     return result
 
 
