@@ -21,6 +21,9 @@ have check_postgres || have check_postgres.pl || missing+=(check-postgres)
 # Prometheus export (docs/prometheus.md): the textfile collector and promtool (rules, metrics).
 have prometheus-node-exporter || missing+=(prometheus-node-exporter)
 have promtool || missing+=(prometheus)
+# The fleet test (tests/integration/test_fleet_alerting.py): Alertmanager and amtool. The test starts its own
+# servers on 127.0.0.1; the package's service is neither needed nor started by it.
+have prometheus-alertmanager || missing+=(prometheus-alertmanager)
 # The weekly HTML report is opened and screenshotted in a real headless browser (tests).
 have chromium   || missing+=(chromium)
 

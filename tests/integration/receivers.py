@@ -2,9 +2,9 @@
 
 - :class:`SmtpReceiver`: aiosmtpd, a real SMTP server with AUTH LOGIN/PLAIN
   (no TLS), keeping every message it accepts;
-- :class:`HttpReceiver`: a threaded ``http.server`` that takes Apprise's
-  ``json://`` POSTs, keeps their bodies, and answers with a status the test
-  sets (500 = channel down).
+- :class:`HttpReceiver`: a threaded ``http.server`` that takes JSON POSTs
+  (Apprise's ``json://``, Alertmanager's webhook), keeps their bodies and
+  Authorization header, and answers with a status the test sets (500 = channel down).
 
 docs/design.md, "Test receivers": aiosmtpd's Controller with port 0 fails its own readiness probe,
 so both get a free port picked here.
@@ -26,9 +26,12 @@ SMTP_USER = 'alerts@example.com'
 
 
 class SmtpReceiver:
-    def __init__(self, password, port=None):
+    def __init__(self, password, port=None, exclude_auth=()):
         self.password = password
         self.port = port or free_port()
+        # Alertmanager's AUTH LOGIN expects the "Username:" prompt of Postfix and co, not aiosmtpd's
+        # "User Name": its test offers PLAIN alone (exclude_auth=('LOGIN',)).
+        self.exclude_auth = list(exclude_auth)
         self.messages = []
         self._controller = None
 
@@ -42,7 +45,7 @@ class SmtpReceiver:
 
     def start(self):
         self._controller = Controller(self, hostname='127.0.0.1', port=self.port, authenticator=self._authenticate,
-                                      auth_require_tls=False)
+                                      auth_require_tls=False, auth_exclude_mechanism=self.exclude_auth)
         self._controller.start()
         return self
 
@@ -77,7 +80,8 @@ class HttpReceiver:
                 length = int(self.headers.get('Content-Length') or 0)
                 raw = self.rfile.read(length)
                 if receiver.status == 200:
-                    receiver.bodies.append({'path': self.path, 'json': json.loads(raw.decode('utf-8'))})
+                    receiver.bodies.append({'path': self.path, 'json': json.loads(raw.decode('utf-8')),
+                                            'authorization': self.headers.get('Authorization')})
                 self.send_response(receiver.status)
                 self.end_headers()
 
