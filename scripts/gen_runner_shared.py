@@ -45,6 +45,7 @@ def known_checks():
         sys.path.insert(0, COLLECTIONS)
     from ansible_collections.twzrd.ops.plugins.module_utils.checks import host  # pylint: disable=import-outside-toplevel
     from ansible_collections.twzrd.ops.plugins.module_utils.checks import postgres  # pylint: disable=import-outside-toplevel
+    # twzrd_db_health's registry entries too: a new db check needs no line in OTHER_CHECKS
     names = sorted(set(entry.name for entry in host.CHECKS + postgres.CHECKS) | set(OTHER_CHECKS))
     lines, line = [], '   '
     for name in names:

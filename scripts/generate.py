@@ -393,11 +393,25 @@ def _humanize_duration(value):
     return '%.4g%ss' % (value, prefix)
 
 
+def _humanize_1024(value):
+    """What Prometheus' humanize1024 renders for a sample (bytes: 2Gi)."""
+    if abs(value) <= 1:
+        return '%.4g' % value
+    prefix = ''
+    for unit in ('ki', 'Mi', 'Gi', 'Ti', 'Pi', 'Ei', 'Zi', 'Yi'):
+        if abs(value) < 1024:
+            break
+        prefix, value = unit, value / 1024.0
+    return '%.4g%s' % (value, prefix)
+
+
 def _db_rule_value(rule, sample):
     if rule.percent:
         return _prom_value(sample, True)
     if rule.humanize == 'Duration':
         return _humanize_duration(sample)
+    if rule.humanize == '1024':
+        return _humanize_1024(sample)
     return '%g' % sample
 
 
@@ -434,6 +448,7 @@ def db_rules_region():
 
 DB_SAMPLE_LABELS = {'instance': 'db1', 'twzrd_job': 'db_health', 'database': 'app', 'table': 'public.events'}
 DB_SAMPLE_LABELS['sequence'] = 'public.orders.id'  # the sequences rule's label (issue 20)
+DB_SAMPLE_LABELS.update(slot='old_consumer')  # the replication entry's (checks/postgres.py REPLICATION)
 
 
 def db_promtool_tests():

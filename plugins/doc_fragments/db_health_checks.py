@@ -116,6 +116,39 @@ options:
       - Between 0 and 31536000.
     type: float
     default: 300.0
+  archive_ready_warning:
+    description:
+      - Warn when the oldest WAL segment waiting for the archiver (a C(.ready) file in C(pg_wal/archive_status))
+        is older than this many seconds.
+      - Read only by a role that may call the function C(pg_ls_archive_statusdir) (superuser or C(pg_monitor));
+        a failing C(archive_command) is critical whatever this says.
+      - Between 0 and 31536000.
+    type: float
+    default: 600.0
+  slot_wal_warning:
+    description:
+      - Warn when an inactive replication slot retains more WAL than this many bytes (the current WAL position minus
+        its C(restart_lsn), on a primary).
+      - At least 0.
+    type: int
+    default: 1073741824
+  slot_wal_critical:
+    description:
+      - Critical when an inactive replication slot retains more WAL than this many bytes. Unset means never critical
+        by size (a slot whose C(wal_status) is C(lost) or C(unreserved) is critical anyway).
+      - At least 0.
+    type: int
+  replay_lag_warning:
+    description:
+      - On a standby, warn when replay lags more than this many seconds behind the primary (now minus C(pg_last_xact_replay_timestamp))
+        while received WAL waits to be replayed.
+      - With everything received replayed (an idle primary) there is no lag.
+    type: float
+    default: 300.0
+  replay_lag_critical:
+    description:
+      - On a standby, critical when replay lags more than this many seconds. Unset means never critical.
+    type: float
   sequence_warning_pct:
     description:
       - Warn when a sequence has used more than this percentage of its column type's maximum (or of its own maximum,

@@ -14,7 +14,8 @@ version_added: 0.1.0
 description:
   - Connects to one database and checks connections, database size and growth, tables without
     a primary key, dead rows, transaction ID wraparound, applied migrations, expected tables,
-    query latency, long-running queries and sessions waiting for a lock.
+    query latency, long-running queries, sessions waiting for a lock, and the server's WAL archiving
+    and replication (slots on a primary, replay lag on a standby).
   - Read-only. Every query runs under O(statement_timeout) and reads only the system catalogs and
     statistics views (never C(information_schema)).
   - Returns C(status) (ok, warning, critical), C(alerts) and C(metrics) like the other twzrd.ops modules.
@@ -111,7 +112,7 @@ alerts:
       description: >-
         connection, connections, transaction_age, idle_in_transaction, pg_monitor (the role sees only its own
         sessions), database_growth, primary_keys, dead_rows, wraparound, migrations, expected_tables, latency,
-        long_queries, blocking, or the check whose query failed.
+        long_queries, blocking, archiving, replication, or the check whose query failed.
       type: str
     level:
       description: warning or critical.
@@ -153,9 +154,12 @@ recovered:
 metrics:
   description:
     - Measured values per check (connections, database_size, tables, wraparound, migrations, expected_tables, latency,
-      activity).
+      activity, archiving, replication).
     - C(activity) has C(active), C(longest_query_s), C(longest_query_pid), C(waiting_on_lock), C(longest_lock_wait_s)
       and C(longest_lock_wait_pid) (0 or null when there is none); null and C(not_visible) without C(pg_monitor).
+    - C(archiving) (pg_stat_archiver, the segments waiting, C(failing)) and C(replication) (C(role) V(primary) with its
+      C(slots), or V(standby) with C(replay_lag_s) and C(wal_receiver)); what a server cannot be checked for (archive_mode
+      off, the slots on a standby) is named in their C(skipped), never failed.
     - C(visibility) says whether the role sees every session (C(role), C(all_sessions), C(via) V(superuser),
       V(pg_monitor) or V(pg_read_all_stats), C(hidden_sessions)). Without it, C(connections) keeps C(total)
       and adds C(not_visible), and what other sessions' state decides (C(active), C(idle), C(idle_in_transaction),

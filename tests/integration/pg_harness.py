@@ -70,18 +70,31 @@ class PgCluster:
             raise RuntimeError('%s failed (%d): %s %s' % (argv, proc.returncode, proc.stdout, proc.stderr))
         return proc
 
-    def start(self):
+    def _make_dirs(self):
         os.makedirs(self.socket_dir, exist_ok=True)
         os.chmod(self.base, 0o755)
         if self.as_root:
             owner = pwd.getpwnam(PG_USER)
             for path in (self.base, self.socket_dir):
                 os.chown(path, owner.pw_uid, owner.pw_gid)
+
+    def start(self):
+        self._make_dirs()
         self._run([self.initdb, '-D', self.data, '-U', PG_USER, '-A', 'trust', '-E', 'UTF8',
                    '--locale=C.UTF-8', '--no-sync'])
         with open(os.path.join(self.data, 'pg_hba.conf'), 'w') as hba:
+            # 'all' does not match replication connections: a standby (PgStandby) needs its own line
             hba.write('local all all trust\n'
+                      'local replication all trust\n'
                       'host all all 127.0.0.1/32 scram-sha-256\n')
+        self._configure_and_start()
+        with self.connect() as conn:
+            with conn.cursor() as cur:
+                cur.execute("CREATE ROLE %s LOGIN SUPERUSER PASSWORD '%s'" % (PASSWORD_ROLE, PASSWORD))
+        return self
+
+    def _configure_and_start(self):
+        """Our settings appended to postgresql.auto.conf (the last line of a name wins), then pg_ctl start."""
         conf = {
             'listen_addresses': "'127.0.0.1'",
             'port': str(self.port),
@@ -100,10 +113,6 @@ class PgCluster:
                 handle.write('%s = %s\n' % (key, value))
         self._run([self.pg_ctl, '-D', self.data, '-l', self.log, '-w', '-t', '60', 'start'])
         self.running = True
-        with self.connect() as conn:
-            with conn.cursor() as cur:
-                cur.execute("CREATE ROLE %s LOGIN SUPERUSER PASSWORD '%s'" % (PASSWORD_ROLE, PASSWORD))
-        return self
 
     def stop(self):
         if self.running:
@@ -147,6 +156,55 @@ class PgCluster:
 
     def psql_env(self):
         return {'PGHOST': self.socket_dir, 'PGPORT': str(self.port), 'PGUSER': PG_USER}
+
+
+class PgStandby(PgCluster):
+    """A streaming hot standby of a running ``primary``: ``pg_basebackup -R`` (standby.signal and
+    primary_conninfo over the primary's unix socket) into a new data dir, started on its own port.
+
+    ``slot``: the physical replication slot it streams from, created by pg_basebackup (``-C``).
+    ``settings`` are appended after the copied postgresql.auto.conf, so they and the new port and
+    socket dir win over the primary's.  ``stop``/``cleanup`` as for PgCluster.
+    """
+
+    def __init__(self, primary, slot=None, base_dir=None, settings=None):
+        super().__init__(base_dir=base_dir, settings=settings)
+        self.primary = primary
+        self.slot = slot
+        self.pg_basebackup = find_pg_bin('pg_basebackup')
+
+    def start(self):
+        self._make_dirs()
+        argv = [self.pg_basebackup, '-D', self.data, '-h', self.primary.socket_dir, '-p', str(self.primary.port),
+                '-U', PG_USER, '-R', '-X', 'stream', '-c', 'fast', '--no-sync']
+        if self.slot:
+            argv += ['-C', '-S', self.slot]
+        self._run(argv)
+        self._configure_and_start()
+        return self
+
+    def wait_caught_up(self, timeout=30):
+        """Until the standby has replayed everything the primary has written (its current WAL position)."""
+        conn = self.primary.connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute('SELECT pg_current_wal_lsn()::text')
+                target = cur.fetchone()[0]
+        finally:
+            conn.close()
+        deadline = time.monotonic() + timeout
+        conn = self.connect()
+        try:
+            with conn.cursor() as cur:
+                while True:
+                    cur.execute('SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn', (target,))
+                    if cur.fetchone()[0]:
+                        return
+                    if time.monotonic() > deadline:
+                        raise RuntimeError('standby did not replay up to %s within %ss' % (target, timeout))
+                    time.sleep(0.05)
+        finally:
+            conn.close()
 
 
 def flush_stats(conn):

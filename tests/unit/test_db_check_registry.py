@@ -35,7 +35,8 @@ def test_the_db_thresholds_are_all_registered():
                        'growth_warning_bytes_per_day', 'dead_rows_warning', 'top_tables', 'wraparound_warning',
                        'wraparound_critical', 'latency_warning_ms', 'latency_critical_ms', 'latency_samples',
                        'long_query_warning', 'long_query_critical', 'lock_wait_warning', 'lock_wait_critical',
-                       'sequence_warning_pct', 'sequence_critical_pct']
+                       'archive_ready_warning', 'slot_wal_warning', 'slot_wal_critical', 'replay_lag_warning',
+                       'replay_lag_critical', 'sequence_warning_pct', 'sequence_critical_pct']
 
 
 @pytest.mark.parametrize('change, stale', [
@@ -60,7 +61,8 @@ def test_the_db_threshold_rules_are_generated():
     assert set(entry.rule.alert for entry in db_checks.CHECKS if entry.rule) == {
         'TwzrdPostgresConnectionsHigh', 'TwzrdPostgresLongTransaction', 'TwzrdPostgresIdleInTransaction',
         'TwzrdPostgresDatabaseGrowth', 'TwzrdPostgresDeadRows', 'TwzrdPostgresWraparound', 'TwzrdPostgresLatencyHigh',
-        'TwzrdPostgresLongQuery', 'TwzrdPostgresLockWait', 'TwzrdPostgresSequenceNearMax'}
+        'TwzrdPostgresLongQuery', 'TwzrdPostgresLockWait', 'TwzrdPostgresArchiveBehind',
+        'TwzrdPostgresReplicationSlotWal', 'TwzrdPostgresSequenceNearMax'}
 
 
 def test_a_new_db_option_makes_the_configuration_stale(monkeypatch):

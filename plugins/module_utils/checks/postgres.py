@@ -18,6 +18,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.twzrd.ops.plugins.module_utils.checks.registry import Check, LOWER, Option, Rule, Series
+from ansible_collections.twzrd.ops.plugins.module_utils.core.alerts import CRITICAL
 
 YEAR = 365 * 86400
 XID_LIMIT = 2147483647
@@ -361,9 +362,163 @@ BLOCKING = Check(
                           'with lock_timeout.', humanize='Duration',
               threshold_text={'warning': '1 min', 'critical': '5 min'}, step=1))
 
+
+# -- archiving and replication (issue 20) -------------------------------------------------
+# postgres/evaluate.py (archiving_metrics, replication_metrics) prepares what they read: archiving a failure
+# (``error``, critical) or the age of the oldest segment waiting; replication one subject per slot that is
+# inactive or has lost its WAL, or on a standby the one subject STANDBY_SUBJECT with its own thresholds
+# (replay_lag_warning / _critical).
+
+
+def _bytes(value):
+    from ansible_collections.twzrd.ops.plugins.module_utils.core.units import human_bytes  # pylint: disable=import-outside-toplevel
+    return human_bytes(value)
+
+
+def _utc(epoch):
+    import time  # pylint: disable=import-outside-toplevel
+    return 'never' if epoch is None else time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(epoch))
+
+
+def _waiting(f):
+    """How many segments wait for the archiver, or why that is not known."""
+    if f['ready_count'] is None:
+        return ('the segments waiting in pg_wal could not be counted (the role may not call '
+                'pg_ls_archive_statusdir(): superuser or pg_monitor)')
+    return '%d segment(s) waiting in pg_wal' % f['ready_count']
+
+
+def _archive_failing_message(f):
+    success = 'never' if f['last_archived_wal'] is None else '%s at %s' % (
+        f['last_archived_wal'], _utc(f['last_archived_time']))
+    return ('WAL archiving is failing: %s failed at %s (%s ago; failed_count %d since the statistics reset), last '
+            'success: %s; %s' % (f['last_failed_wal'], _utc(f['last_failed_time']), _seconds(f['failed_age']),
+                                 f['failed_count'], success, _waiting(f)))
+
+
+ARCHIVE_FAILING_REMEDIATION = (
+    "WAL piles up in pg_wal until the disk is full. Read the archive_command's error in the server log "
+    "(target full or unmounted, permissions, network, credentials), fix it: PostgreSQL retries by itself. "
+    "If archiving is no longer wanted, set archive_mode = off (restart). Never delete files from pg_wal by hand.")
+
+ARCHIVING = Check(
+    'archiving', job='db_health', modes=('db_health',), option='archive_ready',
+    option_names=('archive_ready_warning', None), warning=600.0, bounds=(0, YEAR), unit='s',
+    reads='archiving', field='oldest_ready_s',
+    message=lambda f: ('the oldest WAL segment waiting for the archiver is %s old, above the warning threshold of '
+                       '%s (%s; archiving works but falls behind)' % (
+                           _seconds(f['value']), _seconds(f['threshold']), _waiting(f))),
+    error_message=_archive_failing_message, error_remediation=ARCHIVE_FAILING_REMEDIATION,
+    error_anchor='wal-archiving-fails', error_level=CRITICAL,
+    option_doc=(['Warn when the oldest WAL segment waiting for the archiver (a C(.ready) file in '
+                 'C(pg_wal/archive_status)) is older than this many seconds.',
+                 'Read only by a role that may call the function C(pg_ls_archive_statusdir) (superuser or C(pg_monitor)); a '
+                 'failing C(archive_command) is critical whatever this says.'],),
+    remediation='The archiver keeps up too slowly: check how long one archive_command takes (server log, '
+                'the target\'s speed), archive_timeout forcing many small segments, or a burst of writes; '
+                'watch that the waiting segments go down.',
+    anchor='wal-archiving-fails',
+    doc='With `archive_mode` on (or `always` on a standby): `pg_stat_archiver.last_failed_time` later than the last '
+        'success (or failures and never a success) is **critical**, naming the failed WAL file, when it failed, '
+        '`failed_count`, the last success and how many segments wait (`.ready` files, counted when the role may '
+        'call `pg_ls_archive_statusdir()`: superuser or `pg_monitor`). Otherwise a warning when the oldest waiting '
+        'segment is older than the threshold. `archive_mode` off, or `on` on a standby: skipped, '
+        '`metrics.archiving.skipped` says so.',
+    todo='Read the `archive_command` error in the server log (target full or unmounted, permissions, network); '
+         'fix it and PostgreSQL retries by itself. Never delete files from `pg_wal` by hand.',
+    series=Series('twzrd_pg_archive_oldest_ready_seconds', 'Age of the oldest WAL segment waiting for the '
+                  'archiver, in seconds (0: none waiting).'),
+    rule=Rule('TwzrdPostgresArchiveBehind', 'the oldest WAL segment waiting for the archiver is {value} old (above '
+              '{threshold})', remediation='The archiver falls behind or fails: read the archive_command\'s error '
+              'in the server log and fix it; WAL piles up in pg_wal until the disk is full meanwhile. Never delete '
+              'files from pg_wal by hand.', humanize='Duration', threshold_text={'warning': '10 min'}, step=1))
+
+STANDBY_SUBJECT = 'standby-replay'  # never a slot name (those are [a-z0-9_]), so alert keys cannot collide
+
+
+def _replication_message(f):
+    if f['subject'] == STANDBY_SUBJECT:
+        return ('standby replays %s behind the primary (the last replayed transaction committed %s ago, %s received '
+                'and not replayed yet), above the %s threshold of %s%s' % (
+                    _seconds(f['value']), _seconds(f['value']), _bytes(f['waiting_bytes']), f['level'],
+                    _seconds(f['threshold']), '; replay is PAUSED (pg_wal_replay_pause)' if f['paused'] else ''))
+    return ('inactive replication slot %s (%s) retains %s of WAL (%d bytes), above the %s threshold of %s '
+            '(wal_status %s, max_slot_wal_keep_size %s)' % (
+                f['subject'], f['type'], _bytes(f['value']), f['value'], f['level'], _bytes(f['threshold']),
+                f['wal_status'] or 'unknown', _keep_size(f['max_slot_wal_keep_size'])))
+
+
+def _keep_size(setting):
+    return 'unlimited' if setting in ('-1', None) else setting + (' MB' if setting.isdigit() else '')
+
+
+def _replication_remediation(f):
+    if f['subject'] == STANDBY_SUBJECT:
+        return ('Replay paused? SELECT pg_wal_replay_resume(). Otherwise the standby is slower than the primary '
+                '(its disk or CPU) or its queries hold replay back (max_standby_streaming_delay); read its log.')
+    return ("If the slot's consumer is gone for good, drop it: SELECT pg_drop_replication_slot('%s'); otherwise fix "
+            "or restart the consumer so it catches up. Set max_slot_wal_keep_size so one slot can never fill the "
+            "disk." % f['subject'])
+
+
+def _replication_error_message(f):
+    if f['subject'] == STANDBY_SUBJECT:
+        return ('standby is not streaming WAL from the primary (WAL receiver %s): it falls behind until it '
+                'reconnects' % (f['wal_receiver'],))
+    return ('replication slot %s (%s, %s) has wal_status %s: %s' % (
+        f['subject'], f['type'], 'active' if f['active'] else 'inactive', f['wal_status'],
+        'its consumer needs WAL that is already removed' if f['wal_status'] == 'lost' else
+        'it is past max_slot_wal_keep_size and the next checkpoint removes WAL its consumer needs'))
+
+
+def _replication_error_remediation(f):
+    if f['subject'] == STANDBY_SUBJECT:
+        return ("Read the standby's log (cannot connect to the primary, authentication, slot missing); check that the "
+                "primary runs and primary_conninfo points at it.")
+    return ("Its consumer cannot resume from this slot: drop it (SELECT pg_drop_replication_slot('%s')) and rebuild "
+            "the consumer (a standby: a new pg_basebackup; a logical subscriber: resynchronise)." % f['subject'])
+
+
+REPLICATION = Check(
+    'replication', job='db_health', modes=('db_health',), option='slot_wal', option_type='int',
+    option_names=('slot_wal_warning', 'slot_wal_critical'), warning=1073741824, critical=None, bounds=(0, None),
+    unit='bytes', reads='replication', per='slot', field='value', subject_thresholds=True,
+    message=_replication_message, remediation=_replication_remediation,
+    error_message=_replication_error_message, error_remediation=_replication_error_remediation,
+    error_anchor='replication-slots-and-standbys',
+    option_doc=('Warn when an inactive replication slot retains more WAL than this many bytes '
+                '(the current WAL position minus its C(restart_lsn), on a primary).',
+                'Critical when an inactive replication slot retains more WAL than this many bytes. Unset means never '
+                'critical by size (a slot whose C(wal_status) is C(lost) or C(unreserved) is critical anyway).'),
+    options=[
+        Option('replay_lag_warning', 'float', [
+            'On a standby, warn when replay lags more than this many seconds behind the primary (now minus '
+            'C(pg_last_xact_replay_timestamp)) while received WAL waits to be replayed.',
+            'With everything received replayed (an idle primary) there is no lag.'], default=300.0, bounds=(0, YEAR)),
+        Option('replay_lag_critical', 'float', 'On a standby, critical when replay lags more than this many seconds. '
+               'Unset means never critical.', bounds=(0, YEAR))],
+    anchor='replication-slots-and-standbys',
+    doc='On a primary: each replication slot that is inactive, with the WAL it retains (`pg_current_wal_lsn() - '
+        'restart_lsn`; subject: the slot); `wal_status` `lost` or `unreserved` is critical, active or not. On a '
+        'standby (`pg_is_in_recovery()`; subject `standby-replay`): replay lag against `replay_lag_warning` (300 s) / '
+        '`replay_lag_critical` (unset), counted only while received WAL waits to be replayed, and a WAL receiver '
+        'that is not streaming (warning, unless `primary_conninfo` is empty: an archive-only standby). What needs a '
+        'primary is skipped on a standby, `metrics.replication.skipped` says so.',
+    todo="Consumer gone: `SELECT pg_drop_replication_slot('name')`; otherwise fix the consumer; set "
+         '`max_slot_wal_keep_size` as a guard. Standby behind: `pg_wal_replay_resume()` if paused, its log, its disk.',
+    thresholds_doc='`replay_lag_warning` (300 s) / `replay_lag_critical` (unset), 0-31536000',
+    series=Series('twzrd_pg_replication_slot_retained_bytes', 'WAL retained by an inactive replication slot, in '
+                  'bytes (label slot).'),
+    rule=Rule('TwzrdPostgresReplicationSlotWal', 'inactive replication slot {slot} retains {value}B of WAL (above '
+              '{threshold})', remediation="If the slot's consumer is gone for good, drop it: SELECT "
+              "pg_drop_replication_slot('{slot}'); otherwise fix the consumer so it catches up. Set "
+              'max_slot_wal_keep_size so one slot can never fill the disk.', humanize='1024',
+              threshold_text={'warning': '1 GiB'}, step=1073741824, labels=('database', 'slot')))
+
 # In the order docs/db_health.md lists them.
 CHECKS = [CONNECTIONS, TRANSACTION_AGE, IDLE_IN_TRANSACTION, PG_MONITOR, DATABASE_GROWTH, DB_SIZE_FORECAST,
-          PRIMARY_KEYS, DEAD_ROWS, WRAPAROUND, MIGRATIONS, EXPECTED_TABLES, LATENCY, LONG_QUERIES, BLOCKING]
+          PRIMARY_KEYS, DEAD_ROWS, WRAPAROUND, MIGRATIONS, EXPECTED_TABLES, LATENCY, LONG_QUERIES, BLOCKING,
+          ARCHIVING, REPLICATION]
 BY_NAME = dict((entry.name, entry) for entry in CHECKS)
 
 

@@ -19,7 +19,7 @@ same metadata, so docs and runbook links come from one place.
 
 A collector may return ``{subject: {values...}}`` with an ``error`` field
 per subject: with ``error_message`` set, such a subject raises
-``error_level`` (a warning by default) instead of being compared.  With
+``error_level`` (a warning by default, or the subject's own ``error_level``) instead of being compared.  With
 ``subject_thresholds`` a subject's own ``warning``/``critical`` values (an
 HTTP check's ``latency_warning_ms``) replace the options' for that subject.
 ``error_message``, ``error_remediation`` and ``remediation`` may be functions of the
@@ -318,8 +318,9 @@ def evaluate(entries, metrics, params):
             if 'error' in data and data['error'] is not None:
                 if entry.error_message and not entry.code:
                     fields = dict(data, subject=subject)
-                    alerts.append(make_alert(
-                        entry.name, entry.error_level, None, None, _text(entry.error_message, fields),
+                    alerts.append(make_alert(  # a subject may name its own level (a lost slot vs a slow one)
+                        entry.name, data.get('error_level') or entry.error_level, None, None,
+                        _text(entry.error_message, fields),
                         runbook(_text(entry.error_remediation, fields), entry.error_anchor), subject=subject))
                 continue
             if entry.when is not None and not entry.when(data):

@@ -310,3 +310,59 @@ def collect_invalid_indexes(conn):
         "AND t.oid NOT IN (SELECT relid FROM pg_stat_progress_create_index "
         "                  WHERE relid IS NOT NULL AND datname = current_database()) "
         "ORDER BY n.nspname, c.relname"))
+
+
+# -- archiving and replication (issue 20) ------------------------------------------------
+# Server-wide views and functions: pg_stat_archiver, pg_ls_archive_statusdir() (superuser or pg_monitor),
+# pg_replication_slots, pg_stat_wal_receiver.  pg_current_wal_lsn() and the slots' retained WAL need a
+# primary (it errors during recovery) and the pg_last_wal_*() functions a standby, so each collector asks
+# pg_is_in_recovery() first and sends only the queries that fit the server's role.
+
+def collect_archiving(conn):
+    """archive_mode, recovery, pg_stat_archiver (times as epoch seconds, ages from the server's clock) and,
+    when our role may list pg_wal/archive_status, the segments waiting for the archiver (``.ready``)."""
+    row = fetch_one(conn, (
+        "SELECT current_setting('archive_mode') AS archive_mode, pg_is_in_recovery() AS in_recovery, "
+        "archived_count, last_archived_wal, EXTRACT(EPOCH FROM last_archived_time)::float8 AS last_archived_time, "
+        "failed_count, last_failed_wal, EXTRACT(EPOCH FROM last_failed_time)::float8 AS last_failed_time, "
+        "EXTRACT(EPOCH FROM now() - last_failed_time)::float8 AS failed_age, "
+        "has_function_privilege('pg_ls_archive_statusdir()', 'EXECUTE') AS may_list_ready "
+        "FROM pg_stat_archiver"))
+    data = dict(row)
+    data['ready_count'] = data['oldest_ready_age'] = None
+    if data['may_list_ready'] and data['archive_mode'] != 'off':
+        ready = fetch_one(conn, (
+            "SELECT count(*) AS n, EXTRACT(EPOCH FROM now() - min(modification))::float8 AS oldest "
+            "FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'"))
+        data['ready_count'], data['oldest_ready_age'] = int(ready['n']), ready['oldest']
+    return data
+
+
+def collect_replication(conn, server_version_num=0):
+    """``{'in_recovery', 'standby': {...}}`` on a standby (receive/replay positions, replay lag's inputs, the
+    WAL receiver), ``{'in_recovery', 'slots': [...]}`` on a primary (each slot with the WAL it retains).
+
+    The receiver's status is NULL for a role without pg_read_all_stats; primary_conninfo (never read,
+    only whether it is set) is hidden from one without pg_read_all_settings: both are None then.
+    """
+    recovery = fetch_one(conn, 'SELECT pg_is_in_recovery() AS in_recovery')['in_recovery']
+    if recovery:
+        standby = fetch_one(conn, (
+            "SELECT pg_last_wal_receive_lsn()::text AS receive_lsn, pg_last_wal_replay_lsn()::text AS replay_lsn, "
+            "COALESCE(pg_last_wal_receive_lsn() > pg_last_wal_replay_lsn(), false) AS wal_waiting, "
+            "GREATEST(pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()), 0)::float8 "
+            "AS waiting_bytes, "
+            "EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())::float8 AS last_replay_age, "
+            "pg_is_wal_replay_paused() AS paused, "
+            "(SELECT count(*) FROM pg_stat_wal_receiver) AS receivers, "
+            "(SELECT status FROM pg_stat_wal_receiver LIMIT 1) AS receiver_status, "
+            "(SELECT setting <> '' FROM pg_settings WHERE name = 'primary_conninfo') AS primary_conninfo"))
+        return {'in_recovery': True, 'standby': dict(standby)}
+    newer = server_version_num >= 130000  # wal_status, safe_wal_size, max_slot_wal_keep_size: PostgreSQL 13
+    slots = fetch_all(conn, (
+        "SELECT slot_name AS slot, slot_type AS type, active, database, "
+        + ("wal_status, " if newer else "NULL::text AS wal_status, ") +
+        "pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::float8 AS retained_bytes "
+        "FROM pg_replication_slots ORDER BY slot_name"))
+    keep = fetch_one(conn, "SELECT current_setting('max_slot_wal_keep_size') AS v")['v'] if newer and slots else None
+    return {'in_recovery': False, 'slots': slots, 'max_slot_wal_keep_size': keep}

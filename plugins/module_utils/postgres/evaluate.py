@@ -685,3 +685,89 @@ def evaluate_invalid_indexes(rows):
         listed.append({'index': subject, 'table': table, 'bytes': index.get('bytes'),
                        'size': human_bytes(index.get('bytes')), 'ready': bool(index.get('ready'))})
     return alerts, {'count': len(rows), 'indexes': listed}
+
+
+# -- archiving and replication (issue 20) ------------------------------------------------
+
+def archiving_metrics(data):
+    """``(metrics, facts)`` of collect_archiving: the result's ``archiving`` and what the archiving entry reads.
+
+    No facts when there is nothing to check: ``archive_mode`` off, or ``on`` on a standby (only ``always``
+    archives during recovery); ``metrics['skipped']`` says why.  Failing: a failure later than the last success,
+    or failures and never a success.
+    """
+    mode = data.get('archive_mode')
+    metrics = dict((key, data.get(key)) for key in (
+        'archive_mode', 'archived_count', 'last_archived_wal', 'last_archived_time', 'failed_count',
+        'last_failed_wal', 'last_failed_time', 'ready_count'))
+    metrics['in_recovery'] = bool(data.get('in_recovery'))
+    ready_count = data.get('ready_count')
+    metrics['oldest_ready_s'] = None if ready_count is None else (
+        round(max(0.0, data.get('oldest_ready_age') or 0.0), 1) if ready_count else 0.0)
+    if ready_count is None:
+        metrics['ready_unknown'] = ('the role may not call pg_ls_archive_statusdir() (superuser or pg_monitor): '
+                                    'waiting segments not counted')
+    if mode == 'off':
+        metrics['skipped'] = 'archive_mode is off: nothing is archived, nothing to check'
+        return metrics, {}
+    if metrics['in_recovery'] and mode != 'always':
+        metrics['skipped'] = 'standby with archive_mode = %s: only archive_mode = always archives during recovery' % mode
+        return metrics, {}
+    failed, archived = data.get('last_failed_time'), data.get('last_archived_time')
+    metrics['failing'] = bool(data.get('failed_count')) and failed is not None and (archived is None or failed > archived)
+    facts = dict(metrics, failed_age=data.get('failed_age'), error='failing' if metrics['failing'] else None)
+    return metrics, {'archiving': facts}
+
+
+def replication_metrics(data, params):
+    """``(metrics, facts)`` of collect_replication: the result's ``replication`` and what its entry reads.
+
+    Primary: every slot in the metrics; a subject for each inactive slot (compared by the WAL it retains) and
+    each whose ``wal_status`` is lost or unreserved (critical, active or not).  Standby: the slot checks need
+    pg_current_wal_lsn() and are skipped (said in ``skipped``); one subject (``STANDBY_SUBJECT``) with the replay
+    lag and the thresholds ``replay_lag_warning`` / ``_critical``.  The lag counts only while received WAL waits
+    to be replayed (receive lsn beyond replay lsn): with everything received replayed, an idle primary has
+    nothing to send and the age of the last replayed transaction is not lag.  A WAL receiver that is not
+    streaming is a warning, unless ``primary_conninfo`` is empty (an archive-only standby: nothing to stream).
+    """
+    if data['in_recovery']:
+        standby = data['standby']
+        receivers, status = standby.get('receivers') or 0, standby.get('receiver_status')
+        receiver = status if status else ('none' if not receivers else 'unknown (role without pg_read_all_stats)')
+        if standby.get('wal_waiting'):
+            age = standby.get('last_replay_age')
+            lag = None if age is None else round(max(0.0, age), 1)
+            rule = 'received WAL waits to be replayed: lag = now() - pg_last_xact_replay_timestamp()'
+        elif standby.get('receive_lsn') is None:
+            lag, rule = None, 'no WAL received by streaming: lag unknown'
+        else:
+            lag, rule = 0.0, 'everything received is replayed: no lag (an idle primary sends nothing)'
+        metrics = {'role': 'standby', 'in_recovery': True, 'receive_lsn': standby.get('receive_lsn'),
+                   'replay_lsn': standby.get('replay_lsn'), 'waiting_bytes': standby.get('waiting_bytes'),
+                   'replay_lag_s': lag, 'lag_rule': rule, 'paused': bool(standby.get('paused')),
+                   'wal_receiver': receiver, 'primary_conninfo': standby.get('primary_conninfo'),
+                   'skipped': 'replication slots: their retained WAL needs pg_current_wal_lsn(), which a standby '
+                              'cannot call; checked on the primary'}
+        error = None
+        if not receivers and standby.get('primary_conninfo') is not False:
+            error = 'not streaming'
+        elif status and status != 'streaming':
+            error = status
+        fact = dict(metrics, value=lag, error=error, warning=params.get('replay_lag_warning'),
+                    critical=params.get('replay_lag_critical'))
+        return metrics, {'replication': {db_checks.STANDBY_SUBJECT: fact}}
+    keep = data.get('max_slot_wal_keep_size')
+    slots, facts = [], {}
+    for row in data['slots']:
+        retained = row.get('retained_bytes')
+        slot = {'slot': row['slot'], 'type': row['type'], 'active': bool(row['active']), 'database': row['database'],
+                'wal_status': row['wal_status'], 'retained_bytes': None if retained is None else int(retained),
+                'retained': None if retained is None else human_bytes(retained)}
+        slots.append(slot)
+        lost = slot['wal_status'] in ('lost', 'unreserved')
+        if lost or not slot['active']:
+            facts[slot['slot']] = dict(slot, value=slot['retained_bytes'], max_slot_wal_keep_size=keep,
+                                       error=slot['wal_status'] if lost else None, error_level=CRITICAL)
+    metrics = {'role': 'primary', 'in_recovery': False, 'slots': slots,
+               'inactive_slots': len([slot for slot in slots if not slot['active']]), 'max_slot_wal_keep_size': keep}
+    return metrics, {'replication': facts}

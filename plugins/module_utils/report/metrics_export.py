@@ -174,6 +174,7 @@ def _postgres(out, result):
         out.add('twzrd_pg_longest_lock_wait_seconds', activity.get('longest_lock_wait_s'),
                 'How long the longest lock wait of a session has lasted (0: none).')
     _postgres_catalog(out, metrics)
+    _postgres_replication(out, metrics)
 
 
 def _postgres_catalog(out, metrics):
@@ -190,6 +191,36 @@ def _postgres_catalog(out, metrics):
     if indexes:
         out.add('twzrd_pg_invalid_indexes', indexes.get('count'), 'Invalid indexes (a failed CREATE INDEX or '
                 'REINDEX CONCURRENTLY) in the database.')
+
+
+def _postgres_replication(out, metrics):
+    """Archiving and replication (issue 20); a check skipped (archive_mode off, a standby) exports nothing of it."""
+    archiving = metrics.get('archiving') or {}
+    if archiving and not archiving.get('skipped'):
+        out.add('twzrd_pg_archive_failing', 1 if archiving.get('failing') else 0,
+                'Whether WAL archiving fails (1: the last failure is later than the last success) or not (0).')
+        out.add('twzrd_pg_archive_ready_segments', archiving.get('ready_count'),
+                'WAL segments waiting for the archiver (.ready files; needs superuser or pg_monitor).')
+        out.add('twzrd_pg_archive_oldest_ready_seconds', archiving.get('oldest_ready_s'),
+                'Age of the oldest WAL segment waiting for the archiver, in seconds (0: none waiting).')
+    replication = metrics.get('replication') or {}
+    if not replication:
+        return
+    out.add('twzrd_pg_in_recovery', 1 if replication.get('in_recovery') else 0,
+            'Whether the server is a standby in recovery (1) or a primary (0).')
+    for slot in replication.get('slots') or []:
+        if not slot.get('active'):  # an active slot's consumer moves it on; the rule reads inactive ones
+            out.add('twzrd_pg_replication_slot_retained_bytes', slot.get('retained_bytes'),
+                    'WAL retained by an inactive replication slot, in bytes (label slot).', {'slot': slot['slot']})
+    if replication.get('in_recovery'):
+        out.add('twzrd_pg_replay_lag_seconds', replication.get('replay_lag_s'),
+                'How far a standby\'s replay lags behind the primary, in seconds (0 when all received WAL is '
+                'replayed).')
+        receiver = replication.get('wal_receiver')
+        # unknown to a role without pg_read_all_stats; an archive-only standby (primary_conninfo empty) streams nothing
+        if receiver and not receiver.startswith('unknown') and replication.get('primary_conninfo') is not False:
+            out.add('twzrd_pg_wal_receiver_streaming', 1 if receiver == 'streaming' else 0,
+                    'Whether a standby\'s WAL receiver streams from the primary (1) or not (0).')
 
 
 def _vacuum(out, result):

@@ -43,6 +43,9 @@ CHECKS_OF = {
     'activity': ('long_queries', 'blocking'),
     'sequences': ('sequences',),
     'invalid_indexes': ('invalid_indexes',),
+    # archiving and replication (issue 20)
+    'archiving': ('archiving',),
+    'replication': ('replication',),
 }
 
 
@@ -177,6 +180,18 @@ def run_db_health(params, section, now=None):
             alerts.extend(found)
         if sequences and db_checks.sequences_unread(sequences):  # what it could not read keeps its open alerts
             metrics['unchecked'] = sorted(set(metrics.get('unchecked', [])) | set(['sequences']))
+
+        # archiving and replication (issue 20): each collector asks pg_is_in_recovery() first; on a standby what
+        # needs a primary is not queried, and the metrics say it was skipped
+        ok, archiver = attempt('archiving', lambda: db_collect.collect_archiving(conn))
+        if ok:
+            metrics['archiving'], facts = db_checks.archiving_metrics(archiver)
+            measure([db_entries.ARCHIVING], facts)
+        ok, replication = attempt('replication', lambda: db_collect.collect_replication(
+            conn, settings['server_version_num']))
+        if ok:
+            metrics['replication'], facts = db_checks.replication_metrics(replication, params)
+            measure([db_entries.REPLICATION], facts)
     finally:
         conn.close()
     metrics['readings'] = readings

@@ -104,11 +104,11 @@ KNOWN_JOBS = ('alerts', 'health', 'db_health', 'vacuum', 'restart')
 DB_JOBS = ('db_health', 'vacuum')
 # Every check a job can raise: a silence of a misspelt check would silence nothing, silently.
 KNOWN_CHECKS = (
-    'activity', 'blocking', 'connection', 'connections', 'database_growth', 'database_size',
+    'activity', 'archiving', 'blocking', 'connection', 'connections', 'database_growth', 'database_size',
     'db_size_forecast', 'dead_rows', 'disk', 'disk_forecast', 'expected_tables', 'http',
     'idle_in_transaction', 'inodes', 'invalid_indexes', 'job_failed', 'latency', 'load', 'log_errors',
     'log_errors_per_day', 'long_queries', 'memory', 'migrations', 'oom_kills', 'pg_monitor', 'pm2_crashes',
-    'pm2_daemon', 'pm2_missing_app', 'pm2_query', 'pm2_restart', 'postgres', 'primary_keys',
+    'pm2_daemon', 'pm2_missing_app', 'pm2_query', 'pm2_restart', 'postgres', 'primary_keys', 'replication',
     'report_crash_restarts', 'sequences', 'settings', 'swap', 'tables', 'transaction_age',
     'vacuum_connection_lost', 'vacuum_failed', 'vacuum_incomplete', 'vacuum_not_found', 'vacuum_skipped',
     'visibility', 'wraparound')
