@@ -247,6 +247,7 @@ import time
 
 from ansible_collections.twzrd.ops.plugins.module_utils.core.alerts import build_result, runbook
 from ansible_collections.twzrd.ops.plugins.module_utils.postgres import collect as db_collect
+from ansible_collections.twzrd.ops.plugins.module_utils.postgres import insights as db_insights
 from ansible_collections.twzrd.ops.plugins.module_utils.postgres import vacuum as db_vacuum
 from ansible_collections.twzrd.ops.plugins.module_utils.state import history
 from ansible_collections.twzrd.ops.plugins.module_utils.core import job_module
@@ -261,6 +262,9 @@ from ansible_collections.twzrd.ops.plugins.module_utils.report.stage import (
 from ansible_collections.twzrd.ops.plugins.module_utils.state.store import StateError, StateStore
 
 STATE_SECTION = 'twzrd_vacuum'
+INSIGHTS_KEEP_DAYS = 35   # a database's insights older than this leave the state file (its job stopped)
+INSIGHTS_DATABASES = 16   # at most this many databases' insights in the state file
+NOT_PRELOADED = '55000'   # object_not_in_prerequisite_state: pg_stat_statements created but not loaded
 CATALOG_REMEDIATION = runbook('Check that login_user may read the catalogs of login_db and that the server is '
                               'not overloaded (statement_timeout); read the PostgreSQL log.', 'a-job-failed')
 
@@ -311,14 +315,60 @@ def session_settings(params):
     return settings
 
 
+def collect_insights(conn, settings, params):
+    """The weekly insights (postgres/insights.py): read-only catalog and statistics queries under the session's
+    statement_timeout and lock_timeout.  Each part stands alone: one the server refuses is named in ``errors``
+    and the others still come."""
+    found = {'database': params['login_db'], 'errors': []}
+
+    def part(name, read):
+        try:
+            return read()
+        except psycopg2.Error as exc:
+            found['errors'].append('%s: %s' % (name, query_error_message(exc, params)))
+            return None
+
+    reset = part('statistics reset time', lambda: db_collect.collect_stats_reset(conn))
+    indexes = part('indexes', lambda: db_collect.collect_indexes(conn))
+    if indexes is not None:
+        found['unused_indexes'] = db_insights.unused_indexes(indexes, reset)
+        found['duplicate_indexes'] = db_insights.duplicate_indexes(indexes)
+    cache = part('cache hit ratio', lambda: db_collect.collect_cache_hits(conn))
+    if cache is not None:
+        found['cache_hits'] = db_insights.cache_hits(cache)
+    try:
+        found['statements'] = db_insights.statements(
+            db_collect.collect_statements(conn, settings['server_version_num']), params['login_db'])
+    except psycopg2.Error as exc:
+        if getattr(exc, 'pgcode', None) == NOT_PRELOADED:  # created, but not in shared_preload_libraries
+            found['statements'] = db_insights.statements(None, params['login_db'], error=exc.pgcode)
+        else:
+            found['errors'].append('slowest statements: %s' % query_error_message(exc, params))
+    estimate = part('bloat estimate', lambda: db_collect.collect_bloat_inputs(conn))
+    if estimate is not None:
+        found['bloat'] = db_insights.bloat(estimate)
+    return found
+
+
+def keep_insights(section, found, now):
+    """The state section's ``insights`` per database with this run's copy, the stale and the surplus gone."""
+    kept = section.get('insights') if isinstance(section.get('insights'), dict) else {}
+    kept = dict((db, entry) for db, entry in kept.items()
+                if isinstance(entry, dict) and entry.get('t', 0) >= now - INSIGHTS_KEEP_DAYS * 86400)
+    kept[found['database']] = db_insights.state_copy(found, now)
+    newest = sorted(kept, key=lambda db: -kept[db]['t'])[:INSIGHTS_DATABASES]
+    return dict((db, kept[db]) for db in newest)
+
+
 def run(module, stage, params):
-    """(plan, not_found, down): ``down`` holds the critical ``connection`` alert of a database that does
-    not answer (core/job_module.py: an alert, never a module failure); fails the module with one line on
-    catalog errors of a database that does answer."""
+    """(plan, not_found, down, insights): ``down`` holds the critical ``connection`` alert of a database that
+    does not answer (core/job_module.py: an alert, never a module failure); fails the module with one line on
+    catalog errors of a database that does answer.  ``insights`` (collect_insights) is None when the
+    database did not answer or the connection was lost."""
     try:
         conn = connect(params, statement_timeout=params['statement_timeout'], lock_timeout=params['lock_timeout'])
     except PgConnectError as exc:
-        return [], [], [connection_alert(exc)]
+        return [], [], [connection_alert(exc)], None
     try:
         try:
             settings = db_collect.collect_settings(conn)
@@ -340,7 +390,7 @@ def run(module, stage, params):
             except psycopg2.Error as exc:
                 module.warn('cannot read table sizes before vacuum: %s' % query_error_message(exc, params))
         if module.check_mode or not plan:
-            return plan, not_found, []
+            return plan, not_found, [], collect_insights(conn, settings, params)
         try:
             set_session(conn, session_settings(params))
         except psycopg2.Error as exc:
@@ -357,7 +407,9 @@ def run(module, stage, params):
                 db_vacuum.apply_stats(plan, db_collect.collect_table_stats(conn, done), 'after')
             except psycopg2.Error as exc:
                 module.warn('cannot read statistics after vacuum: %s' % query_error_message(exc, params))
-        return plan, not_found, []
+        if conn.closed:
+            return plan, not_found, [], None
+        return plan, not_found, [], collect_insights(conn, settings, params)
     finally:
         conn.close()
 
@@ -371,7 +423,7 @@ def main():
     started = time.time()
     stage = ReportStage(module, 'vacuum', 'twzrd_vacuum', kind=REPORT_KIND, instance=params['login_db'],
                         started=started)
-    plan, not_found, down = run(module, stage, params)
+    plan, not_found, down, insights = run(module, stage, params)
     alerts, metrics = db_vacuum.summarize(plan, not_found, max_duration=params['max_duration'],
                                           check_mode=module.check_mode)
     alerts = down + alerts
@@ -379,13 +431,18 @@ def main():
         changed = bool(plan)
     else:
         changed = metrics['vacuumed'] > 0
+    if insights is not None:
+        metrics.update(db_insights.metrics(insights))
     result = build_result(alerts, metrics, changed=changed, tables=plan, not_found=not_found,
                           database=params['login_db'])
+    if insights is not None:
+        result['insights'] = insights
     finish = dict(log_extra=[('db', params['login_db'])],
                   log_metrics=[(key, metrics[key]) for key in ('planned', 'vacuumed', 'skipped', 'failed',
                                                                'not_started', 'dead_rows_removed', 'seconds')],
                   summarize=lambda res: [a['message'] for a in down] + db_vacuum.report_lines(
-                      params['login_db'], plan, metrics, not_found))
+                      params['login_db'], plan, metrics, not_found) + (
+                          db_insights.report_lines(insights) if insights is not None else []))
     try:
         with StateStore(params['state_file'], read_only=module.check_mode) as store:
             job_module.warn_state(module, store)
@@ -399,6 +456,8 @@ def main():
                 section['runs'] = history.append_run(section.get('runs'), dict(
                     section['last_metrics'], t=int(started), db=params['login_db'],
                     dead_rows_removed=metrics['dead_rows_removed'], seconds=metrics['seconds']))
+                if insights is not None:  # the weekly health report shows them (report/html.py)
+                    section['insights'] = keep_insights(section, insights, int(started))
             stage.finish(result, store=store, **finish)
     except StateError as exc:
         module.warn('%s: last run not recorded' % exc)
