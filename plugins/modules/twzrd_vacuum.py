@@ -21,6 +21,9 @@ description:
   - Time-boxed. No new table is started after O(max_duration) seconds; the tables left are reported.
   - Reports per table dead rows and size before and after and the seconds taken.
   - In check mode returns the plan (tables, reason, sizes) and touches nothing.
+  - Then reads the weekly insights (read-only catalog and statistics queries, never an alert) into RV(insights),
+    the report message and the state file, from where the weekly health report's page shows them; see
+    C(docs/vacuum.md), "Weekly insights".
   - Table names come from the catalog and are quoted as identifiers.
   - Alerts and procedures are described in C(docs/vacuum.md) of the collection.
 author:
@@ -88,7 +91,8 @@ options:
 notes:
   - Supports check mode; then nothing is vacuumed and neither the state file nor the log file is written.
   - O(statement_timeout) applies to the catalog queries; VACUUM statements use O(table_timeout).
-  - The state file keeps a small summary of the last run in section C(twzrd_vacuum).
+  - The state file keeps a small summary of the last run in section C(twzrd_vacuum), and per database a compact copy
+    of RV(insights) (C(insights.DB), 10 rows of each list, kept 35 days).
   - 'Bounds: O(login_port) 1-65535, O(statement_timeout) and O(lock_timeout) above 0 and at most 3600 s,
     O(max_duration) and O(table_timeout) 0-604800 s, O(vacuum_cost_delay) 0-100 ms, O(vacuum_cost_limit) 1-10000.'
   - Table names in O(tables) are taken verbatim, spaces included.
@@ -183,9 +187,43 @@ tables:
       size_after: 21.4 MB
       seconds: 0.412
 metrics:
-  description: Counts (planned, vacuumed, skipped, failed, not_started, not_found), dead rows removed, bytes freed, seconds.
+  description:
+    - Counts (planned, vacuumed, skipped, failed, not_started, not_found), dead rows removed, bytes freed, seconds.
+    - C(unused_indexes) and C(duplicate_indexes), the counts of RV(insights) (when read).
   returned: always
   type: dict
+insights:
+  description:
+    - The weekly insights of O(login_db), information and never an alert; absent when the database did not
+      answer or the connection was lost. Each part is absent when the server refused it (then named in C(errors)).
+    - C(unused_indexes) (no scans since the statistics reset, larger than 10 MB, not unique, primary or backing a
+      constraint) and C(duplicate_indexes) (C(duplicate_of) names the index kept), each with C(index), C(table),
+      C(bytes), C(size) and C(drop), the C(DROP INDEX CONCURRENTLY) to run (null with a C(note) for an index that
+      backs a constraint or a foreign key).
+    - C(cache_hits) with C(databases) and C(tables) (C(hit_pct), C(hit), C(read)).
+    - C(statements) with C(available), C(top) (the 10 slowest by total time of pg_stat_statements, C(query) cut to
+      200 characters and masked, C(calls), C(mean_ms), C(total_ms), C(rows)) or C(hint) when the extension is not
+      enabled.
+    - C(bloat) with C(tables) and C(indexes), the largest 10 with C(bytes) and the estimated C(bloat_bytes) and
+      C(bloat_pct) (null when not analysed), an estimate from catalog statistics.
+  returned: when the database answered
+  type: dict
+  sample:
+    database: app
+    errors: []
+    unused_indexes:
+      - index: public.events_account
+        table: public.events
+        bytes: 21700608
+        size: 20.7 MB
+        scans: 0
+        since: "no scans since the statistics were reset 2026-10-01 09:12 UTC"
+        drop: DROP INDEX CONCURRENTLY public.events_account;
+    duplicate_indexes: []
+    cache_hits: {databases: [{database: app, hit_pct: 99.2, hit: 1203311, read: 9620}], tables: []}
+    statements: {available: false, top: [], hint: "pg_stat_statements is not enabled in app: ..."}
+    bloat: {tables: [{name: public.events, table: public.events, bytes: 7651328, size: 7.3 MB,
+                      bloat_bytes: 3842048, bloat_pct: 50.2, bloat: 3.7 MB}], indexes: []}
 not_found:
   description: Requested tables that do not exist.
   returned: always
