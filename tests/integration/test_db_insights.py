@@ -190,4 +190,3 @@ def test_created_but_not_preloaded_is_the_hint(pg_cluster, pg_db, tmp_path):
     assert result['insights']['errors'] == []
     assert not result['insights']['statements']['available']
     assert 'shared_preload_libraries' in result['insights']['statements']['hint']
-
