@@ -21,6 +21,9 @@ description:
   - Time-boxed. No new table is started after O(max_duration) seconds; the tables left are reported.
   - Reports per table dead rows and size before and after and the seconds taken.
   - In check mode returns the plan (tables, reason, sizes) and touches nothing.
+  - Then reads the weekly insights (read-only catalog and statistics queries, never an alert) into RV(insights),
+    the report message and the state file, from where the weekly health report's page shows them; see
+    C(docs/vacuum.md), "Weekly insights".
   - Table names come from the catalog and are quoted as identifiers.
   - Alerts and procedures are described in C(docs/vacuum.md) of the collection.
 author:
@@ -88,7 +91,8 @@ options:
 notes:
   - Supports check mode; then nothing is vacuumed and neither the state file nor the log file is written.
   - O(statement_timeout) applies to the catalog queries; VACUUM statements use O(table_timeout).
-  - The state file keeps a small summary of the last run in section C(twzrd_vacuum).
+  - The state file keeps a small summary of the last run in section C(twzrd_vacuum), and per database a compact copy
+    of RV(insights) (C(insights.DB), 10 rows of each list, kept 35 days).
   - 'Bounds: O(login_port) 1-65535, O(statement_timeout) and O(lock_timeout) above 0 and at most 3600 s,
     O(max_duration) and O(table_timeout) 0-604800 s, O(vacuum_cost_delay) 0-100 ms, O(vacuum_cost_limit) 1-10000.'
   - Table names in O(tables) are taken verbatim, spaces included.
@@ -183,9 +187,43 @@ tables:
       size_after: 21.4 MB
       seconds: 0.412
 metrics:
-  description: Counts (planned, vacuumed, skipped, failed, not_started, not_found), dead rows removed, bytes freed, seconds.
+  description:
+    - Counts (planned, vacuumed, skipped, failed, not_started, not_found), dead rows removed, bytes freed, seconds.
+    - C(unused_indexes) and C(duplicate_indexes), the counts of RV(insights) (when read).
   returned: always
   type: dict
+insights:
+  description:
+    - The weekly insights of O(login_db), information and never an alert; absent when the database did not
+      answer or the connection was lost. Each part is absent when the server refused it (then named in C(errors)).
+    - C(unused_indexes) (no scans since the statistics reset, larger than 10 MB, not unique, primary or backing a
+      constraint) and C(duplicate_indexes) (C(duplicate_of) names the index kept), each with C(index), C(table),
+      C(bytes), C(size) and C(drop), the C(DROP INDEX CONCURRENTLY) to run (null with a C(note) for an index that
+      backs a constraint or a foreign key).
+    - C(cache_hits) with C(databases) and C(tables) (C(hit_pct), C(hit), C(read)).
+    - C(statements) with C(available), C(top) (the 10 slowest by total time of pg_stat_statements, C(query) cut to
+      200 characters and masked, C(calls), C(mean_ms), C(total_ms), C(rows)) or C(hint) when the extension is not
+      enabled.
+    - C(bloat) with C(tables) and C(indexes), the largest 10 with C(bytes) and the estimated C(bloat_bytes) and
+      C(bloat_pct) (null when not analysed), an estimate from catalog statistics.
+  returned: when the database answered
+  type: dict
+  sample:
+    database: app
+    errors: []
+    unused_indexes:
+      - index: public.events_account
+        table: public.events
+        bytes: 21700608
+        size: 20.7 MB
+        scans: 0
+        since: "no scans since the statistics were reset 2026-10-01 09:12 UTC"
+        drop: DROP INDEX CONCURRENTLY public.events_account;
+    duplicate_indexes: []
+    cache_hits: {databases: [{database: app, hit_pct: 99.2, hit: 1203311, read: 9620}], tables: []}
+    statements: {available: false, top: [], hint: "pg_stat_statements is not enabled in app: ..."}
+    bloat: {tables: [{name: public.events, table: public.events, bytes: 7651328, size: 7.3 MB,
+                      bloat_bytes: 3842048, bloat_pct: 50.2, bloat: 3.7 MB}], indexes: []}
 not_found:
   description: Requested tables that do not exist.
   returned: always
@@ -247,6 +285,7 @@ import time
 
 from ansible_collections.twzrd.ops.plugins.module_utils.core.alerts import build_result, runbook
 from ansible_collections.twzrd.ops.plugins.module_utils.postgres import collect as db_collect
+from ansible_collections.twzrd.ops.plugins.module_utils.postgres import insights as db_insights
 from ansible_collections.twzrd.ops.plugins.module_utils.postgres import vacuum as db_vacuum
 from ansible_collections.twzrd.ops.plugins.module_utils.state import history
 from ansible_collections.twzrd.ops.plugins.module_utils.core import job_module
@@ -261,6 +300,9 @@ from ansible_collections.twzrd.ops.plugins.module_utils.report.stage import (
 from ansible_collections.twzrd.ops.plugins.module_utils.state.store import StateError, StateStore
 
 STATE_SECTION = 'twzrd_vacuum'
+INSIGHTS_KEEP_DAYS = 35   # a database's insights older than this leave the state file (its job stopped)
+INSIGHTS_DATABASES = 16   # at most this many databases' insights in the state file
+NOT_PRELOADED = '55000'   # object_not_in_prerequisite_state: pg_stat_statements created but not loaded
 CATALOG_REMEDIATION = runbook('Check that login_user may read the catalogs of login_db and that the server is '
                               'not overloaded (statement_timeout); read the PostgreSQL log.', 'a-job-failed')
 
@@ -311,14 +353,60 @@ def session_settings(params):
     return settings
 
 
+def collect_insights(conn, settings, params):
+    """The weekly insights (postgres/insights.py): read-only catalog and statistics queries under the session's
+    statement_timeout and lock_timeout.  Each part stands alone: one the server refuses is named in ``errors``
+    and the others still come."""
+    found = {'database': params['login_db'], 'errors': []}
+
+    def part(name, read):
+        try:
+            return read()
+        except psycopg2.Error as exc:
+            found['errors'].append('%s: %s' % (name, query_error_message(exc, params)))
+            return None
+
+    reset = part('statistics reset time', lambda: db_collect.collect_stats_reset(conn))
+    indexes = part('indexes', lambda: db_collect.collect_indexes(conn))
+    if indexes is not None:
+        found['unused_indexes'] = db_insights.unused_indexes(indexes, reset)
+        found['duplicate_indexes'] = db_insights.duplicate_indexes(indexes)
+    cache = part('cache hit ratio', lambda: db_collect.collect_cache_hits(conn))
+    if cache is not None:
+        found['cache_hits'] = db_insights.cache_hits(cache)
+    try:
+        found['statements'] = db_insights.statements(
+            db_collect.collect_statements(conn, settings['server_version_num']), params['login_db'])
+    except psycopg2.Error as exc:
+        if getattr(exc, 'pgcode', None) == NOT_PRELOADED:  # created, but not in shared_preload_libraries
+            found['statements'] = db_insights.statements(None, params['login_db'], error=exc.pgcode)
+        else:
+            found['errors'].append('slowest statements: %s' % query_error_message(exc, params))
+    estimate = part('bloat estimate', lambda: db_collect.collect_bloat_inputs(conn))
+    if estimate is not None:
+        found['bloat'] = db_insights.bloat(estimate)
+    return found
+
+
+def keep_insights(section, found, now):
+    """The state section's ``insights`` per database with this run's copy, the stale and the surplus gone."""
+    kept = section.get('insights') if isinstance(section.get('insights'), dict) else {}
+    kept = dict((db, entry) for db, entry in kept.items()
+                if isinstance(entry, dict) and entry.get('t', 0) >= now - INSIGHTS_KEEP_DAYS * 86400)
+    kept[found['database']] = db_insights.state_copy(found, now)
+    newest = sorted(kept, key=lambda db: -kept[db]['t'])[:INSIGHTS_DATABASES]
+    return dict((db, kept[db]) for db in newest)
+
+
 def run(module, stage, params):
-    """(plan, not_found, down): ``down`` holds the critical ``connection`` alert of a database that does
-    not answer (core/job_module.py: an alert, never a module failure); fails the module with one line on
-    catalog errors of a database that does answer."""
+    """(plan, not_found, down, insights): ``down`` holds the critical ``connection`` alert of a database that
+    does not answer (core/job_module.py: an alert, never a module failure); fails the module with one line on
+    catalog errors of a database that does answer.  ``insights`` (collect_insights) is None when the
+    database did not answer or the connection was lost."""
     try:
         conn = connect(params, statement_timeout=params['statement_timeout'], lock_timeout=params['lock_timeout'])
     except PgConnectError as exc:
-        return [], [], [connection_alert(exc)]
+        return [], [], [connection_alert(exc)], None
     try:
         try:
             settings = db_collect.collect_settings(conn)
@@ -340,7 +428,7 @@ def run(module, stage, params):
             except psycopg2.Error as exc:
                 module.warn('cannot read table sizes before vacuum: %s' % query_error_message(exc, params))
         if module.check_mode or not plan:
-            return plan, not_found, []
+            return plan, not_found, [], collect_insights(conn, settings, params)
         try:
             set_session(conn, session_settings(params))
         except psycopg2.Error as exc:
@@ -357,7 +445,9 @@ def run(module, stage, params):
                 db_vacuum.apply_stats(plan, db_collect.collect_table_stats(conn, done), 'after')
             except psycopg2.Error as exc:
                 module.warn('cannot read statistics after vacuum: %s' % query_error_message(exc, params))
-        return plan, not_found, []
+        if conn.closed:
+            return plan, not_found, [], None
+        return plan, not_found, [], collect_insights(conn, settings, params)
     finally:
         conn.close()
 
@@ -371,7 +461,7 @@ def main():
     started = time.time()
     stage = ReportStage(module, 'vacuum', 'twzrd_vacuum', kind=REPORT_KIND, instance=params['login_db'],
                         started=started)
-    plan, not_found, down = run(module, stage, params)
+    plan, not_found, down, insights = run(module, stage, params)
     alerts, metrics = db_vacuum.summarize(plan, not_found, max_duration=params['max_duration'],
                                           check_mode=module.check_mode)
     alerts = down + alerts
@@ -379,13 +469,18 @@ def main():
         changed = bool(plan)
     else:
         changed = metrics['vacuumed'] > 0
+    if insights is not None:
+        metrics.update(db_insights.metrics(insights))
     result = build_result(alerts, metrics, changed=changed, tables=plan, not_found=not_found,
                           database=params['login_db'])
+    if insights is not None:
+        result['insights'] = insights
     finish = dict(log_extra=[('db', params['login_db'])],
                   log_metrics=[(key, metrics[key]) for key in ('planned', 'vacuumed', 'skipped', 'failed',
                                                                'not_started', 'dead_rows_removed', 'seconds')],
                   summarize=lambda res: [a['message'] for a in down] + db_vacuum.report_lines(
-                      params['login_db'], plan, metrics, not_found))
+                      params['login_db'], plan, metrics, not_found) + (
+                          db_insights.report_lines(insights) if insights is not None else []))
     try:
         with StateStore(params['state_file'], read_only=module.check_mode) as store:
             job_module.warn_state(module, store)
@@ -399,6 +494,8 @@ def main():
                 section['runs'] = history.append_run(section.get('runs'), dict(
                     section['last_metrics'], t=int(started), db=params['login_db'],
                     dead_rows_removed=metrics['dead_rows_removed'], seconds=metrics['seconds']))
+                if insights is not None:  # the weekly health report shows them (report/html.py)
+                    section['insights'] = keep_insights(section, insights, int(started))
             stage.finish(result, store=store, **finish)
     except StateError as exc:
         module.warn('%s: last run not recorded' % exc)

@@ -63,6 +63,8 @@ def test_root_report_shows_what_the_postgres_jobs_recorded(pg_cluster, pg_db, st
     conn = pg_cluster.connect(pg_db)
     try:
         seed_dead_rows(conn, 'churn', 4000)
+        # a duplicate index whose name the page must escape (the weekly vacuum's insights)
+        conn.cursor().execute('CREATE INDEX "<i>dup" ON churn (id)')
     finally:
         conn.close()
     own = os.path.join(state_dir, PG_USER)
@@ -95,6 +97,11 @@ def test_root_report_shows_what_the_postgres_jobs_recorded(pg_cluster, pg_db, st
     for empty in ('No database sizes recorded', 'No vacuum runs recorded', 'None: all checks are ok'):
         assert empty not in page
     assert '(db_health:%s job)' % pg_db in page and '<td>%s</td><td>1</td><td>0</td><td>0</td><td>4000</td>' % pg_db in page
+    # the vacuum job's weekly insights, recorded by postgres, shown by root's page (escaped)
+    assert vacuumed['insights']['duplicate_indexes'][0]['drop'] == 'DROP INDEX CONCURRENTLY public."<i>dup";'
+    assert 'id="insights-%s"' % pg_db in page and 'No database insights recorded' not in page
+    assert '<code>DROP INDEX CONCURRENTLY public.&quot;&lt;i&gt;dup&quot;;</code>' in page and '<i>dup' not in page
+    assert 'id="statements-hint-%s"' % pg_db in page
 
 
 def test_report_refuses_a_state_file_the_user_pointed_elsewhere(state_dir, tmp_path):

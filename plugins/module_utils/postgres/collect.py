@@ -366,3 +366,153 @@ def collect_replication(conn, server_version_num=0):
         "FROM pg_replication_slots ORDER BY slot_name"))
     keep = fetch_one(conn, "SELECT current_setting('max_slot_wal_keep_size') AS v")['v'] if newer and slots else None
     return {'in_recovery': False, 'slots': slots, 'max_slot_wal_keep_size': keep}
+
+
+# --- weekly insights (issue 20): index use, duplicates, cache hits, slowest statements, bloat -------------
+# Read by the weekly vacuum job for its report (postgres/insights.py shapes them); nothing here is an alert.
+# Catalog and statistics views only: sizes are the catalog's page counts (pg_relation_size would take an
+# AccessShareLock that queues behind a migration's AccessExclusiveLock), expressions and predicates are compared
+# as stored node trees (pg_get_expr may open the table), so no query waits for another session's DDL.
+_BLOCK = "current_setting('block_size')::bigint"
+_INDEX_KEY_NAMES = (
+    "(SELECT string_agg(CASE WHEN u.k = 0 THEN 'expression' ELSE a.attname::text END, ', ' ORDER BY u.o) "
+    " FROM unnest(string_to_array(i.indkey::text, ' ')::int[]) WITH ORDINALITY AS u(k, o) "
+    " LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = u.k)")
+# a stored node tree without its parse locations: the same expression written at another place is equal
+_NODE_TREE = "regexp_replace(COALESCE(%s::text, ''), ':location -?[0-9]+', '', 'g')"
+
+
+def collect_stats_reset(conn):
+    """When the statistics of the current database were last reset (epoch seconds), None when never."""
+    row = fetch_one(conn, "SELECT EXTRACT(EPOCH FROM stats_reset)::float8 AS reset FROM pg_stat_database "
+                          "WHERE datname = current_database()")
+    return row['reset'] if row else None
+
+
+def collect_indexes(conn):
+    """Every valid index of a user table with what a duplicate is compared on, its scans and its size.
+
+    ``signature`` parts: access method, key columns (indkey, INCLUDE columns too), operator classes,
+    collations, options (DESC, NULLS FIRST), expressions and predicate.  ``constraint`` names the primary key,
+    unique or exclusion constraint the index backs; ``referenced`` says a foreign key depends on it;
+    ``attached`` that it is a partition's part of a partitioned index (not dropped on its own).
+    """
+    return fetch_all(conn, (
+        "SELECT n.nspname AS schema, c.relname AS name, format('%I.%I', n.nspname, c.relname) AS index_sql, "
+        "format('%I.%I', tn.nspname, t.relname) AS table_sql, tn.nspname AS table_schema, t.relname AS table_name, "
+        "i.indexrelid::bigint AS oid, am.amname AS method, i.indkey::text AS key, i.indclass::text AS opclasses, "
+        "i.indcollation::text AS collations, i.indoption::text AS options, "
+        + _NODE_TREE % 'i.indexprs' + " AS expressions, " + _NODE_TREE % 'i.indpred' + " AS predicate, "
+        + _INDEX_KEY_NAMES + " AS columns, "
+        "i.indisunique AS is_unique, i.indisprimary AS is_primary, con.conname AS constraint, "
+        "quote_ident(con.conname) AS constraint_sql, "
+        "EXISTS (SELECT 1 FROM pg_constraint f WHERE f.contype = 'f' AND f.conindid = i.indexrelid) AS referenced, "
+        "EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = c.oid) AS attached, "
+        "COALESCE(s.idx_scan, 0) AS scans, c.relpages::bigint * " + _BLOCK + " AS bytes "
+        "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace tn ON tn.oid = t.relnamespace "
+        "JOIN pg_am am ON am.oid = c.relam "
+        "LEFT JOIN pg_stat_all_indexes s ON s.indexrelid = i.indexrelid "
+        "LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND con.conrelid = i.indrelid "
+        "  AND con.contype IN ('p', 'u', 'x') "
+        "WHERE c.relkind = 'i' AND i.indisvalid AND NOT pg_is_other_temp_schema(tn.oid) AND "
+        + _USER_SCHEMAS.replace('n.nspname', 'tn.nspname') +
+        " ORDER BY tn.nspname, t.relname, c.relname"))
+
+
+def collect_cache_hits(conn, tables=10):
+    """Buffer cache hits and reads of every database we may connect to, and of the ``tables`` user tables of
+    the current database with the most block accesses (heap, indexes and TOAST together)."""
+    databases = fetch_all(conn, (
+        "SELECT d.datname AS database, s.blks_hit AS hit, s.blks_read AS read FROM pg_stat_database s "
+        "JOIN pg_database d ON d.oid = s.datid WHERE d.datallowconn AND NOT d.datistemplate ORDER BY d.datname"))
+    hit = ("COALESCE(heap_blks_hit, 0) + COALESCE(idx_blks_hit, 0) + COALESCE(toast_blks_hit, 0) "
+           "+ COALESCE(tidx_blks_hit, 0)")
+    read = ("COALESCE(heap_blks_read, 0) + COALESCE(idx_blks_read, 0) + COALESCE(toast_blks_read, 0) "
+            "+ COALESCE(tidx_blks_read, 0)")
+    hot = fetch_all(conn, (
+        "SELECT schemaname AS schema, relname AS name, format('%%I.%%I', schemaname, relname) AS table_sql, "
+        + hit + " AS hit, " + read + " AS read FROM pg_statio_user_tables WHERE " + hit + " + " + read + " > 0 "
+        "ORDER BY " + hit + " + " + read + " DESC, 1, 2 LIMIT %s"), (tables,))
+    return {'databases': databases, 'tables': hot}
+
+
+STATEMENT_CHARS = 200  # of a statement's text read from pg_stat_statements (then masked)
+
+
+def collect_statements(conn, server_version_num, limit=10):
+    """``{'installed', 'error', 'rows'}``: the ``limit`` statements of the current database with the most total
+    execution time in pg_stat_statements, their text cut to STATEMENT_CHARS and masked (postgres/query_mask.py:
+    PostgreSQL replaces constants by $n, but not in every utility statement).
+
+    ``installed`` is False when the extension is not created in this database; ``error`` holds the server's
+    message when it is but cannot be read (not in shared_preload_libraries).  Times in milliseconds.
+    """
+    ext = fetch_one(conn, "SELECT n.nspname AS schema FROM pg_extension e JOIN pg_namespace n "
+                          "ON n.oid = e.extnamespace WHERE e.extname = 'pg_stat_statements'")
+    if not ext:
+        return {'installed': False, 'error': None, 'rows': []}
+    total, mean = ('total_exec_time', 'mean_exec_time') if server_version_num >= 130000 else ('total_time', 'mean_time')
+    query = sql.SQL(
+        "SELECT left(s.query, %s) AS query, s.calls, s.{total}::float8 AS total_ms, s.{mean}::float8 AS mean_ms, "
+        "s.rows FROM {view} s WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+        "ORDER BY s.{total} DESC LIMIT %s").format(
+            total=sql.Identifier(total), mean=sql.Identifier(mean),
+            view=sql.Identifier(ext['schema'], 'pg_stat_statements'))
+    rows = fetch_all(conn, query, (STATEMENT_CHARS, limit))
+    for row in rows:
+        row['query'] = mask_query(row.get('query'), limit=STATEMENT_CHARS)
+    return {'installed': True, 'error': None, 'rows': rows}
+
+
+# What the bloat estimate (postgres/insights.py) needs of the largest tables and of their btree indexes: page
+# and row counts (pg_class, kept by VACUUM/ANALYZE) and the column statistics of pg_stats (null fraction,
+# average width), as in the well-known estimate without pgstattuple (ioguix/pgsql-bloat-estimation,
+# check_postgres).  A column without statistics (never analysed) makes the estimate unknown.
+_LARGEST = (
+    "WITH big AS (SELECT c.oid, n.nspname, c.relname, c.relpages, c.reltuples, c.reloptions, c.reltoastrelid "
+    "             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "             WHERE c.relkind IN ('r', 'm') AND NOT pg_is_other_temp_schema(n.oid) AND "
+    + _USER_SCHEMAS.replace('%', '%%') +  # a query with parameters
+    "             ORDER BY c.relpages DESC, n.nspname, c.relname LIMIT %s) ")
+
+
+def collect_bloat_inputs(conn, tables=10):
+    """``{'tables': [...], 'indexes': [...]}`` for the ``tables`` largest user tables (by pages) and their
+    btree indexes."""
+    table_rows = fetch_all(conn, _LARGEST + (
+        "SELECT b.nspname AS schema, b.relname AS name, format('%%I.%%I', b.nspname, b.relname) AS table_sql, "
+        "b.relpages::bigint AS pages, b.reltuples::float8 AS tuples, COALESCE(t.relpages, 0)::bigint AS toast_pages, "
+        "GREATEST(COALESCE(t.reltuples, 0), 0)::float8 AS toast_tuples, "
+        "COALESCE(substring(array_to_string(b.reloptions, ' ') FROM 'fillfactor=([0-9]+)')::int, 100) AS fillfactor, "
+        + _BLOCK + " AS block_size, "
+        "(SELECT count(*) FROM pg_attribute a WHERE a.attrelid = b.oid AND a.attnum > 0 AND NOT a.attisdropped) "
+        "AS columns, st.with_stats, st.max_null_frac, st.data_width "
+        "FROM big b LEFT JOIN pg_class t ON t.oid = b.reltoastrelid "
+        "LEFT JOIN LATERAL (SELECT count(*) AS with_stats, COALESCE(max(s.null_frac), 0)::float8 AS max_null_frac, "
+        "                   COALESCE(sum((1 - s.null_frac) * s.avg_width), 0)::float8 AS data_width "
+        "                   FROM pg_stats s WHERE s.schemaname = b.nspname AND s.tablename = b.relname "
+        "                   AND NOT s.inherited) st ON true "
+        "ORDER BY b.relpages DESC, b.nspname, b.relname"), (tables,))
+    index_rows = fetch_all(conn, _LARGEST + (
+        "SELECT n.nspname AS schema, c.relname AS name, format('%%I.%%I', n.nspname, c.relname) AS index_sql, "
+        "format('%%I.%%I', b.nspname, b.relname) AS table_sql, c.relpages::bigint AS pages, "
+        "c.reltuples::float8 AS tuples, "
+        "COALESCE(substring(array_to_string(c.reloptions, ' ') FROM 'fillfactor=([0-9]+)')::int, 90) AS fillfactor, "
+        + _BLOCK + " AS block_size, st.key_columns, st.with_stats, st.max_null_frac, st.data_width "
+        "FROM big b JOIN pg_index i ON i.indrelid = b.oid JOIN pg_class c ON c.oid = i.indexrelid "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_am am ON am.oid = c.relam AND am.amname = 'btree' "
+        "LEFT JOIN LATERAL ("
+        "  SELECT count(*) AS key_columns, count(s.attname) AS with_stats, "
+        "  COALESCE(max(s.null_frac), 0)::float8 AS max_null_frac, "
+        "  COALESCE(sum((1 - s.null_frac) * s.avg_width), 0)::float8 AS data_width "
+        "  FROM generate_series(1, i.indnatts) AS pos "
+        "  CROSS JOIN LATERAL (SELECT (string_to_array(i.indkey::text, ' ')::int[])[pos] AS k) key "
+        "  LEFT JOIN pg_attribute a ON (key.k <> 0 AND a.attrelid = i.indrelid AND a.attnum = key.k) "
+        "    OR (key.k = 0 AND a.attrelid = i.indexrelid AND a.attnum = pos) "
+        "  LEFT JOIN pg_stats s ON s.attname = a.attname AND NOT s.inherited AND ("
+        "    (key.k <> 0 AND s.schemaname = b.nspname AND s.tablename = b.relname) "
+        "    OR (key.k = 0 AND s.schemaname = n.nspname AND s.tablename = c.relname))) st ON true "
+        "WHERE c.relkind = 'i' AND i.indisvalid "
+        "ORDER BY c.relpages DESC, n.nspname, c.relname"), (tables,))
+    return {'tables': table_rows, 'indexes': index_rows}

@@ -25,6 +25,7 @@ from ansible_collections.twzrd.ops.plugins.module_utils.checks.forecast import f
 from ansible_collections.twzrd.ops.plugins.module_utils.core.units import human_bytes
 from ansible_collections.twzrd.ops.plugins.module_utils.report.charts import CHARTS, render_charts  # matplotlib: not yet
 from ansible_collections.twzrd.ops.plugins.module_utils.report.sparkline import BARS, HEADING as SPARKLINE_HEADING
+from ansible_collections.twzrd.ops.plugins.module_utils.state.job_states import printable
 
 PAGE_PREFIX = 'twzrd-report-'
 # Exactly what page_name() writes: pruning never touches a copy, a note or an annotated page beside them.
@@ -209,6 +210,79 @@ def _vacuum_table(report):
             '<th>dead rows removed</th><th>seconds</th></tr>%s</table>' % rows)
 
 
+def _text(value):
+    """A text the postgres user's state file holds: one printable line, escaped."""
+    return esc(printable(value, 300))
+
+
+def _table(headings, rows):
+    return '<table><tr>%s</tr>%s</table>' % (''.join('<th>%s</th>' % h for h in headings), ''.join(
+        '<tr>%s</tr>' % ''.join('<td>%s</td>' % cell for cell in row) for row in rows))
+
+
+def _size(value):
+    return esc(human_bytes(value)) if isinstance(value, (int, float)) else ''
+
+
+def _pct(value):
+    return '%.1f%%' % value if isinstance(value, (int, float)) else 'n/a'
+
+
+def _insights_block(entry):
+    """One database's weekly insights (postgres/insights.py state_copy): information, never an alert."""
+    name = printable(entry.get('database'), 100)
+    parts = ['<h3 id="insights-%s">Database %s <span class="meta">(weekly vacuum job, %s)</span></h3>' % (
+        esc(name), esc(name), esc(_when(entry['t'])))]
+    if 'unused_indexes' in entry:
+        unused = entry['unused_indexes']
+        parts.append('<p class="caption">Unused indexes (no scans, larger than 10 MB): %d.</p>' % len(unused))
+        if unused:
+            parts.append(_table(['index', 'table', 'size', 'scans', 'to drop it'], [
+                (_text(u.get('index')), _text(u.get('table')), _size(u.get('bytes')), _text(u.get('since')),
+                 '<code>%s</code>' % _text(u.get('drop'))) for u in unused]))
+    if 'duplicate_indexes' in entry:
+        dups = entry['duplicate_indexes']
+        parts.append('<p class="caption">Duplicate indexes (same table, columns, operator classes, expressions and '
+                     'predicate as another): %d.</p>' % len(dups))
+        if dups:
+            parts.append(_table(['index', 'duplicate of', 'size', 'to drop it'], [
+                (_text(d.get('index')), _text(d.get('duplicate_of')), _size(d.get('bytes')),
+                 '<code>%s</code>' % _text(d['drop']) if d.get('drop') else _text(d.get('note'))) for d in dups]))
+    if entry.get('cache_databases'):
+        parts.append('<p class="caption">Cache hit ratio (blocks found in shared buffers) per database: %s.</p>' % (
+            ', '.join('%s %s' % (_text(d.get('database')), _pct(d.get('hit_pct'))) for d in entry['cache_databases'])))
+    if entry.get('cache_tables'):
+        parts.append(_table(['hot table', 'cache hit ratio'], [
+            (_text(t.get('table')), _pct(t.get('hit_pct'))) for t in entry['cache_tables']]))
+    if entry.get('statements_hint'):
+        parts.append('<p class="caption" id="statements-hint-%s">%s</p>' % (esc(name), _text(entry['statements_hint'])))
+    elif entry.get('statements'):
+        parts.append('<p class="caption">Slowest statements by total time (pg_stat_statements):</p>')
+        parts.append(_table(['total ms', 'calls', 'mean ms', 'statement'], [
+            ('%.1f' % s.get('total_ms', 0), esc(s.get('calls')), '%.3f' % s.get('mean_ms', 0),
+             '<code>%s</code>' % _text(s.get('query'))) for s in entry['statements']]))
+    if entry.get('bloat'):
+        parts.append('<p class="caption">Estimated bloat of the largest tables and their indexes (from catalog '
+                     'statistics: an estimate, not a measurement):</p>')
+        parts.append(_table(['table or index', 'size', 'estimated bloat'], [
+            (_text(b.get('name')), _size(b.get('bytes')),
+             'unknown (not analysed)' if b.get('bloat_bytes') is None else '~%s (%s)' % (
+                 _size(b['bloat_bytes']), _pct(b.get('bloat_pct')))) for b in entry['bloat']]))
+    return parts
+
+
+def _insights(report):
+    found = report['trends'].get('db_insights') or []
+    if not found:
+        return ['<p class="caption" id="no-insights">No database insights recorded in 30 days: the weekly vacuum '
+                'job records unused and duplicate indexes, cache hit ratios, the slowest statements and '
+                'estimated bloat.</p>']
+    parts = []
+    for entry in found:
+        parts.extend(_insights_block(entry))
+    return parts
+
+
 def _apps_table(report):
     apps = report['pm2']['apps']
     if not apps:
@@ -263,6 +337,8 @@ def render_page(result, charts, image_src=data_uri):
             parts.append(_top_messages(report))
         if name == 'dead_rows':
             parts.append(_vacuum_table(report))
+    parts.append('<h2>Database insights</h2>')
+    parts.extend(_insights(report))
     parts.append('<h2>PM2 apps</h2>')
     parts.append(_apps_table(report))
     parts.append('</body></html>')

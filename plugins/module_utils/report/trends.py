@@ -63,6 +63,16 @@ def vacuum_runs(vacuum_state, since, until):
     return [r for r in runs or [] if isinstance(r, dict) and isinstance(r.get('t'), (int, float)) and since <= r['t'] <= until]
 
 
+def db_insights(vacuum_state, since, until):
+    """The weekly insights the vacuum job recorded per database (indexes, cache hits, slowest statements,
+    bloat), those from ``since`` to ``until``, by database name: ``[{'database': name, 't': ..., ...}]``."""
+    found = (vacuum_state or {}).get('insights') if isinstance(vacuum_state, dict) else None
+    if not isinstance(found, dict):
+        return []
+    return [dict(entry, database=name) for name, entry in sorted(found.items())
+            if isinstance(entry, dict) and isinstance(entry.get('t'), (int, float)) and since <= entry['t'] <= until]
+
+
 def collecting(history, now, period_days):
     """Since when the hourly job records this host, and how much of the period that covers.
 
@@ -111,5 +121,6 @@ def weekly_trends(health_state, db_state, log_errors, now, since, period_days, t
         'db_forecast': db_state.get('forecast') if isinstance(db_state.get('forecast'), dict) else {},
         'errors': error_days(log_errors, days),
         'vacuum_runs': vacuum_runs(vacuum_state, now - DB_DAYS * trend_history.DAY, now),
+        'db_insights': db_insights(vacuum_state, now - DB_DAYS * trend_history.DAY, now),
         'collecting': collecting(health_state.get('history'), now, period_days),
     }

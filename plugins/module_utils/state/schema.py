@@ -91,6 +91,15 @@ _FORECAST = Record(rate_per_day=NUMBER, days_left=NUMBER, full_at=EPOCH, full_da
                    capacity=NUMBER, free_bytes=NUMBER, reason=STR)
 _VACUUM_RUN = Record(required=('t',), t=EPOCH, db=Optional(STR), planned=COUNT, vacuumed=COUNT, skipped=COUNT,
                      failed=COUNT, not_started=COUNT, dead_rows_removed=Optional(NUMBER), seconds=Optional(NUMBER))
+_INSIGHTS = Record(  # postgres/insights.py state_copy: one database's weekly insights
+    required=('t',), t=EPOCH,
+    unused_indexes=List(Record(index=STR, table=STR, bytes=COUNT, since=STR, drop=Optional(STR))),
+    duplicate_indexes=List(Record(index=STR, table=STR, duplicate_of=STR, bytes=COUNT, drop=Optional(STR),
+                                  note=Optional(STR))),
+    cache_databases=List(Record(database=STR, hit_pct=Optional(NUMBER))),
+    cache_tables=List(Record(table=STR, hit_pct=Optional(NUMBER))),
+    statements=List(Record(query=STR, calls=COUNT, mean_ms=NUMBER, total_ms=NUMBER)), statements_hint=STR,
+    bloat=List(Record(name=STR, table=STR, bytes=COUNT, bloat_bytes=Optional(COUNT), bloat_pct=Optional(NUMBER))))
 
 # Top-level section -> shape.  The per-job 'alerting' entries are checked one
 # by one, so one bad job entry does not wipe the other jobs' alert history.
@@ -102,7 +111,8 @@ SECTIONS = {
                            future_noted=EPOCH),
     'twzrd_db_health': Record(sizes=Map(Optional(List(Tuple(EPOCH, NUMBER)))), last_run=EPOCH, last_status=STR,
                               dead_rows=Map(_PER_DAY_COUNTS), forecast=Map(_FORECAST)),
-    'twzrd_vacuum': Record(last_run=EPOCH, last_status=STR, last_metrics=Map(ANY), runs=List(_VACUUM_RUN)),
+    'twzrd_vacuum': Record(last_run=EPOCH, last_status=STR, last_metrics=Map(ANY), runs=List(_VACUUM_RUN),
+                           insights=Map(_INSIGHTS)),
     'alerting': Map(Record(alerts=Map(_ALERT_ENTRY), pending=List(_PENDING), last_run=EPOCH,
                            last_success=EPOCH, last_status=STR, accept_expired_told=List(STR))),
 }
