@@ -36,7 +36,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, 'tests', 'integration'))
 
-from bench.common import ensure_collection_link  # noqa: E402
+from bench.common import COLLECTIONS, ensure_collection_link  # noqa: E402
 
 README = os.path.join(ROOT, 'bench', 'README.md')
 RESULTS = os.path.join(ROOT, 'bench', 'results', 'check_postgres.json')
@@ -290,6 +290,33 @@ def run_check_postgres(check_postgres, cluster, db, timed):
     return seconds, found, lines
 
 
+def time_collectors(cluster, db, runs):
+    """Median milliseconds of each of our run's queries, in-process on one connection (where the run's
+    ``query_ms`` goes): the five checks' collectors and the catalog-wide ones the whole run adds."""
+    if COLLECTIONS not in sys.path:
+        sys.path.insert(0, COLLECTIONS)
+    from ansible_collections.twzrd.ops.plugins.module_utils.postgres import collect  # pylint: disable=import-outside-toplevel
+    conn = cluster.connect(db)
+    try:
+        version = collect.collect_settings(conn)['server_version_num']
+        calls = [('sequences', lambda: collect.collect_sequences(conn)),
+                 ('activity (long_queries, blocking)', lambda: collect.collect_activity(conn, version)),
+                 ('archiving', lambda: collect.collect_archiving(conn)),
+                 ('replication', lambda: collect.collect_replication(conn, version)),
+                 ('invalid_indexes', lambda: collect.collect_invalid_indexes(conn)),
+                 ('tables (primary keys, dead rows)', lambda: collect.collect_tables(conn)),
+                 ('database sizes', lambda: collect.collect_database_sizes(conn))]
+        samples = {}
+        for dummy in range(runs):
+            for label, call in calls:
+                started = time.perf_counter()
+                call()
+                samples.setdefault(label, []).append((time.perf_counter() - started) * 1000.0)
+    finally:
+        conn.close()
+    return [(label, round(statistics.median(samples[label]), 1)) for label, dummy in calls]
+
+
 def bench(cluster, workdir, tables, runs):
     from pg_harness import create_tables, flush_stats  # noqa: E402 pylint: disable=import-outside-toplevel
     from bench.bench_db import run_module, timed  # pylint: disable=import-outside-toplevel
@@ -321,6 +348,7 @@ def bench(cluster, workdir, tables, runs):
             if problems:
                 raise RuntimeError('the two tools did not find the same seeded conditions:\n  %s\ncheck_postgres said:\n  %s'
                                    % ('\n  '.join(problems), '\n  '.join(lines.values())))
+        collectors = time_collectors(cluster, db, runs)
     finally:
         stop_sessions(cluster, sessions)
     with cluster.connect(db) as conn:
@@ -338,6 +366,7 @@ def bench(cluster, workdir, tables, runs):
         'check_postgres_per_action_s': dict((k, round(statistics.median(v), 3)) for k, v in per_action.items()),
         'ratio': round(statistics.median(theirs) / statistics.median(ours), 1),
         'runs': runs,
+        'twzrd_collectors_ms': collectors,
         'check_postgres_findings': found,
         'check_postgres_said': lines,
         'twzrd_findings': mine,
@@ -368,21 +397,23 @@ def write_readme(results):
         '| ratio check_postgres / twzrd | **%.1fx** (target >= %.0fx: %s) |' % (
             run['ratio'], TARGET, 'met' if run['ratio'] >= TARGET else 'MISSED'),
         '',
-        'check_postgres per action (s): %s.' % ', '.join(
-            '%s %.3f' % (action, per_action[action]) for action, dummy in CHECK_POSTGRES_ACTIONS),
-        'Thresholds, the same on both sides: sequences 75 / 90 %% (`--action=sequence --warning=75%% --critical=90%%`); '
-        'long queries 1 s (`--action=query_time --warning=\'1 second\' --critical=\'30 minutes\'`, ours '
-        '`long_query_warning: 1`); lock waits: check_postgres counts waiting locks (`--action=locks '
-        '--warning=waiting=1`), ours the seconds a session has waited (`lock_wait_warning: 1`, the wait is older); '
-        'archiving: `--action=archive_ready` with its defaults (10 / 15 `.ready` files), ours `archive_ready_warning` '
-        '600 s and a failed archiver; slots: 1 MB of retained WAL (`--action=replication_slots --warning=1MB`, ours '
-        '`slot_wal_warning: 1048576`).',
-        'Every run, before any time counts, both must report exactly the seeded conditions: the sequence at 80 % '
-        '(warning), the `pg_sleep` query (warning; check_postgres names the longest, ours every query over the '
-        'threshold, so also the waiting UPDATE), one lock wait (warning; ours names the waiting pid and its blocker), '
-        'archiving quiet (0 `.ready` files), the inactive slot (warning). Ours also ran its other checks%s.' % (
-            ' (their alerts: %s)' % ', '.join(run['our_other_alerts']) if run['our_other_alerts'] else
-            ', which found nothing'),
+        'check_postgres per action (s): %s. Ours, in-process on one connection (ms): %s.' % (
+            ', '.join('%s %.3f' % (action, per_action[action]) for action, dummy in CHECK_POSTGRES_ACTIONS),
+            ', '.join('%s %.1f' % item for item in run['twzrd_collectors_ms'])),
+        'Thresholds, the same on both sides: sequences 75 / 90 % (`--action=sequence --warning=75% '
+        '--critical=90%`, our defaults); long queries 1 s (`--action=query_time --warning=\'1 second\' '
+        '--critical=\'30 minutes\'`, ours `long_query_warning: 1`); lock waits: check_postgres counts waiting '
+        'locks (`--action=locks --warning=waiting=1`), ours the seconds a session has waited (`lock_wait_warning: '
+        '1`, the wait is older); archiving: `--action=archive_ready` with its defaults (10 / 15 `.ready` files), '
+        'ours `archive_ready_warning: 600` s and a failed archiver; slots: 1 MB of retained WAL '
+        '(`--action=replication_slots --warning=1MB`, ours `slot_wal_warning: 1048576`).',
+        'Every run, before any time counts, both must report exactly the seeded conditions, else the bench fails '
+        'naming what differed: the sequence at 80 % (warning), the `pg_sleep` query (warning; check_postgres names '
+        'the longest query, ours every one over the threshold, so also the waiting UPDATE), one lock wait '
+        '(warning; ours names the waiting pid and its blocker), archiving quiet (0 `.ready` files; ours checked, '
+        'not skipped), the inactive slot (warning). Ours also ran its other checks' + (
+            ' (their alerts: %s).' % ', '.join(run['our_other_alerts']) if run['our_other_alerts'] else
+            ', which found nothing.'),
         END,
     ]
     section = '\n'.join(lines)

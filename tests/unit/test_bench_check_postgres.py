@@ -123,3 +123,25 @@ def test_what_differs_is_named():
         "twzrd_db_health archiving: expected ('ok', []), got ('skipped', ['archive_mode is off'])",
         "twzrd_db_health replication: expected ('warning', ['bench_idle_slot']), got ('ok', [])",
     ]
+
+
+def test_the_readme_section_is_replaced_in_place(tmp_path, monkeypatch):
+    from bench import bench_check_postgres as bench
+    readme = tmp_path / 'README.md'
+    readme.write_text('# Benchmarks\n\n%s\nold numbers\n%s\n\n## next section\n' % (bench.BEGIN, bench.END))
+    monkeypatch.setattr(bench, 'README', str(readme))
+    run = {'tables': 5000, 'sequences': 5000, 'runs': 15, 'twzrd_db_health_s': 0.5, 'twzrd_query_ms': 300.0,
+           'check_postgres_s': 1.8, 'ratio': 3.6, 'our_other_alerts': [],
+           'check_postgres_per_action_s': dict((action, 0.3) for action, dummy in bench.CHECK_POSTGRES_ACTIONS),
+           'twzrd_collectors_ms': [('sequences', 180.0), ('archiving', 0.4)]}
+    results = {'when': '2026-12-07 10:00 UTC', 'cpus': 2, 'loadavg_start': '1.0 1.0 1.0', 'loadavg': '2.0 1.0 1.0',
+               'server_version': '15.18', 'bench': run}
+    bench.write_readme(results)
+    text = readme.read_text()
+    assert 'old numbers' not in text and text.endswith('\n\n## next section\n') and text.count(bench.BEGIN) == 1
+    assert '**3.6x** (target >= 3x: met)' in text and 'sequences 180.0, archiving 0.4' in text
+    assert 'one int4 sequence at 80 %,' in text and '%%' not in text and 'which found nothing.' in text
+    run.update(ratio=2.1, our_other_alerts=['dead_rows warning'])
+    bench.write_readme(results)
+    text = readme.read_text()
+    assert '**2.1x** (target >= 3x: MISSED)' in text and '(their alerts: dead_rows warning).' in text
