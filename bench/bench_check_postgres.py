@@ -279,8 +279,8 @@ def run_check_postgres(check_postgres, cluster, db, timed):
         elapsed, proc = timed([check_postgres, '--action=%s' % action, '--host=%s' % cluster.socket_dir,
                                '--port=%d' % cluster.port, '--dbuser=postgres', '--dbname=%s' % db] + extra, env=env)
         if proc.returncode not in (0, 1, 2):  # 3: unknown or an error
-            raise RuntimeError('check_postgres %s failed (%d): %s %s' % (action, proc.returncode, proc.stdout[-1000:],
-                                                                        proc.stderr[-1000:]))
+            raise RuntimeError('check_postgres %s failed (%d): %s %s'
+                               % (action, proc.returncode, proc.stdout[-1000:], proc.stderr[-1000:]))
         seconds[action] = elapsed
         try:
             found[action] = their_finding(action, proc.stdout)
