@@ -600,11 +600,12 @@ def sequence_facts(rows, listed=SEQUENCES_LISTED):
     return facts
 
 
-def sequence_metrics(rows, listed=SEQUENCES_LISTED):
+def sequence_metrics(rows, listed=SEQUENCES_LISTED, facts=None):
     """The result's ``sequences``: how many, how many read, the highest share used (None when none could
     be read), the ``listed`` nearest their limit, and those whose value is unknown this run (``unreadable``:
-    no SELECT/USAGE for our role; ``busy``: someone holds a lock on them that reading would wait for)."""
-    facts = sequence_facts(rows, listed)
+    no SELECT/USAGE for our role; ``busy``: someone holds a lock on them that reading would wait for).
+    ``facts``: :func:`sequence_facts` of the same rows when the caller has them (5,000 sequences: ~30 ms)."""
+    facts = sequence_facts(rows, listed) if facts is None else facts
     worst = sorted(facts.items(), key=lambda item: (-item[1]['used_pct'], item[0]))[:listed]
     unreadable = [sequence_subject(row) for row in rows if not row.get('readable')]
     busy = [sequence_subject(row) for row in rows if row.get('readable') and row.get('busy')]

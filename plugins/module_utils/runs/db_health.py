@@ -170,8 +170,9 @@ def run_db_health(params, section, now=None):
         # issue 20: sequences near their column type's maximum, invalid indexes
         ok, sequences = attempt('sequences', lambda: db_collect.collect_sequences(conn))
         if ok:
-            metrics['sequences'] = db_checks.sequence_metrics(sequences)
-            measure([db_entries.SEQUENCES], {'sequences': db_checks.sequence_facts(sequences)})
+            facts = db_checks.sequence_facts(sequences)
+            metrics['sequences'] = db_checks.sequence_metrics(sequences, facts=facts)
+            measure([db_entries.SEQUENCES], {'sequences': facts})
             alerts.extend(db_checks.evaluate_unreadable_sequences(
                 sequences, (visibility or {}).get('role') or params.get('login_user')))
         ok, indexes = attempt('invalid_indexes', lambda: db_collect.collect_invalid_indexes(conn))
