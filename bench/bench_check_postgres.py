@@ -36,7 +36,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, 'tests', 'integration'))
 
-from bench.common import COLLECTIONS, ensure_collection_link  # noqa: E402
+from bench.common import COLLECTIONS, ensure_collection_link, replace_readme_section  # noqa: E402
 
 README = os.path.join(ROOT, 'bench', 'README.md')
 RESULTS = os.path.join(ROOT, 'bench', 'results', 'check_postgres.json')
@@ -424,13 +424,7 @@ def write_readme(results):
         END,
     ]
     section = '\n'.join(lines)
-    text = open(README).read()
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + section + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip('\n') + '\n\n' + section + '\n'
-    with open(README, 'w') as handle:
-        handle.write(text)
+    replace_readme_section(README, BEGIN, END, section)
 
 
 def main(argv=()):

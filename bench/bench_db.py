@@ -34,7 +34,7 @@ COLLECTIONS = os.path.join(ROOT, '.build', 'collections')
 sys.path.insert(0, os.path.join(ROOT, 'tests', 'integration'))
 
 from pg_harness import PgCluster, create_tables, dead_rows, flush_stats  # noqa: E402
-from bench.common import ensure_collection_link  # noqa: E402
+from bench.common import ensure_collection_link, replace_readme_section  # noqa: E402
 
 README = os.path.join(ROOT, 'bench', 'README.md')
 RESULTS = os.path.join(ROOT, 'bench', 'results', 'db.json')
@@ -252,13 +252,7 @@ def write_readme(results):
         END,
     ])
     section = '\n'.join(lines)
-    text = open(README).read() if os.path.exists(README) else '# Benchmarks\n\nRun with `make bench`.\n'
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + section + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip('\n') + '\n\n' + section + '\n'
-    with open(README, 'w') as handle:
-        handle.write(text)
+    replace_readme_section(README, BEGIN, END, section)
 
 
 def main(argv=()):

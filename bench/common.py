@@ -62,3 +62,15 @@ def compare(label_a, cmd_a, label_b, cmd_b, runs=7, env=None, cwd=None):
     for label, values in samples.items():
         medians[label] = (statistics.median(v[0] for v in values), statistics.median(v[1] for v in values))
     return medians
+
+
+def replace_readme_section(readme, begin, end, section):
+    """Put ``section`` (which starts with ``begin`` and ends with ``end``) in place of the old one in ``readme``,
+    or at its end the first time; the rest of the file is kept as it is."""
+    text = open(readme).read() if os.path.exists(readme) else '# Benchmarks\n\nRun with `make bench`.\n'
+    if begin in text and end in text:
+        text = text[:text.index(begin)] + section + text[text.index(end) + len(end):]
+    else:
+        text = text.rstrip('\n') + '\n\n' + section + '\n'
+    with open(readme, 'w') as handle:
+        handle.write(text)
