@@ -257,6 +257,7 @@ def test_playbooks_print_summaries(pg_cluster, pg_db, seeded, tmp_path):
     proc = play('vacuum.yml')
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert 'public.events' in proc.stdout and 'vacuumed' in proc.stdout
+    assert 'insights: 0 unused index(es), 0 duplicate index(es)' in proc.stdout, proc.stdout
     assert dead_rows(seeded, 'events') == 0
 
 
