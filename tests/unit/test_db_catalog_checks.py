@@ -200,3 +200,41 @@ def test_the_series_of_both_checks():
     families = dict((f[0], f) for f in metrics_export.build_families('db_health', 'app', failed, 'critical', 0.0, 1.0))
     assert not set(families) & {'twzrd_pg_sequence_used_ratio', 'twzrd_pg_sequences_unreadable',
                                 'twzrd_pg_invalid_indexes'}
+
+
+def test_unread_sequences_stay_unchecked_when_a_later_query_fails(monkeypatch):
+    """A sequence the role cannot read keeps its open alert (``unchecked``), even when a query after it fails:
+    the failure's own ``unchecked`` list must not replace it (the archiving query ran later and did)."""
+    import psycopg2
+    from ansible_collections.twzrd.ops.plugins.module_utils.postgres import collect as db_collect
+    from ansible_collections.twzrd.ops.plugins.module_utils.runs import db_health
+
+    class Conn:
+        def close(self):
+            pass
+
+    def fails(*args, **kwargs):
+        raise psycopg2.Error('permission denied')
+
+    settings = {'database': 'app', 'own_pid': 1, 'server_version_num': 150000, 'max_connections': 100,
+                'superuser_reserved_connections': 3, 'autovacuum': True, 'autovacuum_vacuum_threshold': 50,
+                'autovacuum_vacuum_scale_factor': 0.2, 'data_directory': None}
+    monkeypatch.setattr(db_health, 'connect', lambda *args, **kwargs: Conn())
+    for name in dir(db_collect):
+        if name.startswith('collect_') or name == 'find_tables':
+            monkeypatch.setattr(db_collect, name, fails)
+    monkeypatch.setattr(db_collect, 'collect_settings', lambda conn: settings)
+    monkeypatch.setattr(db_collect, 'collect_sequences', lambda conn: [serial(readable=False)])
+    params = dict(login_db='app', login_user='app', statement_timeout=10, growth_warning_pct_per_day=10.0,
+                  growth_warning_bytes_per_day=None, forecast_days=7, forecast_warning_days=14,
+                  forecast_critical_days=3, top_tables=10, latency_samples=5, data_volume=None)
+    params.update((name, spec.get('default')) for name, spec in registry_spec().items() if name not in params)
+    alerts, metrics, dummy = db_health.run_db_health(params, {})
+    assert 'sequences' in metrics['unchecked']
+    assert {'archiving', 'replication', 'invalid_indexes'} <= set(metrics['unchecked'])
+    assert [a['subject'] for a in alerts if a['check'] == 'sequences'] == ['unreadable']
+
+
+def registry_spec():
+    from ansible_collections.twzrd.ops.plugins.module_utils.checks import registry
+    return registry.argument_spec(entries.CHECKS)

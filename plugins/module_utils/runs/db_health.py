@@ -83,13 +83,18 @@ def run_db_health(params, section, now=None):
         alerts.extend(found)
         readings.update(values)
 
+    partly = set()  # checks whose collection ran but could not look at every subject (unreadable sequences)
+
+    def mark_unchecked():
+        metrics['unchecked'] = sorted(set(unchecked_checks(failed)) | partly)
+
     def attempt(check, collect):
         try:
             return True, collect()
         except psycopg2.Error as exc:
             alerts.append(db_checks.check_error(check, query_error_message(exc, params)))
             failed.append(check)
-            metrics['unchecked'] = unchecked_checks(failed)
+            mark_unchecked()
             return False, None
 
     try:
@@ -180,7 +185,8 @@ def run_db_health(params, section, now=None):
             found, metrics['invalid_indexes'] = db_checks.evaluate_invalid_indexes(indexes)
             alerts.extend(found)
         if sequences and db_checks.sequences_unread(sequences):  # what it could not read keeps its open alerts
-            metrics['unchecked'] = sorted(set(metrics.get('unchecked', [])) | set(['sequences']))
+            partly.add('sequences')
+            mark_unchecked()
 
         # archiving and replication (issue 20): each collector asks pg_is_in_recovery() first; on a standby what
         # needs a primary is not queried, and the metrics say it was skipped
