@@ -154,7 +154,11 @@ recovered:
 metrics:
   description:
     - Measured values per check (connections, database_size, tables, wraparound, migrations, expected_tables, latency,
-      activity, archiving, replication).
+      activity, sequences, invalid_indexes, archiving, replication).
+    - C(sequences) has C(count), C(read), C(never_used), C(max_used_pct) (null when none could be read), C(worst) (the
+      10 nearest their limit with C(used_pct), C(last_value), C(limit), C(remaining)), C(unreadable) and
+      C(unreadable_sequences) (no SELECT or USAGE for the role), C(busy) and C(busy_sequences) (locked this run).
+    - C(invalid_indexes) has C(count) and C(indexes) (C(index), C(table), C(bytes), C(size), C(ready)).
     - C(activity) has C(active), C(longest_query_s), C(longest_query_pid), C(waiting_on_lock), C(longest_lock_wait_s)
       and C(longest_lock_wait_pid) (0 or null when there is none); null and C(not_visible) without C(pg_monitor).
     - C(archiving) (pg_stat_archiver, the segments waiting, C(failing)) and C(replication) (C(role) V(primary) with its
@@ -188,8 +192,9 @@ silenced:
   elements: dict
 unchecked:
   description:
-    - Checks this run could not look at (the server was down, or the query that feeds them failed). Their open
-      alerts are neither resolved nor told again until a run looks at them.
+    - Checks this run could not look at (the server was down, or the query that feeds them failed), and
+      C(sequences) when the role could not read some sequences' values. Their open alerts are neither resolved nor
+      told again until a run looks at them.
   returned: always
   type: list
   elements: str
