@@ -9,7 +9,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 ---
 module: twzrd_db_health
-short_description: PostgreSQL health checks with thresholds (the daily db job)
+short_description: PostgreSQL health checks with thresholds (the daily db job and the hourly db_alerts job)
 version_added: 0.1.0
 description:
   - Connects to one database and checks connections, database size and growth, tables without
@@ -40,6 +40,18 @@ extends_documentation_fragment:
   - twzrd.ops.forecast
   - twzrd.ops.db_health_checks
 options:
+  scope:
+    description:
+      - V(all) runs every check (the daily C(db_health) job).
+      - V(acute) runs only what cannot wait a day, for the hourly C(db_alerts) job of the install role
+        (C(docs/schedule.md)), namely the connection and C(connections), C(transaction_age), C(idle_in_transaction),
+        C(pg_monitor), C(long_queries), C(blocking), C(sequences), C(wraparound), C(archiving) and C(replication).
+        It keeps no size samples and no trends (growth per day stays the daily run's), and shares the daily job's
+        alert history in O(state_file), so a condition either run finds is told once, and the checks it does not
+        run keep their open alerts (never a false resolved).
+    type: str
+    choices: [all, acute]
+    default: all
   data_volume:
     description:
       - A path on the volume that holds the database files, for the database growth forecast
@@ -86,6 +98,15 @@ EXAMPLES = r'''
     state_file: /var/lib/twzrd/postgres/state.json  # the db_health cron job's, as postgres
     log_file: /var/log/twzrd-db-health.log
   register: db
+
+- name: Hourly, only what cannot wait a day (the install role's db_alerts job)
+  become: true
+  become_user: postgres
+  twzrd.ops.twzrd_db_health:
+    login_db: app
+    scope: acute
+    state_file: /var/lib/twzrd/postgres/state.json  # the same as the daily run's: one alert history
+    log_file: /var/log/twzrd-db-alerts.log
 
 - name: Over TCP with a password from the vault
   twzrd.ops.twzrd_db_health:
@@ -248,7 +269,8 @@ import time
 
 from ansible_collections.twzrd.ops.plugins.module_utils.core import job_module
 from ansible_collections.twzrd.ops.plugins.module_utils.core.alerts import build_result
-from ansible_collections.twzrd.ops.plugins.module_utils.runs.db_health import STATE_SECTION, remember_trends, run_db_health
+from ansible_collections.twzrd.ops.plugins.module_utils.runs.db_health import (
+    SCOPES, STATE_SECTION, out_of_scope, remember_trends, run_db_health)
 from ansible_collections.twzrd.ops.plugins.module_utils.checks.forecast import forecast_argument_spec, forecast_parameter_errors
 from ansible_collections.twzrd.ops.plugins.module_utils.checks import postgres as db_checks
 from ansible_collections.twzrd.ops.plugins.module_utils.checks import registry
@@ -272,6 +294,7 @@ ARGUMENT_SPEC.update(
     expected_migrations=dict(type='int'),
     expected_tables=dict(type='list', elements='str', default=[]),
     data_volume=dict(type='path'),
+    scope=dict(type='str', choices=list(SCOPES), default='all'),
 )
 
 
@@ -320,15 +343,18 @@ def main():
     params = module.params
 
     started = time.time()
-    stage = ReportStage(module, 'db_health', 'twzrd_db_health', instance=params.get('login_db'), started=started)
-    log_extra = [('db', params.get('login_db'))]
+    scope = params['scope']
+    acute = scope == 'acute'
+    stage = ReportStage(module, 'db_alerts' if acute else 'db_health', 'twzrd_db_health',
+                        instance=params.get('login_db'), started=started, out_of_scope=out_of_scope(scope))
+    log_extra = [('db', params.get('login_db'))] + ([('scope', scope)] if acute else [])
     try:
         with StateStore(params['state_file'], read_only=module.check_mode or stage.quiet) as store:
             job_module.warn_state(module, store)
             section = store.section(STATE_SECTION)
-            alerts, metrics, history = run_db_health(params, section, now=started)
+            alerts, metrics, history = run_db_health(params, section, now=started, scope=scope)
             readings = metrics.pop('readings', {})
-            if not store.read_only:
+            if not store.read_only and not acute:  # the daily run's data: sizes, trends, its last run
                 section.pop('alerts', None)  # alert history now lives in the report stage's section
                 section['last_run'] = int(started)
                 section['last_status'] = build_result(alerts, {})['status']
@@ -340,7 +366,7 @@ def main():
     except StateError as exc:
         # The health report matters more than its history: report, warn, go on.
         module.warn('%s: growth and alert history not kept this run' % exc)
-        alerts, metrics, dummy = run_db_health(params, {}, now=started)
+        alerts, metrics, dummy = run_db_health(params, {}, now=started, scope=scope)
         readings = metrics.pop('readings', {})
         stage.finish(db_result(alerts, metrics), log_extra=log_extra,
                      log_metrics=log_metrics(params, metrics), readings=readings)

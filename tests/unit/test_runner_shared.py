@@ -47,7 +47,7 @@ def test_the_runner_writes_and_reads_lines_like_the_modules():
 
 
 def test_the_job_table_is_one():
-    assert RUNNER.KNOWN_JOBS == jobs.KNOWN_JOBS and RUNNER.DB_JOBS == jobs.DB_JOBS == ('db_health', 'vacuum')
+    assert RUNNER.KNOWN_JOBS == jobs.KNOWN_JOBS and RUNNER.DB_JOBS == jobs.DB_JOBS == ('db_health', 'db_alerts', 'vacuum')
     assert twzrd_notify.JOB_MODULES is jobs.JOB_MODULES and set(jobs.JOBS) == set(jobs.KNOWN_JOBS)
 
 

@@ -19,10 +19,21 @@ JOBS = {
     'alerts': ('twzrd_health', ALERTS_KIND, False),
     'health': ('twzrd_health', REPORT_KIND, False),
     'db_health': ('twzrd_db_health', ALERTS_KIND, True),
+    'db_alerts': ('twzrd_db_health', ALERTS_KIND, True),   # db_health's acute checks, hourly (scope=acute)
     'vacuum': ('twzrd_vacuum', REPORT_KIND, True),
     'restart': ('pm2_restart', ALERTS_KIND, False),
 }
-KNOWN_JOBS = ('alerts', 'health', 'db_health', 'vacuum', 'restart')   # the role's order
+KNOWN_JOBS = ('alerts', 'health', 'db_health', 'db_alerts', 'vacuum', 'restart')   # the role's order
 JOB_MODULES = dict((job, JOBS[job][0]) for job in KNOWN_JOBS)
 REPORT_JOBS = tuple(job for job in KNOWN_JOBS if JOBS[job][1] == REPORT_KIND)
 DB_JOBS = tuple(job for job in KNOWN_JOBS if JOBS[job][2])
+
+# A job whose alerts another job also judges keeps them in that job's tracking (report/sinks.py): db_alerts
+# looks hourly at some of db_health's checks, and one alert history for both means a condition is told
+# once, and one job's run never resolves what only the other one looks at.
+TRACKED_WITH = {'db_alerts': 'db_health'}
+
+
+def tracking_job(job):
+    """The job whose alert history ``job``'s runs use."""
+    return TRACKED_WITH.get(job, job)

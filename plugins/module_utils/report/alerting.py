@@ -34,6 +34,7 @@ import datetime
 import math
 
 from ansible_collections.twzrd.ops.plugins.module_utils.core.alerts import CRITICAL, OK, WARNING, alert_key, level_rank, runbook
+from ansible_collections.twzrd.ops.plugins.module_utils.core.jobs import tracking_job
 
 FIRING = 'firing'
 ESCALATED = 'escalated'
@@ -141,11 +142,13 @@ def _tell(entry, event_kind, now, events, alert):
     entry['last_sent'] = int(now)
 
 
-def transition(previous, alerts, now, policy, readings=None, failed=False, unchecked=(), silenced=()):
+def transition(previous, alerts, now, policy, readings=None, failed=False, unchecked=(), silenced=(),
+               failure_key=FAILURE_CHECK):
     """Compare this run's ``alerts`` with ``previous`` (key -> stored entry).
 
     ``unchecked``: check names this run did not look at; ``silenced``: alert
-    keys firing now but silenced (not in ``alerts``).
+    keys firing now but silenced (not in ``alerts``); ``failure_key``: the key of this job's own
+    failure alert (:func:`failure_alert`), where jobs share one history the others' are not this run's to judge.
 
     ``readings`` maps alert keys to what each threshold check measured now,
     alerting or not (see :func:`held`), for hysteresis.  Returns ``(entries, events, recovered)``:
@@ -187,6 +190,9 @@ def transition(previous, alerts, now, policy, readings=None, failed=False, unche
         if (failed and before.get('check') != FAILURE_CHECK) or before.get('check') in unchecked:
             entries[key] = before  # a run that did not look says nothing about it
             continue
+        if before.get('check') == FAILURE_CHECK and key != failure_key:
+            entries[key] = before  # another job's failure: only its own next run can tell it is over
+            continue
         if key in silenced:
             entries[key] = dict((k, v) for k, v in before.items() if k not in _TOLD)  # told again if it outlives the silence
             continue
@@ -216,8 +222,12 @@ def _forget(entry, policy, events, alert):
 
 
 def failure_alert(job, message, remediation, error=None):
-    """A run that failed is itself a critical alert, tracked like any other."""
-    return {
+    """A run that failed is itself a critical alert, tracked like any other.
+
+    A job that keeps its alerts in another job's history (core/jobs.py TRACKED_WITH) names itself as the
+    subject, so the two jobs' failures are two alerts there.
+    """
+    alert = {
         'check': FAILURE_CHECK,
         'level': CRITICAL,
         'value': error or 'failed',
@@ -225,6 +235,14 @@ def failure_alert(job, message, remediation, error=None):
         'message': 'the %s job failed: %s' % (job, message),
         'remediation': remediation or runbook('Run the job by hand and read its error.', 'a-job-failed'),
     }
+    if tracking_job(job) != job:
+        alert['subject'] = job
+    return alert
+
+
+def failure_key(job):
+    """The alert key of ``job``'s own failure alert."""
+    return alert_key(failure_alert(job, '', None))
 
 
 # --- accepted conditions -------------------------------------------------

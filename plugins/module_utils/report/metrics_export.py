@@ -263,7 +263,9 @@ def _alerts(out, alerts):
 
 
 # What each job exports besides the common series; the hourly job's come from the check registry.
-JOB_SERIES = {'alerts': _host, 'health': _report, 'db_health': _postgres, 'vacuum': _vacuum, 'restart': _restart}
+# db_alerts (db_health's acute checks, hourly) exports the series of what it measured, under its own job label.
+JOB_SERIES = {'alerts': _host, 'health': _report, 'db_health': _postgres, 'db_alerts': _postgres, 'vacuum': _vacuum,
+              'restart': _restart}
 
 
 def build_families(job, instance, result, status, started, finished, last_success=None):

@@ -47,7 +47,7 @@ from ansible_collections.twzrd.ops.plugins.module_utils.report import alerting
 from ansible_collections.twzrd.ops.plugins.module_utils.core import logline
 from ansible_collections.twzrd.ops.plugins.module_utils.report import notify as delivery
 from ansible_collections.twzrd.ops.plugins.module_utils.state import silences
-from ansible_collections.twzrd.ops.plugins.module_utils.core.jobs import ALERTS_KIND, REPORT_KIND
+from ansible_collections.twzrd.ops.plugins.module_utils.core.jobs import ALERTS_KIND, REPORT_KIND, tracking_job
 from ansible_collections.twzrd.ops.plugins.module_utils.core.alerts import OK, alert_key, build_result, runbook, worst_level
 from ansible_collections.twzrd.ops.plugins.module_utils.core.atomic import write_atomic
 from ansible_collections.twzrd.ops.plugins.module_utils.state.store import StateError, StateStore
@@ -68,7 +68,7 @@ def _finite(value):
 class Run:
     """One module run on its way out: what every sink reads, and what the sinks found so far.
 
-    ``job`` is the cron job's name (alerts, health, db_health, vacuum, restart), ``module_name`` the
+    ``job`` is the cron job's name (alerts, health, db_health, db_alerts, vacuum, restart), ``module_name`` the
     module's (the log line's ``job``). ``failed``: the run could not do its job (its result holds the
     ``job_failed`` alert). ``readings`` (alert key -> value measured now) lets alerts that stopped
     firing be held within the hysteresis margin; ``summarize(result)`` gives the lines a person reads;
@@ -77,14 +77,17 @@ class Run:
 
     def __init__(self, job, module_name, params, result, kind=ALERTS_KIND, instance=None, started=None,
                  check_mode=False, store=None, failed=False, readings=None, summarize=None, page=None,
-                 log_extra=(), log_metrics=(), log_required=False, host=None):
+                 log_extra=(), log_metrics=(), log_required=False, host=None, out_of_scope=()):
         self.job = job
         self.module_name = module_name
         self.params = params
         self.result = result
         self.kind = kind
         self.instance = instance
-        self.key = job if not instance else '%s:%s' % (job, instance)
+        # the alert history this run reads and writes: db_alerts shares db_health's (core/jobs.py TRACKED_WITH)
+        tracked = tracking_job(job)
+        self.key = tracked if not instance else '%s:%s' % (tracked, instance)
+        self.out_of_scope = tuple(out_of_scope)  # checks this job never looks at (db_alerts: the daily ones)
         self.started = time.time() if started is None else started
         self.host = socket.gethostname() if host is None else host
         self.check_mode = check_mode
@@ -174,8 +177,9 @@ def tracking(run):
     silenced = result.get('silenced') or []
     entries, events, recovered = alerting.transition(previous, result['alerts'], run.started, run.policy,
                                                      readings=run.readings, failed=run.failed,
-                                                     unchecked=result.get('unchecked') or (),
-                                                     silenced=set(alert_key(a) for a in silenced))
+                                                     unchecked=tuple(result.get('unchecked') or ()) + run.out_of_scope,
+                                                     silenced=set(alert_key(a) for a in silenced),
+                                                     failure_key=alerting.failure_key(run.job))
     run.events = _expired_silences(run, silenced) + events
     if not run.failed and run.kind == ALERTS_KIND:
         result['recovered'] = recovered
@@ -183,10 +187,15 @@ def tracking(run):
     run.job_state['last_run'] = int(run.started)
     run.job_state['last_status'] = run.status
     if not run.failed:
-        run.job_state['last_success'] = int(run.started)
+        run.job_state[_last_success_field(run)] = int(run.started)
     pending = run.job_state.get('pending')
     run.pending = [p for p in pending if isinstance(p, dict)] if isinstance(pending, list) else []
     _tell_expired_accepts_once(run)
+
+
+def _last_success_field(run):
+    """A history two jobs share keeps each one's last success (db_alerts' beside db_health's)."""
+    return 'last_success' if tracking_job(run.job) == run.job else 'last_success_%s' % run.job
 
 
 def _open_tracking_store(run):
@@ -476,7 +485,7 @@ def textfile(run):
     if not directory or run.check_mode:
         return
     # A failed run keeps the previous success the state file knows (whole seconds there).
-    last_success = run.job_state.get('last_success') if run.failed else run.started
+    last_success = run.job_state.get(_last_success_field(run)) if run.failed else run.started
     from ansible_collections.twzrd.ops.plugins.module_utils.report import metrics_export  # pylint: disable=import-outside-toplevel
     error = metrics_export.export(directory, run.job, run.instance, run.result, run.status, run.started, time.time(),
                                   last_success=last_success)

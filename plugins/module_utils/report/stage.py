@@ -99,10 +99,12 @@ def report_parameter_errors(params):
 class ReportStage:
     """The end of one module run: wraps the result in a report_sinks.Run and exits the module.
 
-    ``job`` is the cron job's name (alerts, health, db_health, vacuum, restart).
+    ``job`` is the cron job's name (alerts, health, db_health, db_alerts, vacuum, restart); ``out_of_scope`` the
+    checks it never looks at, whose open alerts (another job's, in a shared history) it leaves as they are.
     """
 
-    def __init__(self, module, job, module_name, kind=ALERTS_KIND, instance=None, started=None, log_required=False):
+    def __init__(self, module, job, module_name, kind=ALERTS_KIND, instance=None, started=None, log_required=False,
+                 out_of_scope=()):
         if kind not in KINDS:
             raise ValueError('a report stage is of kind %s, not %r' % (' or '.join(KINDS), kind))
         self.module = module
@@ -113,6 +115,7 @@ class ReportStage:
         self.instance = instance
         self.started = time.time() if started is None else started
         self.log_required = log_required
+        self.out_of_scope = tuple(out_of_scope)
         # A person's on-demand look tells nobody and changes no state (report_sinks.Run.quiet).
         self.quiet = bool(self.params.get('on_demand')) and not self.params.get('notify_on_demand')
 
@@ -120,7 +123,7 @@ class ReportStage:
         """The :class:`report_sinks.Run` of this module run (what every sink reads)."""
         return sinks.Run(self.job, self.module_name, self.params, result, kind=self.kind, instance=self.instance,
                          started=self.started, check_mode=self.module.check_mode, log_required=self.log_required,
-                         **kwargs)
+                         out_of_scope=self.out_of_scope, **kwargs)
 
     def finish(self, result, store=None, log_extra=(), log_metrics=(), readings=None, summarize=None,
                fail_msg=None, page=None):

@@ -49,6 +49,24 @@ CHECKS_OF = {
 }
 
 
+# The hourly db_alerts job (scope=acute, docs/schedule.md): what cannot wait for the daily run. The connection
+# and its sessions, long queries and lock waits, sequences and wraparound (cheap catalog reads), archiving and
+# replication. The other collections are the daily run's: sizes (their samples make growth per day), table
+# scans, migrations, expected tables, latency and invalid indexes.
+ACUTE_COLLECTIONS = ('settings', 'visibility', 'connections', 'wraparound', 'activity', 'sequences', 'archiving',
+                     'replication')
+SCOPES = ('all', 'acute')
+
+
+def out_of_scope(scope):
+    """The checks a run of ``scope`` never looks at (and the names their failed queries' alerts carry)."""
+    if scope != 'acute':
+        return []
+    looked_at = set(unchecked_checks(ACUTE_COLLECTIONS))
+    daily = [name for name in CHECKS_OF if name not in ACUTE_COLLECTIONS]
+    return sorted((set(unchecked_checks(daily)) | set(daily)) - looked_at)
+
+
 def unchecked_checks(collections):
     """The checks the failed ``collections`` feed (``settings``: every one), sorted."""
     if 'settings' in collections:
@@ -56,8 +74,11 @@ def unchecked_checks(collections):
     return sorted(set(check for name in collections for check in CHECKS_OF.get(name, ())))
 
 
-def run_db_health(params, section, now=None):
-    """Returns (alerts, metrics, size_history or None when not connected).
+def run_db_health(params, section, now=None, scope='all'):
+    """Returns (alerts, metrics, size_history or None when not connected or not looked at).
+
+    ``scope`` ``acute`` runs only :data:`ACUTE_COLLECTIONS` (the hourly db_alerts job); ``metrics['unchecked']``
+    names only what this scope meant to look at and could not.
 
     ``metrics['readings']`` holds what each threshold check measured, by alert key, for the report
     stage; the module takes it out before the result is returned.
@@ -69,7 +90,8 @@ def run_db_health(params, section, now=None):
         conn = connect(params, statement_timeout=params['statement_timeout'],
                        lock_timeout=min(HEALTH_LOCK_TIMEOUT, params['statement_timeout']))
     except PgConnectError as exc:
-        return [connection_alert(exc)], {'connected': False, 'error': exc.kind, 'unchecked': unchecked_checks(['settings'])}, None
+        unchecked = [name for name in unchecked_checks(['settings']) if name not in out_of_scope(scope)]
+        return [connection_alert(exc)], {'connected': False, 'error': exc.kind, 'unchecked': unchecked}, None
     alerts = []
     metrics = {'connected': True, 'database': params.get('login_db'),
                'connect_ms': round((time.perf_counter() - started) * 1000.0, 3)}
@@ -84,9 +106,13 @@ def run_db_health(params, section, now=None):
         readings.update(values)
 
     partly = set()  # checks whose collection ran but could not look at every subject (unreadable sequences)
+    daily = scope != 'acute'
+
+    def unchecked_checks_in_scope(names):
+        return [name for name in unchecked_checks(names) if daily or name not in out_of_scope(scope)]
 
     def mark_unchecked():
-        metrics['unchecked'] = sorted(set(unchecked_checks(failed)) | partly)
+        metrics['unchecked'] = sorted(set(unchecked_checks_in_scope(failed)) | partly)
 
     def attempt(check, collect):
         try:
@@ -113,55 +139,57 @@ def run_db_health(params, section, now=None):
             measure([db_entries.CONNECTIONS, db_entries.TRANSACTION_AGE, db_entries.IDLE_IN_TRANSACTION],
                     dict(db_checks.session_facts(backends), connections=metrics['connections']))
 
-        ok, sizes = attempt('database_size', lambda: db_collect.collect_database_sizes(conn))
-        if ok:
-            previous = (section or {}).get('sizes') or {}
-            found, values, history = db_checks.evaluate_sizes(
-                sizes, previous, now, params['growth_warning_pct_per_day'], params['growth_warning_bytes_per_day'])
-            alerts.extend(found)
-            metrics['database_size'] = values
-            found, metrics['db_size_forecast'] = forecast.db_size_forecasts(
-                previous, dict((name, v['bytes']) for name, v in values.items()), data_volume(params, settings),
-                now, params['forecast_days'], params['forecast_warning_days'], params['forecast_critical_days'])
-            alerts.extend(found)
-            readings.update(db_checks.forecast_readings(metrics['db_size_forecast'], params))
+        if daily:  # sizes and table scans: the daily run's (an hourly size sample would starve growth)
+            ok, sizes = attempt('database_size', lambda: db_collect.collect_database_sizes(conn))
+            if ok:
+                previous = (section or {}).get('sizes') or {}
+                found, values, history = db_checks.evaluate_sizes(
+                    sizes, previous, now, params['growth_warning_pct_per_day'], params['growth_warning_bytes_per_day'])
+                alerts.extend(found)
+                metrics['database_size'] = values
+                found, metrics['db_size_forecast'] = forecast.db_size_forecasts(
+                    previous, dict((name, v['bytes']) for name, v in values.items()), data_volume(params, settings),
+                    now, params['forecast_days'], params['forecast_warning_days'], params['forecast_critical_days'])
+                alerts.extend(found)
+                readings.update(db_checks.forecast_readings(metrics['db_size_forecast'], params))
 
-        ok, tables = attempt('tables', lambda: db_collect.collect_tables(conn))
-        if ok:
-            found, values = db_checks.evaluate_primary_keys(tables)
-            alerts.extend(found)
-            measure([db_entries.DEAD_ROWS],
-                    {'dead_rows': db_checks.dead_row_facts(tables, settings, top=params['top_tables'])})
-            table_metrics = db_checks.table_metrics(tables, settings, top=params['top_tables'])
-            table_metrics.update(values)
-            metrics['tables'] = table_metrics
+            ok, tables = attempt('tables', lambda: db_collect.collect_tables(conn))
+            if ok:
+                found, values = db_checks.evaluate_primary_keys(tables)
+                alerts.extend(found)
+                measure([db_entries.DEAD_ROWS],
+                        {'dead_rows': db_checks.dead_row_facts(tables, settings, top=params['top_tables'])})
+                table_metrics = db_checks.table_metrics(tables, settings, top=params['top_tables'])
+                table_metrics.update(values)
+                metrics['tables'] = table_metrics
 
         ok, ages = attempt('wraparound', lambda: db_collect.collect_wraparound(conn))
         if ok:
             metrics['wraparound'] = db_checks.wraparound_metrics(ages)
             measure([db_entries.WRAPAROUND], {'wraparound': db_checks.wraparound_facts(metrics['wraparound'])})
 
-        if params.get('migrations_table'):
-            schema, table = split_table_name(params['migrations_table'])
-            ok, count = attempt('migrations', lambda: db_collect.collect_migrations(conn, schema, table))
-            if ok:
-                found, values = db_checks.evaluate_migrations(
-                    '%s.%s' % (schema, table), count, params.get('expected_migrations'))
-                alerts.extend(found)
-                metrics['migrations'] = values
+        if daily:
+            if params.get('migrations_table'):
+                schema, table = split_table_name(params['migrations_table'])
+                ok, count = attempt('migrations', lambda: db_collect.collect_migrations(conn, schema, table))
+                if ok:
+                    found, values = db_checks.evaluate_migrations(
+                        '%s.%s' % (schema, table), count, params.get('expected_migrations'))
+                    alerts.extend(found)
+                    metrics['migrations'] = values
 
-        if params.get('expected_tables'):
-            wanted = [split_table_name(name) for name in params['expected_tables']]
-            ok, present = attempt('expected_tables', lambda: db_collect.find_tables(conn, wanted))
-            if ok:
-                found, values = db_checks.evaluate_expected_tables(wanted, present)
-                alerts.extend(found)
-                metrics['expected_tables'] = values
+            if params.get('expected_tables'):
+                wanted = [split_table_name(name) for name in params['expected_tables']]
+                ok, present = attempt('expected_tables', lambda: db_collect.find_tables(conn, wanted))
+                if ok:
+                    found, values = db_checks.evaluate_expected_tables(wanted, present)
+                    alerts.extend(found)
+                    metrics['expected_tables'] = values
 
-        ok, samples = attempt('latency', lambda: db_collect.collect_latency(conn, params['latency_samples']))
-        if ok:
-            metrics['latency'] = db_checks.latency_metrics(samples)
-            measure([db_entries.LATENCY], {'latency': metrics['latency']})
+            ok, samples = attempt('latency', lambda: db_collect.collect_latency(conn, params['latency_samples']))
+            if ok:
+                metrics['latency'] = db_checks.latency_metrics(samples)
+                measure([db_entries.LATENCY], {'latency': metrics['latency']})
 
         # long queries and lock waits: one read of pg_stat_activity, the query text masked in the collector
         ok, activity = attempt('activity', lambda: db_collect.collect_activity(conn, settings['server_version_num']))
@@ -180,10 +208,11 @@ def run_db_health(params, section, now=None):
             measure([db_entries.SEQUENCES], {'sequences': facts})
             alerts.extend(db_checks.evaluate_unreadable_sequences(
                 sequences, (visibility or {}).get('role') or params.get('login_user')))
-        ok, indexes = attempt('invalid_indexes', lambda: db_collect.collect_invalid_indexes(conn))
-        if ok:
-            found, metrics['invalid_indexes'] = db_checks.evaluate_invalid_indexes(indexes)
-            alerts.extend(found)
+        if daily:
+            ok, indexes = attempt('invalid_indexes', lambda: db_collect.collect_invalid_indexes(conn))
+            if ok:
+                found, metrics['invalid_indexes'] = db_checks.evaluate_invalid_indexes(indexes)
+                alerts.extend(found)
         if sequences and db_checks.sequences_unread(sequences):  # what it could not read keeps its open alerts
             partly.add('sequences')
             mark_unchecked()

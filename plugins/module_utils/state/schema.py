@@ -114,7 +114,8 @@ SECTIONS = {
     'twzrd_vacuum': Record(last_run=EPOCH, last_status=STR, last_metrics=Map(ANY), runs=List(_VACUUM_RUN),
                            insights=Map(_INSIGHTS)),
     'alerting': Map(Record(alerts=Map(_ALERT_ENTRY), pending=List(_PENDING), last_run=EPOCH,
-                           last_success=EPOCH, last_status=STR, accept_expired_told=List(STR))),
+                           last_success=EPOCH, last_success_db_alerts=EPOCH, last_status=STR,
+                           accept_expired_told=List(STR))),
 }
 
 

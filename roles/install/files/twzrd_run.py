@@ -100,8 +100,8 @@ _SPACES = {'\n': ' ', '\r': ' ', '\t': ' '}
 MAX_MSG_BYTES = 8192
 MAX_VALUE_BYTES = 1024
 MAX_LINE_BYTES = 32768
-KNOWN_JOBS = ('alerts', 'health', 'db_health', 'vacuum', 'restart')
-DB_JOBS = ('db_health', 'vacuum')
+KNOWN_JOBS = ('alerts', 'health', 'db_health', 'db_alerts', 'vacuum', 'restart')
+DB_JOBS = ('db_health', 'db_alerts', 'vacuum')
 # Every check a job can raise: a silence of a misspelt check would silence nothing, silently.
 KNOWN_CHECKS = (
     'activity', 'archiving', 'blocking', 'connection', 'connections', 'database_growth', 'database_size',
