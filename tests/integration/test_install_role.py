@@ -10,7 +10,7 @@ import pytest
 
 from role_harness import paths, run_role, shared_tmpdir
 
-ROOT_JOBS = {'install_db_health_user': 'root', 'install_vacuum_user': 'root'}
+ROOT_JOBS = {'install_db_health_user': 'root', 'install_db_alerts_user': 'root', 'install_vacuum_user': 'root'}
 
 
 @pytest.fixture

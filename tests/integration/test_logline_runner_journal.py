@@ -76,7 +76,7 @@ def install_job_files(tmp_path, **settings):
                          'vars': dict({
                              'install_config_dir': str(tmp_path / 'etc'), 'install_state_dir': str(tmp_path / 'state'),
                              'install_alerts_log': str(tmp_path / 'alerts.log'),
-                             'install_db_health_user': 'root', 'install_vacuum_user': 'root',
+                             'install_db_health_user': 'root', 'install_db_alerts_user': 'root', 'install_vacuum_user': 'root',
                              'twzrd_pm2_home': str(tmp_path / 'no-pm2'), 'twzrd_disk_paths': [str(tmp_path)],
                              'twzrd_notify': {'urls': [URL], 'timeout': 2}}, **settings)}}
     (tmp_path / 'inventory.yml').write_text(json.dumps(inventory))

@@ -60,9 +60,11 @@ def write_inventory(path, shared, tmp_path):
         'install_config_dir': str(tmp_path / 'etc'),
         'install_state_dir': str(tmp_path / 'state'),
         'install_db_health_user': 'root',
+        'install_db_alerts_user': 'root',
         'install_vacuum_user': 'root',
         'install_alerts_log': str(tmp_path / 'cron-alerts.log'),
         'install_db_health_log': str(tmp_path / 'cron-db-health.log'),
+        'install_db_alerts_log': str(tmp_path / 'cron-db-alerts.log'),
         'install_vacuum_log': str(tmp_path / 'cron-vacuum.log'),
         'install_restart_log': str(tmp_path / 'cron-restart.log'),
         'install_health_log': str(tmp_path / 'cron-health.log'),
@@ -121,6 +123,11 @@ def test_one_inventory_drives_cron_jobs_and_playbooks(installed, tmp_path):
     config_dir = tmp_path / 'etc'
     job = json.loads((config_dir / 'db_health.json').read_text())['ANSIBLE_MODULE_ARGS']
     assert job['login_db'] == shared['twzrd_db_connection']['login_db'] and job['dead_rows_warning'] == 5000
+    # the hourly db_alerts job: the daily job's options and state file (one alert history), its acute scope
+    hourly = json.loads((config_dir / 'db_alerts.json').read_text())['ANSIBLE_MODULE_ARGS']
+    assert hourly.pop('scope') == 'acute' and 'scope' not in job
+    assert hourly.pop('log_file') == str(tmp_path / 'cron-db-alerts.log')
+    assert dict(hourly, log_file=job['log_file']) == job
     restart = json.loads((config_dir / 'restart.json').read_text())['ANSIBLE_MODULE_ARGS']
     assert restart['health_checks'] == shared['twzrd_restart_health_checks'] and restart['pm2_user'] == 'root'
 
@@ -145,7 +152,7 @@ def test_the_install_roles_old_names_still_work_and_warn_once(pm2_bin, tmp_path)
                                                  'ansible_python_interpreter': sys.executable}},
                          'vars': {'install_config_dir': str(tmp_path / 'etc'),
                                   'install_state_dir': str(tmp_path / 'state'),
-                                  'install_db_health_user': 'root', 'install_vacuum_user': 'root',
+                                  'install_db_health_user': 'root', 'install_db_alerts_user': 'root', 'install_vacuum_user': 'root',
                                   'install_pm2': {'pm2_user': 'app', 'pm2_bin': pm2_bin},
                                   'install_notify': {'urls': ['json://127.0.0.1:9/hook']},
                                   'install_db_health_args': {'login_db': 'shop', 'ping_url': 'http://127.0.0.1:9/p',

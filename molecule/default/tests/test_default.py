@@ -14,11 +14,12 @@ JOBS = {
     'alerts': ('twzrd_health', '0 * * * *', '/var/log/twzrd-daily-alerts.log'),
     'health': ('twzrd_health', '0 0 * * 1', '/var/log/twzrd-health.log'),
     'db_health': ('twzrd_db_health', '30 1 * * *', '/var/log/twzrd-db-health.log'),
+    'db_alerts': ('twzrd_db_health', '15 * * * *', '/var/log/twzrd-db-alerts.log'),
     'vacuum': ('twzrd_vacuum', '0 3 * * 3', '/var/log/twzrd-db-maint.log'),
     'restart': ('pm2_restart', '0 1 * * 5', '/var/log/twzrd-restart.log'),
 }
-# molecule.yml: db_health runs as postgres (prepare.yml adds the user), the others as root.
-USERS = {'db_health': 'postgres'}
+# molecule.yml: db_health and db_alerts run as postgres (prepare.yml adds the user), the others as root.
+USERS = {'db_health': 'postgres', 'db_alerts': 'postgres'}
 
 
 def test_cron_file_mode_and_owner(host):
@@ -29,7 +30,7 @@ def test_cron_file_mode_and_owner(host):
     assert cron.content_string.endswith('\n')  # and a last line without newline
 
 
-def test_cron_file_lists_the_five_jobs_under_their_lock(host):
+def test_cron_file_lists_the_six_jobs_under_their_lock(host):
     entries, env = cron_entries(host)
     assert set(entries) == set(JOBS)
     assert env['SHELL'] == '/bin/sh'
@@ -150,7 +151,7 @@ def test_weekly_report_counts_errors_from_the_systemd_journal(host):
     assert journal[0]['errors'] >= 1
 
 
-@pytest.mark.parametrize('job', ['db_health', 'vacuum', 'restart'])
+@pytest.mark.parametrize('job', ['db_health', 'db_alerts', 'vacuum', 'restart'])
 def test_jobs_without_their_service_fail_loudly(host, job):
     """No PostgreSQL or PM2 here: cron must mail, and the log must say so."""
     # A failure is told once (docs/notifications.md). cron itself may already have run the job in
@@ -206,7 +207,7 @@ def test_status_names_each_failed_job_once_and_sees_cron(host):
     assert status['cron_running'] is True and status['problems'] == []
     ended_badly = [line.split(':')[0] for line in status['problem_lines']
                    if 'ended failed' in line or 'ended critical' in line]
-    for job in ('db_health', 'vacuum', 'restart'):
+    for job in ('db_health', 'db_alerts', 'vacuum', 'restart'):
         assert ended_badly.count(job) == 1, status['problem_lines']
 
 
