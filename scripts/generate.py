@@ -370,7 +370,7 @@ def db_checks_table():
 def db_configuration_options():
     names = ', '.join('`%s`' % name for name in registry.option_names(db_checks.CHECKS))
     return ('The thresholds of the [twzrd_db_health](db_health.md) checks, each a key of '
-            '`twzrd_db_health_options` for the db_health job and playbook: %s.\n' % names)
+            '`twzrd_db_health_options` for the db_health and db_alerts jobs and the playbook: %s.\n' % names)
 
 
 def _humanize_duration(value):
