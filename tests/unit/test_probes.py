@@ -173,7 +173,7 @@ def test_http_evaluation_levels_and_messages():
     assert 'answered in 1500.5 ms, slower than the warning threshold of 1000 ms' in by['slow']['message']
     assert (by['broken']['level'], by['broken']['value'], by['broken']['threshold']) == ('critical', 503, 200)
     assert 'answered HTTP 503, expected HTTP 200' in by['broken']['message']
-    assert (by['down']['level'], by['down']['value']) == ('critical', None)
+    assert (by['down']['level'], by['down']['value'], by['down']['threshold']) == ('critical', 'connection refused', 200)
     assert 'gave no answer (connection refused), expected HTTP 200' in by['down']['message']
     assert 'pm2 logs down --err' in by['down']['remediation']
     assert 'http://***@127.0.0.1:8080/health' in by['down']['remediation']

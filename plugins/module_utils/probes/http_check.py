@@ -243,7 +243,8 @@ def evaluate(results_by_name):
         kind = problem(result)
         if kind is None:
             continue
-        value, threshold = {'down': (None, result['expected_status']),
+        # no answer has no status: the value a person reads is why (the same words as the message)
+        value, threshold = {'down': (result['error'] or 'no answer', result['expected_status']),
                             'status': (result['status'], result['expected_status']),
                             'slow': (result['latency_ms'], result['latency_warning_ms'])}[kind]
         alerts.append(make_alert(CHECK, WARNING if kind == 'slow' else CRITICAL, value, threshold,
