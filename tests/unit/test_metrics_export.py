@@ -201,3 +201,12 @@ def test_db_thresholds_per_database_and_table():
     assert ('idle_in_transaction', 'critical', frozenset(db)) not in got  # a warning-only check
     # not measured (no sequences, no archiving): no thresholds either
     assert set(k[0] for k in got) == {'connections', 'transaction_age', 'idle_in_transaction', 'dead_rows', 'latency'}
+
+
+def test_a_standby_tells_its_replay_lag_thresholds():
+    metrics = {'connected': True, 'database': 'app', 'replication': {'in_recovery': True, 'replay_lag_s': 12.0}}
+    params = {'replay_lag_warning': 600.0, 'replay_lag_critical': None}
+    got = thresholds(mx.build_families('db_health', 'app', {'alerts': [], 'metrics': metrics}, 'ok', 1.0, 2.0,
+                                       params=params))
+    db = frozenset([('twzrd_job', 'db_health'), ('database', 'app')])
+    assert got == {('replication', 'warning', db): 600.0, ('replication', 'critical', db): float('inf')}

@@ -287,6 +287,12 @@ THRESHOLD_HELP = ('The threshold a check of the job compared its series with, in
                   'off on this host.')
 
 
+# Series whose rule is written by hand in the rules file but whose thresholds are the job's options all the same:
+# job -> [(series, check, [(level, option)])] (a standby's replay lag: the replication entry's own thresholds).
+OTHER_THRESHOLDS = {'db_health': [('twzrd_pg_replay_lag_seconds', 'replication',
+                                   (('warning', 'replay_lag_warning'), ('critical', 'replay_lag_critical')))]}
+
+
 def _thresholds(out, job, params, metrics):
     """``twzrd_threshold`` beside each exported sample a registry rule compares: the thresholds this run used.
 
@@ -301,6 +307,12 @@ def _thresholds(out, job, params, metrics):
         for labels, dummy in samples:
             for level, threshold in levels:
                 out.add('twzrd_threshold', threshold, THRESHOLD_HELP, dict(labels, check=entry.name, level=level))
+    for series, check, options in OTHER_THRESHOLDS.get(job, []):
+        for labels, dummy in out.samples(series):
+            for level, option in options:
+                threshold = params.get(option)
+                out.add('twzrd_threshold', registry.NEVER[registry.HIGHER] if threshold is None else threshold,
+                        THRESHOLD_HELP, dict(labels, check=check, level=level))
 
 
 def build_families(job, instance, result, status, started, finished, last_success=None, params=None):
