@@ -7,6 +7,9 @@ Three simulated hosts run ``twzrd_health mode=alerts`` with their disk path on a
 ago (the module run with its clock 3 h back): its alerts job is stale. The shipped rules have no
 ``for:``, so they are used as they are; only Alertmanager's group_wait/group_interval are short (a
 copy of the shipped file, receivers pointed at the test's webhook and SMTP servers).
+
+A second test gives three hosts three disk thresholds (the defaults, ``disk_warning: 50``, tuned to 90/98):
+Prometheus alone (no Alertmanager needed) must alert for exactly the host that alerts itself.
 """
 import os
 import time
