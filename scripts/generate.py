@@ -209,6 +209,18 @@ def _rule_levels(entry):
     return levels
 
 
+def _summary_yaml(summary):
+    """``summary: "..."``, or folded (``>-``) over lines of at most 110 characters when longer (a folded line
+    break reads as the one space it replaced: breaks only where the text has one)."""
+    line = '          summary: %s\n' % json.dumps(summary)
+    if len(line) <= 140:
+        return line
+    assert '  ' not in summary, summary
+    return '          summary: >-\n%s\n' % textwrap.fill(summary, 110, initial_indent=' ' * 12,
+                                                         subsequent_indent=' ' * 12, break_on_hyphens=False,
+                                                         break_long_words=False)
+
+
 def _expr_yaml(lines):
     if len(lines) == 1:
         return 'expr: %s\n' % lines[0]
@@ -245,8 +257,8 @@ def rules_region():
             summary, remediation = _rule_texts(entry, level, threshold, value, subject, '{{ $labels.instance }}',
                                                shown)
             out.append('      - alert: %s\n        %s        labels:\n          severity: %s\n'
-                       '        annotations:\n          summary: %s\n          remediation: >-\n%s\n'
-                       % (entry.rule.alert, _expr_yaml(expr), level, json.dumps(summary),
+                       '        annotations:\n%s          remediation: >-\n%s\n'
+                       % (entry.rule.alert, _expr_yaml(expr), level, _summary_yaml(summary),
                           textwrap.fill(remediation, 110, initial_indent=' ' * 12, subsequent_indent=' ' * 12,
                                         break_on_hyphens=False, break_long_words=False)))
     return ''.join(out)
@@ -589,8 +601,8 @@ def db_rules_region():
                                         _humanize(rule))
             summary, remediation = _db_rule_texts(entry, level, threshold, value, labels, shown)
             out.append('      - alert: %s\n        %s        labels:\n          severity: %s\n'
-                       '        annotations:\n          summary: %s\n          remediation: >-\n%s\n'
-                       % (rule.alert, _expr_yaml(expr), level, json.dumps(summary),
+                       '        annotations:\n%s          remediation: >-\n%s\n'
+                       % (rule.alert, _expr_yaml(expr), level, _summary_yaml(summary),
                           textwrap.fill(remediation, 110, initial_indent=' ' * 12, subsequent_indent=' ' * 12,
                                         break_on_hyphens=False, break_long_words=False)))
     return ''.join(out)
