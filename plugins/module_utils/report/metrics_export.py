@@ -280,26 +280,27 @@ def _alerts(out, alerts):
 
 # What each job exports besides the common series; the hourly job's come from the check registry.
 JOB_SERIES = {'alerts': _host, 'health': _report, 'db_health': _postgres, 'vacuum': _vacuum, 'restart': _restart}
-# The jobs whose series the check registry's rules compare with thresholds (checks/host.py, checks/postgres.py).
-JOB_CHECKS = {'alerts': host_checks.CHECKS, 'db_health': db_checks.CHECKS}
+# The registry entries whose rules compare the series an exporter writes (checks/host.py, checks/postgres.py):
+# by exporter, so every job that exports the host's or a database's series tells its thresholds too.
+EXPORTER_CHECKS = {_host: host_checks.CHECKS, _postgres: db_checks.CHECKS}
 THRESHOLD_HELP = ('The threshold a check of the job compared its series with, in the series\' unit (a ratio for '
                   'a ratio series), per level; labels: the series\' own plus check and level. +Inf: the level is '
                   'off on this host.')
 
 
 # Series whose rule is written by hand in the rules file but whose thresholds are the job's options all the same:
-# job -> [(series, check, [(level, option)])] (a standby's replay lag: the replication entry's own thresholds).
-OTHER_THRESHOLDS = {'db_health': [('twzrd_pg_replay_lag_seconds', 'replication',
-                                   (('warning', 'replay_lag_warning'), ('critical', 'replay_lag_critical')))]}
+# exporter -> [(series, check, [(level, option)])] (a standby's replay lag: the replication entry's own thresholds).
+OTHER_THRESHOLDS = {_postgres: [('twzrd_pg_replay_lag_seconds', 'replication',
+                                 (('warning', 'replay_lag_warning'), ('critical', 'replay_lag_critical')))]}
 
 
-def _thresholds(out, job, params, metrics):
+def _thresholds(out, exporter, params, metrics):
     """``twzrd_threshold`` beside each exported sample a registry rule compares: the thresholds this run used.
 
     Only for the subjects exported now (the same labels as the value series), so the rules compare each value
     with its own host's thresholds and the cardinality follows the value series'.
     """
-    for entry in registry.ruled(JOB_CHECKS.get(job, [])):
+    for entry in registry.ruled(EXPORTER_CHECKS.get(exporter, [])):
         samples = out.samples(entry.series.name)
         if not samples:
             continue
@@ -307,7 +308,7 @@ def _thresholds(out, job, params, metrics):
         for labels, dummy in samples:
             for level, threshold in levels:
                 out.add('twzrd_threshold', threshold, THRESHOLD_HELP, dict(labels, check=entry.name, level=level))
-    for series, check, options in OTHER_THRESHOLDS.get(job, []):
+    for series, check, options in OTHER_THRESHOLDS.get(exporter, []):
         for labels, dummy in out.samples(series):
             for level, option in options:
                 threshold = params.get(option)
@@ -334,7 +335,7 @@ def build_families(job, instance, result, status, started, finished, last_succes
     if exporter is not None:
         exporter(out, result)
     if params is not None:
-        _thresholds(out, job, params, result.get('metrics') or {})
+        _thresholds(out, exporter, params, result.get('metrics') or {})
     return out.as_list()
 
 
