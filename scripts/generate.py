@@ -138,32 +138,103 @@ def _labels(entry, subject_value):
 SUBJECTS = {'path': '/', 'app': 'api', 'name': 'web', 'target': '/var/run/postgresql/.s.PGSQL.5432'}
 
 
-def _rule_texts(entry, level, threshold, value_text, subject, instance):
+def _default_threshold_text(entry, level, threshold):
     rule = entry.rule
-    threshold_text = '%s %%' % _number(threshold) if rule.percent else _number(threshold)
+    if rule.threshold_text.get(level):
+        return rule.threshold_text[level]
+    if threshold is None:
+        return 'its threshold'  # a level off by default: only a host's own threshold fires it
+    return '%s%%' % _number(threshold) if rule.percent else _number(threshold)  # as humanizePercentage has it
+
+
+def _humanize(rule):
+    if rule.percent:
+        return 'humanizePercentage'
+    return 'humanize%s' % rule.humanize if rule.humanize else None
+
+
+def _rule_texts(entry, level, threshold, value_text, subject, instance, threshold_text=None):
+    """The summary and remediation; ``threshold_text`` the threshold as shown (a template in the rules file)."""
+    rule = entry.rule
+    if threshold_text is None:
+        threshold_text = _default_threshold_text(entry, level, threshold)
     fields = {'value': value_text, 'level': level, 'threshold': threshold_text, 'subject': subject}
     summary = '%s: %s' % (instance, rule.summary.format(**fields))
     remediation = (rule.remediation or entry.remediation).format(subject=subject, app=subject)
     return summary, '%s Runbook: docs/runbooks.md#%s' % (remediation, entry.anchor)
 
 
+THRESHOLD = 'twzrd_threshold'
+MATCH = 'ignoring(check, level)'  # the threshold series carries the value series' labels plus these two
+
+
+def _op(entry):
+    return '>' if entry.worse == registry.HIGHER else '<'
+
+
+def _threshold_selector(entry, level):
+    return '%s{check="%s", level="%s"}' % (THRESHOLD, entry.name, level)
+
+
+def _crossed(entry, level, default):
+    """The samples of the entry's series past the host's own ``level`` threshold (twzrd_threshold), or past
+    ``default`` on a host that exports no threshold for it (an older version); a level off on the host is
+    exported as never crossed (+Inf), so it never fires there."""
+    name, op, selector = entry.series.name, _op(entry), _threshold_selector(entry, level)
+    lines = ['%s %s %s group_left %s' % (name, op, MATCH, selector)]
+    if default is not None:
+        lines.append('or %s %s %s unless %s %s' % (name, op, _number(round(default * entry.series.scale, 6)), MATCH,
+                                                   selector))
+    return lines
+
+
 def _rule_levels(entry):
-    """``[(level, threshold, expr)]`` of the entry's rules: warning between the two, critical above."""
-    scale = entry.series.scale
-    name = entry.series.name
+    """``[(level, default threshold, expr lines)]`` of the entry's rules: warning between the two, critical past
+    the critical one; each compares with the host's own thresholds, the defaults where a host exports none."""
     if entry.rule.fixed:
         level, op, threshold = entry.rule.fixed
-        return [(level, threshold, '%s %s %s' % (name, op, _number(threshold)))]
-    op, back = ('>', '<=') if entry.worse == registry.HIGHER else ('<', '>=')
+        return [(level, threshold, ['%s %s %s' % (entry.series.name, op, _number(threshold))])]
     levels = []
-    warning, critical = entry.warning, entry.critical
-    if critical is None:
-        levels.append(('warning', warning, '%s %s %s' % (name, op, _number(round(warning * scale, 6)))))
+    warning = _crossed(entry, 'warning', entry.warning)
+    if entry.critical_option:
+        critical = _crossed(entry, 'critical', entry.critical)
+        warning = ['(' + warning[0]] + warning[1:-1] + [warning[-1] + ')'] if len(warning) > 1 else warning
+        critical_part = ['(' + critical[0]] + critical[1:-1] + [critical[-1] + ')'] if len(critical) > 1 \
+            else critical
+        warning = warning + ['unless ' + critical_part[0]] + critical_part[1:]
+        levels.append(('warning', entry.warning, warning))
+        levels.append(('critical', entry.critical, critical))
     else:
-        levels.append(('warning', warning, '%s %s %s %s %s' % (
-            name, op, _number(round(warning * scale, 6)), back, _number(round(critical * scale, 6)))))
-        levels.append(('critical', critical, '%s %s %s' % (name, op, _number(round(critical * scale, 6)))))
+        levels.append(('warning', entry.warning, warning))
     return levels
+
+
+def _summary_yaml(summary):
+    """``summary: "..."``, or folded (``>-``) over lines of at most 110 characters when longer (a folded line
+    break reads as the one space it replaced: breaks only where the text has one)."""
+    line = '          summary: %s\n' % json.dumps(summary)
+    if len(line) <= 140:
+        return line
+    assert '  ' not in summary, summary
+    return '          summary: >-\n%s\n' % textwrap.fill(summary, 110, initial_indent=' ' * 12,
+                                                         subsequent_indent=' ' * 12, break_on_hyphens=False,
+                                                         break_long_words=False)
+
+
+def _expr_yaml(lines):
+    if len(lines) == 1:
+        return 'expr: %s\n' % lines[0]
+    return 'expr: >-\n' + ''.join('          %s\n' % line for line in lines)
+
+
+def _threshold_template(entry, level, default_text, labels, humanize):
+    """The summary's threshold: the host's own (queried at alert time), else the default's text."""
+    names = ['instance'] + [name for name in labels if name != 'instance']
+    selector = ','.join(["check='%s'" % entry.name, "level='%s'" % level] + ['%s=%%q' % name for name in names])
+    args = ' '.join('$labels.%s' % name for name in names)
+    shown = '. | first | value' + (' | %s' % humanize if humanize else '')
+    return ('{{ with query (printf "%s{%s}" %s) }}{{ %s }}{{ else }}%s{{ end }}'
+            % (THRESHOLD, selector, args, shown, default_text))
 
 
 def _with_rules(entries):
@@ -180,10 +251,14 @@ def rules_region():
         subject = '{{ $labels.%s }}' % entry.per if entry.per else ''
         for level, threshold, expr in _rule_levels(entry):
             value = '{{ $value | humanizePercentage }}' if entry.rule.percent else '{{ $value }}'
-            summary, remediation = _rule_texts(entry, level, threshold, value, subject, '{{ $labels.instance }}')
-            out.append('      - alert: %s\n        expr: %s\n        labels:\n          severity: %s\n'
-                       '        annotations:\n          summary: %s\n          remediation: >-\n%s\n'
-                       % (entry.rule.alert, expr, level, json.dumps(summary),
+            shown = None if entry.rule.fixed else _threshold_template(
+                entry, level, _default_threshold_text(entry, level, threshold), [entry.per] if entry.per else [],
+                _humanize(entry.rule))
+            summary, remediation = _rule_texts(entry, level, threshold, value, subject, '{{ $labels.instance }}',
+                                               shown)
+            out.append('      - alert: %s\n        %s        labels:\n          severity: %s\n'
+                       '        annotations:\n%s          remediation: >-\n%s\n'
+                       % (entry.rule.alert, _expr_yaml(expr), level, _summary_yaml(summary),
                           textwrap.fill(remediation, 110, initial_indent=' ' * 12, subsequent_indent=' ' * 12,
                                         break_on_hyphens=False, break_long_words=False)))
     return ''.join(out)
@@ -195,6 +270,78 @@ def _step(entry, threshold):
     worse = entry.worse if not entry.rule.fixed else (registry.HIGHER if entry.rule.fixed[1] == '>' else registry.LOWER)
     sign = 1 if worse == registry.HIGHER else -1
     return round(threshold * entry.series.scale + sign * step, 6)
+
+
+def _custom_thresholds(entry):
+    """A host's own thresholds for the tests, unlike the defaults: warning between the defaults (twice the
+    default without a critical one), critical between that and the default critical (twice the warning where
+    the default is off, so a critical the defaults never raise fires on that host)."""
+    warning, critical = entry.warning, entry.critical
+    if entry.critical_option and critical is not None:
+        return warning + (critical - warning) / 2.0, warning + 3 * (critical - warning) / 4.0
+    own = 2 * warning if warning else 2
+    return own, (2 * own if entry.critical_option else None)
+
+
+def _threshold_shown(rule, value):
+    """What the summary's host threshold renders to (the rule's humanize function of the threshold sample)."""
+    if rule.percent:
+        return _prom_value(value, True)
+    if rule.humanize == 'Duration':
+        return _humanize_duration(value)
+    if rule.humanize == '1024':
+        return _humanize_1024(value)
+    return '%g' % value
+
+
+def _host_threshold_test(entry, labels, step, value_text, texts):
+    """A promtool test of the entry's rules on a host that exports its own thresholds (twzrd_threshold): past
+    the default but not its own: quiet; past its own warning, then critical: they fire with its thresholds in
+    the summary; its critical off (+Inf): warning only; both off: nothing."""
+    scale = entry.series.scale
+    sign = 1 if entry.worse == registry.HIGHER else -1
+    own_warning, own_critical = [None if t is None else round(t * scale, 6) for t in _custom_thresholds(entry)]
+    samples = [round(entry.warning * scale + sign * step, 6)]
+    expected = [None]
+    if own_critical is None:
+        samples.append(round(own_warning + sign * step, 6))
+    else:
+        samples.append(round((own_warning + own_critical) / 2.0, 6))
+    expected.append('warning')
+    warnings, criticals = [own_warning] * 2, [own_critical] * 2
+    if own_critical is not None:
+        samples += [round(own_critical + sign * step, 6)] * 3
+        expected += ['critical', 'warning', None]
+        warnings += [own_warning, own_warning, 'Inf']
+        criticals += [own_critical, 'Inf', 'Inf']
+    else:
+        samples.append(samples[-1])
+        expected.append(None)
+        warnings.append('Inf')
+    shown = {'warning': _threshold_shown(entry.rule, own_warning)}
+    if own_critical is not None:
+        shown['critical'] = _threshold_shown(entry.rule, own_critical)
+
+    def series(name, extra):
+        both = dict(labels, **extra)
+        return '%s{%s}' % (name, ','.join('%s="%s"' % (k, both[k]) for k in sorted(both)))
+
+    def values(row):
+        return ' '.join(v if isinstance(v, str) else _number(v) for v in row)
+    inputs = [{'series': series(entry.series.name, {}), 'values': values(samples)},
+              {'series': series(THRESHOLD, {'check': entry.name, 'level': 'warning'}), 'values': values(warnings)}]
+    if entry.critical_option:
+        inputs.append({'series': series(THRESHOLD, {'check': entry.name, 'level': 'critical'}),
+                       'values': values(criticals)})
+    checks = []
+    for minute, (sample, level) in enumerate(zip(samples, expected)):
+        check = {'eval_time': '%dm' % minute, 'alertname': entry.rule.alert, 'exp_alerts': []}
+        if level:
+            summary, remediation = texts(level, value_text(sample), shown[level])
+            check['exp_alerts'] = [{'exp_labels': dict(labels, severity=level),
+                                    'exp_annotations': {'summary': summary, 'remediation': remediation}}]
+        checks.append(check)
+    return {'interval': '1m', 'input_series': inputs, 'alert_rule_test': checks}
 
 
 def promtool_tests():
@@ -226,9 +373,16 @@ def promtool_tests():
         tests.append({'interval': '1m',
                       'input_series': [{'series': series, 'values': ' '.join(_number(s) for s in samples)}],
                       'alert_rule_test': checks})
+        if not entry.rule.fixed:
+            step = 0.01 if entry.rule.percent else (1 if entry.option_type == 'int' else 0.5)
+            tests.append(_host_threshold_test(
+                entry, labels, step, lambda sample: _prom_value(sample, entry.rule.percent),
+                lambda level, value, shown: _rule_texts(entry, level, None, value, subject, 'h1', shown)))
     doc = {'rule_files': ['../../extras/prometheus/twzrd.rules.yml'], 'evaluation_interval': '1m', 'tests': tests}
     return ('---\n# %s\n# promtool test rules (tests/integration/test_prometheus_rules.py): each registry rule fires\n'
-            '# above its threshold and not at it.\n# yamllint disable rule:line-length\n%s' % (NOTICE, _dump(doc, 0)))
+            '# above its threshold and not at it, on a host that exports no thresholds (the defaults), and with\n'
+            "# a host's own thresholds (twzrd_threshold).\n# yamllint disable rule:line-length\n%s"
+            % (NOTICE, _dump(doc, 0)))
 
 
 # --- regions of hand-written files --------------------------------------------------------
@@ -312,11 +466,17 @@ def prometheus_series():
 
 
 def prometheus_rules():
-    rows = ['| alert | expression (default threshold) |', '|---|---|']
+    rows = ['| alert | series | fires (the host\'s `twzrd_threshold`; the default where it exports none) |',
+            '|---|---|---|']
     for entry in _with_rules(host.CHECKS):
-        if entry.rule:
-            exprs = ['`%s` %s' % (expr.split(' ', 1)[1], level) for level, dummy, expr in _rule_levels(entry)]
-            rows.append('| `%s` | `%s`: %s |' % (entry.rule.alert, entry.series.name, ', '.join(exprs)))
+        if entry.rule.fixed:
+            level, op, threshold = entry.rule.fixed
+            exprs = ['%s `%s %s` (fixed)' % (level, op, _number(threshold))]
+        else:
+            exprs = ['%s `%s` %s' % (level, _op(entry), 'its own only (no default)' if threshold is None else
+                                     'default `%s`' % _number(round(threshold * entry.series.scale, 6)))
+                     for level, threshold, dummy in _rule_levels(entry)]
+        rows.append('| `%s` | `%s` | %s |' % (entry.rule.alert, entry.series.name, ', '.join(exprs)))
     return '\n'.join(rows) + '\n'
 
 
@@ -415,10 +575,10 @@ def _db_rule_value(rule, sample):
     return '%g' % sample
 
 
-def _db_rule_texts(entry, level, threshold, value_text, labels):
+def _db_rule_texts(entry, level, threshold, value_text, labels, threshold_text=None):
     rule = entry.rule
-    threshold_text = rule.threshold_text.get(level) or (
-        '%s %%' % _number(threshold) if rule.percent else _number(threshold))
+    if threshold_text is None:
+        threshold_text = _default_threshold_text(entry, level, threshold)
     fields = dict(labels, value=value_text, level=level, threshold=threshold_text)
     summary = '%s: %s' % (labels['instance'], rule.summary.format(**fields))
     remediation = (rule.remediation or entry.remediation).format(**fields)
@@ -437,10 +597,12 @@ def db_rules_region():
         value = '{{ $value | humanize%s }}' % ('Percentage' if rule.percent else rule.humanize) \
             if rule.percent or rule.humanize else '{{ $value }}'
         for level, threshold, expr in _rule_levels(entry):
-            summary, remediation = _db_rule_texts(entry, level, threshold, value, labels)
-            out.append('      - alert: %s\n        expr: %s\n        labels:\n          severity: %s\n'
-                       '        annotations:\n          summary: %s\n          remediation: >-\n%s\n'
-                       % (rule.alert, expr, level, json.dumps(summary),
+            shown = _threshold_template(entry, level, _default_threshold_text(entry, level, threshold), rule.labels,
+                                        _humanize(rule))
+            summary, remediation = _db_rule_texts(entry, level, threshold, value, labels, shown)
+            out.append('      - alert: %s\n        %s        labels:\n          severity: %s\n'
+                       '        annotations:\n%s          remediation: >-\n%s\n'
+                       % (rule.alert, _expr_yaml(expr), level, _summary_yaml(summary),
                           textwrap.fill(remediation, 110, initial_indent=' ' * 12, subsequent_indent=' ' * 12,
                                         break_on_hyphens=False, break_long_words=False)))
     return ''.join(out)
@@ -479,9 +641,13 @@ def db_promtool_tests():
         tests.append({'interval': '1m',
                       'input_series': [{'series': series, 'values': ' '.join(_number(s) for s in samples)}],
                       'alert_rule_test': checks})
+        tests.append(_host_threshold_test(
+            entry, labels, step, lambda sample: _db_rule_value(rule, sample),
+            lambda level, value, shown: _db_rule_texts(entry, level, None, value, labels, shown)))
     doc = {'rule_files': ['../../extras/prometheus/twzrd.rules.yml'], 'evaluation_interval': '1m', 'tests': tests}
     return ('---\n# %s\n# promtool test rules (tests/integration/test_prometheus_rules.py): each twzrd_db_health '
-            'registry rule\n# fires above its threshold and not at it.\n# yamllint disable rule:line-length\n%s'
+            'registry rule\n# fires above its threshold and not at it, on a host that exports no thresholds (the '
+            "defaults),\n# and with a host's own thresholds (twzrd_threshold).\n# yamllint disable rule:line-length\n%s"
             % (NOTICE, _dump(doc, 0)))
 
 

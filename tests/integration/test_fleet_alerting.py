@@ -7,6 +7,9 @@ Three simulated hosts run ``twzrd_health mode=alerts`` with their disk path on a
 ago (the module run with its clock 3 h back): its alerts job is stale. The shipped rules have no
 ``for:``, so they are used as they are; only Alertmanager's group_wait/group_interval are short (a
 copy of the shipped file, receivers pointed at the test's webhook and SMTP servers).
+
+A second test gives three hosts three disk thresholds (the defaults, ``disk_warning: 50``, tuned to 90/98):
+Prometheus alone (no Alertmanager needed) must alert for exactly the host that alerts itself.
 """
 import os
 import time
@@ -209,3 +212,62 @@ def test_a_fleet_alerts_through_prometheus_and_alertmanager(fleet):
     timings['resolved'] = time.monotonic() - began
     print('fleet timings (s): %s' % ', '.join('%s %.1f' % item for item in timings.items()))
     assert time.monotonic() - began < 120
+
+
+@pytest.fixture
+def fleet_without_alertmanager(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip('needs root: each host run mounts its own tmpfs in a private mount namespace')
+    try:
+        fleet_harness.require(fleet_harness.PROMETHEUS)
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    started = []
+    try:
+        hosts = {}
+        for name in ('default', 'strict', 'tuned'):
+            hosts[name] = FleetHost(name, tmp_path / 'hosts').start()
+            started.append(hosts[name])
+        yield hosts, lambda: started.append(Prometheus(
+            tmp_path / 'prometheus', dict((n, h.address) for n, h in hosts.items())).start()) or started[-1]
+    finally:
+        for server in reversed(started):
+            server.stop()
+
+
+def test_prometheus_judges_each_host_by_its_own_thresholds(fleet_without_alertmanager, tmp_path):
+    """Three hosts, three disk thresholds: 'default' (85/95) at 60 %, 'strict' (disk_warning 50) at 60 %, 'tuned'
+    (90/98) at 87 %. The shipped rules fire for 'strict' alone, as the hosts themselves judge: not at the default
+    85 % on 'tuned', and not silent on 'strict' below it."""
+    hosts, start_prometheus = fleet_without_alertmanager
+    data = tmp_path / 'data'
+    data.mkdir()
+    args = dict(QUIET_SYSTEM, pm2_bin='/bin/false', pm2_home=str(tmp_path / 'no-pm2'), disk_paths=[str(data)])
+    own = {'default': {}, 'strict': {'disk_warning': 50}, 'tuned': {'disk_warning': 90, 'disk_critical': 98}}
+    fills = {'default': 0.60, 'strict': 0.60, 'tuned': 0.87}
+    procs = [hosts[name].run_alerts(dict(args, **own[name]), disk_path=str(data), disk_fill=fills[name])
+             for name in sorted(hosts)]
+    results = dict(zip(sorted(hosts), finish(*procs)))
+    told = dict((name, [(a['check'], a['level']) for a in result['alerts']]) for name, result in results.items())
+    assert told == {'default': [], 'strict': [('disk', 'warning')], 'tuned': []}, results
+    prometheus = start_prometheus()
+
+    # every host's thresholds, in the series' unit (a ratio), beside its disk series
+    exported = wait_until(lambda: dict(
+        ((s['metric']['instance'], s['metric']['level']), float(s['value'][1]))
+        for s in prometheus.query('twzrd_threshold{check="disk",path="%s"}' % data)) if len(
+        prometheus.query('twzrd_threshold{check="disk"}')) == 6 else None, STEP, 'the thresholds scraped')
+    assert exported == {('default', 'warning'): 0.85, ('default', 'critical'): 0.95, ('strict', 'warning'): 0.5,
+                        ('strict', 'critical'): 0.95, ('tuned', 'warning'): 0.9, ('tuned', 'critical'): 0.98}
+
+    def firing():
+        return sorted((a['labels']['instance'], a['labels']['severity']) for a in prometheus.alerts()
+                      if a['labels']['alertname'] == 'TwzrdDiskUsedHigh' and a['state'] == 'firing')
+    assert wait_until(firing, STEP, 'the strict host alerting') == [('strict', 'warning')]
+    [alert] = [a for a in prometheus.alerts() if a['labels']['alertname'] == 'TwzrdDiskUsedHigh']
+    assert '(warning above 50%)' in alert['annotations']['summary'], alert  # the host's threshold, not 85 %
+    # a few more evaluations: the tuned host at 87 % (past the default 85 %, under its own 90 %) stays quiet
+    time.sleep(3)
+    assert firing() == [('strict', 'warning')]
+    # the fleet view and each host agree: the same (host, level) pairs
+    assert firing() == sorted((name, level) for name, pairs in told.items() for dummy, level in pairs)

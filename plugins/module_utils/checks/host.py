@@ -82,6 +82,14 @@ def _load_value(load, params):
     return load['load1']
 
 
+def _load_threshold(threshold, load, params):
+    """With load_per_cpu the host compares load1 per CPU: the series is load1, so its threshold is per CPU times
+    the CPUs."""
+    if params.get('load_per_cpu'):
+        return threshold * max(1, load.get('cpu_count') or 1)
+    return threshold
+
+
 def _load_facts(load, params, value):
     if params.get('load_per_cpu'):
         return {'what': 'load average %.2f per CPU (%.2f over %d CPUs, 1 min)'
@@ -105,7 +113,8 @@ LOAD = Check(
     doc='1-minute load average: runnable plus I/O-blocked processes.',
     todo='`top -o %CPU`, `pm2 monit`; `ps -eo pid,stat,cmd \\| grep " D"` for processes stuck on I/O. Stop '
          'runaway jobs, spread cron jobs, add CPUs.',
-    series=Series('twzrd_load1', 'Load average over 1 minute(s), as the load alert reads it.'),
+    series=Series('twzrd_load1', 'Load average over 1 minute(s), as the load alert reads it.',
+                  threshold=_load_threshold),
     rule=Rule('TwzrdLoadHigh', 'load average {value} (1 min, {level} above {threshold})'))
 
 DISK = Check(

@@ -69,12 +69,15 @@ class Option:
 class Series:
     """The Prometheus gauge an entry exports: ``field`` of what it reads, times ``scale`` (percent -> ratio)."""
 
-    def __init__(self, name, help, field=None, scale=1.0, skipped=None):
+    def __init__(self, name, help, field=None, scale=1.0, skipped=None, threshold=None):
         self.name = name
         self.help = help
         self.field = field
         self.scale = scale
         self.skipped = skipped  # value exported when the entry's ``when`` says there is nothing (no swap: 0)
+        # threshold(value, data, params): the threshold in the series' unit when the check compares something
+        # else than the series (load_per_cpu compares load1 per CPU, the series is load1); after ``scale``
+        self.threshold = threshold
 
 
 class Rule:
@@ -183,6 +186,18 @@ class Check:
 def _text(template, fields):
     """A template filled with ``fields``, or what a function of them returns."""
     return template(fields) if callable(template) else template.format(**fields)
+
+
+def ruled(entries):
+    """Threshold entries whose series has a rule comparing it with the thresholds (not a fixed ``up < 1``)."""
+    return [entry for entry in thresholds(entries)
+            if entry.series is not None and entry.rule is not None and not entry.rule.fixed]
+
+
+def levels(entry):
+    """``[(level, option name)]`` of a threshold entry: warning, and critical when it has the option."""
+    return [(level, name) for level, name in (('warning', entry.warning_option), ('critical', entry.critical_option))
+            if name]
 
 
 def for_mode(entries, mode):
@@ -396,3 +411,25 @@ def export_series(out, entries, metrics):
             continue
         value = data.get(field)
         out.add(series.name, None if value is None else value * series.scale, series.help)
+
+
+# A level switched off (its option unset) is exported as never crossed, so Prometheus tells "off on this host"
+# from "a host that exports no thresholds" (an older version: the rules use the defaults).
+NEVER = {HIGHER: float('inf'), LOWER: float('-inf')}
+
+
+def series_thresholds(entry, params, metrics):
+    """``[(level, threshold)]`` a ruled entry compared with, in its series' unit (percent thresholds of a ratio
+    series as ratios), from the run's ``params``; a level that is off is :data:`NEVER` crossed."""
+    data = _lookup(metrics or {}, entry.reads) if entry.reads else None
+    found = []
+    for level, name in levels(entry):
+        value = params.get(name)
+        if value is None:
+            found.append((level, NEVER[entry.worse]))
+            continue
+        value = value * entry.series.scale
+        if entry.series.threshold is not None:
+            value = entry.series.threshold(value, data if isinstance(data, dict) else {}, params)
+        found.append((level, round(value, 9)))
+    return found

@@ -30,6 +30,7 @@ import re
 from ansible_collections.twzrd.ops.plugins.module_utils.core.atomic import write_atomic
 
 from ansible_collections.twzrd.ops.plugins.module_utils.checks import host as host_checks
+from ansible_collections.twzrd.ops.plugins.module_utils.checks import postgres as db_checks
 from ansible_collections.twzrd.ops.plugins.module_utils.checks import registry
 
 GAUGE = 'gauge'
@@ -60,7 +61,11 @@ def textfile_name(job, instance=None):
 
 
 class Families:
-    """Metric families being built: name -> (type, help, label names, samples)."""
+    """Metric families being built: name -> (type, help, [(own labels, value)]).
+
+    The samples of one family may carry different labels (``twzrd_threshold``: ``path`` for disk, none for
+    swap); a label a sample lacks is rendered empty, which Prometheus stores as no label at all.
+    """
 
     def __init__(self, base_labels):
         self.base = list(base_labels)
@@ -70,13 +75,24 @@ class Families:
         """One sample; a value of None (not measured this run) is left out."""
         if value is None:
             return
-        labels = labels or {}
-        family = self.families.setdefault(name, (kind, help_text, [k for k, dummy in self.base] + sorted(labels), []))
-        values = [v for dummy, v in self.base] + [str(labels[k]) for k in sorted(labels)]
-        family[3].append((values, float(value)))
+        family = self.families.setdefault(name, (kind, help_text, []))
+        family[2].append((dict((k, str(v)) for k, v in (labels or {}).items()), float(value)))
+
+    def samples(self, name):
+        """``[(own labels, value)]`` added to ``name`` so far (base labels not included)."""
+        return list(self.families.get(name, (None, None, []))[2])
 
     def as_list(self):
-        return [(name,) + self.families[name] for name in sorted(self.families)]
+        """``[(name, type, help, label names, [(label values, value)])]``, base labels first."""
+        found = []
+        for name in sorted(self.families):
+            kind, help_text, samples = self.families[name]
+            own = sorted(set(k for labels, dummy in samples for k in labels))
+            names = [k for k, dummy in self.base] + own
+            rows = [([v for dummy, v in self.base] + [labels.get(k, '') for k in own], value)
+                    for labels, value in samples]
+            found.append((name, kind, help_text, names, rows))
+        return found
 
 
 def _ratio(percent):
@@ -266,13 +282,48 @@ def _alerts(out, alerts):
 # db_alerts (db_health's acute checks, hourly) exports the series of what it measured, under its own job label.
 JOB_SERIES = {'alerts': _host, 'health': _report, 'db_health': _postgres, 'db_alerts': _postgres, 'vacuum': _vacuum,
               'restart': _restart}
+# The registry entries whose rules compare the series an exporter writes (checks/host.py, checks/postgres.py):
+# by exporter, so every job that exports the host's or a database's series tells its thresholds too.
+EXPORTER_CHECKS = {_host: host_checks.CHECKS, _postgres: db_checks.CHECKS}
+THRESHOLD_HELP = ('The threshold a check of the job compared its series with, in the series\' unit (a ratio for '
+                  'a ratio series), per level; labels: the series\' own plus check and level. +Inf: the level is '
+                  'off on this host.')
 
 
-def build_families(job, instance, result, status, started, finished, last_success=None):
+# Series whose rule is written by hand in the rules file but whose thresholds are the job's options all the same:
+# exporter -> [(series, check, [(level, option)])] (a standby's replay lag: the replication entry's own thresholds).
+OTHER_THRESHOLDS = {_postgres: [('twzrd_pg_replay_lag_seconds', 'replication',
+                                 (('warning', 'replay_lag_warning'), ('critical', 'replay_lag_critical')))]}
+
+
+def _thresholds(out, exporter, params, metrics):
+    """``twzrd_threshold`` beside each exported sample a registry rule compares: the thresholds this run used.
+
+    Only for the subjects exported now (the same labels as the value series), so the rules compare each value
+    with its own host's thresholds and the cardinality follows the value series'.
+    """
+    for entry in registry.ruled(EXPORTER_CHECKS.get(exporter, [])):
+        samples = out.samples(entry.series.name)
+        if not samples:
+            continue
+        levels = registry.series_thresholds(entry, params, metrics)
+        for labels, dummy in samples:
+            for level, threshold in levels:
+                out.add('twzrd_threshold', threshold, THRESHOLD_HELP, dict(labels, check=entry.name, level=level))
+    for series, check, options in OTHER_THRESHOLDS.get(exporter, []):
+        for labels, dummy in out.samples(series):
+            for level, option in options:
+                threshold = params.get(option)
+                out.add('twzrd_threshold', registry.NEVER[registry.HIGHER] if threshold is None else threshold,
+                        THRESHOLD_HELP, dict(labels, check=check, level=level))
+
+
+def build_families(job, instance, result, status, started, finished, last_success=None, params=None):
     """The metric families of one run: ``[(name, type, help, label names, [(label values, value)])]``.
 
     ``status`` is ok/warning/critical/failed; ``last_success`` comes from the
     state (a failed run keeps the previous one; None when none is known).
+    ``params`` (the module's) give the thresholds exported beside the series (none without).
     """
     out = Families([('twzrd_job', job)] + ([('database', instance)] if instance else []))
     out.add('twzrd_job_status', STATUS_VALUES.get(status, 3),
@@ -285,6 +336,8 @@ def build_families(job, instance, result, status, started, finished, last_succes
     exporter = JOB_SERIES.get(job)
     if exporter is not None:
         exporter(out, result)
+    if params is not None:
+        _thresholds(out, exporter, params, result.get('metrics') or {})
     return out.as_list()
 
 
@@ -308,13 +361,13 @@ def render(families):
     return generate_latest(registry)
 
 
-def export(directory, job, instance, result, status, started, finished, last_success=None):
+def export(directory, job, instance, result, status, started, finished, last_success=None, params=None):
     """Write this run's textfile; returns None or one line saying why it was not written."""
     if not os.path.isdir(directory):
         return 'textfile_dir %s is not a directory: metrics not exported' % directory
     path = os.path.join(directory, textfile_name(job, instance))
     try:
-        data = render(build_families(job, instance, result, status, started, finished, last_success))
+        data = render(build_families(job, instance, result, status, started, finished, last_success, params))
     except ImportError:
         return ('prometheus_client is not installed in the job\'s Python (pip install prometheus-client): '
                 'metrics not exported')

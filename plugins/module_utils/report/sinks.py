@@ -488,7 +488,7 @@ def textfile(run):
     last_success = run.job_state.get(_last_success_field(run)) if run.failed else run.started
     from ansible_collections.twzrd.ops.plugins.module_utils.report import metrics_export  # pylint: disable=import-outside-toplevel
     error = metrics_export.export(directory, run.job, run.instance, run.result, run.status, run.started, time.time(),
-                                  last_success=last_success)
+                                  last_success=last_success, params=run.params)
     if error:
         run.warn(error)
 
