@@ -23,6 +23,7 @@ if COLLECTIONS not in sys.path:
 from ansible_collections.twzrd.ops.plugins.module_utils.checks import host  # noqa: E402
 from ansible_collections.twzrd.ops.plugins.module_utils.checks import registry  # noqa: E402
 from ansible_collections.twzrd.ops.plugins.module_utils.checks import postgres as db_checks  # noqa: E402
+from ansible_collections.twzrd.ops.plugins.module_utils.runs.db_health import acute_checks  # noqa: E402
 
 NOTICE = 'generated from the check registry (plugins/module_utils/checks/) by scripts/generate.py, do not edit'
 MODULE = 'twzrd_health'
@@ -589,6 +590,18 @@ def _db_rule_entries():
     return [entry for entry in registry.thresholds(db_checks.CHECKS) if entry.rule]
 
 
+# The acute checks' series come from two db jobs (db_health daily, db_alerts hourly): a rule reads the newer run's,
+# the other one's is superseded (the recording rule twzrd:pg_superseded_job, hand-written above the region).
+SUPERSEDED = 'unless on(instance, database, twzrd_job) twzrd:pg_superseded_job'
+
+
+def _newer_run_only(entry, expr):
+    if entry.name not in acute_checks():
+        return expr
+    return ['(' + expr[0]] + expr[1:-1] + [expr[-1] + ')', SUPERSEDED] if len(expr) > 1 \
+        else ['(%s)' % expr[0], SUPERSEDED]
+
+
 def db_rules_region():
     out = []
     for entry in _db_rule_entries():
@@ -597,6 +610,7 @@ def db_rules_region():
         value = '{{ $value | humanize%s }}' % ('Percentage' if rule.percent else rule.humanize) \
             if rule.percent or rule.humanize else '{{ $value }}'
         for level, threshold, expr in _rule_levels(entry):
+            expr = _newer_run_only(entry, expr)
             shown = _threshold_template(entry, level, _default_threshold_text(entry, level, threshold), rule.labels,
                                         _humanize(rule))
             summary, remediation = _db_rule_texts(entry, level, threshold, value, labels, shown)
