@@ -29,8 +29,6 @@ import re
 
 from ansible_collections.twzrd.ops.plugins.module_utils.core.atomic import write_atomic
 
-from ansible_collections.twzrd.ops.plugins.module_utils.checks import host as host_checks
-from ansible_collections.twzrd.ops.plugins.module_utils.checks import postgres as db_checks
 from ansible_collections.twzrd.ops.plugins.module_utils.checks import registry
 
 GAUGE = 'gauge'
@@ -102,7 +100,7 @@ def _ratio(percent):
 def _host(out, result):
     """The hourly alerts job: every registry check's series (checks/host.py), then what no check compares."""
     metrics = result.get('metrics') or {}
-    registry.export_series(out, host_checks.CHECKS, metrics)
+    registry.export_series(out, _host_checks(), metrics)
     load = metrics.get('load') or {}
     for key in ('load5', 'load15'):
         out.add('twzrd_' + key, load.get(key), 'Load average over %s minute(s), as the load alert reads it.' % key[4:])
@@ -284,7 +282,18 @@ JOB_SERIES = {'alerts': _host, 'health': _report, 'db_health': _postgres, 'db_al
               'restart': _restart}
 # The registry entries whose rules compare the series an exporter writes (checks/host.py, checks/postgres.py):
 # by exporter, so every job that exports the host's or a database's series tells its thresholds too.
-EXPORTER_CHECKS = {_host: host_checks.CHECKS, _postgres: db_checks.CHECKS}
+# Imported when a job exports them: a db run never loads the host's checks (and psutil), an hourly run not the db's.
+def _host_checks():
+    from ansible_collections.twzrd.ops.plugins.module_utils.checks import host  # pylint: disable=import-outside-toplevel
+    return host.CHECKS
+
+
+def _db_checks():
+    from ansible_collections.twzrd.ops.plugins.module_utils.checks import postgres  # pylint: disable=import-outside-toplevel
+    return postgres.CHECKS
+
+
+EXPORTER_CHECKS = {_host: _host_checks, _postgres: _db_checks}
 THRESHOLD_HELP = ('The threshold a check of the job compared its series with, in the series\' unit (a ratio for '
                   'a ratio series), per level; labels: the series\' own plus check and level. +Inf: the level is '
                   'off on this host.')
@@ -302,7 +311,7 @@ def _thresholds(out, exporter, params, metrics):
     Only for the subjects exported now (the same labels as the value series), so the rules compare each value
     with its own host's thresholds and the cardinality follows the value series'.
     """
-    for entry in registry.ruled(EXPORTER_CHECKS.get(exporter, [])):
+    for entry in registry.ruled(EXPORTER_CHECKS[exporter]() if exporter in EXPORTER_CHECKS else []):
         samples = out.samples(entry.series.name)
         if not samples:
             continue
