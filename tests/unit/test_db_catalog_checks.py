@@ -224,7 +224,7 @@ def test_unread_sequences_stay_unchecked_when_a_later_query_fails(monkeypatch):
         if name.startswith('collect_') or name == 'find_tables':
             monkeypatch.setattr(db_collect, name, fails)
     monkeypatch.setattr(db_collect, 'collect_settings', lambda conn: settings)
-    monkeypatch.setattr(db_collect, 'collect_sequences', lambda conn: [serial(readable=False)])
+    monkeypatch.setattr(db_collect, 'collect_sequences', lambda conn, **kwargs: [serial(readable=False)])
     params = dict(login_db='app', login_user='app', statement_timeout=10, growth_warning_pct_per_day=10.0,
                   growth_warning_bytes_per_day=None, forecast_days=7, forecast_warning_days=14,
                   forecast_critical_days=3, top_tables=10, latency_samples=5, data_volume=None)
