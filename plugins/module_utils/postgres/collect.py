@@ -352,7 +352,7 @@ _SEQUENCE_CANDIDATES = (
     "CASE WHEN owned THEN format('%%I.%%I', table_schema, table_name) END AS table_sql, "
     "quote_ident(column_name) AS column_sql, atttypid::regtype::text AS column_type, identity, "
     "total, read_total, never_used_total FROM r "
-    "WHERE NOT read OR near_half OR rank <= %(listed)s + near_total OR x >= %(above)s - 0.001 "
+    "WHERE NOT read OR near_half OR rank <= greatest(%(listed)s, 1) + near_total OR x >= %(above)s - 0.001 "
     "ORDER BY schema, name")
 
 
