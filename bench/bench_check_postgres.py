@@ -306,8 +306,8 @@ def time_collectors(cluster, db, runs):
                  ('archiving', lambda: collect.collect_archiving(conn)),
                  ('replication', lambda: collect.collect_replication(conn, version)),
                  ('invalid_indexes', lambda: collect.collect_invalid_indexes(conn)),
-                 ('tables (primary keys, dead rows)', lambda: collect.collect_tables(conn, top=10,
-                                                                                      dead_rows_warning=100000)),
+                 ('tables (primary keys, dead rows)',
+                  lambda: collect.collect_tables(conn, top=10, dead_rows_warning=100000)),
                  ('database sizes', lambda: collect.collect_database_sizes(conn))]
         samples = {}
         for dummy in range(runs):

@@ -306,8 +306,8 @@ def _all_and_chosen(collect, conn, **chosen):
     return collect(conn), collect(conn, **chosen)
 
 
-def test_the_sequences_the_server_chooses_give_what_judging_all_of_them_gives(pg_cluster, pg_db, sequences,
-                                                                               monitor_role):
+def test_the_sequences_the_server_chooses_give_what_judging_all_of_them_gives(
+        pg_cluster, pg_db, sequences, monitor_role):
     """A run asks only for the sequences it reports on (collect_sequences with above_pct and listed): the facts,
     metrics and alerts must be those of every sequence judged here.  Ties in the share (never called, the same
     value, different values the same once rounded to 4 places, where the name decides), shares that round at
