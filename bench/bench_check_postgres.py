@@ -299,12 +299,15 @@ def time_collectors(cluster, db, runs):
     conn = cluster.connect(db)
     try:
         version = collect.collect_settings(conn)['server_version_num']
-        calls = [('sequences', lambda: collect.collect_sequences(conn)),
+        # with the arguments the run passes: only the sequences and tables it reports on come back
+        calls = [('sequences', lambda: collect.collect_sequences(conn, above_pct=THRESHOLDS['sequence_warning_pct'],
+                                                                 listed=10)),
                  ('activity (long_queries, blocking)', lambda: collect.collect_activity(conn, version)),
                  ('archiving', lambda: collect.collect_archiving(conn)),
                  ('replication', lambda: collect.collect_replication(conn, version)),
                  ('invalid_indexes', lambda: collect.collect_invalid_indexes(conn)),
-                 ('tables (primary keys, dead rows)', lambda: collect.collect_tables(conn)),
+                 ('tables (primary keys, dead rows)',
+                  lambda: collect.collect_tables(conn, top=10, dead_rows_warning=100000)),
                  ('database sizes', lambda: collect.collect_database_sizes(conn))]
         samples = {}
         for dummy in range(runs):
@@ -401,7 +404,8 @@ def write_readme(results):
         '',
         'Where our run goes: a module process that does nothing (python + ansible.module_utils.basic + psycopg2) '
         'takes %.3f s here; `query_ms` (%.1f ms) is the time from connecting to the last query, with the Python '
-        'that judges %d tables and %d sequences in between; the queries alone, in-process, take %.1f ms (below).'
+        'that judges in between (the server returns only the tables and sequences a run reports on, of %d and %d); '
+        'the queries alone, in-process, take %.1f ms (below).'
         % (run['module_start_s'], run['twzrd_query_ms'], run['tables'], run['sequences'],
            sum(ms for dummy, ms in run['twzrd_collectors_ms'])),
         'check_postgres per action (s): %s. Ours, in-process on one connection (ms): %s.' % (

@@ -30,7 +30,7 @@ SAMPLE = re.compile(r'^(\w+)(?:\{(.*)\})? (\S+)$')
 class Background:
     """A query running in its own connection (a thread waits on it) until it ends or is cancelled."""
 
-    def __init__(self, pg_cluster, db, query, autocommit=True, user=None, application_name='twzrd-test'):
+    def __init__(self, pg_cluster, db, query, autocommit=True, user=None, application_name='twzrd-test', setup=()):
         kwargs = {'application_name': application_name}
         if user:
             kwargs['user'] = user
@@ -38,6 +38,9 @@ class Background:
             self.conn.autocommit = autocommit
         else:
             self.conn = pg_cluster.connect(db, autocommit=autocommit, **kwargs)
+        with self.conn.cursor() as cur:
+            for statement in setup:  # its own round trip: a SET changes how the next query string is read
+                cur.execute(statement)
         self.pid = self.conn.get_backend_pid()
         self.error = None
         self.thread = threading.Thread(target=self._run, args=(query,), daemon=True)
@@ -165,6 +168,28 @@ def test_a_long_query_is_named_with_its_text_masked_everywhere(pg_cluster, pg_db
     assert 'SELECT pg_sleep(?), ? AS card' in written
     assert SECRET not in written and CARD not in written and 's3cr3t' not in written
     print('long query run: %.2f s' % seconds)
+
+
+def test_a_session_with_standard_conforming_strings_off_keeps_its_secret(pg_cluster, pg_db, admin, tmp_path):
+    """That session reads \\' as a quote inside a plain literal; read the default way, the literal would end at the
+    backslash and the secret would be plain text."""
+    query = "SELECT pg_sleep(30), 'it\\'s %s' AS card, 'b' AS tail" % SECRET
+    job = Background(pg_cluster, pg_db, query, application_name='escaping-job',
+                     setup=['SET standard_conforming_strings = off'])
+    try:
+        wait_for(admin, "pid = %s AND state = 'active' AND clock_timestamp() - query_start > interval '1.2 s'",
+                 (job.pid,))
+        result, output, dummy = run_health(pg_cluster, pg_db, tmp_path, long_query_warning=1, long_query_critical=600)
+    finally:
+        job.stop(admin)
+    # the server read the literal the "off" way: the query ran until cancelled, no syntax error
+    assert isinstance(job.error, psycopg2.errors.QueryCanceled), job.error
+    found = by_check(result, 'long_queries')
+    assert [a['subject'] for a in found] == [str(job.pid)], result['alerts']
+    # either reading's literals are masked: from the first quote on, nothing of the text shows
+    assert found[0]['message'].endswith(': SELECT pg_sleep(?), ?'), found[0]['message']
+    written = everything_written(tmp_path, output)
+    assert SECRET not in written and CARD not in written and 's3cr3t' not in written
 
 
 def test_a_lock_wait_names_the_blocker_not_the_waiter(pg_cluster, pg_db, admin, tmp_path):

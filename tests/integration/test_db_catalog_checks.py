@@ -299,3 +299,123 @@ def test_a_sequence_someone_alters_right_now_is_left_unread_not_waited_for(pg_cl
     assert metrics['busy'] == 1 and metrics['busy_sequences'] == ['public.crit_t.id'] and metrics['read'] == 8
     assert 'sequences' in result['unchecked'] and 'sequences:public.crit_t.id' not in result['recovered']
     assert 'public.small_t.id' in by_check(result, 'sequences')  # the others are still checked
+
+
+def _all_and_chosen(collect, conn, **chosen):
+    """What a collector returns for every subject, and for the subjects the server chose (with its totals)."""
+    return collect(conn), collect(conn, **chosen)
+
+
+def test_the_sequences_the_server_chooses_give_what_judging_all_of_them_gives(
+        pg_cluster, pg_db, sequences, monitor_role):
+    """A run asks only for the sequences it reports on (collect_sequences with above_pct and listed): the facts,
+    metrics and alerts must be those of every sequence judged here.  Ties in the share (never called, the same
+    value, different values the same once rounded to 4 places, where the name decides), shares that round at
+    a half of the 4th place (MAXVALUE 2,000,000 at odd values; then again without them, as each widens the
+    choice), custom limits, descending ones, a sequence nobody may read, one held by an ALTER in an open
+    transaction."""
+    from ansible_collections.twzrd.ops.plugins.module_utils.postgres import collect as db_collect
+    from ansible_collections.twzrd.ops.plugins.module_utils.postgres import evaluate as db_checks
+    with sequences.cursor() as cur:
+        for n in range(25):
+            cur.execute('CREATE TABLE tie_%02d (id serial, v int)' % n)  # never called: 0 %
+        for n in range(6):
+            cur.execute("SELECT setval(pg_get_serial_sequence('tie_%02d', 'id'), 2000)" % n)  # 0.0001 % each
+        for n, value in enumerate((2169, 2362, 2577, 2792, 3006)):  # 0.000101 % .. 0.00014 %: all 0.0001 %,
+            cur.execute('CREATE TABLE r_%s (id serial)' % 'abcde'[n])  # by name the other way round than by value
+            cur.execute("SELECT setval(pg_get_serial_sequence('r_%s', 'id'), %d)" % ('abcde'[n], value))
+        for n in range(8):  # 100 * v / 2,000,000 = v / 20,000: odd v sits on a half of the 4th place
+            cur.execute('CREATE SEQUENCE "half %d" MAXVALUE 2000000' % n)
+            cur.execute("SELECT setval('\"half %d\"', %d)" % (n, 2 * n + 1))
+        cur.execute('CREATE SEQUENCE own_max MAXVALUE 1000 CYCLE')
+        cur.execute("SELECT setval('own_max', 751)")  # 75.1 % of its own maximum
+        cur.execute('CREATE SEQUENCE secret_seq')
+        cur.execute('REVOKE ALL ON SEQUENCE secret_seq FROM PUBLIC')
+    pg_cluster.execute(['GRANT SELECT ON ALL SEQUENCES IN SCHEMA public TO %s' % monitor_role,
+                        'REVOKE ALL ON SEQUENCE secret_seq FROM %s' % monitor_role], dbname=pg_db)
+    monitor = psycopg2.connect(host=pg_cluster.socket_dir, port=pg_cluster.port, dbname=pg_db, user=monitor_role)
+    monitor.autocommit = True
+    altering = pg_cluster.connect(pg_db, autocommit=False)
+    altering.cursor().execute('ALTER SEQUENCE warn_t_id_seq CACHE 2')  # busy: left unread
+    try:
+        compare_chosen_sequences(sequences, monitor)
+        metrics = db_checks.sequence_metrics(db_collect.collect_sequences(sequences, above_pct=75, listed=10))
+        assert metrics['busy_sequences'] == ['public.warn_t.id'] and metrics['count'] == 9 + 25 + 5 + 8 + 2
+        pg_cluster.execute(['DROP SEQUENCE "half %d"' % n for n in range(8)], dbname=pg_db)
+        compare_chosen_sequences(sequences, monitor)
+    finally:
+        altering.rollback()
+        altering.close()
+        monitor.close()
+
+
+def compare_chosen_sequences(*connections):
+    """For each connection (role) and thresholds: the chosen rows judge as every row does."""
+    from ansible_collections.twzrd.ops.plugins.module_utils.checks import postgres as entries
+    from ansible_collections.twzrd.ops.plugins.module_utils.postgres import collect as db_collect
+    from ansible_collections.twzrd.ops.plugins.module_utils.postgres import evaluate as db_checks
+    for conn in connections:
+        for warning, critical, listed in [(75, 90, 10), (90, 95, 3), (None, 99, 10), (0.0001, None, 5),
+                                          (None, None, 10), (75, 90, 1), (50, 90, 60), (75, 90, 14),
+                                          (75, 90, 15), (75, 90, 16), (75, 90, 17)]:
+            params = {'sequence_warning_pct': warning, 'sequence_critical_pct': critical}
+            every, chosen = _all_and_chosen(
+                db_collect.collect_sequences, conn,
+                above_pct=db_checks.lowest_threshold(params, 'sequence_warning_pct', 'sequence_critical_pct'),
+                listed=listed)
+            assert len(chosen) < len(every) or listed >= 40 or warning == 0.0001
+            all_facts = db_checks.sequence_facts(every, listed)
+            facts = db_checks.sequence_facts(chosen, listed)
+            # every fact the result lists or alerts on is there, the same
+            for subject, fact in all_facts.items():
+                if fact['listed'] or fact['used_pct'] > min(v for v in (warning, critical, 101) if v is not None):
+                    assert facts.get(subject) == fact, (subject, warning, listed)
+            assert db_checks.sequence_metrics(chosen, listed, facts) == \
+                db_checks.sequence_metrics(every, listed, all_facts)
+            assert db_checks.evaluate_checks([entries.SEQUENCES], {'sequences': facts}, params) == \
+                db_checks.evaluate_checks([entries.SEQUENCES], {'sequences': all_facts}, params)
+            assert db_checks.evaluate_unreadable_sequences(chosen, 'r') == \
+                db_checks.evaluate_unreadable_sequences(every, 'r')
+            assert db_checks.sequences_unread(chosen) == db_checks.sequences_unread(every)
+
+
+def test_the_tables_the_server_chooses_give_what_judging_all_of_them_gives(pg_cluster, pg_db):
+    """collect_tables with top and dead_rows_warning: the same primary-key, dead-row and table metrics as every
+    table judged here.  Tables without a primary key, dead rows in many amounts (ties too), tables over their
+    autovacuum trigger by the server settings and by their own reloptions, equal sizes, a partitioned table."""
+    from ansible_collections.twzrd.ops.plugins.module_utils.checks import postgres as entries
+    from ansible_collections.twzrd.ops.plugins.module_utils.postgres import collect as db_collect
+    from ansible_collections.twzrd.ops.plugins.module_utils.postgres import evaluate as db_checks
+    from pg_harness import flush_stats
+    conn = pg_cluster.connect(pg_db)
+    try:
+        with conn.cursor() as cur:
+            for n in range(30):
+                key = 'PRIMARY KEY' if n % 7 else ''
+                options = ' WITH (autovacuum_vacuum_threshold = 5, autovacuum_vacuum_scale_factor = 0)' \
+                    if n % 10 == 3 else ''
+                cur.execute('CREATE TABLE dt_%02d (id int %s, v text)%s' % (n, key, options))
+                cur.execute('INSERT INTO dt_%02d SELECT g, md5(g::text) FROM generate_series(1, %d) g'
+                            % (n, 100 + 40 * (n % 5)))
+                if n % 3:
+                    cur.execute('DELETE FROM dt_%02d WHERE id %% %d = 0' % (n, 2 + n % 4))
+            cur.execute('CREATE TABLE parted (id int, at date) PARTITION BY RANGE (at)')
+            cur.execute("CREATE TABLE parted_2026 PARTITION OF parted FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')")
+            cur.execute("INSERT INTO parted SELECT g, '2026-06-01' FROM generate_series(1, 50) g")
+            cur.execute('DELETE FROM parted WHERE id < 20')
+            cur.execute('ANALYZE')
+        flush_stats(conn)
+        settings = db_collect.collect_settings(conn)
+        for top, warning in [(10, 100000), (3, 20), (5, None), (1, 1), (50, 30)]:
+            every, chosen = _all_and_chosen(db_collect.collect_tables, conn, top=top, dead_rows_warning=warning)
+            assert len(chosen) < len(every) or top >= 30
+            assert db_checks.table_metrics(chosen, settings, top) == db_checks.table_metrics(every, settings, top)
+            assert db_checks.evaluate_primary_keys(chosen) == db_checks.evaluate_primary_keys(every)
+            params = {'dead_rows_warning': warning}
+            assert db_checks.evaluate_checks([entries.DEAD_ROWS], {'dead_rows': db_checks.dead_row_facts(
+                chosen, settings, top)}, params) == db_checks.evaluate_checks(
+                    [entries.DEAD_ROWS], {'dead_rows': db_checks.dead_row_facts(every, settings, top)}, params)
+        over = db_checks.table_metrics(every, settings, 50)['over_autovacuum_trigger_count']
+        assert over > 0  # the trigger case was there to get right
+    finally:
+        conn.close()

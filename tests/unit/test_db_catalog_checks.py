@@ -224,7 +224,7 @@ def test_unread_sequences_stay_unchecked_when_a_later_query_fails(monkeypatch):
         if name.startswith('collect_') or name == 'find_tables':
             monkeypatch.setattr(db_collect, name, fails)
     monkeypatch.setattr(db_collect, 'collect_settings', lambda conn: settings)
-    monkeypatch.setattr(db_collect, 'collect_sequences', lambda conn: [serial(readable=False)])
+    monkeypatch.setattr(db_collect, 'collect_sequences', lambda conn, **kwargs: [serial(readable=False)])
     params = dict(login_db='app', login_user='app', statement_timeout=10, growth_warning_pct_per_day=10.0,
                   growth_warning_bytes_per_day=None, forecast_days=7, forecast_warning_days=14,
                   forecast_critical_days=3, top_tables=10, latency_samples=5, data_volume=None)
@@ -238,3 +238,27 @@ def test_unread_sequences_stay_unchecked_when_a_later_query_fails(monkeypatch):
 def registry_spec():
     from ansible_collections.twzrd.ops.plugins.module_utils.checks import registry
     return registry.argument_spec(entries.CHECKS)
+
+
+def test_metrics_count_with_the_servers_totals_when_it_sent_only_some_sequences():
+    """collect_sequences(above_pct=...) sends the sequences a run reports on, each row with the server's totals
+    of all of them: count, read and never_used come from those, not from the rows."""
+    rows = [serial(last_value=int(INT4_MAX * 0.8), total=5000, read_total=4990, never_used_total=4000),
+            serial(name='x_seq', table_name='x', readable=False, total=5000, read_total=4990, never_used_total=4000)]
+    metrics = evaluate.sequence_metrics(rows)
+    assert (metrics['count'], metrics['read'], metrics['never_used']) == (5000, 4990, 4000)
+    assert metrics['max_used_pct'] == 80.0 and metrics['unreadable'] == 1
+    alert, = evaluate.evaluate_unreadable_sequences(rows, 'app')
+    assert 'cannot read the value of 1 of 5000 sequence(s)' in alert['message']
+    # every row, no totals: counted here as before
+    assert evaluate.sequence_metrics([serial(last_value=5), serial(name='y_seq', table_name='y')])['count'] == 2
+
+
+@pytest.mark.parametrize('params, lowest', [
+    ({'sequence_warning_pct': 75, 'sequence_critical_pct': 90}, 75),
+    ({'sequence_warning_pct': None, 'sequence_critical_pct': 90}, 90),
+    ({'sequence_warning_pct': 95, 'sequence_critical_pct': 90}, 90),
+    ({'sequence_warning_pct': None, 'sequence_critical_pct': None}, None),
+])
+def test_the_lowest_threshold_set(params, lowest):
+    assert evaluate.lowest_threshold(params, 'sequence_warning_pct', 'sequence_critical_pct') == lowest

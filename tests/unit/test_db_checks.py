@@ -144,3 +144,13 @@ def test_latency_uses_the_median():
 def test_human_units():
     assert db_checks.human_bytes(512) == '512 B' and db_checks.human_bytes(1536) == '1.5 kB'
     assert db_checks.human_seconds(90) == '90s' and db_checks.human_seconds(5400) == '90min'
+
+
+def test_table_metrics_take_the_servers_totals_and_order_equal_sizes_by_name():
+    """collect_tables(top=...) sends only the tables a run reports on, with the totals of all of them."""
+    tables = [dict(table('b_%d' % n, dead=10 * n, size=8192), total=5000, dead_total=123456) for n in range(3)]
+    tables.append(dict(table('a_big', size=8192), total=5000, dead_total=123456))
+    metrics = db_checks.table_metrics(tables, SETTINGS, top=2)
+    assert metrics['count'] == 5000 and metrics['dead_rows_total'] == 123456
+    assert [t['table'] for t in metrics['largest']] == ['public.a_big', 'public.b_0']
+    assert [t['table'] for t in metrics['worst_dead_rows']] == ['public.b_2', 'public.b_1']

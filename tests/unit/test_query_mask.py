@@ -24,8 +24,6 @@ _SPACES_RE = re.compile(r'\s+')
     ("SELECT E'a\\'s3cr3t', 'b'", 'SELECT ?, ?'),
     ("SELECT e'a\\\\', 's3cr3t'", 'SELECT ?, ?'),
     ("SELECT E'x''y\\n'", 'SELECT ?'),
-    # ... not in standard strings (standard_conforming_strings on)
-    ("SELECT 'C:\\', 's3cr3t'", 'SELECT ?, ?'),
     # dollar quotes end only at their own tag; other tags inside are text
     ('SELECT $$s3cr3t$$', 'SELECT ?'),
     ("SELECT $fn$ body $$ 's3cr3t' $$ $inner$ x $inner$ $fn$, 1", 'SELECT ?, ?'),
@@ -94,6 +92,8 @@ def _literal(kind, secret):
     """``secret`` as a literal of ``kind`` that PostgreSQL would read back as ``secret``."""
     if kind == 'standard':
         return "'%s'" % secret.replace("'", "''")
+    if kind == 'off':  # a plain literal as read with standard_conforming_strings off
+        return "'%s'" % secret.replace('\\', '\\\\').replace("'", "\\'")
     if kind == 'escape':
         return "E'%s'" % secret.replace('\\', '\\\\').replace("'", "\\'")
     tag = '$t%d$' % len(secret)
@@ -103,17 +103,22 @@ def _literal(kind, secret):
 
 @pytest.mark.parametrize('seed', range(20))
 def test_no_secret_survives_any_literal_syntax(seed):
-    """Random secrets full of quotes, backslashes, dollars and comment marks, in every literal form."""
+    """Random secrets full of quotes, backslashes, dollars and comment marks, in every literal form, read with
+    standard_conforming_strings on or off."""
     rng = random.Random(seed)
     alphabet = "abcXYZ019'\\$\"-*/ ;\n"
     for dummy in range(50):
         secret = SECRET + ''.join(rng.choice(alphabet) for dummy_char in range(rng.randint(0, 20))) + SECRET
-        kind = rng.choice(['standard', 'escape', 'dollar'])
+        kind = rng.choice(['standard', 'escape', 'dollar', 'off'])
+        literal = _literal(kind, secret)
         query = 'UPDATE users SET token = %s WHERE name = %s AND n = %d' % (
-            _literal(kind, secret), _literal(rng.choice(['standard', 'escape', 'dollar']), SECRET), rng.randint(0, 99))
+            literal, _literal(rng.choice(['standard', 'escape', 'dollar', 'off']), SECRET), rng.randint(0, 99))
         masked = mask_literals(query)
         assert SECRET not in masked, (query, masked)
-        assert masked == 'UPDATE users SET token = ? WHERE name = ? AND n = ?', (query, masked)
+        if kind in ('escape', 'dollar') or '\\' not in literal:  # read alike either way: nothing more is masked
+            assert masked == 'UPDATE users SET token = ? WHERE name = ? AND n = ?', (query, masked)
+        else:
+            assert masked.startswith('UPDATE users SET token = ?'), (query, masked)
 
 
 @pytest.mark.parametrize('seed', range(10))
@@ -121,6 +126,64 @@ def test_stopping_early_shows_what_masking_everything_then_cutting_shows(seed):
     rng = random.Random(seed)
     parts = ['SELECT', 'a1', "'s3cr3t'", "E'x\\'y'", '$$ z $$', '42', '3.5', '/* c */', '-- l\n', '"Q""x"', ',',
              '\n\n   ', '\t', '(', ')', '=', '$1', 'b']
+    for dummy in range(30):
+        query = ' '.join(rng.choice(parts) for dummy_part in range(rng.randint(1, 400)))
+        whole = _SPACES_RE.sub(' ', mask_literals(query)).strip()
+        expected = whole if len(whole) <= QUERY_CHARS else whole[:QUERY_CHARS].rstrip() + ELLIPSIS
+        assert mask_query(query) == expected
+
+
+# standard_conforming_strings off (server-wide, or SET by the session, which we cannot see): a backslash then
+# escapes in plain literals too.  Either reading may be the true one, so whatever either puts inside a literal
+# is masked (the union).
+@pytest.mark.parametrize('query, masked', [
+    # off: \' is a quote inside, the literal goes on; on: it ended at the backslash and "s3cr3t" would be text
+    ("SELECT 'it\\'s s3cr3t', 'b'", 'SELECT ?'),
+    ("SELECT 'it\\'s s3cr3t' FROM t", 'SELECT ?'),
+    # on: 'C:\' is a whole literal and 's3cr3t' the next one; off: the first literal runs into the second
+    ("SELECT 'C:\\', x = 's3cr3t'", 'SELECT ?'),
+    ("SELECT 'C:\\', 's3cr3t'", 'SELECT ?'),
+    # a backslash before anything but a quote ends both readings at the same place: nothing else is taken
+    ("SELECT 'a\\b', c FROM t WHERE d = 's3cr3t'", 'SELECT ?, c FROM t WHERE d = ?'),
+    ("SELECT 'a\\\\', 's3cr3t', c", 'SELECT ?, ?, c'),
+    # N'' is a plain literal as well; E'' reads the same either way
+    ("SELECT N'it\\'s s3cr3t', 'b'", 'SELECT ?'),
+    ("SELECT E'it\\'s s3cr3t', 'b', c", 'SELECT ?, ?, c'),
+    ("SELECT e'C:\\\\', 's3cr3t', c", 'SELECT ?, ?, c'),
+    # dollar quotes, bit and hex strings, quoted identifiers take no escapes in either reading
+    ("SELECT $$C:\\$$, 's3cr3t', c", 'SELECT ?, ?, c'),
+    ("SELECT $t$it\\'s$t$, 's3cr3t', c", 'SELECT ?, ?, c'),
+    ("SELECT X'1F', B'01', \"a\\\", 's3cr3t', c", 'SELECT ?, ?, "a\\", ?, c'),
+])
+def test_a_backslash_in_a_plain_literal_masks_what_either_reading_holds(query, masked):
+    assert mask_query(query) == masked
+    assert 's3cr3t' not in mask_literals(query)
+
+
+def test_a_backslash_quote_cut_at_the_limit_still_masks():
+    # the text ended inside the literal (track_activity_query_size): masked to the end either way
+    query = "SELECT a, 'it\\'s " + SECRET + ' and more'
+    assert mask_query(query) == 'SELECT a, ?'
+    # the literal starts before character 200 and holds the secret after it in the "off" reading
+    query = 'SELECT ' + 'col, ' * 37 + "'it\\'s " + 'x' * 50 + SECRET + "' AS tail, 'b', " + 'more, ' * 40 + 'last'
+    masked = mask_query(query)
+    assert SECRET not in masked and 'xxx' not in masked
+    assert masked.startswith('SELECT ' + 'col, ' * 37 + '?')
+    # a long query whose start holds the secret: stopping early still masks it, and shows the same as masking all
+    query = "SELECT 'it\\'s " + SECRET + "', '', " + ', '.join('c%d' % n for n in range(2000))
+    masked = mask_query(query)
+    assert SECRET not in masked and masked == 'SELECT ?'
+    query = "SELECT 'C:\\', x = '" + SECRET + "', '', '', " + ', '.join('c%d' % n for n in range(2000))
+    whole = _SPACES_RE.sub(' ', mask_literals(query)).strip()
+    assert SECRET not in whole
+    assert mask_query(query) == (whole if len(whole) <= QUERY_CHARS else whole[:QUERY_CHARS].rstrip() + ELLIPSIS)
+
+
+@pytest.mark.parametrize('seed', range(10))
+def test_stopping_early_matches_masking_everything_with_backslashes_in_plain_literals(seed):
+    rng = random.Random(seed)
+    parts = ['SELECT', 'a1', "'s3cr3t'", "'C:\\'", "'it\\'s'", "'\\\\'", "E'x\\'y'", '$$ z\\ $$', '42', '/* c */',
+             '-- l\n', '"Q\\""x"', ',', '\n\n   ', '(', ')', '=', '$1', 'b']
     for dummy in range(30):
         query = ' '.join(rng.choice(parts) for dummy_part in range(rng.randint(1, 400)))
         whole = _SPACES_RE.sub(' ', mask_literals(query)).strip()

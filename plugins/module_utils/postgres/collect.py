@@ -27,10 +27,10 @@ from ansible_collections.twzrd.ops.plugins.module_utils.postgres.query_mask impo
 # AccessShareLock, which queues behind an AccessExclusiveLock held or awaited
 # by someone else (a migration).  So: exact size only for tables with dead
 # rows that nobody holds exclusively; the catalog's page counts (kept by
-# VACUUM/ANALYZE) for the rest.
+# VACUUM/ANALYZE) for the rest.  Row counts and vacuum times straight from the pg_stat_get_* functions
+# pg_stat_user_tables is made of (the view's join and GROUP BY cost ~25 % of the query on 5,000 tables).
 _FROM_TABLES = (
     "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-    "LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid "
     "LEFT JOIN pg_class t ON t.oid = c.reltoastrelid "
     "LEFT JOIN (SELECT i.indrelid, bool_or(i.indisprimary) AS has_pk, sum(ic.relpages) AS pages "
     "           FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid GROUP BY i.indrelid) ix "
@@ -41,7 +41,7 @@ _FROM_TABLES = (
     "  ON busy.relation = c.oid ")
 _ESTIMATE = ("((c.relpages + COALESCE(t.relpages, 0) + COALESCE(ix.pages, 0))::bigint "
              "* current_setting('block_size')::bigint)")
-_SIZE = ("CASE WHEN COALESCE(s.n_dead_tup, 0) > 0 AND busy.relation IS NULL "
+_SIZE = ("CASE WHEN pg_stat_get_dead_tuples(c.oid) > 0 AND busy.relation IS NULL "
          "THEN pg_total_relation_size(c.oid) ELSE " + _ESTIMATE + " END")
 _EXACT_SIZE = "CASE WHEN busy.relation IS NULL THEN pg_total_relation_size(c.oid) ELSE " + _ESTIMATE + " END"
 
@@ -121,27 +121,60 @@ def collect_wraparound(conn):
                            'FROM pg_database ORDER BY 2 DESC')
 
 
-def collect_tables(conn, only_dirty=False):
+_TABLES = (
+    "SELECT n.nspname AS schema, c.relname AS name, "
+    "CASE WHEN c.relispartition THEN 'partition' ELSE c.relkind::text END AS kind, "
+    "COALESCE(ix.has_pk, false) AS has_pk, c.reltuples::float8 AS reltuples, c.reloptions AS reloptions, "
+    "pg_stat_get_live_tuples(c.oid) AS live_rows, pg_stat_get_dead_tuples(c.oid) AS dead_rows, "
+    + _SIZE + " AS bytes, busy.relation IS NOT NULL AS locked, "
+    "EXTRACT(EPOCH FROM GREATEST(pg_stat_get_last_vacuum_time(c.oid), pg_stat_get_last_autovacuum_time(c.oid)))::float8 "
+    "AS last_vacuum "
+    + _FROM_TABLES +
+    "WHERE c.relkind IN ('r', 'p') AND " + _USER_SCHEMAS)
+# Only the tables a db_health run reports on (collect_tables with ``top``), judged by the server as
+# evaluate.py would: those without a primary key (all listed), the ``top`` largest and the ``top`` worst by dead
+# rows (evaluate's orders: bytes or dead rows descending, then schema.name in code point order), those over
+# ``dead_rows_warning`` and those that may be over their autovacuum trigger (the server settings' trigger,
+# less one for evaluate's rounding down; every table with its own autovacuum_vacuum_* reloptions, which
+# evaluate parses).  Every row carries ``total`` (tables) and ``dead_total`` (dead rows of all but
+# partitioned parents) for the metrics.
+_TABLE_CANDIDATES = (
+    "WITH q AS (" + _TABLES.replace('%', '%%') + "), "
+    "r AS (SELECT q.*, count(*) OVER () AS total, "
+    "  (sum(dead_rows) FILTER (WHERE kind <> 'p') OVER ())::bigint AS dead_total, "
+    "  row_number() OVER (ORDER BY kind <> 'p' DESC, dead_rows DESC, (schema || '.' || name) COLLATE \"C\") "
+    "    AS dead_rank, "
+    "  row_number() OVER (ORDER BY COALESCE(bytes, 0) DESC, (schema || '.' || name) COLLATE \"C\") AS size_rank "
+    "  FROM q) "
+    "SELECT schema, name, kind, has_pk, reltuples, reloptions, live_rows, dead_rows, bytes, locked, last_vacuum, "
+    "total, COALESCE(dead_total, 0)::bigint AS dead_total FROM r "
+    "WHERE (kind IN ('r', 'p') AND NOT has_pk) OR size_rank <= %(top)s "
+    "OR (kind <> 'p' AND dead_rows > 0 AND (dead_rank <= %(top)s OR dead_rows > %(warning)s "
+    "  OR array_to_string(reloptions, ',') LIKE '%%autovacuum_vacuum_%%' "
+    "  OR dead_rows > current_setting('autovacuum_vacuum_threshold')::float8 "
+    "    + current_setting('autovacuum_vacuum_scale_factor')::float8 * greatest(reltuples, 0) - 1))")
+
+
+def collect_tables(conn, only_dirty=False, top=None, dead_rows_warning=None):
     """Every user table of the current database with its vacuum-relevant facts.
 
     One catalog query: primary key presence (pg_index), live/dead rows
-    (pg_stat_user_tables), reltuples and per-table reloptions (pg_class),
+    (the pg_stat_get_* functions behind pg_stat_user_tables), reltuples and per-table reloptions (pg_class),
     total size with indexes and TOAST (exact for tables with dead rows).
     Partitions are tables of their own for vacuum (kind 'partition'); the
     primary key check looks at their parent.  ``only_dirty`` keeps tables
     with dead rows only (what a targeted vacuum can pick from).
+
+    With ``top`` (how many the metrics list) only the tables a db_health run reports on (_TABLE_CANDIDATES,
+    ``dead_rows_warning`` the alert threshold or None), each row with the totals ``total`` and ``dead_total``:
+    5,000 tables are judged by the server, not sent and judged one by one here.
     """
-    query = (
-        "SELECT n.nspname AS schema, c.relname AS name, "
-        "CASE WHEN c.relispartition THEN 'partition' ELSE c.relkind::text END AS kind, "
-        "COALESCE(ix.has_pk, false) AS has_pk, c.reltuples::float8 AS reltuples, c.reloptions AS reloptions, "
-        "COALESCE(s.n_live_tup, 0) AS live_rows, COALESCE(s.n_dead_tup, 0) AS dead_rows, "
-        + _SIZE + " AS bytes, busy.relation IS NOT NULL AS locked, "
-        "EXTRACT(EPOCH FROM GREATEST(s.last_vacuum, s.last_autovacuum))::float8 AS last_vacuum "
-        + _FROM_TABLES +
-        "WHERE c.relkind IN ('r', 'p') AND " + _USER_SCHEMAS)
+    if top is not None:
+        return fetch_all(conn, _TABLE_CANDIDATES, {
+            'top': int(top), 'warning': float('inf') if dead_rows_warning is None else float(dead_rows_warning)})
+    query = _TABLES
     if only_dirty:
-        query += " AND s.n_dead_tup > 0"
+        query += " AND pg_stat_get_dead_tuples(c.oid) > 0"
     return fetch_all(conn, query)
 
 
@@ -150,7 +183,7 @@ def collect_table_stats(conn, tables):
     if not tables:
         return {}
     rows = fetch_all(conn, (
-        "SELECT n.nspname AS schema, c.relname AS name, COALESCE(s.n_dead_tup, 0) AS dead_rows, "
+        "SELECT n.nspname AS schema, c.relname AS name, pg_stat_get_dead_tuples(c.oid) AS dead_rows, "
         + _EXACT_SIZE + " AS bytes "
         + _FROM_TABLES +
         "JOIN unnest(%s::text[], %s::text[]) AS want(schema, name) "
@@ -256,38 +289,90 @@ def collect_activity(conn, server_version_num):
 _SEQUENCE_LOCKS = "('ShareLock', 'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock')"
 
 
-def collect_sequences(conn):
+_SEQUENCES_FROM = (
+    "FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "CROSS JOIN LATERAL (SELECT has_sequence_privilege(c.oid, 'SELECT,USAGE') AS readable) p "
+    "LEFT JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid "
+    "  AND d.refclassid = 'pg_class'::regclass AND d.refobjsubid > 0 AND d.deptype IN ('a', 'i') "
+    "LEFT JOIN pg_class t ON t.oid = d.refobjid "
+    "LEFT JOIN pg_namespace tn ON tn.oid = t.relnamespace "
+    "LEFT JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid "
+    "LEFT JOIN (SELECT DISTINCT relation FROM pg_locks WHERE locktype = 'relation' AND mode IN "
+    + _SEQUENCE_LOCKS + " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())) busy "
+    "  ON busy.relation = c.oid "
+    "WHERE NOT pg_is_other_temp_schema(n.oid) ")
+# What a sequence row says, names quoted by the server too (``*_sql``) for the statements the remediation gives.
+_SEQUENCE_COLUMNS = (
+    "n.nspname AS schema, c.relname AS name, format('%I.%I', n.nspname, c.relname) AS sequence_sql, "
+    "quote_ident(n.nspname) AS schema_sql, "
+    "s.seqtypid::regtype::text AS type, s.seqincrement AS increment, s.seqmin AS min_value, "
+    "s.seqmax AS max_value, s.seqcycle AS cycle, "
+    "p.readable, busy.relation IS NOT NULL AS busy, "
+    "CASE WHEN busy.relation IS NULL AND p.readable THEN pg_sequence_last_value(c.oid) END AS last_value, "
+    "tn.nspname AS table_schema, t.relname AS table_name, a.attname AS column_name, "
+    "CASE WHEN t.oid IS NOT NULL THEN format('%I.%I', tn.nspname, t.relname) END AS table_sql, "
+    "quote_ident(a.attname) AS column_sql, "
+    "a.atttypid::regtype::text AS column_type, d.deptype = 'i' AS identity ")
+
+# Only the sequences a run reports on (collect_sequences with ``above_pct``): the server computes each one's
+# used share (evaluate.sequence_usage's arithmetic in float8, the limit as evaluate.sequence_limit finds it:
+# int2/int4/int8 by type oid) and returns the unread ones, those at or near ``above_pct`` and the ``listed``
+# nearest their limit in evaluate.sequence_facts' order (share rounded to 4 places, then the subject in code
+# point order: COLLATE "C").  Where the server's rounding (numeric, from 15 digits) and Python's (the exact
+# binary value) may part, at a share within 1e-10 of a half of the 4th place, the row is returned too and one
+# more is listed, so the nearest ``listed`` by Python's order are always among the rows.  Every row carries the
+# totals the metrics need (``total``, ``read_total``, ``never_used_total``).
+_SEQUENCE_CANDIDATES = (
+    "WITH q AS (SELECT n.nspname AS schema, c.relname AS name, s.seqtypid, s.seqincrement AS increment, "
+    "  s.seqmin AS min_value, s.seqmax AS max_value, s.seqcycle AS cycle, p.readable, "
+    "  busy.relation IS NOT NULL AS busy, p.readable AND busy.relation IS NULL AS read, "
+    "  CASE WHEN busy.relation IS NULL AND p.readable THEN pg_sequence_last_value(c.oid) END AS last_value, "
+    "  tn.nspname AS table_schema, t.relname AS table_name, a.attname AS column_name, t.oid IS NOT NULL AS owned, "
+    "  a.atttypid, d.deptype = 'i' AS identity, "
+    "  CASE a.atttypid WHEN 21 THEN -32768 WHEN 23 THEN -2147483648 "
+    "    WHEN 20 THEN '-9223372036854775808'::bigint END::bigint AS tmin, "
+    "  CASE a.atttypid WHEN 21 THEN 32767 WHEN 23 THEN 2147483647 WHEN 20 THEN 9223372036854775807 END::bigint AS tmax, "
+    "  CASE WHEN t.relname IS NOT NULL AND a.attname IS NOT NULL "
+    "    THEN tn.nspname || '.' || t.relname || '.' || a.attname ELSE n.nspname || '.' || c.relname END AS subject "
+    + _SEQUENCES_FROM + "), "
+    "l AS (SELECT q.*, CASE WHEN increment < 0 "
+    "  THEN (CASE WHEN tmin IS NOT NULL AND tmin >= min_value THEN tmin ELSE min_value END) "
+    "  ELSE (CASE WHEN tmax IS NOT NULL AND tmax <= max_value THEN tmax ELSE max_value END) END AS lim FROM q), "
+    "u AS (SELECT l.*, CASE WHEN last_value IS NULL OR lim = 0 OR last_value = 0 OR (last_value > 0) <> (lim > 0) "
+    "  THEN 0::float8 ELSE 100.0::float8 * last_value::float8 / lim::float8 END AS x FROM l), "
+    "h AS (SELECT u.*, abs(x * 10000 - floor(x * 10000) - 0.5) < 1e-6 AS near_half FROM u), "
+    "r AS (SELECT h.*, count(*) OVER () AS total, count(*) FILTER (WHERE read) OVER () AS read_total, "
+    "  count(*) FILTER (WHERE read AND last_value IS NULL) OVER () AS never_used_total, "
+    "  count(*) FILTER (WHERE read AND near_half) OVER () AS near_total, "
+    "  row_number() OVER (ORDER BY read DESC, round(x::numeric, 4) DESC, subject COLLATE \"C\") AS rank FROM h) "
+    "SELECT schema, name, format('%%I.%%I', schema, name) AS sequence_sql, quote_ident(schema) AS schema_sql, "
+    "seqtypid::regtype::text AS type, increment, min_value, max_value, cycle, readable, busy, last_value, "
+    "table_schema, table_name, column_name, "
+    "CASE WHEN owned THEN format('%%I.%%I', table_schema, table_name) END AS table_sql, "
+    "quote_ident(column_name) AS column_sql, atttypid::regtype::text AS column_type, identity, "
+    "total, read_total, never_used_total FROM r "
+    "WHERE NOT read OR near_half OR rank <= greatest(%(listed)s, 1) + near_total OR x >= %(above)s - 0.001 "
+    "ORDER BY schema, name")
+
+
+def collect_sequences(conn, above_pct=None, listed=None):
     """Every sequence of the current database with its value, its limits and the column it feeds.
 
     One catalog query.  ``last_value`` is pg_sequences' (the same expression: NULL for a never-called
     sequence and for one our role has neither SELECT nor USAGE on, so ``readable`` says which); the owning
     column (serial: pg_depend type 'a', identity: 'i') gives the type whose maximum counts.  Names come
     quoted by the server too (``*_sql``), for the statements the remediation gives.
+
+    With ``above_pct`` (the lowest threshold) and ``listed`` (how many the result lists), only the sequences
+    a run reports on (_SEQUENCE_CANDIDATES): 5,000 sequences cost the server their values still, but neither
+    side formats or judges the rest.  Each row then carries ``total``, ``read_total`` and ``never_used_total``
+    (evaluate.sequence_metrics counts with them).
     """
-    return fetch_all(conn, (
-        "SELECT n.nspname AS schema, c.relname AS name, format('%I.%I', n.nspname, c.relname) AS sequence_sql, "
-        "quote_ident(n.nspname) AS schema_sql, "
-        "s.seqtypid::regtype::text AS type, s.seqincrement AS increment, s.seqmin AS min_value, "
-        "s.seqmax AS max_value, s.seqcycle AS cycle, "
-        "p.readable, busy.relation IS NOT NULL AS busy, "
-        "CASE WHEN busy.relation IS NULL AND p.readable THEN pg_sequence_last_value(c.oid) END AS last_value, "
-        "tn.nspname AS table_schema, t.relname AS table_name, a.attname AS column_name, "
-        "CASE WHEN t.oid IS NOT NULL THEN format('%I.%I', tn.nspname, t.relname) END AS table_sql, "
-        "quote_ident(a.attname) AS column_sql, "
-        "a.atttypid::regtype::text AS column_type, d.deptype = 'i' AS identity "
-        "FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid "
-        "JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "CROSS JOIN LATERAL (SELECT has_sequence_privilege(c.oid, 'SELECT,USAGE') AS readable) p "
-        "LEFT JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid "
-        "  AND d.refclassid = 'pg_class'::regclass AND d.refobjsubid > 0 AND d.deptype IN ('a', 'i') "
-        "LEFT JOIN pg_class t ON t.oid = d.refobjid "
-        "LEFT JOIN pg_namespace tn ON tn.oid = t.relnamespace "
-        "LEFT JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid "
-        "LEFT JOIN (SELECT DISTINCT relation FROM pg_locks WHERE locktype = 'relation' AND mode IN "
-        + _SEQUENCE_LOCKS + " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())) busy "
-        "  ON busy.relation = c.oid "
-        "WHERE NOT pg_is_other_temp_schema(n.oid) "
-        "ORDER BY n.nspname, c.relname"))
+    if above_pct is None and listed is None:
+        return fetch_all(conn, "SELECT " + _SEQUENCE_COLUMNS + _SEQUENCES_FROM + "ORDER BY n.nspname, c.relname")
+    return fetch_all(conn, _SEQUENCE_CANDIDATES, {'listed': int(listed or 0),
+                                                  'above': float('inf') if above_pct is None else float(above_pct)})
 
 
 def collect_invalid_indexes(conn):

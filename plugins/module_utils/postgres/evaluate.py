@@ -57,6 +57,12 @@ def evaluate_checks(entries, facts, params):
     return alerts, readings
 
 
+def lowest_threshold(params, *names):
+    """The lowest of the thresholds ``names`` that are set (None when none is): below it nothing alerts."""
+    values = [params.get(name) for name in names if params.get(name) is not None]
+    return min(values) if values else None
+
+
 def check_error(check, message):
     """A check whose query failed: critical, we cannot vouch for it."""
     return make_alert(check, CRITICAL, None, None, 'check %s could not run: %s' % (check, message),
@@ -345,7 +351,8 @@ def evaluate_dead_rows(tables, settings, dead_rows_warning, top=10):
 
 
 def table_metrics(tables, settings, top=10):
-    """The result's ``tables``: the worst by dead rows, those over their autovacuum trigger, the largest."""
+    """The result's ``tables``: the worst by dead rows, those over their autovacuum trigger, the largest (equal
+    sizes by name).  ``tables`` may be all or only those a run reports on (collect_tables with ``top``)."""
     with_stats = [t for t in tables if t.get('kind') != 'p']
     worst = _worst_dead_rows(tables)
     over_trigger = []
@@ -357,9 +364,13 @@ def table_metrics(tables, settings, top=10):
         if dead > trigger:
             over_trigger.append({'table': table_label(table), 'dead_rows': dead, 'autovacuum_trigger': trigger,
                                  'autovacuum_enabled': enabled})
+    if tables and 'total' in tables[0]:  # only the tables a run reports on (collect_tables with top): the server's sums
+        count, dead_total = tables[0]['total'], tables[0]['dead_total']
+    else:
+        count, dead_total = len(tables), sum(t.get('dead_rows') or 0 for t in with_stats)
     metrics = {
-        'count': len(tables),
-        'dead_rows_total': sum(t.get('dead_rows') or 0 for t in with_stats),
+        'count': count,
+        'dead_rows_total': dead_total,
         'worst_dead_rows': [{'table': table_label(t), 'dead_rows': t.get('dead_rows') or 0,
                              'live_rows': t.get('live_rows') or 0, 'bytes': t.get('bytes'),
                              'size': human_bytes(t.get('bytes'))}
@@ -368,7 +379,7 @@ def table_metrics(tables, settings, top=10):
         'over_autovacuum_trigger': over_trigger[:top],
         'over_autovacuum_trigger_count': len(over_trigger),
         'largest': [{'table': table_label(t), 'bytes': t.get('bytes'), 'size': human_bytes(t.get('bytes'))}
-                    for t in sorted(tables, key=lambda t: -(t.get('bytes') or 0))[:top]],
+                    for t in sorted(tables, key=lambda t: (-(t.get('bytes') or 0), table_label(t)))[:top]],
     }
     return metrics
 
@@ -600,22 +611,32 @@ def sequence_facts(rows, listed=SEQUENCES_LISTED):
     return facts
 
 
+def _sequence_totals(rows, facts):
+    """``(count, read, never used)`` of the database's sequences: the totals the server counted when ``rows``
+    are only the ones a run reports on (collect_sequences with ``above_pct``), else counted here."""
+    if rows and 'total' in rows[0]:
+        return rows[0]['total'], rows[0]['read_total'], rows[0]['never_used_total']
+    return len(rows), len(facts), len([row for row in rows if _read(row) and row.get('last_value') is None])
+
+
 def sequence_metrics(rows, listed=SEQUENCES_LISTED, facts=None):
     """The result's ``sequences``: how many, how many read, the highest share used (None when none could
     be read), the ``listed`` nearest their limit, and those whose value is unknown this run (``unreadable``:
     no SELECT/USAGE for our role; ``busy``: someone holds a lock on them that reading would wait for).
-    ``facts``: :func:`sequence_facts` of the same rows when the caller has them (5,000 sequences: ~30 ms)."""
+    ``facts``: :func:`sequence_facts` of the same rows when the caller has them (5,000 sequences: ~30 ms).
+    ``rows`` may be every sequence or only those a run reports on (with the server's totals)."""
     facts = sequence_facts(rows, listed) if facts is None else facts
     worst = sorted(facts.items(), key=lambda item: (-item[1]['used_pct'], item[0]))[:listed]
     unreadable = [sequence_subject(row) for row in rows if not row.get('readable')]
     busy = [sequence_subject(row) for row in rows if row.get('readable') and row.get('busy')]
+    count, read, never_used = _sequence_totals(rows, facts)
     if facts:
         highest = worst[0][1]['used_pct']
     else:
         highest = None if rows else 0.0
     return {
-        'count': len(rows), 'read': len(facts),
-        'never_used': len([row for row in rows if _read(row) and row.get('last_value') is None]),
+        'count': count, 'read': read,
+        'never_used': never_used,
         'max_used_pct': highest,
         'worst': [{'sequence': subject, 'used_pct': fact['used_pct'], 'last_value': fact['last_value'],
                    'limit': fact['limit'], 'remaining': fact['remaining']} for subject, fact in worst],
@@ -636,7 +657,8 @@ def evaluate_unreadable_sequences(rows, role, limit=10):
     return [make_alert(
         'sequences', WARNING, len(unreadable), None,
         'role %s cannot read the value of %d of %d sequence(s) (no SELECT or USAGE on them; pg_monitor does not '
-        'give it), so how near their maximum they are is unknown: %s' % (role, len(unreadable), len(rows), shown),
+        'give it), so how near their maximum they are is unknown: %s' % (
+            role, len(unreadable), rows[0]['total'] if 'total' in rows[0] else len(rows), shown),
         runbook('As a superuser: GRANT pg_read_all_data TO %s; (PostgreSQL 14+, reads every table too) or, '
                 'narrower, %s and ALTER DEFAULT PRIVILEGES for sequences created later; or run the job as '
                 'postgres.' % (quote_role(role), grants), 'the-check-role-cannot-read-sequences'),

@@ -158,7 +158,8 @@ def run_db_health(params, section, now=None, scope='all'):
                 alerts.extend(found)
                 readings.update(db_checks.forecast_readings(metrics['db_size_forecast'], params))
 
-            ok, tables = attempt('tables', lambda: db_collect.collect_tables(conn))
+            ok, tables = attempt('tables', lambda: db_collect.collect_tables(
+                conn, top=params['top_tables'], dead_rows_warning=params.get('dead_rows_warning')))
             if ok:
                 found, values = db_checks.evaluate_primary_keys(tables)
                 alerts.extend(found)
@@ -206,7 +207,9 @@ def run_db_health(params, section, now=None, scope='all'):
             measure([db_entries.LONG_QUERIES, db_entries.BLOCKING], db_checks.activity_facts(activity))
 
         # issue 20: sequences near their column type's maximum, invalid indexes
-        ok, sequences = attempt('sequences', lambda: db_collect.collect_sequences(conn))
+        ok, sequences = attempt('sequences', lambda: db_collect.collect_sequences(
+            conn, above_pct=db_checks.lowest_threshold(params, 'sequence_warning_pct', 'sequence_critical_pct'),
+            listed=db_checks.SEQUENCES_LISTED))
         if ok:
             facts = db_checks.sequence_facts(sequences)
             metrics['sequences'] = db_checks.sequence_metrics(sequences, facts=facts)
