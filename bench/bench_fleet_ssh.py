@@ -240,7 +240,9 @@ def measure(fleet):
     for round_ in range(RUNS):
         for count in COUNTS:
             for playbook in (PLAYBOOKS if round_ % 2 == 0 else PLAYBOOKS[::-1]):
-                samples[(playbook, count)].append(fleet.run(count, playbook))
+                sample = fleet.run(count, playbook)
+                samples[(playbook, count)].append(sample)
+                print('  round %d: %-7s %2d hosts %6.2f s' % (round_ + 1, playbook, count, sample['wall']), flush=True)
     return dict((key, dict((field, statistics.median(s[field] for s in values))
                            for field in ('wall', 'ansible', 'masters', 'hosts')))
                 for key, values in samples.items())
