@@ -315,8 +315,8 @@ def report(results, probes, tasks):
                   % (playbook, count, r['wall'], mark, ctl, r['masters'], ctl / count, r['hosts'] / count))
     print('target: alerts <= %.1fx the floor at every size: %s' % (TARGET, 'met' if met else 'MISSED'))
     print('one host, ssh: new connection `true` %.3f s; through the master `true` %.3f s, `python3 -c pass` %.3f s,'
-          ' python3 importing psutil/json/ssl %.3f s' % (probes['ssh_cold'], probes['ssh_warm'], probes['python'],
-                                                        probes['imports']))
+          ' python3 importing psutil/json/ssl %.3f s'
+          % (probes['ssh_cold'], probes['ssh_warm'], probes['python'], probes['imports']))
     for (count, playbook, label), (wall, times) in sorted(tasks.items()):
         print('profile_tasks %-7s %2d hosts %-4s %6.2f s wall: %s' % (
             playbook, count, label, wall, '; '.join('%s %.2f s' % item for item in times.items())))
