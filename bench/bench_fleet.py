@@ -18,6 +18,7 @@ failed or unreachable.
 
 ``python -m bench.bench_fleet`` (or ``python -m bench fleet``); ``TWZRD_BENCH_RUNS`` (default 2)
 runs per host count. Every container started here is removed by name at the end.
+Over SSH, with pipelining and ControlPersist, and against the floor at every size: bench_fleet_ssh.py.
 """
 import os
 import re
