@@ -18,6 +18,7 @@ failed or unreachable.
 
 ``python -m bench.bench_fleet`` (or ``python -m bench fleet``); ``TWZRD_BENCH_RUNS`` (default 2)
 runs per host count. Every container started here is removed by name at the end.
+Over SSH, with pipelining and ControlPersist, and against the floor at every size: bench_fleet_ssh.py.
 """
 import os
 import re
@@ -36,6 +37,8 @@ MOLECULE_COLLECTIONS = os.path.join(ROOT, '.build', 'molecule-collections')
 COUNTS = (1, 10, 20)
 # trivial: one ansible.builtin.command per host, the floor the podman connection sets.
 PLAYBOOKS = ('trivial', 'alerts', 'health')
+# What the modules need on a host (docs/fleet.md): Debian's psutil and psycopg2.
+MODULE_PACKAGES = ('python3-psutil', 'python3-psycopg2')
 RUNS = int(os.environ.get('TWZRD_BENCH_RUNS', '2'))
 TARGET = 4.0
 # The same settings docs/fleet.md shows for ansible.cfg; "defaults" is what Ansible does unset.
@@ -52,19 +55,25 @@ def _podman(*args, check=True):
     return proc
 
 
-def fleet_image():
-    """The Molecule image plus the modules' Python dependencies, built once and reused."""
-    if _podman('image', 'exists', FLEET_IMAGE, check=False).returncode == 0:
+def derived_image(name, packages):
+    """``IMAGE`` plus Debian ``packages``, built once as ``name`` and reused (shared with bench_fleet_ssh)."""
+    if _podman('image', 'exists', name, check=False).returncode == 0:
         return
     builder = 'twzrd-fleet-build-%d' % os.getpid()
     try:
+        # No host keys in the image: the SSH bench brings a throwaway one per run.
         _podman('run', '--name', builder, *PODMAN_RUN, IMAGE, 'sh', '-c',
-                'apt-get update -qq && apt-get install -y -qq python3-psutil python3-psycopg2 >/dev/null'
-                ' && rm -rf /var/lib/apt/lists/*')
-        _podman('commit', '-q', builder, FLEET_IMAGE)
+                'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends %s'
+                ' >/dev/null && rm -rf /var/lib/apt/lists/* /etc/ssh/ssh_host_*' % ' '.join(packages))
+        _podman('commit', '-q', builder, name)
     finally:
         _podman('rm', '-f', '-t', '0', builder, check=False)
-    print('built %s (%s + python3-psutil, python3-psycopg2)' % (FLEET_IMAGE, IMAGE))
+    print('built %s (%s + %s)' % (name, IMAGE, ', '.join(packages)))
+
+
+def fleet_image():
+    """The Molecule image plus the modules' Python dependencies."""
+    derived_image(FLEET_IMAGE, MODULE_PACKAGES)
 
 
 def start_hosts(count):
@@ -102,18 +111,27 @@ TRIVIAL = """- name: One trivial module per host (the connection's own cost)
 """
 
 
-def play(work, inventory, playbook, settings):
-    """One timed ansible-playbook run: (wall, CPU, its output)."""
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH='%s:%s' % (COLLECTIONS, MOLECULE_COLLECTIONS),
-               ANSIBLE_COLLECTIONS_SCAN_SYS_PATH='false', ANSIBLE_LOCAL_TEMP=os.path.join(work, 'tmp'),
-               ANSIBLE_NOCOLOR='1', **settings)
+def ansible_env(work, settings):
+    """The environment of every ansible-playbook run: this checkout's collection, no ansible.cfg, ``settings``."""
+    return dict(os.environ, ANSIBLE_COLLECTIONS_PATH='%s:%s' % (COLLECTIONS, MOLECULE_COLLECTIONS),
+                ANSIBLE_COLLECTIONS_SCAN_SYS_PATH='false', ANSIBLE_LOCAL_TEMP=os.path.join(work, 'tmp'),
+                ANSIBLE_NOCOLOR='1', **settings)
+
+
+def playbook_command(work, playbook, inventory):
+    """ansible-playbook for one of the collection's playbooks, or ``trivial`` (written into ``work``)."""
     path = os.path.join(ROOT, 'playbooks', playbook + '.yml')
     if playbook == 'trivial':
         path = os.path.join(work, 'trivial.yml')
         with open(path, 'w') as handle:
             handle.write(TRIVIAL)
-    cmd = [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '-i', inventory, path]
-    wall, cpu, rc, output = timed_run(cmd, env=env, cwd=work, keep_stdout=True)
+    return [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '-i', inventory, path]
+
+
+def play(work, inventory, playbook, settings):
+    """One timed ansible-playbook run: (wall, CPU, its output)."""
+    cmd = playbook_command(work, playbook, inventory)
+    wall, cpu, rc, output = timed_run(cmd, env=ansible_env(work, settings), cwd=work, keep_stdout=True)
     output = output.decode('utf-8', 'replace')
     if rc != 0:
         raise RuntimeError('%s failed (%d): %s' % (playbook, rc, output[-1500:]))

@@ -13,7 +13,7 @@ have node      || missing+=(nodejs)
 have npm       || missing+=(npm)
 have psql      || missing+=(postgresql-client)
 have shellcheck || missing+=(shellcheck)
-have ssh       || missing+=(openssh-client)  # the fleet test's unreachable host (ssh to a closed port)
+have ssh       || missing+=(openssh-client)  # the fleet test's unreachable host; bench_fleet_ssh (ssh, ssh-keygen)
 if ! have initdb && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   missing+=(postgresql)
 fi
