@@ -13,9 +13,12 @@ holds ``LOCK TABLE``, another session's UPDATE waits).  Then, alternating, ``TWZ
 
 - check_postgres as a Nagios setup runs it: one process per action (sequence, query_time, locks,
   archive_ready, replication_slots), the five summed;
-- one twzrd_db_health run the cron way (python -m ...twzrd_db_health args.json, process start included).
-  It runs all its checks (connections, sizes, wraparound, dead rows, ...), not only these five: there is no
-  switch to run fewer, so the whole run is what is timed.
+- one twzrd_db_health run the cron way (python -m ...twzrd_db_health args.json, process start included) with
+  ``scope: acute``, the hourly db_alerts job: the run of the compared checks (sequences, long queries, lock
+  waits, archiving, replication) and the few cheap ones that share their queries (connections, transaction age,
+  wraparound), without the daily run's table scan and database sizes, which check_postgres's five actions do not
+  do either; the target is judged on this one;
+- and the whole daily run (every check, ``scope: all``), reported beside it.
 
 Both get the same small thresholds (THRESHOLDS), and every run's findings are compared with what was seeded
 before any time is reported: a difference fails the bench naming it.  Target: ours >= 3x less wall time.
@@ -334,12 +337,17 @@ def bench(cluster, workdir, tables, runs):
     sessions = start_sessions(cluster, db)
     seeded = {'sequence': 'public.%s_id_seq' % SEQUENCE_TABLE, 'column': 'public.%s.id' % SEQUENCE_TABLE,
               'sleeper_pid': sessions[0].pid, 'waiter_pid': sessions[2].pid, 'slot': SLOT}
-    ours, query_ms, theirs, per_action, other_alerts = [], [], [], {}, set()
+    acute_args = dict(args, scope='acute')
+    ours, query_ms, theirs, per_action, other_alerts, acute, acute_query_ms = [], [], [], {}, set(), [], []
     try:
         for dummy in range(runs):
             elapsed, result = run_module('twzrd_db_health', args, workdir)
             ours.append(elapsed)
             query_ms.append(result['metrics']['query_ms'])
+            elapsed, acute_result = run_module('twzrd_db_health', acute_args, workdir)
+            acute.append(elapsed)
+            acute_query_ms.append(acute_result['metrics']['query_ms'])
+
             other_alerts.update('%s %s' % (a['check'], a['level']) for a in result['alerts']
                                 if a['check'] not in TOPICS.values())
             seconds, found, lines = run_check_postgres(check_postgres, cluster, db, timed)
@@ -347,7 +355,8 @@ def bench(cluster, workdir, tables, runs):
                 per_action.setdefault(action, []).append(value)
             theirs.append(sum(seconds.values()))
             mine = our_findings(result)
-            problems = differences(found, mine, seeded)
+            problems = differences(found, mine, seeded) + [
+                'acute run: ' + problem for problem in differences(found, our_findings(acute_result), seeded)]
             if problems:
                 raise RuntimeError('the two tools did not find the same seeded conditions:\n  %s\ncheck_postgres said:\n  %s'
                                    % ('\n  '.join(problems), '\n  '.join(lines.values())))
@@ -369,6 +378,9 @@ def bench(cluster, workdir, tables, runs):
         'check_postgres_s': round(statistics.median(theirs), 3),
         'check_postgres_per_action_s': dict((k, round(statistics.median(v), 3)) for k, v in per_action.items()),
         'ratio': round(statistics.median(theirs) / statistics.median(ours), 1),
+        'acute_s': round(statistics.median(acute), 3),
+        'acute_query_ms': round(statistics.median(acute_query_ms), 1),
+        'ratio_acute': round(statistics.median(theirs) / statistics.median(acute), 1),
         'runs': runs,
         'twzrd_collectors_ms': collectors,
         'module_start_s': start_cost,
@@ -399,8 +411,11 @@ def write_readme(results):
         '| check_postgres, one process per action (as Nagios runs them), summed | %.3f s |' % run['check_postgres_s'],
         '| `twzrd_db_health`, one run the cron way: all its checks, not only these five (queries %.1f ms) | %.3f s |'
         % (run['twzrd_query_ms'], run['twzrd_db_health_s']),
-        '| ratio check_postgres / twzrd | **%.1fx** (target >= %.0fx: %s) |' % (
-            run['ratio'], TARGET, 'met' if run['ratio'] >= TARGET else 'MISSED'),
+        '| ratio check_postgres / twzrd daily run | %.1fx |' % run['ratio'],
+        '| `twzrd_db_health scope=acute` (the hourly db_alerts run): the compared checks and the cheap ones sharing '
+        'their queries, no table scan or sizes (queries %.1f ms) | %.3f s |' % (run['acute_query_ms'], run['acute_s']),
+        '| ratio check_postgres / twzrd acute run | **%.1fx** (target >= %.0fx: %s) |' % (
+            run['ratio_acute'], TARGET, 'met' if run['ratio_acute'] >= TARGET else 'MISSED'),
         '',
         'Where our run goes: a module process that does nothing (python + ansible.module_utils.basic + psycopg2) '
         'takes %.3f s here; `query_ms` (%.1f ms) is the time from connecting to the last query, with the Python '
@@ -472,9 +487,11 @@ def main(argv=()):
     os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
     with open(RESULTS, 'w') as handle:
         json.dump(results, handle, indent=1)
-    met = run['ratio'] >= TARGET
-    print('check_postgres (5 actions) %.3f s vs twzrd_db_health %.3f s -> %.1fx (target >= %.0fx: %s)' % (
-        run['check_postgres_s'], run['twzrd_db_health_s'], run['ratio'], TARGET, 'met' if met else 'MISSED'))
+    met = run['ratio_acute'] >= TARGET
+    print('check_postgres (5 actions) %.3f s vs twzrd_db_health: scope=acute %.3f s -> %.1fx (target >= %.0fx: %s); '
+          'the whole daily run %.3f s -> %.1fx' % (
+              run['check_postgres_s'], run['acute_s'], run['ratio_acute'], TARGET, 'met' if met else 'MISSED',
+              run['twzrd_db_health_s'], run['ratio']))
     if not options.quick and not options.no_readme:
         write_readme(results)
     return 0 if met else 1

@@ -131,7 +131,8 @@ def test_the_readme_section_is_replaced_in_place(tmp_path, monkeypatch):
     readme.write_text('# Benchmarks\n\n%s\nold numbers\n%s\n\n## next section\n' % (bench.BEGIN, bench.END))
     monkeypatch.setattr(bench, 'README', str(readme))
     run = {'tables': 5000, 'sequences': 5000, 'runs': 15, 'twzrd_db_health_s': 0.5, 'twzrd_query_ms': 300.0,
-           'check_postgres_s': 1.8, 'ratio': 3.6, 'our_other_alerts': [],
+           'check_postgres_s': 1.8, 'ratio': 2.4, 'acute_s': 0.5, 'acute_query_ms': 120.0, 'ratio_acute': 3.6,
+           'our_other_alerts': [],
            'check_postgres_per_action_s': dict((action, 0.3) for action, dummy in bench.CHECK_POSTGRES_ACTIONS),
            'twzrd_collectors_ms': [('sequences', 180.0), ('archiving', 0.4)], 'module_start_s': 0.15}
     results = {'when': '2026-12-07 10:00 UTC', 'cpus': 2, 'loadavg_start': '1.0 1.0 1.0', 'loadavg': '2.0 1.0 1.0',
@@ -140,9 +141,10 @@ def test_the_readme_section_is_replaced_in_place(tmp_path, monkeypatch):
     text = readme.read_text()
     assert 'old numbers' not in text and text.endswith('\n\n## next section\n') and text.count(bench.BEGIN) == 1
     assert '**3.6x** (target >= 3x: met)' in text and 'sequences 180.0, archiving 0.4' in text
+    assert '| ratio check_postgres / twzrd daily run | 2.4x |' in text and '(queries 120.0 ms) | 0.500 s |' in text
     assert 'takes 0.150 s here' in text and 'take 180.4 ms (below)' in text
     assert 'one int4 sequence at 80 %,' in text and '%%' not in text and 'which found nothing.' in text
-    run.update(ratio=2.1, our_other_alerts=['dead_rows warning'])
+    run.update(ratio_acute=2.1, our_other_alerts=['dead_rows warning'])
     bench.write_readme(results)
     text = readme.read_text()
     assert '**2.1x** (target >= 3x: MISSED)' in text and '(their alerts: dead_rows warning).' in text
