@@ -280,9 +280,10 @@ def _alerts(out, alerts):
 # db_alerts (db_health's acute checks, hourly) exports the series of what it measured, under its own job label.
 JOB_SERIES = {'alerts': _host, 'health': _report, 'db_health': _postgres, 'db_alerts': _postgres, 'vacuum': _vacuum,
               'restart': _restart}
-# The registry entries whose rules compare the series an exporter writes (checks/host.py, checks/postgres.py):
-# by exporter, so every job that exports the host's or a database's series tells its thresholds too.
-# Imported when a job exports them: a db run never loads the host's checks (and psutil), an hourly run not the db's.
+
+
+# The registry entries whose rules compare the series an exporter writes (checks/host.py, checks/postgres.py),
+# imported when a job exports them: a db run never loads the host's checks (and psutil), an hourly run not the db's.
 def _host_checks():
     from ansible_collections.twzrd.ops.plugins.module_utils.checks import host  # pylint: disable=import-outside-toplevel
     return host.CHECKS
@@ -293,6 +294,7 @@ def _db_checks():
     return postgres.CHECKS
 
 
+# By exporter, so every job that exports the host's or a database's series tells its thresholds too.
 EXPORTER_CHECKS = {_host: _host_checks, _postgres: _db_checks}
 THRESHOLD_HELP = ('The threshold a check of the job compared its series with, in the series\' unit (a ratio for '
                   'a ratio series), per level; labels: the series\' own plus check and level. +Inf: the level is '
