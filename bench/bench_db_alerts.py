@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 
-from bench.common import ROOT, compare, ensure_collection_link, write_module_args
+from bench.common import COLLECTIONS, ROOT, compare, ensure_collection_link, write_module_args
 from bench.bench_checks import quiet_args
 
 sys.path.insert(0, os.path.join(ROOT, 'tests', 'integration'))
@@ -26,7 +26,6 @@ from pg_harness import PgCluster, create_tables, flush_stats  # noqa: E402  pyli
 RUNS = int(os.environ.get('TWZRD_BENCH_RUNS', '15'))
 TABLES = int(os.environ.get('TWZRD_BENCH_TABLES', '1000'))
 TARGET = 1.0
-COLLECTIONS = os.path.join(ROOT, '.build', 'collections')
 
 
 def module_cmd(module, path):

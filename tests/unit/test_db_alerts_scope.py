@@ -11,7 +11,7 @@ ACUTE = {'connections', 'transaction_age', 'idle_in_transaction', 'pg_monitor', 
 
 
 def test_the_acute_scope_looks_at_the_acute_checks_and_leaves_every_other_one_alone():
-    looked_at = set(db_health.unchecked_checks([c for c in db_health.ACUTE_COLLECTIONS if c != 'settings']))
+    looked_at = set(db_health.acute_checks())
     assert looked_at == ACUTE
     out = set(db_health.out_of_scope('acute'))
     assert not out & looked_at

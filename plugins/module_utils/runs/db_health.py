@@ -72,11 +72,12 @@ def out_of_scope(scope):
     return sorted((set(unchecked_checks(daily)) | set(daily)) - looked_at)
 
 
-def unchecked_checks(collections):
-    """The checks the failed ``collections`` feed (``settings``: every one), sorted."""
+def unchecked_checks(collections, scope='all'):
+    """The checks the failed ``collections`` feed (``settings``: every one) that a run of ``scope`` looks at, sorted."""
     if 'settings' in collections:
         collections = CHECKS_OF
-    return sorted(set(check for name in collections for check in CHECKS_OF.get(name, ())))
+    fed = set(check for name in collections for check in CHECKS_OF.get(name, ()))
+    return sorted(fed - set(out_of_scope(scope)))
 
 
 def run_db_health(params, section, now=None, scope='all'):
@@ -95,8 +96,8 @@ def run_db_health(params, section, now=None, scope='all'):
         conn = connect(params, statement_timeout=params['statement_timeout'],
                        lock_timeout=min(HEALTH_LOCK_TIMEOUT, params['statement_timeout']))
     except PgConnectError as exc:
-        unchecked = [name for name in unchecked_checks(['settings']) if name not in out_of_scope(scope)]
-        return [connection_alert(exc)], {'connected': False, 'error': exc.kind, 'unchecked': unchecked}, None
+        return [connection_alert(exc)], {'connected': False, 'error': exc.kind,
+                                         'unchecked': unchecked_checks(['settings'], scope)}, None
     alerts = []
     metrics = {'connected': True, 'database': params.get('login_db'),
                'connect_ms': round((time.perf_counter() - started) * 1000.0, 3)}
@@ -113,11 +114,8 @@ def run_db_health(params, section, now=None, scope='all'):
     partly = set()  # checks whose collection ran but could not look at every subject (unreadable sequences)
     daily = scope != 'acute'
 
-    def unchecked_checks_in_scope(names):
-        return [name for name in unchecked_checks(names) if daily or name not in out_of_scope(scope)]
-
     def mark_unchecked():
-        metrics['unchecked'] = sorted(set(unchecked_checks_in_scope(failed)) | partly)
+        metrics['unchecked'] = sorted(set(unchecked_checks(failed, scope)) | partly)
 
     def attempt(check, collect):
         try:
