@@ -37,3 +37,8 @@ TRACKED_WITH = {'db_alerts': 'db_health'}
 def tracking_job(job):
     """The job whose alert history ``job``'s runs use."""
     return TRACKED_WITH.get(job, job)
+
+
+def last_success_field(job):
+    """Where a history keeps ``job``'s last success: a shared one keeps each job's (db_alerts' beside db_health's)."""
+    return 'last_success_%s' % job if job in TRACKED_WITH else 'last_success'

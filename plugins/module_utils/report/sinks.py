@@ -47,7 +47,7 @@ from ansible_collections.twzrd.ops.plugins.module_utils.report import alerting
 from ansible_collections.twzrd.ops.plugins.module_utils.core import logline
 from ansible_collections.twzrd.ops.plugins.module_utils.report import notify as delivery
 from ansible_collections.twzrd.ops.plugins.module_utils.state import silences
-from ansible_collections.twzrd.ops.plugins.module_utils.core.jobs import ALERTS_KIND, REPORT_KIND, tracking_job
+from ansible_collections.twzrd.ops.plugins.module_utils.core.jobs import ALERTS_KIND, REPORT_KIND, last_success_field, tracking_job
 from ansible_collections.twzrd.ops.plugins.module_utils.core.alerts import OK, alert_key, build_result, runbook, worst_level
 from ansible_collections.twzrd.ops.plugins.module_utils.core.atomic import write_atomic
 from ansible_collections.twzrd.ops.plugins.module_utils.state.store import StateError, StateStore
@@ -187,15 +187,10 @@ def tracking(run):
     run.job_state['last_run'] = int(run.started)
     run.job_state['last_status'] = run.status
     if not run.failed:
-        run.job_state[_last_success_field(run)] = int(run.started)
+        run.job_state[last_success_field(run.job)] = int(run.started)
     pending = run.job_state.get('pending')
     run.pending = [p for p in pending if isinstance(p, dict)] if isinstance(pending, list) else []
     _tell_expired_accepts_once(run)
-
-
-def _last_success_field(run):
-    """A history two jobs share keeps each one's last success (db_alerts' beside db_health's)."""
-    return 'last_success' if tracking_job(run.job) == run.job else 'last_success_%s' % run.job
 
 
 def _open_tracking_store(run):
@@ -485,7 +480,7 @@ def textfile(run):
     if not directory or run.check_mode:
         return
     # A failed run keeps the previous success the state file knows (whole seconds there).
-    last_success = run.job_state.get(_last_success_field(run)) if run.failed else run.started
+    last_success = run.job_state.get(last_success_field(run.job)) if run.failed else run.started
     from ansible_collections.twzrd.ops.plugins.module_utils.report import metrics_export  # pylint: disable=import-outside-toplevel
     error = metrics_export.export(directory, run.job, run.instance, run.result, run.status, run.started, time.time(),
                                   last_success=last_success, params=run.params)

@@ -17,6 +17,8 @@ __metaclass__ = type
 import math
 import re
 
+from ansible_collections.twzrd.ops.plugins.module_utils.core.jobs import TRACKED_WITH, last_success_field
+
 ANY = 'any'        # any JSON; its numbers still have to be finite and in range
 STR = 'str'
 INT = 'int'
@@ -114,8 +116,8 @@ SECTIONS = {
     'twzrd_vacuum': Record(last_run=EPOCH, last_status=STR, last_metrics=Map(ANY), runs=List(_VACUUM_RUN),
                            insights=Map(_INSIGHTS)),
     'alerting': Map(Record(alerts=Map(_ALERT_ENTRY), pending=List(_PENDING), last_run=EPOCH,
-                           last_success=EPOCH, last_success_db_alerts=EPOCH, last_status=STR,
-                           accept_expired_told=List(STR))),
+                           last_success=EPOCH, last_status=STR, accept_expired_told=List(STR),
+                           **dict((last_success_field(job), EPOCH) for job in TRACKED_WITH))),
 }
 
 
