@@ -216,6 +216,8 @@ unchecked:
     - Checks this run could not look at (the server was down, or the query that feeds them failed), and
       C(sequences) when the role could not read some sequences' values. Their open alerts are neither resolved nor
       told again until a run looks at them.
+    - With O(scope=acute) only the checks of that scope are named; the daily-only checks it never runs keep their
+      open alerts the same way without being listed.
   returned: always
   type: list
   elements: str
