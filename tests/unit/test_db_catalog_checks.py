@@ -235,6 +235,17 @@ def test_unread_sequences_stay_unchecked_when_a_later_query_fails(monkeypatch):
     assert [a['subject'] for a in alerts if a['check'] == 'sequences'] == ['unreadable']
 
 
+def test_max_used_pct_is_the_highest_share_even_when_none_are_listed():
+    """``listed`` only cuts the ``worst`` list; the highest share is of every sequence read."""
+    rows = [serial(last_value=1000), serial(name='s2', table_name='t2', last_value=int(INT4_MAX * 0.5))]
+    for listed in (0, 1, 2):
+        metrics = evaluate.sequence_metrics(rows, listed=listed)
+        assert len(metrics['worst']) == listed
+        assert metrics['max_used_pct'] == 50.0
+    facts = evaluate.sequence_facts(rows, listed=0)
+    assert evaluate.sequence_metrics(rows, listed=0, facts=facts)['max_used_pct'] == 50.0
+
+
 def registry_spec():
     from ansible_collections.twzrd.ops.plugins.module_utils.checks import registry
     return registry.argument_spec(entries.CHECKS)

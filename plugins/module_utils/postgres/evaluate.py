@@ -631,7 +631,7 @@ def sequence_metrics(rows, listed=SEQUENCES_LISTED, facts=None):
     busy = [sequence_subject(row) for row in rows if row.get('readable') and row.get('busy')]
     count, read, never_used = _sequence_totals(rows, facts)
     if facts:
-        highest = worst[0][1]['used_pct']
+        highest = max(fact['used_pct'] for fact in facts.values())  # of all read, however few are listed
     else:
         highest = None if rows else 0.0
     return {
