@@ -126,8 +126,10 @@ def all_alerts():
         'table_schema': 'public', 'table_name': 'orders', 'bytes': 8192, 'ready': True, 'is_unique': True,
         'definition': 'CREATE UNIQUE INDEX orders_email_key ON public.orders USING btree (email)'}])[0]
     alerts.append(db_checks.check_error('tables', 'canceling statement due to statement timeout'))
-    alerts += db_checks.evaluate_activity(ACTIVITY, {'long_query_warning': 300, 'long_query_critical': 1800,
-                                                     'lock_wait_warning': 60, 'lock_wait_critical': 300})
+    alerts += db_checks.evaluate_checks([db_entries.LONG_QUERIES, db_entries.BLOCKING],
+                                        db_checks.activity_facts(ACTIVITY),
+                                        {'long_query_warning': 300, 'long_query_critical': 1800,
+                                         'lock_wait_warning': 60, 'lock_wait_critical': 300})[0]
     for kind in (postgres.SERVER_UNREACHABLE, postgres.AUTH_FAILED, postgres.UNKNOWN_DATABASE,
                  postgres.CONNECTION_FAILED):
         alerts.append(db_health.connection_alert(postgres.PgConnectError(kind, 'cannot connect (%s)' % kind)))

@@ -531,12 +531,6 @@ def activity_facts(rows):
     return {'long_queries': long_queries, 'blocking': blocking}
 
 
-def evaluate_activity(rows, params):
-    """The long_queries and blocking alerts of db_collect.collect_activity's rows (``params``: their options)."""
-    alerts, dummy = evaluate_checks([db_checks.LONG_QUERIES, db_checks.BLOCKING], activity_facts(rows), params)
-    return alerts
-
-
 # -- sequences and invalid indexes (issue 20) ---------------------------------------
 
 # The integer types a sequence may feed, as regtype names them: (minimum, maximum).
