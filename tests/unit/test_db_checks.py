@@ -1,6 +1,7 @@
 """Threshold logic of twzrd_db_health (pure evaluators, recorded inputs)."""
 import pytest
 
+from ansible_collections.twzrd.ops.plugins.module_utils.core.units import human_bytes
 from ansible_collections.twzrd.ops.plugins.module_utils.postgres import evaluate as db_checks
 
 SETTINGS = {'max_connections': 100, 'autovacuum': True, 'autovacuum_vacuum_threshold': 50,
@@ -142,7 +143,7 @@ def test_latency_uses_the_median():
 
 
 def test_human_units():
-    assert db_checks.human_bytes(512) == '512 B' and db_checks.human_bytes(1536) == '1.5 kB'
+    assert human_bytes(512) == '512 B' and human_bytes(1536) == '1.5 kB'
     assert db_checks.human_seconds(90) == '90s' and db_checks.human_seconds(5400) == '90min'
 
 

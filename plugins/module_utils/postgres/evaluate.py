@@ -19,7 +19,7 @@ import re
 
 from ansible_collections.twzrd.ops.plugins.module_utils.checks import postgres as db_checks
 from ansible_collections.twzrd.ops.plugins.module_utils.checks import registry
-from ansible_collections.twzrd.ops.plugins.module_utils.core.units import human_bytes  # noqa: F401 (vacuum and callers import it here)
+from ansible_collections.twzrd.ops.plugins.module_utils.core.units import human_bytes
 from ansible_collections.twzrd.ops.plugins.module_utils.core.alerts import (
     CRITICAL, WARNING, make_alert, runbook,
 )
