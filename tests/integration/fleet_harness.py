@@ -25,7 +25,7 @@ import urllib.request
 
 import yaml
 
-from harness import COLLECTIONS, ROOT, free_port
+from harness import COLLECTIONS, ROOT, free_port, stop_process
 from node_exporter import NodeExporter
 
 PROMETHEUS = '/usr/bin/prometheus'
@@ -122,13 +122,7 @@ class Server:
             return ''
 
     def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        stop_process(self.proc)
 
 
 class Alertmanager(Server):

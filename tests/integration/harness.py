@@ -29,6 +29,18 @@ def free_port():
         return sock.getsockname()[1]
 
 
+def stop_process(proc, timeout=10):
+    """End a server a test started (``proc``, a Popen; None or already ended: nothing to do): SIGTERM, then
+    SIGKILL when it has not exited within ``timeout`` seconds."""
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=timeout)
+
+
 def run_module(name, args, tmp_path, env=None, timeout=120):
     """Execute plugins/modules/<name>.py directly with an args file (the cron code
     path: docs/design.md, "One code path for cron and playbooks"). Returns (returncode, parsed JSON or None, stdout, stderr).

@@ -13,7 +13,7 @@ import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from harness import free_port
+from harness import free_port, stop_process
 
 BINARY = '/usr/bin/prometheus-node-exporter'
 
@@ -60,12 +60,6 @@ class NodeExporter:
         return samples
 
     def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        stop_process(self.proc)
         if self.log is not None:
             self.log.close()
