@@ -51,9 +51,15 @@ def timed_run(cmd, env=None, cwd=None, keep_stdout=False):
 
 def compare(label_a, cmd_a, label_b, cmd_b, runs=7, env=None, cwd=None):
     """Alternate two commands ``runs`` times each; medians of wall and CPU time."""
-    samples = {label_a: [], label_b: []}
+    return compare_many(((label_a, cmd_a), (label_b, cmd_b)), runs=runs, env=env, cwd=cwd)
+
+
+def compare_many(contenders, runs=7, env=None, cwd=None):
+    """Run every ``(label, command)`` of ``contenders`` in turn, ``runs`` rounds; medians of wall and CPU time
+    by label."""
+    samples = dict((label, []) for label, _cmd in contenders)
     for _round in range(runs):
-        for label, cmd in ((label_a, cmd_a), (label_b, cmd_b)):
+        for label, cmd in contenders:
             wall, cpu, rc, err = timed_run(cmd, env=env, cwd=cwd)
             if rc != 0:
                 raise RuntimeError('%s failed (%d): %s' % (label, rc, err.decode('utf-8', 'replace')[-500:]))
