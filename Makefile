@@ -29,13 +29,14 @@ export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export ANSIBLE_COLLECTIONS_SCAN_SYS_PATH := false
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help run test deps system-deps venv node-tools collection sanity lint generate unit integration fuzz bench build clean \
+.PHONY: help run test checks deps system-deps venv node-tools collection sanity lint generate unit integration fuzz bench build clean \
         molecule molecule-deps release-venv galaxy-check changelog-lint changelog changelog-release
 
 help:
 	@echo "make run          on-demand health report of this machine (read-only)"
 	@echo "make test         everything CI runs: sanity, lint, galaxy-check, unit, integration, molecule"
 	@echo "make sanity|lint|galaxy-check|unit|integration|molecule|bench   one part"
+	@echo "make checks       sanity, lint, galaxy-check and unit (make -j2 checks: two at a time)"
 	@echo "make build REPOSITORY_URL=https://...   release tarball in .build/ (docs/release.md)"
 	@echo "make generate     rewrite the files derived from the check registry (plugins/module_utils/checks/)"
 	@echo "make fuzz         the Hypothesis suite, long and randomized"
@@ -45,7 +46,15 @@ run: venv collection
 	  -e ansible_python_interpreter=$(BIN)/python \
 	  -e twzrd_state_file=$${TWZRD_STATE_FILE:-/var/lib/twzrd/state.json}
 
-test: sanity lint galaxy-check unit integration molecule
+# sanity, lint, galaxy-check and unit each keep one core busy: two at a time (make -j2) before
+# integration and molecule, which use both cores themselves. Their shared prerequisites are made
+# first, once, so no two of them install the same thing at the same time.
+test: system-deps venv release-venv collection
+	@$(MAKE) --no-print-directory -j2 --output-sync=target checks
+	@$(MAKE) --no-print-directory integration
+	@$(MAKE) --no-print-directory molecule
+
+checks: sanity lint galaxy-check unit
 
 deps: system-deps venv node-tools collection
 
