@@ -29,7 +29,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export ANSIBLE_COLLECTIONS_SCAN_SYS_PATH := false
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help run test checks deps system-deps venv node-tools collection sanity lint generate unit integration fuzz bench build clean \
+.PHONY: help run test checks integration-workers integration-host-wide deps system-deps venv node-tools collection sanity lint generate unit integration fuzz bench build clean \
         molecule molecule-deps release-venv galaxy-check changelog-lint changelog changelog-release
 
 help:
@@ -46,12 +46,13 @@ run: venv collection
 	  -e ansible_python_interpreter=$(BIN)/python \
 	  -e twzrd_state_file=$${TWZRD_STATE_FILE:-/var/lib/twzrd/state.json}
 
-# sanity, lint, galaxy-check and unit each keep one core busy: two at a time (make -j2) before
-# integration and molecule, which use both cores themselves. Their shared prerequisites are made
-# first, once, so no two of them install the same thing at the same time.
-test: system-deps venv release-venv collection
-	@$(MAKE) --no-print-directory -j2 --output-sync=target checks
-	@$(MAKE) --no-print-directory integration
+# sanity, lint, galaxy-check, unit and the host_wide integration tests each keep one core busy: two
+# at a time (make -j2), before the integration workers and molecule, which use both cores themselves
+# (and start PM2 daemons the host_wide tests would count). The shared prerequisites are made first,
+# once, so no two of them install the same thing at the same time.
+test: deps release-venv
+	@$(MAKE) --no-print-directory -j2 --output-sync=target checks integration-host-wide
+	@$(MAKE) --no-print-directory integration-workers
 	@$(MAKE) --no-print-directory molecule
 
 checks: sanity lint galaxy-check unit
@@ -92,12 +93,19 @@ unit: venv collection
 	@$(BIN)/python -m pytest tests/unit -q $(PYTEST_ARGS)
 
 # On INTEGRATION_WORKERS xdist workers (most tests wait on PostgreSQL, PM2 or a subprocess), then the
-# host_wide tests alone: PM2 discovery counts every daemon on the host, other workers' too.
+# host_wide tests alone: PM2 discovery counts every daemon on the host, other workers' too. One after
+# the other in the recipe (not as prerequisites, which make -j would run side by side).
 # pytest's exit 5 ("no tests collected") is fine when PYTEST_ARGS selects tests of one part only.
 INTEGRATION_WORKERS ?= 2
 integration: deps
+	@$(MAKE) --no-print-directory integration-workers
+	@$(MAKE) --no-print-directory integration-host-wide
+
+integration-workers: deps
 	@TWZRD_PM2=$(PM2) $(BIN)/python -m pytest tests/integration -q -rs -n $(INTEGRATION_WORKERS) --dist worksteal \
 	  -m 'not host_wide' $(PYTEST_ARGS) || [ $$? -eq 5 ]
+
+integration-host-wide: deps
 	@TWZRD_PM2=$(PM2) $(BIN)/python -m pytest tests/integration -q -rs -m host_wide $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 # The Hypothesis suite with twenty times the examples, randomized (make integration runs the short one).
