@@ -16,7 +16,6 @@ All run from the repository's collection with bytecode, after one unmeasured run
 Target: db_alerts / alerts at most 1.0 (judged on the PM2 host; the ratio to ``alerts_no_pm2`` is printed
 beside it).  ``python -m bench db_alerts``.
 """
-import json
 import os
 import shutil
 import subprocess
@@ -25,6 +24,7 @@ import tempfile
 
 from bench.common import COLLECTIONS, ROOT, compare_many, ensure_collection_link, write_module_args
 from bench.bench_checks import quiet_args
+from bench.bench_discovery import APP, PM2_BIN, pm2_apps
 
 sys.path.insert(0, os.path.join(ROOT, 'tests', 'integration'))
 from pg_harness import PgCluster, create_tables, flush_stats  # noqa: E402  pylint: disable=wrong-import-position
@@ -32,8 +32,6 @@ from pg_harness import PgCluster, create_tables, flush_stats  # noqa: E402  pyli
 RUNS = int(os.environ.get('TWZRD_BENCH_RUNS', '15'))
 TABLES = int(os.environ.get('TWZRD_BENCH_TABLES', '1000'))
 TARGET = 1.0
-PM2_BIN = os.environ.get('TWZRD_PM2') or os.path.join(ROOT, 'tests', 'node', 'node_modules', '.bin', 'pm2')
-APP = os.path.join(ROOT, 'tests', 'integration', 'apps', 'steady.js')
 
 
 def module_cmd(module, path):
@@ -52,12 +50,6 @@ def database(cluster):
     flush_stats(conn)
     conn.close()
     return db
-
-
-def pm2_apps(cmd, env):
-    """The apps an alerts run saw (its metrics), so the PM2 contender is known to have read the daemon."""
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
-    return sorted(json.loads(out)['metrics']['pm2']['apps'])
 
 
 def main():
@@ -82,8 +74,9 @@ def main():
         if '"status": "ok"' not in out or '"sequences"' not in out:
             raise SystemExit('the db_alerts run was not quiet or did not read the sequences: %s' % out[:2000])
         env = dict((k, v) for k, v in os.environ.items() if k not in ('PYTHONDONTWRITEBYTECODE', 'PM2_HOME'))
-        if pm2_apps(module_cmd('twzrd_health', with_pm2), env) != ['web'] \
-                or pm2_apps(module_cmd('twzrd_health', without_pm2), env) != []:
+        # The PM2 contender must have read the daemon, the other one must have found none.
+        module_env = dict(env, PYTHONPATH=COLLECTIONS)
+        if pm2_apps(with_pm2, module_env) != ['web'] or pm2_apps(without_pm2, module_env) != []:
             raise SystemExit('the alerts runs must see the app web on the PM2 host and no app without PM2')
         contenders = (('alerts', module_cmd('twzrd_health', with_pm2)),
                       ('db_alerts', module_cmd('twzrd_db_health', acute)),
