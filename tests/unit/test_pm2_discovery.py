@@ -11,13 +11,13 @@ ME = pwd.getpwuid(os.getuid())
 NET_UNIX_HEADER = 'Num       RefCount Protocol Flags    Type St Inode Path\n'
 
 
-def fake_process(proc, pid, cmdline, uid=None, nspid=None, environ=b''):
+def fake_process(proc, pid, cmdline, uid=None, nspid=None, environ=b'', ppid=1):
     base = proc / str(pid)
     base.mkdir(parents=True)
     (base / 'cmdline').write_bytes(cmdline)
     uid = ME.pw_uid if uid is None else uid
-    (base / 'status').write_text('Name:\tnode\nUid:\t%d\t%d\t%d\t%d\nNSpid:\t%s\n'
-                                 % (uid, uid, uid, uid, nspid or pid))
+    (base / 'status').write_text('Name:\tnode\nPPid:\t%d\nUid:\t%d\t%d\t%d\t%d\nNSpid:\t%s\n'
+                                 % (ppid, uid, uid, uid, uid, nspid or pid))
     (base / 'environ').write_bytes(environ)
     return base
 
@@ -60,6 +60,20 @@ def test_scan_finds_daemons_with_owner_and_skips_others_and_containers(tmp_path)
     (proc / 'self').mkdir()
     found = disc.scan_god_daemons(str(proc))
     assert [(d.pid, d.uid, d.shown_home, d.whole) for d in found] == [(101, 0, '/home/app/.pm2', True)]
+
+
+def test_a_daemon_child_caught_between_fork_and_exec_is_not_a_second_daemon(tmp_path):
+    """PM2 starts (and restarts) an app with fork() then exec(): in between, the child shows the
+    daemon's title. Seen on a crash-looping app under load: one run found "two root daemons" and
+    renamed every app "root:PM2_HOME/app"."""
+    proc = tmp_path / 'proc'
+    fake_process(proc, 101, title('/home/app/.pm2'), uid=0)
+    fake_process(proc, 102, title('/home/app/.pm2'), uid=0, ppid=101)  # forked, not yet exec'd
+    fake_process(proc, 103, title('/home/app/.pm2'), uid=1000, ppid=101)  # ... and already setuid to the app's user
+    fake_process(proc, 104, title('/srv/own/.pm2'), uid=1000, ppid=101)  # an app running a PM2 of its own: kept
+    fake_process(proc, 105, title('/srv/own/.pm2'), uid=1000, ppid=104)  # whose forks are its own
+    found = disc.scan_god_daemons(str(proc))
+    assert [(d.pid, d.uid, d.shown_home) for d in found] == [(101, 0, '/home/app/.pm2'), (104, 1000, '/srv/own/.pm2')]
 
 
 def test_home_of_a_whole_title_is_checked_against_its_pid_file(tmp_path):

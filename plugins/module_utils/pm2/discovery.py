@@ -40,22 +40,29 @@ def _read(path, mode='rb'):
 
 
 def _owner_if_ours(status_text):
-    """The real uid from /proc/PID/status, or None for a process in a container.
+    """``(real uid, parent pid)`` from /proc/PID/status; uid None for a process in a container.
 
     ``NSpid`` lists one pid per pid namespace from ours down: more than one
     means the daemon runs in a container, whose PM2 (its pids, its paths) is
     the container's business, not this host's.
     """
     fields = dict(line.split(':', 1) for line in status_text.splitlines() if ':' in line)
+    ppid = int(fields.get('PPid', '0').strip() or 0)
     if len(fields.get('NSpid', '').split()) > 1:
-        return None
+        return None, ppid
     uid = fields.get('Uid', '').split()
-    return int(uid[0]) if uid else None
+    return (int(uid[0]) if uid else None), ppid
 
 
 def scan_god_daemons(proc_root='/proc'):
-    """Every PM2 God daemon in ``proc_root``, by pid."""
-    found = []
+    """Every PM2 God daemon in ``proc_root``, by pid.
+
+    PM2 starts (and restarts) each app with fork() then exec(): in between, the
+    child still shows its daemon's title, and with an app ``uid`` already the
+    app user's uid.  A process titled as the very daemon that is its parent is
+    that moment, not a second daemon.
+    """
+    found, parents = [], {}
     for entry in os.listdir(proc_root):
         if not entry.isdigit():
             continue
@@ -64,7 +71,7 @@ def scan_god_daemons(proc_root='/proc'):
             title = god_daemon_title(_read(os.path.join(base, 'cmdline')))
             if title is None:
                 continue
-            uid = _owner_if_ours(_read(os.path.join(base, 'status'), 'r'))
+            uid, parents[int(entry)] = _owner_if_ours(_read(os.path.join(base, 'status'), 'r'))
         except (IOError, OSError, ValueError):  # gone meanwhile, or hidden (hidepid)
             continue
         if uid is None:  # in a container
@@ -74,7 +81,9 @@ def scan_god_daemons(proc_root='/proc'):
         except OSError:  # another user's process when we are not root
             exe = None
         found.append(FoundDaemon(int(entry), uid, title[0], title[1], exe))
-    return sorted(found, key=lambda d: d.pid)
+    titles = dict((d.pid, (d.shown_home, d.whole)) for d in found)
+    return sorted((d for d in found if titles.get(parents[d.pid]) != (d.shown_home, d.whole)),
+                  key=lambda d: d.pid)
 
 
 def socket_dirs(net_unix='/proc/net/unix'):
