@@ -68,7 +68,24 @@ class SmtpReceiver:
         return out
 
 
-class HttpReceiver:
+class _LoopbackHttp:
+    """A threaded HTTP server on a free 127.0.0.1 port, serving ``handler`` until stop()."""
+
+    def _serve(self, handler):
+        self._server = ThreadingHTTPServer(('127.0.0.1', self.port), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class HttpReceiver(_LoopbackHttp):
     def __init__(self):
         self.port = free_port()
         self.bodies = []
@@ -88,16 +105,7 @@ class HttpReceiver:
             def log_message(self, *args):  # keep test output quiet
                 pass
 
-        self._server = ThreadingHTTPServer(('127.0.0.1', self.port), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    def start(self):
-        self._thread.start()
-        return self
-
-    def stop(self):
-        self._server.shutdown()
-        self._server.server_close()
+        self._serve(Handler)
 
     def url(self, token):
         return 'json://127.0.0.1:%d/hooks/%s' % (self.port, token)
@@ -106,7 +114,7 @@ class HttpReceiver:
         return [(b['json'].get('title'), b['json'].get('message')) for b in self.bodies]
 
 
-class HealthEndpoint:
+class HealthEndpoint(_LoopbackHttp):
     """An app's health endpoint on 127.0.0.1 for the ``http`` check: GET paths answer as the test sets.
 
     ``routes``: ``{path: (status, delay_seconds)}``; a status 3xx answers with a Location to ``/``.
@@ -136,17 +144,7 @@ class HealthEndpoint:
             def log_message(self, *args):  # keep test output quiet
                 pass
 
-        self._server = ThreadingHTTPServer(('127.0.0.1', self.port), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    def start(self):
-        self._thread.start()
-        return self
-
-    def stop(self):
-        self._server.shutdown()
-        self._server.server_close()
+        self._serve(Handler)
 
     def url(self, path, userinfo=''):
         return 'http://%s127.0.0.1:%d%s' % (userinfo + '@' if userinfo else '', self.port, path)

@@ -1,7 +1,7 @@
 """Threshold logic of twzrd_db_health (pure evaluators, recorded inputs)."""
 import pytest
 
-from ansible_collections.twzrd.ops.plugins.module_utils.core.units import human_bytes
+from ansible_collections.twzrd.ops.plugins.module_utils.core.units import human_bytes, human_seconds
 from ansible_collections.twzrd.ops.plugins.module_utils.postgres import evaluate as db_checks
 
 SETTINGS = {'max_connections': 100, 'autovacuum': True, 'autovacuum_vacuum_threshold': 50,
@@ -144,7 +144,7 @@ def test_latency_uses_the_median():
 
 def test_human_units():
     assert human_bytes(512) == '512 B' and human_bytes(1536) == '1.5 kB'
-    assert db_checks.human_seconds(90) == '90s' and db_checks.human_seconds(5400) == '90min'
+    assert human_seconds(90) == '90s' and human_seconds(5400) == '90min'
 
 
 def test_table_metrics_take_the_servers_totals_and_order_equal_sizes_by_name():
@@ -155,3 +155,8 @@ def test_table_metrics_take_the_servers_totals_and_order_equal_sizes_by_name():
     assert metrics['count'] == 5000 and metrics['dead_rows_total'] == 123456
     assert [t['table'] for t in metrics['largest']] == ['public.a_big', 'public.b_0']
     assert [t['table'] for t in metrics['worst_dead_rows']] == ['public.b_2', 'public.b_1']
+
+
+def test_durations_switch_unit_where_a_person_would():
+    assert [human_seconds(s) for s in (0, 119, 120, 7199, 7200, 2 * 86400 - 1, 2 * 86400, None)] == \
+        ['0s', '119s', '2min', '119min', '2.0h', '48.0h', '2.0d', '0s']

@@ -13,7 +13,7 @@ import re
 import pytest
 
 from ansible_collections.twzrd.ops.plugins.module_utils.report import alerting
-from ansible_collections.twzrd.ops.plugins.module_utils.core.units import human_bytes
+from ansible_collections.twzrd.ops.plugins.module_utils.core.units import human_bytes, human_seconds
 from ansible_collections.twzrd.ops.plugins.module_utils.postgres import evaluate as db_checks
 from ansible_collections.twzrd.ops.plugins.module_utils.checks import postgres as db_entries
 from ansible_collections.twzrd.ops.plugins.module_utils.runs import db_health
@@ -191,7 +191,7 @@ def test_every_remediation_ends_with_an_existing_runbook_anchor(alert):
 
 def threshold_texts(threshold):
     """The ways a message may write a numeric threshold: as given, %g, or in the unit the message uses."""
-    texts = set([str(threshold), '%g' % threshold, db_checks.human_seconds(threshold),
+    texts = set([str(threshold), '%g' % threshold, human_seconds(threshold),
                  human_bytes(threshold)])
     if float(threshold).is_integer():
         texts.add(str(int(threshold)))

@@ -17,21 +17,19 @@ are registered with ``code=True`` for their docs and runbooks.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import time
+
 from ansible_collections.twzrd.ops.plugins.module_utils.checks.registry import Check, LOWER, Option, Rule, Series
 from ansible_collections.twzrd.ops.plugins.module_utils.core.alerts import CRITICAL
+from ansible_collections.twzrd.ops.plugins.module_utils.core.units import human_bytes, human_seconds
 
 YEAR = 365 * 86400
 XID_LIMIT = 2147483647
 
 
-def _seconds(value):
-    from ansible_collections.twzrd.ops.plugins.module_utils.postgres.evaluate import human_seconds  # pylint: disable=import-outside-toplevel
-    return human_seconds(value)
-
-
 def _transaction_message(f):
     return 'oldest transaction open for %s, above the %s threshold of %s (pid %s, user %s, app %r, %s)' % (
-        _seconds(f['value']), f['level'], _seconds(f['threshold']), f['pid'], f['user'],
+        human_seconds(f['value']), f['level'], human_seconds(f['threshold']), f['pid'], f['user'],
         f['application_name'] or '', f['state'])
 
 
@@ -45,8 +43,8 @@ def _idle_facts(idle, params, value):
 def _idle_message(f):
     worst = f['worst']
     return '%d session(s) idle in transaction longer than %s; worst pid %s (user %s, app %r) idle %s' % (
-        f['count'], _seconds(f['threshold']), worst['pid'], worst['user'], worst['application_name'] or '',
-        _seconds(worst['state_age']))
+        f['count'], human_seconds(f['threshold']), worst['pid'], worst['user'], worst['application_name'] or '',
+        human_seconds(worst['state_age']))
 
 
 CONNECTIONS = Check(
@@ -267,7 +265,7 @@ def _who(session):
 
 def _long_query_message(f):
     return 'query of pid %s running for %s, above the %s threshold of %s (%s%s): %s' % (
-        f['pid'], _seconds(f['value']), f['level'], _seconds(f['threshold']), _who(f),
+        f['pid'], human_seconds(f['value']), f['level'], human_seconds(f['threshold']), _who(f),
         '; waiting for a lock' if f.get('waiting') else '', f.get('query'))
 
 
@@ -298,8 +296,8 @@ def _blocking_message(f):
     if len(blockers) > 3:
         shown += '; +%d more' % (len(blockers) - 3)
     return 'pid %s has waited %s for a lock%s, above the %s threshold of %s (%s), blocked by %s; it runs: %s' % (
-        f['pid'], _seconds(f['value']), ' (at most: since its statement started)'
-        if f.get('measured_from') == 'state_change' else '', f['level'], _seconds(f['threshold']), _who(f),
+        f['pid'], human_seconds(f['value']), ' (at most: since its statement started)'
+        if f.get('measured_from') == 'state_change' else '', f['level'], human_seconds(f['threshold']), _who(f),
         shown or 'unknown', f.get('query'))
 
 
@@ -370,13 +368,7 @@ BLOCKING = Check(
 # (replay_lag_warning / _critical).
 
 
-def _bytes(value):
-    from ansible_collections.twzrd.ops.plugins.module_utils.core.units import human_bytes  # pylint: disable=import-outside-toplevel
-    return human_bytes(value)
-
-
 def _utc(epoch):
-    import time  # pylint: disable=import-outside-toplevel
     return 'never' if epoch is None else time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(epoch))
 
 
@@ -392,7 +384,7 @@ def _archive_failing_message(f):
     success = 'never' if f['last_archived_wal'] is None else '%s at %s' % (
         f['last_archived_wal'], _utc(f['last_archived_time']))
     return ('WAL archiving is failing: %s failed at %s (%s ago; failed_count %d since the statistics reset), last '
-            'success: %s; %s' % (f['last_failed_wal'], _utc(f['last_failed_time']), _seconds(f['failed_age']),
+            'success: %s; %s' % (f['last_failed_wal'], _utc(f['last_failed_time']), human_seconds(f['failed_age']),
                                  f['failed_count'], success, _waiting(f)))
 
 
@@ -407,7 +399,7 @@ ARCHIVING = Check(
     reads='archiving', field='oldest_ready_s',
     message=lambda f: ('the oldest WAL segment waiting for the archiver is %s old, above the warning threshold of '
                        '%s (%s; archiving works but falls behind)' % (
-                           _seconds(f['value']), _seconds(f['threshold']), _waiting(f))),
+                           human_seconds(f['value']), human_seconds(f['threshold']), _waiting(f))),
     error_message=_archive_failing_message, error_remediation=ARCHIVE_FAILING_REMEDIATION,
     error_anchor='wal-archiving-fails', error_level=CRITICAL,
     option_doc=(['Warn when the oldest WAL segment waiting for the archiver (a C(.ready) file in '
@@ -440,11 +432,11 @@ def _replication_message(f):
     if f['subject'] == STANDBY_SUBJECT:
         return ('standby replays %s behind the primary (the last replayed transaction committed %s ago, %s received '
                 'and not replayed yet), above the %s threshold of %s%s' % (
-                    _seconds(f['value']), _seconds(f['value']), _bytes(f['waiting_bytes']), f['level'],
-                    _seconds(f['threshold']), '; replay is PAUSED (pg_wal_replay_pause)' if f['paused'] else ''))
+                    human_seconds(f['value']), human_seconds(f['value']), human_bytes(f['waiting_bytes']), f['level'],
+                    human_seconds(f['threshold']), '; replay is PAUSED (pg_wal_replay_pause)' if f['paused'] else ''))
     return ('inactive replication slot %s (%s) retains %s of WAL (%d bytes), above the %s threshold of %s '
             '(wal_status %s, max_slot_wal_keep_size %s)' % (
-                f['subject'], f['type'], _bytes(f['value']), f['value'], f['level'], _bytes(f['threshold']),
+                f['subject'], f['type'], human_bytes(f['value']), f['value'], f['level'], human_bytes(f['threshold']),
                 f['wal_status'] or 'unknown', _keep_size(f['max_slot_wal_keep_size'])))
 
 

@@ -19,7 +19,7 @@ import re
 
 from ansible_collections.twzrd.ops.plugins.module_utils.checks import postgres as db_checks
 from ansible_collections.twzrd.ops.plugins.module_utils.checks import registry
-from ansible_collections.twzrd.ops.plugins.module_utils.core.units import human_bytes
+from ansible_collections.twzrd.ops.plugins.module_utils.core.units import human_bytes, human_seconds
 from ansible_collections.twzrd.ops.plugins.module_utils.core.alerts import (
     CRITICAL, WARNING, make_alert, runbook,
 )
@@ -33,17 +33,6 @@ SIZE_HISTORY = 30
 
 def table_label(table):
     return '%s.%s' % (table['schema'], table['name'])
-
-
-def human_seconds(value):
-    value = float(value or 0)
-    if value < 120:
-        return '%ds' % value
-    if value < 7200:
-        return '%dmin' % (value // 60)
-    if value < 2 * DAY:
-        return '%.1fh' % (value / 3600)
-    return '%.1fd' % (value / DAY)
 
 
 def evaluate_checks(entries, facts, params):

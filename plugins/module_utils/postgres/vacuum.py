@@ -19,9 +19,9 @@ __metaclass__ = type
 import time
 
 from ansible_collections.twzrd.ops.plugins.module_utils.core.alerts import CRITICAL, WARNING, make_alert, runbook
-from ansible_collections.twzrd.ops.plugins.module_utils.core.units import human_bytes
+from ansible_collections.twzrd.ops.plugins.module_utils.core.units import human_bytes, human_seconds
 from ansible_collections.twzrd.ops.plugins.module_utils.postgres.evaluate import (
-    autovacuum_trigger, human_seconds, table_label,
+    autovacuum_trigger, table_label,
 )
 from ansible_collections.twzrd.ops.plugins.module_utils.postgres.connection import psycopg2, query_error_message, sql
 from ansible_collections.twzrd.ops.plugins.module_utils.core.redact import excerpt
