@@ -38,6 +38,16 @@ def test_apps_are_named_by_owner_only_when_several_daemons_have_apps():
     assert [d.label for d in view.daemons] == ['app', 'root']  # daemon-level alerts still say whose
 
 
+def test_a_stray_empty_daemon_of_an_owner_renames_none_of_its_apps():
+    """Two daemons run apps (root's and app's) and `sudo PM2_HOME=/tmp/x pm2 ls` spawned an empty root one:
+    its alerts are root:/tmp/x's, but root's apps keep "root/web", or every crash alert of theirs would
+    resolve and fire again under a new name."""
+    view = pm2_view.Pm2View([daemon('root', '/root/.pm2', [proc('web', 0)]), daemon('root', '/tmp/x'),
+                             daemon('app', '/home/app/.pm2', [proc('api', 0)])], discovered=True)
+    assert [p['name'] for p in view.processes] == ['app/api', 'root/web']
+    assert [d.label for d in view.daemons] == ['app', 'root:/root/.pm2', 'root:/tmp/x']
+
+
 def test_one_user_with_two_homes_is_told_apart_by_home():
     view = pm2_view.Pm2View([daemon('app', '/home/app/.pm2', [proc('api', 0)]),
                              daemon('app', '/srv/pm2', [proc('api', 0)])])

@@ -52,12 +52,15 @@ class Pm2View:
     def __init__(self, daemons, discovered=False):
         self.daemons = sorted(daemons, key=lambda d: (d.target.user, d.target.pm2_home))
         self.discovered = discovered
-        # An empty daemon (a stray `pm2 ls` as root spawns one) does not rename the apps of the other.
-        named = sum(1 for d in self.daemons if d.processes) > 1
         if len(self.daemons) > 1:
             for daemon, label in zip(self.daemons, _labels(self.daemons)):
                 daemon.label = label
-                daemon.prefix = label if named else ''
+        # App names are alert subjects: an empty daemon (a stray `pm2 ls` as root spawns one) renames
+        # none, or every alert of the apps would resolve and fire again under the new name.
+        with_apps = [d for d in self.daemons if d.processes]
+        if len(with_apps) > 1:
+            for daemon, prefix in zip(with_apps, _labels(with_apps)):
+                daemon.prefix = prefix
 
     @property
     def processes(self):
