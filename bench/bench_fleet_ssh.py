@@ -7,9 +7,10 @@ dir. Ansible reaches them the way people run it: the ssh connection with pipelin
 ``ControlMaster=auto ControlPersist=60s`` (and ``-C``, Ansible's default ssh_args), forks >= hosts,
 a fixed interpreter, no facts; host keys land in a known_hosts file in the temp dir.
 
-In one run, host counts and playbooks alternate (the order of the two playbooks flips each round):
-``trivial`` (one ``ansible.builtin.command: true`` per host, the floor) and ``alerts.yml`` on the
-same hosts. Every run starts cold (no ssh master left from the run before, as an hourly run finds
+In one run, host counts and playbooks alternate (the order of the playbooks flips each round):
+``trivial`` (one ``ansible.builtin.command: true`` per host, the floor), ``module`` (the health_check
+role's module task alone, with its templated options: what the module costs without the playbook's other
+per-host tasks) and ``alerts.yml`` on the same hosts. Every run starts cold (no ssh master left from the run before, as an hourly run finds
 them) and every alerts run's fleet summary must count all N hosts, none failed or unreachable.
 Target: alerts at most 1.3x the floor's median wall time at every size.
 
@@ -41,11 +42,13 @@ import time
 
 from bench.bench_fleet import (IMAGE, MODULE_PACKAGES, MOLECULE_COLLECTIONS, PODMAN_RUN, _podman, ansible_env,
                                check_summary, derived_image, playbook_command, remove_hosts)
-from bench.common import ensure_collection_link
+from bench.common import ROOT, ensure_collection_link
 
 SSH_IMAGE = os.environ.get('TWZRD_FLEET_SSH_IMAGE', 'localhost/twzrd-fleet-ssh:bookworm')
 COUNTS = tuple(int(n) for n in os.environ.get('TWZRD_BENCH_FLEET_COUNTS', '1,10,20,50').split(','))
-PLAYBOOKS = ('trivial', 'alerts')
+PLAYBOOKS = ('trivial', 'module', 'alerts')
+ROLE_TASKS = os.path.join(ROOT, 'roles', 'health_check', 'tasks', 'main.yml')
+RECAP_OK = re.compile(r'^\S+\s+: ok=1\s+changed=0\s+unreachable=0\s+failed=0\s', re.M)
 RUNS = int(os.environ.get('TWZRD_BENCH_RUNS', '3'))
 TARGET = 1.3
 PR_SET_CHILD_SUBREAPER = 36
@@ -202,6 +205,36 @@ def cgroup_usage(files):
     return total
 
 
+def module_only_playbook(work):
+    """The health_check role's module task alone (alerts mode), written into ``work``: its first task as is."""
+    with open(ROLE_TASKS) as handle:
+        task = handle.read().split('\n- name: Show the result')[0].split('---\n', 1)[1]
+    task = task.replace('"{{ health_check_mode }}"', 'alerts').replace(
+        "if health_check_mode == 'report' else omit", "if false else omit")
+    path = os.path.join(work, 'module.yml')
+    with open(path, 'w') as handle:
+        handle.write('- name: The module task of the health_check role alone\n  hosts: all\n  gather_facts: false\n'
+                     '  vars_files: [%s]\n  tasks:\n' % os.path.join(ROOT, 'playbooks', 'vars', 'runtime.yml'))
+        handle.write(''.join('    ' + line if line.strip() else line for line in task.strip('\n').splitlines(True)))
+        handle.write('\n')
+    return path
+
+
+def command(work, playbook, inventory):
+    if playbook == 'module':
+        return [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '-i', inventory,
+                module_only_playbook(work)]
+    return playbook_command(work, playbook, inventory)
+
+
+def check_result(playbook, output, count):
+    """alerts: its fleet summary counts every host; module: every host ran it once, unchanged and not failed."""
+    if playbook != 'module':
+        check_summary(playbook, output, count)
+    elif len(RECAP_OK.findall(output)) != count:
+        raise RuntimeError('module on %d hosts: not every host ran it: %s' % (count, output[-1500:]))
+
+
 class Fleet:
     """The hosts, their inventories per size and the cgroup paths read around each run."""
 
@@ -214,7 +247,7 @@ class Fleet:
     def run(self, count, playbook, extra=None, cold=True):
         """One ansible-playbook run on ``count`` hosts: dict of wall, controller and host CPU, output."""
         env = ansible_env(self.work, dict(settings(self.work, max(COUNTS)), **(extra or {})))
-        cmd = playbook_command(self.work, playbook, self.inventories[count])
+        cmd = command(self.work, playbook, self.inventories[count])
         if cold and end_masters():
             raise RuntimeError('ssh masters were left running before a cold run')
         hosts_before = cgroup_usage(self.cgroups[:count])
@@ -231,7 +264,7 @@ class Fleet:
         output = proc.stdout.decode('utf-8', 'replace')
         if proc.returncode != 0:
             raise RuntimeError('%s on %d hosts failed (%d): %s' % (playbook, count, proc.returncode, output[-1500:]))
-        check_summary(playbook, output, count)
+        check_result(playbook, output, count)
         if cold and masters != count:
             raise RuntimeError('%s on %d hosts left %d ssh masters, not one per host' % (playbook, count, masters))
         return {'wall': wall, 'ansible': cpu_ansible, 'masters': cpu_masters, 'hosts': hosts_cpu, 'output': output}
@@ -299,7 +332,7 @@ def report(results, probes, tasks):
     print('median of %d cold runs per size and playbook; forks=%d, pipelining, ControlMaster=auto '
           'ControlPersist=60s, -C, interpreter /usr/bin/python3, no facts' % (RUNS, max(COUNTS)))
     print('controller CPU = ansible-playbook and its children + the ssh masters; hosts CPU = the containers\' cgroups')
-    print('  playbook  hosts      wall  alerts/floor  ctl CPU  (ssh masters)  ctl CPU/host  hosts CPU/host')
+    print('  playbook  hosts      wall  x floor       ctl CPU  (ssh masters)  ctl CPU/host  hosts CPU/host')
     met = True
     for count in COUNTS:
         floor = results[('trivial', count)]['wall']
@@ -307,10 +340,10 @@ def report(results, probes, tasks):
             r = results[(playbook, count)]
             ctl = r['ansible'] + r['masters']
             ratio = r['wall'] / floor
-            mark = ''
+            mark = '' if playbook == 'trivial' else '%.2fx' % ratio
             if playbook == 'alerts':
                 met = met and ratio <= TARGET
-                mark = '%.2fx%s' % (ratio, '' if ratio <= TARGET else ' MISSED')
+                mark += '' if ratio <= TARGET else ' MISSED'
             print('  %-8s  %5d  %7.2f s  %-12s  %6.2f s  (%5.2f s)  %9.3f s  %12.3f s'
                   % (playbook, count, r['wall'], mark, ctl, r['masters'], ctl / count, r['hosts'] / count))
     print('target: alerts <= %.1fx the floor at every size: %s' % (TARGET, 'met' if met else 'MISSED'))
