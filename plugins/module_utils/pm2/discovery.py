@@ -39,7 +39,7 @@ def _read(path, mode='rb'):
         return handle.read()
 
 
-def _owner_if_ours(status_text):
+def _owner_and_parent(status_text):
     """``(real uid, parent pid)`` from /proc/PID/status; uid None for a process in a container.
 
     ``NSpid`` lists one pid per pid namespace from ours down: more than one
@@ -71,7 +71,7 @@ def scan_god_daemons(proc_root='/proc'):
             title = god_daemon_title(_read(os.path.join(base, 'cmdline')))
             if title is None:
                 continue
-            uid, parents[int(entry)] = _owner_if_ours(_read(os.path.join(base, 'status'), 'r'))
+            uid, parents[int(entry)] = _owner_and_parent(_read(os.path.join(base, 'status'), 'r'))
         except (IOError, OSError, ValueError):  # gone meanwhile, or hidden (hidepid)
             continue
         if uid is None:  # in a container
