@@ -114,6 +114,22 @@ def test_two_daemons_are_each_checked_and_named_by_owner(pm2, nobody_pm2, pm2_bi
     assert sorted(daemons) == sorted([pm2.home, nobody_pm2.home])
 
 
+def test_a_daemon_gone_for_a_run_renames_none_of_the_other_daemons_apps(pm2, nobody_pm2, pm2_bin, tmp_path):
+    """Both daemons run apps, so apps are "owner/app". nobody's daemon dies: root's apps keep their
+    names (alert subjects, Prometheus labels) and the dead daemon's apps are named as before."""
+    nobody_pm2.start('steady.js', 'owned')
+    pm2.start('steady.js', 'web')
+    args = health_args(tmp_path, pm2_bin)
+    first = run('twzrd_health', args, tmp_path)
+    assert sorted(first['metrics']['pm2']['apps']) == ['nobody/owned', 'root/web']
+    nobody_pm2.kill()
+    second = run('twzrd_health', args, tmp_path)
+    assert sorted(second['metrics']['pm2']['apps']) == ['root/web']
+    [alert] = second['alerts']
+    assert (alert['check'], alert['subject'], alert['level']) == ('pm2_daemon', 'nobody', 'critical')
+    assert alert['message'].endswith('were running at the last check: nobody/owned'), alert['message']
+
+
 def test_pm2_restart_acts_on_the_only_daemon_and_asks_when_there_are_two(pm2, nobody_pm2, pm2_bin, tmp_path):
     nobody_pm2.start('steady.js', 'owned')
     nobody_pm2.wait_for(lambda procs: procs and procs[0]['pm2_env']['status'] == 'online')

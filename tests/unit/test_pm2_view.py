@@ -48,6 +48,28 @@ def test_a_stray_empty_daemon_of_an_owner_renames_none_of_its_apps():
     assert [d.label for d in view.daemons] == ['app', 'root:/root/.pm2', 'root:/tmp/x']
 
 
+def test_a_daemon_that_does_not_answer_this_run_renames_none_of_the_others_apps(monkeypatch):
+    """root's web crash-loops (an open alert on "root/web"); app's daemon times out on `pm2 jlist` for one
+    run. Its apps ran at the last check: root's apps keep their names, or that run would resolve the alert
+    on "root/web" and raise one on "web", and the next run the other way round."""
+    state = {'daemons': {'/home/app/.pm2': {'user': 'app', 'restart_baseline': {'api#0': 0}},
+                         '/root/.pm2': {'user': 'root', 'restart_baseline': {'web#0': 2}}}}
+    root = daemon('root', '/root/.pm2', [proc('web', 0, restart_time=5)])
+    for silent in (daemon('app', '/home/app/.pm2', error='pm2 jlist timed out after 10 s'),
+                   daemon('app', '/home/app/.pm2', running=False)):
+        monkeypatch.setattr(pm2_view, 'pm2_targets', lambda *args: ([root.target, silent.target], True))
+        answers = {root.target.pm2_home: root, silent.target.pm2_home: silent}
+        monkeypatch.setattr(pm2_view, 'collect_daemon', lambda t, timeout, now: answers[t.pm2_home])
+        view = pm2_view.collect({'pm2_timeout': 10}, state, None, 0)
+        assert [p['name'] for p in view.processes] == ['root/web']
+        growth = pm2_view.restart_growth(view, state)[0]
+        assert list(growth) == ['root/web#0']
+    # a daemon that answers with no apps (they were deleted) is no reason to keep the prefix
+    answers.update({'/root/.pm2': daemon('root', '/root/.pm2', [proc('web', 0, restart_time=5)]),
+                    '/home/app/.pm2': daemon('app', '/home/app/.pm2')})
+    assert [p['name'] for p in pm2_view.collect({'pm2_timeout': 10}, state, None, 0).processes] == ['web']
+
+
 def test_one_user_with_two_homes_is_told_apart_by_home():
     view = pm2_view.Pm2View([daemon('app', '/home/app/.pm2', [proc('api', 0)]),
                              daemon('app', '/srv/pm2', [proc('api', 0)])])
@@ -80,13 +102,15 @@ def test_the_maps_of_a_state_file_from_before_discovery_count_once_then_move():
 
 def test_a_remembered_daemon_that_is_gone_is_critical_and_named():
     state = {'daemons': {'/home/app/.pm2': {'user': 'app', 'restart_baseline': {'api#0': 0, 'api#1': 0}}}}
-    view = pm2_view.Pm2View([daemon('app', '/home/app/.pm2', running=False),
-                             daemon('root', '/root/.pm2', [proc('web', 0)])], discovered=True)
+    gone = daemon('app', '/home/app/.pm2', running=False)
+    gone.ran_apps_last_check = True  # as collect() sets it from the state
+    view = pm2_view.Pm2View([gone, daemon('root', '/root/.pm2', [proc('web', 0)])], discovered=True)
     apps = checks.summarize_apps(view.processes, {})
+    assert sorted(apps) == ['root/web']  # named as at the last check, when both daemons answered
     [alert] = alerts_for(view, apps, state)
     assert (alert['check'], alert['subject'], alert['level']) == ('pm2_daemon', 'app', 'critical')
     assert alert['message'] == ('PM2 daemon of user app is not running (no live pid in /home/app/.pm2/pm2.pid) '
-                                'but 1 app(s) were running at the last check: api')
+                                'but 1 app(s) were running at the last check: app/api')
 
 
 def test_expected_apps_match_plain_or_owner_names_and_an_unreadable_daemon_claims_nothing():

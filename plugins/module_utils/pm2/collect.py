@@ -29,6 +29,12 @@ class DaemonView:
         self.error = error
         self.label = ''  # set when several daemons are checked: the subject of its daemon-level alerts
         self.prefix = ''  # set when several daemons have apps: they are named "prefix/app"
+        self.ran_apps_last_check = False  # set from the state file by collect()
+
+    @property
+    def has_apps(self):
+        """Runs apps now, or did not answer this run and ran apps at the last check."""
+        return bool(self.processes) or (self.ran_apps_last_check and (bool(self.error) or not self.running))
 
     def qualified(self, name):
         return '%s/%s' % (self.prefix, name) if self.prefix else name
@@ -55,9 +61,9 @@ class Pm2View:
         if len(self.daemons) > 1:
             for daemon, label in zip(self.daemons, _labels(self.daemons)):
                 daemon.label = label
-        # App names are alert subjects: an empty daemon (a stray `pm2 ls` as root spawns one) renames
-        # none, or every alert of the apps would resolve and fire again under the new name.
-        with_apps = [d for d in self.daemons if d.processes]
+        # App names are alert subjects: neither an empty daemon (a stray `pm2 ls` as root spawns one) nor
+        # one that does not answer for a run renames any, or their alerts would resolve and fire again.
+        with_apps = [d for d in self.daemons if d.has_apps]
         if len(with_apps) > 1:
             for daemon, prefix in zip(with_apps, _labels(with_apps)):
                 daemon.prefix = prefix
@@ -157,7 +163,12 @@ def collect_daemon(target, timeout, now):
 def collect(params, pm2_state, configured, now):
     """The :class:`Pm2View` of this run (``configured``: the target the module options name)."""
     targets, discovered = pm2_targets(params, pm2_state, configured)
-    return Pm2View([collect_daemon(target, params['pm2_timeout'], now) for target in targets], discovered)
+    daemons = [collect_daemon(target, params['pm2_timeout'], now) for target in targets]
+    remembered = pm2_state.get('daemons') or {}
+    for daemon in daemons:
+        entry = remembered.get(daemon.target.pm2_home)
+        daemon.ran_apps_last_check = isinstance(entry, dict) and bool(entry.get('restart_baseline'))
+    return Pm2View(daemons, discovered)
 
 
 def daemon_state(pm2_state, view, daemon):
