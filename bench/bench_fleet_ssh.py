@@ -19,8 +19,8 @@ which detach from ansible-playbook: this process is their subreaper, ends them a
 and reaps them, so their CPU lands in its RUSAGE_CHILDREN too (reported apart). The hosts' =
 the containers' cgroup CPU (sshd and the module), which on a real fleet is not the controller's.
 
-Then where the time goes: one host's task times over warm and cold connections (``ssh true``,
-the two playbooks' module task), and the per-task times of both playbooks on the largest size
+Then where the time goes: one host's ssh round trips, warm and cold (``ssh true``, ``python3``), and
+the per-task times of the three playbooks on one host and on the largest size, warm and cold
 (ansible.posix.profile_tasks).
 
 ``python -m bench fleet_ssh``; ``TWZRD_BENCH_RUNS`` (default 3) runs per size and playbook,
