@@ -10,8 +10,9 @@ a fixed interpreter, no facts; host keys land in a known_hosts file in the temp 
 In one run, host counts and playbooks alternate (the order of the playbooks flips each round):
 ``trivial`` (one ``ansible.builtin.command: true`` per host, the floor), ``module`` (the health_check
 role's module task alone, with its templated options: what the module costs without the playbook's other
-per-host tasks) and ``alerts.yml`` on the same hosts. Every run starts cold (no ssh master left from the run before, as an hourly run finds
-them) and every alerts run's fleet summary must count all N hosts, none failed or unreachable.
+per-host tasks) and ``alerts.yml`` on the same hosts. Every run starts cold (no ssh master left from
+the run before, as an hourly run finds them); every alerts run's fleet summary must count all N hosts,
+none failed or unreachable, and every module run must have run once on each host.
 Target: alerts at most 1.3x the floor's median wall time at every size.
 
 CPU: the controller's = ansible-playbook and its children, plus the ssh ControlPersist masters,
