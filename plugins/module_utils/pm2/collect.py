@@ -104,6 +104,12 @@ class Pm2View:
         }
 
 
+def daemons_with_apps_last_check(pm2_state):
+    """``{PM2_HOME: state entry}`` of the daemons whose last good check saw apps (a restart baseline)."""
+    return dict((home, entry) for home, entry in (pm2_state.get('daemons') or {}).items()
+                if isinstance(entry, dict) and entry.get('restart_baseline') and entry.get('user'))
+
+
 def pm2_targets(params, pm2_state, configured):
     """``(targets, discovered)``: the ``configured`` target when the person said where PM2 is,
     else every daemon found running.
@@ -117,8 +123,7 @@ def pm2_targets(params, pm2_state, configured):
     """
     if told_where(params['pm2_home'], params['pm2_user']):
         return [configured], False
-    recorded = dict((home, entry) for home, entry in (pm2_state.get('daemons') or {}).items()
-                    if isinstance(entry, dict) and entry.get('restart_baseline') and entry.get('user'))
+    recorded = daemons_with_apps_last_check(pm2_state)
     targets, impostors = [], {}
     for target in discover_targets(params['pm2_bin']):
         claimed = recorded.get(target.pm2_home)
@@ -164,10 +169,9 @@ def collect(params, pm2_state, configured, now):
     """The :class:`Pm2View` of this run (``configured``: the target the module options name)."""
     targets, discovered = pm2_targets(params, pm2_state, configured)
     daemons = [collect_daemon(target, params['pm2_timeout'], now) for target in targets]
-    remembered = pm2_state.get('daemons') or {}
+    with_apps = daemons_with_apps_last_check(pm2_state)
     for daemon in daemons:
-        entry = remembered.get(daemon.target.pm2_home)
-        daemon.ran_apps_last_check = isinstance(entry, dict) and bool(entry.get('restart_baseline'))
+        daemon.ran_apps_last_check = daemon.target.pm2_home in with_apps
     return Pm2View(daemons, discovered)
 
 
