@@ -209,7 +209,10 @@ def cgroup_usage(files):
 def module_only_playbook(work):
     """The health_check role's module task alone (alerts mode), written into ``work``: its first task as is."""
     with open(ROLE_TASKS) as handle:
-        task = handle.read().split('\n- name: Show the result')[0].split('---\n', 1)[1]
+        tasks = handle.read()
+    if '\n- name: Show the result' not in tasks:  # the split below would keep the role's other tasks
+        raise RuntimeError('%s: no "Show the result" task after the module task' % ROLE_TASKS)
+    task = tasks.split('\n- name: Show the result')[0].split('---\n', 1)[1]
     task = task.replace('"{{ health_check_mode }}"', 'alerts').replace(
         "if health_check_mode == 'report' else omit", "if false else omit")
     path = os.path.join(work, 'module.yml')
