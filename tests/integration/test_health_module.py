@@ -94,3 +94,31 @@ def test_playbooks_print_a_summary_and_fail_only_when_asked(tmp_path):
     failed = playbook(tmp_path, 'alerts', '-e', 'twzrd_fail_on=critical', *expected_apps)
     assert failed.returncode != 0
     assert 'localhost is critical: PM2 daemon is not running' in failed.stdout
+
+
+@pytest.mark.parametrize('look', [
+    {'mode': 'report'},                        # the weekly report, and `make run`
+    {'mode': 'alerts', 'on_demand': True},     # a person's quiet look (playbooks/alerts.yml)
+    {'mode': 'alerts', '_ansible_check_mode': True},
+])
+def test_a_look_that_writes_no_state_does_not_warn_that_there_is_none_yet(tmp_path, look):
+    """`make run` on a machine the hourly job never ran on printed "[WARNING]: state file ... does not exist
+    yet: fresh start": nothing is wrong and nothing starts (the report itself says there is no history yet)."""
+    state = tmp_path / 'state.json'
+    args = dict(QUIET, state_file=str(state), log_file=str(tmp_path / 'run.log'), **look)
+    rc, result, out, err = run_module('twzrd_health', args, tmp_path)
+    assert rc == 0 and result['status'] == 'ok', (out, err)
+    assert not result.get('warnings'), result.get('warnings')
+    assert not state.exists()
+    state.write_text('{"twzrd_health": ')  # what is wrong is still told, however the run looks
+    rc, result, out, err = run_module('twzrd_health', args, tmp_path)
+    assert rc == 0 and 'corrupt' in json.dumps(result.get('warnings')), (out, err)
+
+
+def test_the_first_run_that_keeps_state_still_says_it_starts_one(tmp_path):
+    """A run that creates the state file says so (the cron runner marks it routine and mails it not)."""
+    state = tmp_path / 'state.json'
+    rc, result, out, err = run_module('twzrd_health', dict(QUIET, state_file=str(state)), tmp_path)
+    assert rc == 0 and state.exists(), (out, err)
+    assert any('does not exist yet' in str(w) for w in result['warnings'])
+    assert result['routine_warnings'] == ['state file %s does not exist yet: fresh start' % state]

@@ -188,6 +188,10 @@ class StateStore:
                 lock_warning = '%s: state not saved this run (baselines and alert history unchanged)' % exc
         self.data, self.warning = read_state(self.path)
         self.first_run = bool(self.warning) and not lock_warning and not os.path.lexists(self.path)
+        if self.first_run and self.read_only:
+            # A look that writes nothing starts nothing: no state yet is not news there (`make run` on a
+            # new machine; the report says there is no history yet). A run that creates the file says so.
+            self.warning, self.first_run = None, False
         if lock_warning:
             self.warning = '; '.join(w for w in (lock_warning, self.warning) if w)
         return self
