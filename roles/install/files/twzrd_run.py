@@ -906,10 +906,11 @@ def status(config_dir, cron_file, as_json):
                           'problem_lines': lines, 'silences': silences}, indent=2, sort_keys=True))
         return OK
     for job in jobs:
+        # escape(): a log is its job user's file (postgres owns the database jobs' logs): none of its
+        # fields may drive this terminal
         print('%-10s %-13s %-8s %-16s last: %s %s' % (
             job['job'], job['schedule'], job['user'], job['module'],
-            job['last_run'] or '-', job['last_status'] or '-'))
-        # escape(): a log written before its names were escaped must not drive this terminal either
+            escape(job['last_run'] or '-'), escape(job['last_status'] or '-')))
         print('%10s log %s: %s' % ('', job['log_file'], short(escape(job['last_msg'] or ''), 160)))
         for problem in job['problems']:
             print('%10s PROBLEM: %s' % ('', escape(problem)))
