@@ -21,6 +21,7 @@ import json
 import os
 import pwd
 import re
+import stat
 import subprocess
 
 from ansible_collections.twzrd.ops.plugins.module_utils.core.redact import looks_secret, url_credentials
@@ -184,8 +185,15 @@ def pid_file_pid(pm2_home):
     """
     pid_file = os.path.join(pm2_home, 'pm2.pid')
     try:
-        with open(pid_file) as handle:
-            pid = int(handle.read(64).strip())
+        # The PM2 user's file: a FIFO there must not hang root (O_NONBLOCK, then regular files only),
+        # nor a symlink send root reading elsewhere (PM2 writes a plain file).
+        fd = os.open(pid_file, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY | os.O_CLOEXEC)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
+            pid = int(os.read(fd, 64).strip())
+        finally:
+            os.close(fd)
     except (IOError, OSError) as exc:
         if exc.errno in (errno.EACCES, errno.EPERM):
             raise Pm2HomeUnreadable('cannot read %s as user %s (%s): whether PM2 runs is unknown'

@@ -212,7 +212,7 @@ def compose_alert_message(job, host, status, events, firing, now):
         for alert in others:
             name = alert['check'] + (' %s' % alert['subject'] if alert.get('subject') else '')
             lines.append('- %s %s: %s' % (alert['level'].upper(), name, alert.get('message')))
-    return subject_line(job, host, status), _limit('\n'.join(lines))
+    return subject_line(job, host, status), _limit('\n'.join(_one_line(line) for line in lines))
 
 
 def compose_report_message(job, host, status, summary, alerts, accepted, now):
@@ -231,7 +231,8 @@ def compose_report_message(job, host, status, summary, alerts, accepted, now):
             name = alert['check'] + (' %s' % alert['subject'] if alert.get('subject') else '')
             lines.append('- %s %s: %s (accepted: %s)' % (alert['level'].upper(), name, alert.get('message'),
                                                          alert.get('accepted_reason')))
-    return subject_line(job, host, status) + report_reason(status, alerts), _limit('\n'.join(lines))
+    return (subject_line(job, host, status) + report_reason(status, alerts),
+            _limit('\n'.join(_one_line(line) for line in lines)))
 
 
 def _report_name(alert):
@@ -247,6 +248,12 @@ def report_reason(status, alerts, shown=3):
         return ''
     names = [''.join(ch if ch.isprintable() else '?' for ch in _report_name(a))[:120] for a in top[:shown]]
     return ': %s%s' % (', '.join(names), ' and %d more' % (len(top) - shown) if len(top) > shown else '')
+
+
+def _one_line(text):
+    """``text`` as the one line it is meant to be: app names, subjects and messages are other users'
+    choice (a PM2 app may be named ``$'api\\nRESOLVED ...'``), and must not add lines that read as ours."""
+    return ''.join(ch if ch.isprintable() else '?' for ch in text)
 
 
 def _limit(text):

@@ -241,12 +241,13 @@ def summary(job, result):
     alerts = result.get('alerts') or []
     lines = ['twzrd %s on %s: %s, %d alert(s)' % (
         job, socket.gethostname(), str(result.get('status')).upper(), len(alerts))]
+    # escape(): messages and warnings name what other users chose (PM2 app names, log paths): one line each
     for alert in alerts:
-        lines.append('- [%s] %s: %s' % (alert.get('level'), alert.get('check'), alert.get('message')))
+        lines.append(escape('- [%s] %s: %s' % (alert.get('level'), alert.get('check'), alert.get('message'))))
         if alert.get('remediation'):
-            lines.append('  fix: %s' % alert.get('remediation'))
+            lines.append(escape('  fix: %s' % alert.get('remediation')))
     for warning in warning_texts(result):
-        lines.append('warning: %s' % warning)
+        lines.append(escape('warning: %s' % warning))
     return '\n'.join(lines)
 
 
@@ -650,7 +651,8 @@ def run_module(job, module, args, config_path, timeout, log_file, started, lock_
         return fail(job, module, args, started, '%s returned no valid status (%r)' % (module, status),
                     remediation_for('crash', job), logged)
     if reported:
-        lines = [person_text(result)] + ['warning: %s' % w for w in worth_mailing(warning_texts(result), result)]
+        warnings = worth_mailing(warning_texts(result), result)
+        lines = [person_text(result)] + [escape('warning: %s' % w) for w in warnings]  # one line each, as in summary()
         text = '\n'.join(line for line in lines if line)
         if text:
             print(text)
@@ -906,10 +908,11 @@ def status(config_dir, cron_file, as_json):
                           'problem_lines': lines, 'silences': silences}, indent=2, sort_keys=True))
         return OK
     for job in jobs:
+        # escape(): a log is its job user's file (postgres owns the database jobs' logs): none of its
+        # fields may drive this terminal
         print('%-10s %-13s %-8s %-16s last: %s %s' % (
             job['job'], job['schedule'], job['user'], job['module'],
-            job['last_run'] or '-', job['last_status'] or '-'))
-        # escape(): a log written before its names were escaped must not drive this terminal either
+            escape(job['last_run'] or '-'), escape(job['last_status'] or '-')))
         print('%10s log %s: %s' % ('', job['log_file'], short(escape(job['last_msg'] or ''), 160)))
         for problem in job['problems']:
             print('%10s PROBLEM: %s' % ('', escape(problem)))
