@@ -175,10 +175,12 @@ def tracking(run):
     result = run.result
     previous = run.job_state.get('alerts') if isinstance(run.job_state.get('alerts'), dict) else {}
     silenced = result.get('silenced') or []
+    # An accepted alert still fires: like a silenced one it resolves nothing and is told again once the entry goes.
+    held_back = set(alert_key(a) for a in silenced) | set(alert_key(a) for a in run.accepted)
     entries, events, recovered = alerting.transition(previous, result['alerts'], run.started, run.policy,
                                                      readings=run.readings, failed=run.failed,
                                                      unchecked=tuple(result.get('unchecked') or ()) + run.out_of_scope,
-                                                     silenced=set(alert_key(a) for a in silenced),
+                                                     silenced=held_back,
                                                      failure_key=alerting.failure_key(run.job))
     run.events = _expired_silences(run, silenced) + events
     if not run.failed and run.kind == ALERTS_KIND:
