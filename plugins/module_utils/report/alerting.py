@@ -175,12 +175,16 @@ def transition(previous, alerts, now, policy, readings=None, failed=False, unche
             _tell(entry, ESCALATED, now, events, alert)
         elif told and (wanted is None or level_rank(wanted) < level_rank(told)):
             if held(_told_view(entry), readings.get(key, alert.get('value')), policy.hysteresis_pct):
-                continue  # too close to the told threshold: keep the told level
+                # too close to the told threshold: keep the told level, but it still fires: remind
+                if _reminder_due(entry, now, policy):
+                    events.append(dict(alert, event=REMINDER, previous_level=told))
+                    entry['last_sent'] = int(now)
+                continue
             if wanted:
                 _tell(entry, DEESCALATED, now, events, alert)
             else:
                 _forget(entry, policy, events, alert)
-        elif told and policy.repeat_hours > 0 and now - entry.get('last_sent', now) >= policy.repeat_hours * 3600:
+        elif told and _reminder_due(entry, now, policy):
             _tell(entry, REMINDER, now, events, alert)
 
     for key in sorted(previous):
@@ -211,6 +215,10 @@ def transition(previous, alerts, now, policy, readings=None, failed=False, unche
     events.sort(key=lambda e: (EVENT_ORDER.index(e['event']), -level_rank(e.get('level') or OK),
                                e.get('check') or '', str(e.get('subject') or '')))
     return entries, events, recovered
+
+
+def _reminder_due(entry, now, policy):
+    return policy.repeat_hours > 0 and now - entry.get('last_sent', now) >= policy.repeat_hours * 3600
 
 
 def _forget(entry, policy, events, alert):
