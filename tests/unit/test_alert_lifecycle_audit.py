@@ -3,10 +3,14 @@
 Each test drives the real report stage (report/sinks.py) or the pure transition (report/alerting.py)
 run after run, with a real state file where the sequence crosses runs.
 """
+import socket
+
 import pytest
 
 from ansible_collections.twzrd.ops.plugins.module_utils.report import alerting
 from ansible_collections.twzrd.ops.plugins.module_utils.report import sinks
+from ansible_collections.twzrd.ops.plugins.module_utils.postgres import evaluate as db_checks
+from ansible_collections.twzrd.ops.plugins.module_utils.runs import db_health
 from ansible_collections.twzrd.ops.plugins.module_utils.core.alerts import WARNING, classify, make_alert
 
 HOUR = 3600.0
@@ -70,3 +74,46 @@ def test_a_critical_held_near_its_threshold_is_still_reminded_after_repeat_hours
     assert [hour for hour, events in enumerate(told) if events] == [0, 24, 48]
     assert told[24] == told[48] == [('reminder', 'warning')]
     assert state['swap']['told_level'] == 'critical'  # still held: no de-escalation told by a reminder
+
+
+def closed_port():
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def db_run(tmp_path, job, scope, alerts, metrics, started):
+    """What twzrd_db_health does with a run's findings: the result (db_result) through the report stage."""
+    params = {'state_file': str(tmp_path / 'state.json'), 'log_file': None, 'notify': None, 'ping_url': None,
+              'textfile_dir': None, 'accept': [], 'report_dir': None, 'report_keep': 12, 'on_demand': False,
+              'notify_on_demand': False}
+    metrics = dict(metrics)
+    readings = metrics.pop('readings', {})
+    result = {'alerts': list(alerts), 'metrics': metrics, 'changed': False, 'unchecked': metrics.pop('unchecked', [])}
+    run = sinks.Run(job, 'twzrd_db_health', params, result, instance='app', started=started, host='db1',
+                    readings=readings, out_of_scope=db_health.out_of_scope(scope))
+    sinks.report(run)
+    return [(e['event'], e.get('check')) for e in run.events]
+
+
+def server_down(scope):
+    """A real run_db_health against a port nobody listens on: the connection alert and what it could not look at."""
+    params = {'login_host': '127.0.0.1', 'login_port': closed_port(), 'login_user': 'twzrd', 'login_db': 'app',
+              'login_password': None, 'statement_timeout': 5.0, 'ssl_mode': 'disable'}
+    alerts, metrics, history = db_health.run_db_health(params, {}, now=T0, scope=scope)
+    assert [a['check'] for a in alerts] == ['connection'] and history is None
+    return alerts, metrics
+
+
+@pytest.mark.parametrize('job, scope, collection', [('db_health', 'all', 'tables'),
+                                                    ('db_alerts', 'acute', 'activity')])
+def test_a_failed_query_told_is_not_resolved_by_a_run_that_cannot_connect(tmp_path, job, scope, collection):
+    # Run 1: one query fails (a statement timeout): "check tables could not run" is told (what attempt() records).
+    failed = [db_checks.check_error(collection, 'canceling statement due to statement timeout')]
+    unchecked = {'unchecked': db_health.unchecked_checks([collection], scope)}
+    assert db_run(tmp_path, job, scope, failed, unchecked, T0) == [('firing', collection)]
+    # Run 2: the server is down. Only the connection is news: the query did not run again, it is not "resolved".
+    alerts, metrics = server_down(scope)
+    assert db_run(tmp_path, job, scope, alerts, metrics, T0 + HOUR) == [('firing', 'connection')]
+    # Run 3: the server is back and the query still fails: nothing new about it (it was never resolved).
+    assert db_run(tmp_path, job, scope, failed, unchecked, T0 + 2 * HOUR) == [('resolved', 'connection')]
