@@ -3,6 +3,7 @@
 Each test drives the real report stage (report/sinks.py) or the pure transition (report/alerting.py)
 run after run, with a real state file where the sequence crosses runs.
 """
+import json
 import socket
 
 import pytest
@@ -12,6 +13,7 @@ from ansible_collections.twzrd.ops.plugins.module_utils.report import sinks
 from ansible_collections.twzrd.ops.plugins.module_utils.postgres import evaluate as db_checks
 from ansible_collections.twzrd.ops.plugins.module_utils.runs import db_health
 from ansible_collections.twzrd.ops.plugins.module_utils.core.alerts import WARNING, classify, make_alert
+from ansible_collections.twzrd.ops.plugins.module_utils.report.stage import failure_result
 
 HOUR = 3600.0
 T0 = 1780000000.0
@@ -117,3 +119,43 @@ def test_a_failed_query_told_is_not_resolved_by_a_run_that_cannot_connect(tmp_pa
     assert db_run(tmp_path, job, scope, alerts, metrics, T0 + HOUR) == [('firing', 'connection')]
     # Run 3: the server is back and the query still fails: nothing new about it (it was never resolved).
     assert db_run(tmp_path, job, scope, failed, unchecked, T0 + 2 * HOUR) == [('resolved', 'connection')]
+
+
+def write_silences(tmp_path, monkeypatch, *entries):
+    path = tmp_path / 'silences.json'
+    path.write_text(json.dumps({'silences': list(entries)}))
+    path.chmod(0o644)  # root-owned (the tests run as root), like twzrd-run --silence writes it
+    monkeypatch.setenv('TWZRD_SILENCES_FILE', str(path))
+
+
+def dead_rows():
+    return make_alert('dead_rows', WARNING, 200000, 100000, 'public.events has 200000 dead rows', 'vacuum it',
+                      subject='public.events')
+
+
+def test_a_silence_that_ends_is_told_by_the_job_that_looks_at_the_check_not_by_the_hourly_one(tmp_path, monkeypatch):
+    write_silences(tmp_path, monkeypatch, {'id': 's1', 'check': 'dead_rows', 'subject': None, 'until': T0 + 2 * HOUR,
+                                           'reason': 'vacuum booked for Sunday', 'by': 'alice'})
+    # The daily db_health run: dead rows, silenced.
+    assert db_run(tmp_path, 'db_health', 'all', [dead_rows()], {}, T0) == []
+    # The silence has ended; the hourly db_alerts job never looks at dead_rows: it has nothing to say about it
+    # ("the silence ended: it is not raised now" would be false).
+    assert db_run(tmp_path, 'db_alerts', 'acute', [], {}, T0 + 3 * HOUR) == []
+    # The next daily run looks, and the dead rows are still there: the silence ended, the alert is told.
+    assert db_run(tmp_path, 'db_health', 'all', [dead_rows()], {}, T0 + 24 * HOUR) == [
+        ('silence_expired', 'dead_rows'), ('firing', 'dead_rows')]
+
+
+def test_a_silence_that_ends_during_a_failed_run_is_told_by_the_next_run_that_looks(tmp_path, monkeypatch):
+    write_silences(tmp_path, monkeypatch, {'id': 's1', 'check': 'disk', 'subject': '/', 'until': T0 + 2 * HOUR,
+                                           'reason': 'volume resize booked', 'by': 'alice'})
+    assert cron_run(tmp_path, [disk()], T0)[0] == []
+    params = {'state_file': str(tmp_path / 'state.json'), 'log_file': None, 'notify': None, 'ping_url': None,
+              'textfile_dir': None, 'accept': [], 'report_dir': None, 'report_keep': 12, 'on_demand': False,
+              'notify_on_demand': False}
+    failed = sinks.Run('alerts', 'twzrd_health', params, failure_result('alerts', 'PM2 could not be read'),
+                       started=T0 + 3 * HOUR, host='web1', failed=True)
+    sinks.report(failed)
+    assert [(e['event'], e.get('check')) for e in failed.events] == [('firing', 'job_failed')]
+    assert cron_run(tmp_path, [disk()], T0 + 4 * HOUR)[0] == [
+        ('silence_expired', 'disk'), ('firing', 'disk'), ('resolved', 'job_failed')]
