@@ -184,6 +184,8 @@ def transition(previous, alerts, now, policy, readings=None, failed=False, unche
                 _tell(entry, DEESCALATED, now, events, alert)
             else:
                 _forget(entry, policy, events, alert)
+        elif told and wanted and _measured_or_not_changed(entry, alert):
+            _tell(entry, FIRING, now, events, alert)  # same level, another condition: a disk path gone, say
         elif told and _reminder_due(entry, now, policy):
             _tell(entry, REMINDER, now, events, alert)
 
@@ -215,6 +217,17 @@ def transition(previous, alerts, now, policy, readings=None, failed=False, unche
     events.sort(key=lambda e: (EVENT_ORDER.index(e['event']), -level_rank(e.get('level') or OK),
                                e.get('check') or '', str(e.get('subject') or '')))
     return entries, events, recovered
+
+
+def _measured_or_not_changed(entry, alert):
+    """Was the told alert a measurement (a number past a threshold) and this one not, or the other way round?
+
+    "disk /data 91% used" told, then "disk path /data cannot be checked" at the same level: a person who knows
+    only the first does not know the volume is gone (nor, the other way round, that it is back and full).
+    """
+    if 'told_threshold' not in entry:
+        return False  # an entry from before told thresholds were kept: nothing to compare
+    return (_number(entry['told_threshold']) is None) != (_number(alert.get('threshold')) is None)
 
 
 def _reminder_due(entry, now, policy):
