@@ -159,3 +159,16 @@ def test_a_silence_that_ends_during_a_failed_run_is_told_by_the_next_run_that_lo
     assert [(e['event'], e.get('check')) for e in failed.events] == [('firing', 'job_failed')]
     assert cron_run(tmp_path, [disk()], T0 + 4 * HOUR)[0] == [
         ('silence_expired', 'disk'), ('firing', 'disk'), ('resolved', 'job_failed')]
+
+
+def test_reminders_resume_after_the_clock_is_set_back():
+    # The clock ran a year ahead when the alert was told (a bad RTC, fixed by NTP an hour later): the reminder
+    # is due repeat_hours after the clock is right again, not a year later.
+    policy, state, told = alerting.Policy(repeat_hours=24), {}, []
+    year = 365 * 24 * HOUR
+    times = [T0 + year] + [T0 + hour * HOUR for hour in range(1, 60)]
+    for now in times:
+        state, events, dummy = alerting.transition(state, swap(30), now, policy, readings={'swap': 30})
+        told.append([e['event'] for e in events])
+    assert told[0] == ['firing']
+    assert [index for index, events in enumerate(told) if events == ['reminder']] == [25, 49]
