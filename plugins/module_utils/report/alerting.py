@@ -164,6 +164,8 @@ def transition(previous, alerts, now, policy, readings=None, failed=False, unche
         key = alert_key(alert)
         before = previous.get(key)
         entry = _state_entry(alert, before, now)
+        if _number(entry.get('last_sent')) is not None and entry['last_sent'] > now:
+            entry['last_sent'] = int(now)  # told while the clock ran ahead: remind from now, not from then
         alert['since'] = entry['since']
         alert['new'] = not (before and before.get('level') == alert['level'])
         entries[key] = entry
