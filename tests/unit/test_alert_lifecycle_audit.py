@@ -84,17 +84,19 @@ def closed_port():
         return sock.getsockname()[1]
 
 
-def db_run(tmp_path, job, scope, alerts, metrics, started):
+def db_run(tmp_path, job, scope, alerts, metrics, started, accept=(), runs=None):
     """What twzrd_db_health does with a run's findings: the result (db_result) through the report stage."""
     params = {'state_file': str(tmp_path / 'state.json'), 'log_file': None, 'notify': None, 'ping_url': None,
-              'textfile_dir': None, 'accept': [], 'report_dir': None, 'report_keep': 12, 'on_demand': False,
-              'notify_on_demand': False}
+              'textfile_dir': None, 'accept': list(accept), 'report_dir': None, 'report_keep': 12,
+              'on_demand': False, 'notify_on_demand': False}
     metrics = dict(metrics)
     readings = metrics.pop('readings', {})
     result = {'alerts': list(alerts), 'metrics': metrics, 'changed': False, 'unchecked': metrics.pop('unchecked', [])}
     run = sinks.Run(job, 'twzrd_db_health', params, result, instance='app', started=started, host='db1',
                     readings=readings, out_of_scope=db_health.out_of_scope(scope))
     sinks.report(run)
+    if runs is not None:
+        runs.append(run)
     return [(e['event'], e.get('check')) for e in run.events]
 
 
@@ -172,3 +174,16 @@ def test_reminders_resume_after_the_clock_is_set_back():
         told.append([e['event'] for e in events])
     assert told[0] == ['firing']
     assert [index for index, events in enumerate(told) if events == ['reminder']] == [25, 49]
+
+
+def test_an_expired_accept_entry_of_a_daily_check_is_warned_once_though_the_hourly_job_runs_between(tmp_path):
+    # twzrd_accept is shared: both database jobs have the entry, which expired yesterday.
+    accept = [{'check': 'dead_rows', 'subject': None, 'until': '2026-05-01', 'reason': 'append-only table'}]
+    runs = []
+    db_run(tmp_path, 'db_health', 'all', [dead_rows()], {}, T0, accept=accept, runs=runs)
+    assert [w for w in runs[-1].warnings if 'expired' in w]  # told once, by the first run that finds it
+    for hour in range(1, 24):  # the hourly job never looks at dead_rows: it neither warns nor forgets the warning
+        db_run(tmp_path, 'db_alerts', 'acute', [], {}, T0 + hour * HOUR, accept=accept, runs=runs)
+        assert not [w for w in runs[-1].warnings if 'expired' in w]
+    db_run(tmp_path, 'db_health', 'all', [dead_rows()], {}, T0 + 24 * HOUR, accept=accept, runs=runs)
+    assert not [w for w in runs[-1].warnings if 'expired' in w], runs[-1].warnings
