@@ -193,7 +193,7 @@ def tracking(run):
         run.job_state[last_success_field(run.job)] = int(run.started)
     pending = run.job_state.get('pending')
     run.pending = [p for p in pending if isinstance(p, dict)] if isinstance(pending, list) else []
-    _tell_expired_accepts_once(run)
+    _tell_expired_accepts_once(run, unchecked)
 
 
 def _open_tracking_store(run):
@@ -218,18 +218,26 @@ def _open_tracking_store(run):
     run.tracking_store = store
 
 
-def _tell_expired_accepts_once(run):
+def _tell_expired_accepts_once(run, unchecked=()):
     """Warn about an expired ``accept`` entry on the first run that finds it, not every hourly run after.
 
     The job state remembers the notes told; a note a good run no longer finds is forgotten, so an
-    entry that is renewed and expires again is told again (a failed run looked at nothing: it forgets none).
+    entry that is renewed and expires again is told again (a failed run looked at nothing: it forgets none;
+    nor does a run forget the notes of checks it did not look at, ``unchecked``: db_alerts and the daily ones).
     """
     told = run.job_state.get('accept_expired_told')
     told = set(t for t in told if isinstance(t, str)) if isinstance(told, list) else set()
     for note in run.accept_notes:
         if note not in told or run.tracking_store is None:
             run.warn(note)
-    run.job_state['accept_expired_told'] = sorted(set(run.accept_notes) | (told if run.failed else set()))
+    unseen = set(t for t in told if run.failed or _accept_note_check(t) in unchecked)
+    run.job_state['accept_expired_told'] = sorted(set(run.accept_notes) | unseen)
+
+
+def _accept_note_check(note):
+    """The check an expired-accept note of alerting.apply_acceptance names ("accepted condition CHECK[:SUBJECT] ...")."""
+    prefix = 'accepted condition '
+    return note[len(prefix):].split(' ', 1)[0].split(':', 1)[0] if note.startswith(prefix) else None
 
 
 def _expired_silences(run, silenced, unchecked=()):
