@@ -216,6 +216,8 @@ unchecked:
     - Checks this run could not look at (the server was down, or the query that feeds them failed), and
       C(sequences) when the role could not read some sequences' values. Their open alerts are neither resolved nor
       told again until a run looks at them.
+    - The queries that did not run are named too (C(settings), C(tables), C(activity) ...), so the open alert of a
+      query that failed before (C(check tables could not run)) resolves only when that query runs again.
     - With O(scope=acute) only the checks of that scope are named; the daily-only checks it never runs keep their
       open alerts the same way without being listed.
   returned: always

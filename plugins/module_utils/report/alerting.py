@@ -164,6 +164,8 @@ def transition(previous, alerts, now, policy, readings=None, failed=False, unche
         key = alert_key(alert)
         before = previous.get(key)
         entry = _state_entry(alert, before, now)
+        if _number(entry.get('last_sent')) is not None and entry['last_sent'] > now:
+            entry['last_sent'] = int(now)  # told while the clock ran ahead: remind from now, not from then
         alert['since'] = entry['since']
         alert['new'] = not (before and before.get('level') == alert['level'])
         entries[key] = entry
@@ -175,12 +177,18 @@ def transition(previous, alerts, now, policy, readings=None, failed=False, unche
             _tell(entry, ESCALATED, now, events, alert)
         elif told and (wanted is None or level_rank(wanted) < level_rank(told)):
             if held(_told_view(entry), readings.get(key, alert.get('value')), policy.hysteresis_pct):
-                continue  # too close to the told threshold: keep the told level
+                # too close to the told threshold: keep the told level, but it still fires: remind
+                if _reminder_due(entry, now, policy):
+                    events.append(dict(alert, event=REMINDER, previous_level=told))
+                    entry['last_sent'] = int(now)
+                continue
             if wanted:
                 _tell(entry, DEESCALATED, now, events, alert)
             else:
                 _forget(entry, policy, events, alert)
-        elif told and policy.repeat_hours > 0 and now - entry.get('last_sent', now) >= policy.repeat_hours * 3600:
+        elif told and wanted and _measured_or_not_changed(entry, alert):
+            _tell(entry, FIRING, now, events, alert)  # same level, another condition: a disk path gone, say
+        elif told and _reminder_due(entry, now, policy):
             _tell(entry, REMINDER, now, events, alert)
 
     for key in sorted(previous):
@@ -211,6 +219,21 @@ def transition(previous, alerts, now, policy, readings=None, failed=False, unche
     events.sort(key=lambda e: (EVENT_ORDER.index(e['event']), -level_rank(e.get('level') or OK),
                                e.get('check') or '', str(e.get('subject') or '')))
     return entries, events, recovered
+
+
+def _measured_or_not_changed(entry, alert):
+    """Was the told alert a measurement (a number past a threshold) and this one not, or the other way round?
+
+    "disk /data 91% used" told, then "disk path /data cannot be checked" at the same level: a person who knows
+    only the first does not know the volume is gone (nor, the other way round, that it is back and full).
+    """
+    if 'told_threshold' not in entry:
+        return False  # an entry from before told thresholds were kept: nothing to compare
+    return (_number(entry['told_threshold']) is None) != (_number(alert.get('threshold')) is None)
+
+
+def _reminder_due(entry, now, policy):
+    return policy.repeat_hours > 0 and now - entry.get('last_sent', now) >= policy.repeat_hours * 3600
 
 
 def _forget(entry, policy, events, alert):

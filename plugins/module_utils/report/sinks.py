@@ -175,12 +175,15 @@ def tracking(run):
     result = run.result
     previous = run.job_state.get('alerts') if isinstance(run.job_state.get('alerts'), dict) else {}
     silenced = result.get('silenced') or []
+    unchecked = tuple(result.get('unchecked') or ()) + run.out_of_scope
+    # An accepted alert still fires: like a silenced one it resolves nothing and is told again once the entry goes.
+    held_back = set(alert_key(a) for a in silenced) | set(alert_key(a) for a in run.accepted)
     entries, events, recovered = alerting.transition(previous, result['alerts'], run.started, run.policy,
                                                      readings=run.readings, failed=run.failed,
-                                                     unchecked=tuple(result.get('unchecked') or ()) + run.out_of_scope,
-                                                     silenced=set(alert_key(a) for a in silenced),
+                                                     unchecked=unchecked,
+                                                     silenced=held_back,
                                                      failure_key=alerting.failure_key(run.job))
-    run.events = _expired_silences(run, silenced) + events
+    run.events = _expired_silences(run, silenced, unchecked) + events
     if not run.failed and run.kind == ALERTS_KIND:
         result['recovered'] = recovered
     run.job_state['alerts'] = entries
@@ -190,7 +193,7 @@ def tracking(run):
         run.job_state[last_success_field(run.job)] = int(run.started)
     pending = run.job_state.get('pending')
     run.pending = [p for p in pending if isinstance(p, dict)] if isinstance(pending, list) else []
-    _tell_expired_accepts_once(run)
+    _tell_expired_accepts_once(run, unchecked)
 
 
 def _open_tracking_store(run):
@@ -215,29 +218,46 @@ def _open_tracking_store(run):
     run.tracking_store = store
 
 
-def _tell_expired_accepts_once(run):
+def _tell_expired_accepts_once(run, unchecked=()):
     """Warn about an expired ``accept`` entry on the first run that finds it, not every hourly run after.
 
     The job state remembers the notes told; a note a good run no longer finds is forgotten, so an
-    entry that is renewed and expires again is told again (a failed run looked at nothing: it forgets none).
+    entry that is renewed and expires again is told again (a failed run looked at nothing: it forgets none;
+    nor does a run forget the notes of checks it did not look at, ``unchecked``: db_alerts and the daily ones).
     """
     told = run.job_state.get('accept_expired_told')
     told = set(t for t in told if isinstance(t, str)) if isinstance(told, list) else set()
     for note in run.accept_notes:
         if note not in told or run.tracking_store is None:
             run.warn(note)
-    run.job_state['accept_expired_told'] = sorted(set(run.accept_notes) | (told if run.failed else set()))
+    unseen = set(t for t in told if run.failed or _accept_note_check(t) in unchecked)
+    run.job_state['accept_expired_told'] = sorted(set(run.accept_notes) | unseen)
 
 
-def _expired_silences(run, silenced):
-    """Events for silences this job used that have run out (told once), remembering the ones in use."""
+def _accept_note_check(note):
+    """The check an expired-accept note of alerting.apply_acceptance names ("accepted condition CHECK[:SUBJECT] ...")."""
+    prefix = 'accepted condition '
+    return note[len(prefix):].split(' ', 1)[0].split(':', 1)[0] if note.startswith(prefix) else None
+
+
+def _expired_silences(run, silenced, unchecked=()):
+    """Events for silences this job used that have run out (told once), remembering the ones in use.
+
+    A run that did not look at a silence's check (a failed run, a check in ``unchecked``: the hourly db_alerts
+    job never looks at the daily checks) cannot tell whether it still fires: the silence stays remembered, for
+    the next run that looks to tell.
+    """
     firing = run.result['alerts']
     used = run.job_state.get('silences') if isinstance(run.job_state.get('silences'), dict) else {}
     live = dict((e['id'], e) for e in silences.active(run.silence_entries, run.started))
     ended = dict((e['id'], e) for e in run.silence_entries if e['id'] not in live)  # still in the file, past its end
     events = []
+    unseen = set()
     for sid, entry in sorted(used.items()):
         if sid in live or not isinstance(entry, dict):
+            continue
+        if run.failed or entry.get('check') in unchecked:
+            unseen.add(sid)
             continue
         entry = dict(entry, until=ended[sid]['until']) if sid in ended else entry
         if _number(entry.get('until')) is not None and entry['until'] <= run.started:
@@ -252,7 +272,7 @@ def _expired_silences(run, silenced):
                 'remediation': runbook('Fix the cause, or silence it again for a while: twzrd-run --silence '
                                        'CHECK[:SUBJECT] --for DURATION --reason TEXT.', 'silence-a-check-for-a-while'),
             })
-    kept = dict((sid, entry) for sid, entry in used.items() if sid in live)
+    kept = dict((sid, entry) for sid, entry in used.items() if sid in live or sid in unseen)
     for alert in silenced:
         entry = live.get(alert.get('silence_id'))
         if entry is not None:

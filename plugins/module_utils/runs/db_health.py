@@ -80,6 +80,14 @@ def unchecked_checks(collections, scope='all'):
     return sorted(fed - set(out_of_scope(scope)))
 
 
+def not_looked_at(collections, scope='all'):
+    """What a run whose ``collections`` failed did not look at: the checks they feed, and the collections
+    themselves, whose failed query's alert (``check tables could not run``) carries the collection's name: it
+    stays open until that query runs again, not "resolved" by a run that could not even try it."""
+    names = set(CHECKS_OF) | set(['settings']) if 'settings' in collections else set(collections)
+    return sorted((set(unchecked_checks(collections, scope)) | names) - set(out_of_scope(scope)))
+
+
 def run_db_health(params, section, now=None, scope='all'):
     """Returns (alerts, metrics, size_history or None when not connected or not looked at).
 
@@ -97,7 +105,7 @@ def run_db_health(params, section, now=None, scope='all'):
                        lock_timeout=min(HEALTH_LOCK_TIMEOUT, params['statement_timeout']))
     except PgConnectError as exc:
         return [connection_alert(exc)], {'connected': False, 'error': exc.kind,
-                                         'unchecked': unchecked_checks(['settings'], scope)}, None
+                                         'unchecked': not_looked_at(['settings'], scope)}, None
     alerts = []
     metrics = {'connected': True, 'database': params.get('login_db'),
                'connect_ms': round((time.perf_counter() - started) * 1000.0, 3)}
@@ -115,7 +123,7 @@ def run_db_health(params, section, now=None, scope='all'):
     daily = scope != 'acute'
 
     def mark_unchecked():
-        metrics['unchecked'] = sorted(set(unchecked_checks(failed, scope)) | partly)
+        metrics['unchecked'] = sorted(set(not_looked_at(failed, scope)) | partly)
 
     def attempt(check, collect):
         try:

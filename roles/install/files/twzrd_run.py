@@ -317,7 +317,8 @@ def report_failure(job, settings, message, remediation):
     args = dict((key, settings[key]) for key in NOTIFY_KEYS + ('_ansible_no_log',) if settings.get(key) is not None)
     failure = {'job': job, 'msg': message, 'remediation': remediation}
     if job in DB_JOBS:
-        failure['instance'] = settings.get('login_db') or 'postgres'
+        # the module's history key (login_db, or its documented alias db): its next good run resolves this failure
+        failure['instance'] = settings.get('login_db') or settings.get('db') or 'postgres'
     args['failure'] = failure
     timeout = float((settings.get('notify') or {}).get('timeout') or 20) + 60
     result = call_module(NOTIFY_MODULE, args, timeout)
