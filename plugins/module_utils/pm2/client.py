@@ -263,6 +263,8 @@ def run_pm2(target, args, timeout=30):
             [target.pm2_bin] + list(args),
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             env=_pm2_env(target), cwd='/', preexec_fn=_as_owner(target), close_fds=True,
+            # a session of its own: no controlling terminal of root's for the owner's process to type into
+            start_new_session=True,
         )
     except OSError as exc:
         raise Pm2Error('cannot run %s: %s' % (target.pm2_bin, exc))
