@@ -122,3 +122,31 @@ def test_the_first_run_that_keeps_state_still_says_it_starts_one(tmp_path):
     assert rc == 0 and state.exists(), (out, err)
     assert any('does not exist yet' in str(w) for w in result['warnings'])
     assert result['routine_warnings'] == ['state file %s does not exist yet: fresh start' % state]
+
+
+def test_a_fresh_start_keeps_the_damaged_state_file_as_it_was(tmp_path):
+    """A corrupt state file was replaced at the run's save: every job's history, baselines and open alerts gone,
+    with nothing left to look at or mend. The run that replaces it keeps it as ``<state>.corrupt`` (one copy)."""
+    state = tmp_path / 'state.json'
+    damaged = b'{"twzrd_health": {"history": [' + b'1' * 100 + b'\x00'  # cut off by a full disk, say
+    state.write_bytes(damaged)
+    state.chmod(0o600)
+    args = dict(QUIET, state_file=str(state))
+    rc, result, out, err = run_module('twzrd_health', args, tmp_path)
+    assert rc == 0 and result['status'] == 'ok', (out, err)
+    kept = tmp_path / 'state.json.corrupt'
+    assert kept.read_bytes() == damaged and (kept.stat().st_mode & 0o777) == 0o600
+    said = json.dumps(result.get('warnings'))
+    assert 'corrupt' in said and str(kept) in said, said
+    assert json.loads(state.read_text())['version'] == 1  # the fresh start itself, saved
+    rc, result, out, err = run_module('twzrd_health', args, tmp_path)  # a clean file: nothing more to keep
+    assert rc == 0 and not result.get('warnings') and kept.read_bytes() == damaged, (out, err)
+
+
+def test_a_look_that_writes_no_state_keeps_no_copy_of_a_damaged_file(tmp_path):
+    state = tmp_path / 'state.json'
+    state.write_text('{"twzrd_health": ')
+    rc, result, out, err = run_module('twzrd_health', dict(QUIET, mode='report', state_file=str(state),
+                                                           log_file=str(tmp_path / 'run.log')), tmp_path)
+    assert rc == 0 and 'corrupt' in json.dumps(result.get('warnings')), (out, err)
+    assert not (tmp_path / 'state.json.corrupt').exists() and state.read_text() == '{"twzrd_health": '
