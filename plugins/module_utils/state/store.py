@@ -23,7 +23,7 @@ import os
 import stat
 
 from ansible_collections.twzrd.ops.plugins.module_utils.state import schema as state_schema
-from ansible_collections.twzrd.ops.plugins.module_utils.core.atomic import write_atomic
+from ansible_collections.twzrd.ops.plugins.module_utils.core.atomic import TEMP_SUFFIX, write_atomic
 
 DEFAULT_STATE_FILE = '/var/lib/twzrd/state.json'
 FORMAT_VERSION = 1
@@ -34,6 +34,8 @@ MAX_STATE_BYTES = 16 * 1024 * 1024
 DIR_MODE = 0o755
 # Marks a directory twzrd created, whose mode the install role then owns (docs/install.md).
 CREATED_MARKER = '.created-by-twzrd'
+# What a fresh start replaced, kept beside the state file (keep_damaged).
+DAMAGED_SUFFIX = '.corrupt'
 
 
 class StateError(Exception):
@@ -151,6 +153,25 @@ def parse_state(raw, path):
     return data, '; '.join(warnings) or None
 
 
+def keep_damaged(path):
+    """Keep the state file a fresh start is about to replace as ``path.corrupt`` (one copy, the latest): a
+    person can still look at it or mend it. A hard link of the file we read (same owner, same 0600 mode, no
+    copy of its bytes, whatever its size); says where it is, or why it could not be kept."""
+    kept = path + DAMAGED_SUFFIX
+    directory, name = os.path.split(kept)
+    link = os.path.join(directory, '.%s.%d%s' % (name, os.getpid(), TEMP_SUFFIX))
+    try:
+        os.link(path, link)  # link() never follows a symlink; path_error refused one at path already
+        os.replace(link, kept)
+    except (IOError, OSError) as exc:
+        try:
+            os.unlink(link)
+        except OSError:
+            pass
+        return 'the file as it was could not be kept (%s)' % exc.strerror
+    return 'the file as it was is kept as %s' % kept
+
+
 class StateStore:
     """Locked access to the state file.
 
@@ -192,6 +213,8 @@ class StateStore:
             # A look that writes nothing starts nothing: no state yet is not news there (`make run` on a
             # new machine; the report says there is no history yet). A run that creates the file says so.
             self.warning, self.first_run = None, False
+        elif self.warning and not self.first_run and not self.read_only and os.path.lexists(self.path):
+            self.warning += '; ' + keep_damaged(self.path)  # this run's save replaces it
         if lock_warning:
             self.warning = '; '.join(w for w in (lock_warning, self.warning) if w)
         return self
