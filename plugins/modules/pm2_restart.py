@@ -24,6 +24,8 @@ description:
   - Acts on one PM2 daemon. Without O(pm2_user) or O(pm2_home), that is the only daemon running on the host;
     when several run it restarts nothing and names them.
   - Never starts a PM2 daemon. An unknown app name is an error before anything is restarted.
+  - So is an app name C(pm2 restart) would read as something else than that app (V(all), a number, a V(/regex/),
+    a config file name such as V(apps.json), or a name starting with V(-)), since pm2 would act on other apps.
   - Never starts an app. Without O(apps), apps with a C(stopped) instance (stopped by a person, or exited with
     autorestart off) are left alone and listed in RV(skipped); naming such an app in O(apps) is an error before
     anything is restarted.

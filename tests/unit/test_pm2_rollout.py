@@ -53,6 +53,20 @@ def test_plan_rejects_names_pm2_reads_as_ids_and_stray_health_checks():
     assert any('ghost' in e for e in errors)
 
 
+@pytest.mark.parametrize('name', ['all', '7', ' 7', '1e3', '0x1f', 'Infinity', '/', '/api/', '/.*/', '-', '--watch',
+                                  'ecosystem.json', 'apps.yml', 'apps.yaml', 'web.config.js', 'web.config.cjs'])
+def test_names_pm2_reads_as_something_else_are_refused(name):
+    """pm2 restart NAME would act on all apps, a pm_id, a regex match, a config file, stdin or an option."""
+    assert ro.pm2_reads_otherwise(name)
+    plan, errors = ro.plan_rollout(by_name(FLEET + [proc(name, 4, 400)]), [], 'auto', {})
+    assert plan == [] and any(name in e and 'cannot be restarted by name' in e for e in errors)
+
+
+@pytest.mark.parametrize('name', ['api', 'my-api', 'api2', '2api', 'v1.2', 'web.js', '/srv/api', 'a/b/', 'api-'])
+def test_plain_names_are_restarted_by_name(name):
+    assert not ro.pm2_reads_otherwise(name)
+
+
 def test_plan_redacts_credentials_in_health_url():
     checks, errors = ro.normalize_health_checks({'api': 'http://user:hunter2secret@127.0.0.1:3000/health'})
     plan = ro.plan_rollout(by_name(FLEET), ['api'], 'auto', checks)[0]

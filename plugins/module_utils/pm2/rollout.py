@@ -32,8 +32,19 @@ STEPS = ('restart', 'online', 'health', 'errors', 'stable')
 HEALTH_DEFAULTS = {'status': 200, 'timeout': 5.0, 'retries': 3, 'backoff': 1.0}
 # Documented maxima (docs/restart.md): a probe stays within minutes, never hours.
 HEALTH_MAX = {'timeout': 300.0, 'retries': 10, 'backoff': 300.0}
-# pm2 reads these as "every app" or as a pm_id, not as a name.
-_AMBIGUOUS_NAME = re.compile(r'^(all|\d+)$')
+# pm2 restart/reload reads these as something else than one app's name (PM2 7, lib/API.js _operate and
+# Common.isConfigFile): "every app", a /regex/ over all names (stopped apps included), an ecosystem file
+# to load, stdin or an option. App names are the PM2 user's: none of these may reach pm2.
+_AMBIGUOUS_NAME = re.compile(r'^(all|/(.*/)?|-.*)$|\.(json|ya?ml|config\.[cm]?js)')
+# ...and anything JavaScript's isNaN() takes for a number is read as a pm_id ("7", " 7", "1e3", "0x1f").
+_JS_NUMBER = re.compile(r'^([+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?Infinity|0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+)$')
+
+
+def pm2_reads_otherwise(name):
+    """Whether ``pm2 restart NAME`` would act on something else than the app called NAME."""
+    return bool(_AMBIGUOUS_NAME.search(name) or _JS_NUMBER.match(name.strip()) or not name.strip())
+
+
 MAX_EVIDENCE_LINES = 5
 
 
@@ -157,10 +168,10 @@ def plan_restart(by_name, apps, strategy, health_checks):
     if missing:
         errors.append('unknown PM2 app%s: %s (known: %s)' % (
             's' if len(missing) > 1 else '', ', '.join(missing), ', '.join(sorted(by_name)) or 'none'))
-    ambiguous = [app for app in ordered if _AMBIGUOUS_NAME.match(app)]
+    ambiguous = [app for app in ordered if pm2_reads_otherwise(app)]
     if ambiguous:
-        errors.append('app names pm2 would read as "all" or a pm_id cannot be restarted by name: %s'
-                      % ', '.join(ambiguous))
+        errors.append('app names pm2 would read as "all", a pm_id, a /regex/, a config file or an option cannot be '
+                      'restarted by name: %s (rename the app, or leave it out of apps)' % ', '.join(ambiguous))
     skipped, stopped_errors = _leave_stopped(by_name, [a for a in ordered if a in by_name], explicit)
     errors.extend(stopped_errors)
     stray = sorted(set(health_checks) - set(by_name))
