@@ -474,7 +474,7 @@ def main():
     alerts = [failure_alert(failed, outcome['untouched'])] if failed else []
     metrics.update(restarted=len(outcome['restarted']), untouched=len(outcome['untouched']),
                    skipped=len(outcome['skipped']), duration_seconds=round(time.time() - started, 3))
-    changed = bool(outcome['restarted']) or bool(failed and failed['step'] != 'restart')
+    changed = bool(outcome['restarted']) or bool(failed and (failed['step'] != 'restart' or failed.get('restart_counts')))
     result = build_result(alerts, metrics, plan=plan, changed=changed, **outcome)
     stage.finish(result, log_extra=[('mode', 'run')], log_metrics=log_metrics(result),
                  summarize=pm2_rollout.summary_lines, fail_msg=alerts[0]['message'] if failed else None)

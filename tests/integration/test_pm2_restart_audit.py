@@ -51,5 +51,8 @@ def test_a_pm2_command_that_times_out_mid_reload_is_reported_and_recorded(pm2, t
     assert rc != 0, out
     assert (result['failure']['app'], result['failure']['step']) == ('restart-slow', 'restart')
     assert result['changed'] is True, result['failure']
+    assert 'cut short' in result['failure']['message'], result['failure']
     own = json.loads((tmp_path / 'state.json').read_text())['pm2']['daemons'][pm2.home].get('own_restarts', {})
     assert sum(own.values()) == sum(after[i] - times[i] for i in after), (own, times, after)
+    assert result['own_restarts'] == own
+    print(result['failure']['message'])

@@ -152,6 +152,15 @@ class FakeOps:
         self.restarted.append((app, strategy))
         if self.behaviour.get(app) == 'pm2-refuses':
             raise Pm2Error('pm2 reload %s exited with 1' % app)
+        if self.behaviour.get(app) == 'cut-short':  # the CLI ended after the daemon restarted the first instance
+            first = min(p['pm_id'] for p in self.procs if p['name'] == app)
+            for p in self.procs:
+                if p['pm_id'] == first:
+                    self.next_pid += 1
+                    p.update(pid=self.next_pid, restart_time=p['restart_time'] + 1)
+            after = [dict(p) for p in self.procs if p['name'] == app]
+            raise ro.CommandCutShort(Pm2Error('pm2 reload %s did not answer within 1 s' % app), after,
+                                     ro.count_own_restarts(before, after))
         for p in self.procs:
             if p['name'] == app:
                 self.next_pid += 1
@@ -209,6 +218,17 @@ def test_execute_stops_at_first_failure(behaviour, step):
         assert out['own_restarts']['worker#2'] == 1  # the failed app's restart is still ours
     if behaviour == 'never':
         assert ops.now >= OPTIONS['online_timeout']
+
+
+def test_execute_command_cut_short_reports_and_keeps_the_restarts_it_made():
+    plan, errors = ro.plan_rollout(by_name(FLEET), ['api', 'web'], 'auto', {})
+    ops = FakeOps(FLEET, {'api': 'cut-short'})
+    out = ro.execute(plan, ops, OPTIONS)
+    failure = out['failure']
+    assert (failure['app'], failure['step']) == ('api', 'restart')
+    assert 'cut short' in failure['message'] and '1 of its 2 instances (api#0)' in failure['message']
+    assert failure['restart_counts'] == out['own_restarts'] == {'api#0': 1}
+    assert out['untouched'] == ['web'] and ops.restarted == [('api', 'reload')]
 
 
 def test_execute_health_failure_carries_evidence():

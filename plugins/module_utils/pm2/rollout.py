@@ -283,29 +283,61 @@ class Pm2Ops:
 
         Holding the lock from the command until the record is saved means a
         twzrd_health run cannot see the new restart_time without our record.
-        Returns ``(processes right after, counts)``.
+        Returns ``(processes right after, counts)``; raises :class:`CommandCutShort`
+        (its restarts recorded too) when the command failed after restarting some.
         """
         if not self.state_file:
             return self._restart(app, strategy, before)
         with StateStore(self.state_file) as store:
             if store.warning:
                 self.warnings.append(store.warning)
-            after, counts = self._restart(app, strategy, before)
-            if counts:
-                record_own_restarts(store, counts, self.target)
-                try:
-                    store.save()
-                except StateError as exc:
-                    self.warnings.append('%s: twzrd_health may count these restarts as crashes' % exc)
+            try:
+                after, counts = self._restart(app, strategy, before)
+            except CommandCutShort as exc:
+                self._record(store, exc.counts)
+                raise
+            self._record(store, counts)
             return after, counts
+
+    def _record(self, store, counts):
+        if counts:
+            record_own_restarts(store, counts, self.target)
+            try:
+                store.save()
+            except StateError as exc:
+                self.warnings.append('%s: twzrd_health may count these restarts as crashes' % exc)
 
     def _restart(self, app, strategy, before):
         # pm2 would quietly spawn a fresh, empty daemon if ours died since the last look.
         if daemon_pid(self.target.pm2_home) is None:
             raise Pm2Error('the PM2 daemon (PM2_HOME=%s) stopped running' % self.target.pm2_home)
-        run_pm2(self.target, [strategy, app], timeout=self.pm2_timeout)
+        try:
+            run_pm2(self.target, [strategy, app], timeout=self.pm2_timeout)
+        except Pm2Error as exc:
+            # The CLI drives the daemon instance by instance: ended mid-way (pm2_timeout), the daemon
+            # finishes the instance in flight and never starts the others. Say what it did restart.
+            after = self._settled(app, before)
+            counts = count_own_restarts(before, after)
+            if counts:
+                raise CommandCutShort(exc, after, counts)
+            raise
         after = self.processes(app)
         return after, count_own_restarts(before, after)
+
+    def _settled(self, app, before):
+        """The app's processes once the daemon is done with the instance in flight (same pm_ids as before,
+        none starting or stopping, unchanged for a second), or the last look after pm2_timeout."""
+        deadline = self.clock() + self.pm2_timeout
+        ids = sorted(p['pm_id'] for p in before)
+        last = None
+        while True:
+            now = self.processes(app)
+            view = sorted((p['pm_id'], p['pid'], p['status'], p['restart_time']) for p in now)
+            quiet = ([v[0] for v in view] == ids and not [v for v in view if v[2] in _MOVING])
+            if quiet and view == last or self.clock() >= deadline:
+                return now
+            last = view if quiet else None
+            self.sleep(1.0)
 
     def probe(self, check):
         return http_probe.probe(check['url'], check['status'], check['timeout'], check['retries'], check['backoff'])
@@ -315,6 +347,19 @@ class Pm2Ops:
 
     def new_log_lines(self, offsets):
         return log_watch.new_lines(offsets, owner=(self.target.uid, self.target.gid), warnings=self.warnings)
+
+
+# PM2 statuses of an instance the daemon is still acting on.
+_MOVING = ('launching', 'stopping', 'waiting restart', 'one-launch-status')
+
+
+class CommandCutShort(Pm2Error):
+    """The pm2 command failed after the daemon restarted some instances (``counts``, per process key)."""
+
+    def __init__(self, error, after, counts):
+        Pm2Error.__init__(self, str(error))
+        self.after = after
+        self.counts = counts
 
 
 class _LeftAlone(Exception):
@@ -367,6 +412,14 @@ def _restart_one(ops, item, options, entry):
         _after, counts = ops.restart(app, strategy, before)
     except StateError as exc:  # the lock comes before the pm2 command: pm2 never ran
         raise _Failure('restart', 'state file unusable, pm2 %s %s not run: %s' % (strategy, app, exc))
+    except CommandCutShort as exc:
+        entry['restart_counts'] = exc.counts
+        raise _Failure('restart', 'pm2 %s %s was cut short (%s) after the daemon restarted %d of its %d '
+                       'instance%s (%s); any other still runs as before' % (
+                           strategy, app, exc, len(exc.counts), len(before), '' if len(before) == 1 else 's',
+                           ', '.join(sorted(exc.counts))),
+                       {'instances': [dict((k, p[k]) for k in ('pm_id', 'pid', 'status', 'restart_time'))
+                                      for p in exc.after]})
     except Pm2Error as exc:
         raise _Failure('restart', 'pm2 %s %s failed: %s' % (strategy, app, exc))
     entry['restart_counts'] = counts
