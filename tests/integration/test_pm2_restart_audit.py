@@ -2,8 +2,8 @@
 import json
 import time
 
-from harness import run_module
-from test_pm2_restart import Apps, all_online, module_args, pids
+from harness import free_port, run_module
+from test_pm2_restart import APP, Apps, all_online, module_args, pids
 
 
 def statuses(pm2, name):
@@ -56,3 +56,34 @@ def test_a_pm2_command_that_times_out_mid_reload_is_reported_and_recorded(pm2, t
     assert sum(own.values()) == sum(after[i] - times[i] for i in after), (own, times, after)
     assert result['own_restarts'] == own
     print(result['failure']['message'])
+
+
+def test_an_app_deleted_during_the_rollout_is_not_restarted_through_its_namesake_namespace(pm2, tmp_path):
+    """`pm2 restart shop`, once no app is called shop, restarts every app of namespace shop (stopped ones
+    included). An app a person deletes while the rollout works on an earlier one must be left alone."""
+    import threading
+    apps = Apps(pm2, tmp_path)
+    apps.start('restart-first')
+    apps.start('shop')
+    apps.wait()
+    pm2.start(APP, 'shop-worker', env={'PORT': str(free_port())}, extra_args=('--namespace', 'shop'))
+    pm2.cmd('stop', 'shop-worker')
+    pm2.wait_for(lambda procs: [p['pm2_env']['status'] for p in procs if p['name'] == 'shop-worker'] == ['stopped'])
+    worker = statuses(pm2, 'shop-worker')
+
+    def delete_shop_once_first_restarted():
+        first = pids(pm2, 'restart-first')
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and pids(pm2, 'restart-first') == first:
+            time.sleep(0.1)
+        pm2.cmd('delete', 'shop')
+
+    deleter = threading.Thread(target=delete_shop_once_first_restarted)
+    deleter.start()
+    rc, result, out, err = run_module('pm2_restart', module_args(
+        pm2, tmp_path, apps=['restart-first', 'shop'], settle_seconds=4), tmp_path)
+    deleter.join()
+
+    assert 'shop' not in [p['name'] for p in pm2.jlist()], 'precondition: shop was deleted'
+    assert statuses(pm2, 'shop-worker') == worker, 'the stopped app was started: %s' % out
+    assert 'shop' not in [r['app'] for r in result['restarted']], out
