@@ -181,8 +181,8 @@ untouched:
   elements: str
 skipped:
   description:
-    - Apps left alone because they have a C(stopped) instance (only a person starts them), with C(app),
-      C(reason) and C(statuses) (null for an app stopped while the rollout ran).
+    - Apps left alone because they have a C(stopped) instance (only a person starts them), or were deleted while
+      the rollout ran, with C(app), C(reason) and C(statuses) (null for an app stopped or deleted while the rollout ran).
   returned: when the plan was made
   type: list
   elements: dict

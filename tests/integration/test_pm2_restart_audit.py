@@ -87,3 +87,4 @@ def test_an_app_deleted_during_the_rollout_is_not_restarted_through_its_namesake
     assert 'shop' not in [p['name'] for p in pm2.jlist()], 'precondition: shop was deleted'
     assert statuses(pm2, 'shop-worker') == worker, 'the stopped app was started: %s' % out
     assert 'shop' not in [r['app'] for r in result['restarted']], out
+    assert rc == 0 and [s['app'] for s in result['skipped']] == ['shop'] and 'deleted' in result['skipped'][0]['reason']

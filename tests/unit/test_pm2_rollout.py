@@ -231,6 +231,14 @@ def test_execute_command_cut_short_reports_and_keeps_the_restarts_it_made():
     assert out['untouched'] == ['web'] and ops.restarted == [('api', 'reload')]
 
 
+def test_execute_leaves_an_app_deleted_since_the_plan_alone():
+    plan, errors = ro.plan_rollout(by_name(FLEET), ['worker', 'web'], 'auto', {})
+    ops = FakeOps([p for p in FLEET if p['name'] != 'worker'], {})
+    out = ro.execute(plan, ops, OPTIONS)
+    assert out['failure'] is None and ops.restarted == [('web', 'restart')]
+    assert [s['app'] for s in out['skipped']] == ['worker'] and 'deleted' in out['skipped'][0]['reason']
+
+
 def test_execute_health_failure_carries_evidence():
     checks = ro.normalize_health_checks({'worker': 'http://127.0.0.1:9/health'})[0]
     probes = {'worker': {'ok': False, 'status': 500, 'attempts': 4, 'error': 'HTTP 500, expected 200',

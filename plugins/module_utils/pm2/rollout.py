@@ -401,6 +401,8 @@ def _restart_one(ops, item, options, entry):
     """Restart and verify one app, filling ``entry`` as it goes (kept on failure too)."""
     app, strategy = item['app'], item['strategy']
     before = ops.processes(app)
+    if not before:  # deleted since the plan: `pm2 restart NAME` would now act on a namespace called NAME
+        raise _LeftAlone('no app called %s any more (deleted since the plan was made): nothing to restart' % app)
     stopped = stopped_instances(before)
     if stopped:  # someone ran `pm2 stop` since the plan was made
         raise _LeftAlone(_stopped_reason(app, stopped, before))
