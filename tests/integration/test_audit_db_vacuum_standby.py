@@ -78,7 +78,7 @@ def test_vacuum_never_takes_an_access_exclusive_lock_a_standby_reader_pays_for(p
             cur.execute('SELECT count(*) FROM tail')   # a report on the replica, its transaction still open
             assert cur.fetchone()[0] == 1000
         result = vacuum(primary, tmp_path, tables=['tail'])
-        assert result['tables'][0]['status'] == 'vacuumed', result['tables']
+        assert result['tables'][0]['status'] == 'vacuumed' and result['standby'] is False, result['tables']
         standby.wait_caught_up()
         time.sleep(1.5)  # beyond max_standby_streaming_delay
         with reader.cursor() as cur:
@@ -113,3 +113,6 @@ def test_vacuum_on_a_standby_is_skipped_and_said_so_never_failed(pair, tmp_path)
     result = vacuum(standby, tmp_path, tables=['tail3'])
     assert result['status'] != 'critical', result['alerts']
     assert not [a for a in result['alerts'] if a['check'] == 'vacuum_failed'], result['alerts']
+    # recognised and said so: nothing planned, the flag and the summary line tell why
+    assert result['status'] == 'ok' and result['standby'] is True and result['tables'] == []
+    assert result['changed'] is False and 'is a standby (in recovery), nothing vacuumed' in result['summary'][0]

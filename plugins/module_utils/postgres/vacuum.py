@@ -10,7 +10,9 @@ Never blocks traffic: every VACUUM runs with SKIP_LOCKED, so a table that
 another session holds a conflicting lock on is skipped instead of waited
 for.  PostgreSQL reports that only as a WARNING notice while the statement
 succeeds (docs/design.md, "PostgreSQL facts"), so notices are captured per table.  ``lock_timeout``
-covers any other lock wait.
+covers any other lock wait.  A plain VACUUM runs with TRUNCATE false: giving the empty pages at a table's
+end back takes an ACCESS EXCLUSIVE lock, retried for 5 s behind any reader whatever lock_timeout says, and
+WAL-logged, so a hot standby replaying it cancels its own queries on that table.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -98,10 +100,13 @@ def _target(table, settings, reason):
 
 
 def vacuum_statement(schema, name, full=False, analyze=True):
-    """VACUUM (…, SKIP_LOCKED) schema.name with the name quoted as an identifier."""
+    """VACUUM (…, SKIP_LOCKED) schema.name with the name quoted as an identifier; a plain one never
+    truncates (TRUNCATE false: the truncation's ACCESS EXCLUSIVE lock, see the module docstring)."""
     options = []
     if full:
         options.append(sql.SQL('FULL'))
+    else:
+        options.append(sql.SQL('TRUNCATE false'))
     if analyze:
         options.append(sql.SQL('ANALYZE'))
     options.append(sql.SQL('SKIP_LOCKED'))
