@@ -119,3 +119,9 @@ def test_check_mode_summary_has_no_alerts():
     plan, dummy = db_vacuum.plan_vacuum(TABLES, SETTINGS)
     alerts, metrics = db_vacuum.summarize(plan, [], check_mode=True)
     assert alerts == [] and metrics['planned'] == 4 and metrics['vacuumed'] == 0
+
+
+def test_a_plain_vacuum_never_truncates():
+    # truncating takes an ACCESS EXCLUSIVE lock (retried 5 s behind readers, replayed on a standby)
+    assert 'TRUNCATE false' in repr(db_vacuum.vacuum_statement('s', 't'))
+    assert 'TRUNCATE' not in repr(db_vacuum.vacuum_statement('s', 't', full=True))
