@@ -18,6 +18,9 @@ description:
     times rows, per-table settings honoured). O(all_tables) or O(tables) choose otherwise.
   - Never blocks traffic. A table another session holds a conflicting lock on is skipped and reported
     with the reason; O(lock_timeout) bounds any other lock wait.
+  - Gives way as autovacuum does. A second session looks every 0.2 s for sessions waiting for a lock the running
+    VACUUM holds (a migration's C(ALTER TABLE), which the application's queries would queue behind); the VACUUM is
+    then cancelled and its table reported skipped. Not with O(full), which blocks by design.
   - A plain VACUUM runs with C(TRUNCATE false), so it never takes the ACCESS EXCLUSIVE lock that giving empty pages at
     a table's end back to the operating system needs (a lock a hot standby replays, cancelling its queries on the
     table). O(full) gives space back.
@@ -449,8 +452,18 @@ def run(module, stage, params):
         except psycopg2.Error as exc:
             stage.fail('cannot set up the maintenance session: %s' % query_error_message(exc, params),
                        remediation=CATALOG_REMEDIATION, error='query', log_extra=[('db', params['login_db'])])
-        db_vacuum.execute_plan(conn, plan, full=params['full'], analyze=params['analyze'],
-                               max_duration=params['max_duration'], params=params)
+        try:  # a second session watches for sessions our VACUUM blocks (postgres/vacuum.py, GiveWay)
+            watch = connect(params, statement_timeout=params['statement_timeout'], lock_timeout=params['lock_timeout'])
+        except PgConnectError as exc:
+            watch = None
+            module.warn('cannot open the session that makes VACUUM give way to waiting sessions: %s' % exc.message)
+        try:
+            db_vacuum.execute_plan(conn, plan, full=params['full'], analyze=params['analyze'],
+                                   max_duration=params['max_duration'], params=params, watch=watch,
+                                   pid=settings['own_pid'])
+        finally:
+            if watch is not None:
+                watch.close()
         if not conn.closed:
             try:
                 # VACUUM reports its counts to shared statistics; drop our cached snapshot to read them.
