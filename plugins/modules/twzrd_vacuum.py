@@ -491,7 +491,7 @@ def main():
                         started=started)
     plan, not_found, down, insights, standby = run(module, stage, params)
     alerts, metrics = db_vacuum.summarize(plan, not_found, max_duration=params['max_duration'],
-                                          check_mode=module.check_mode)
+                                          check_mode=module.check_mode, user=params['login_user'])
     alerts = down + alerts
     if module.check_mode:
         changed = bool(plan)

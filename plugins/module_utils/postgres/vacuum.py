@@ -243,8 +243,30 @@ def apply_stats(plan, stats, when):
     return plan
 
 
-def summarize(plan, not_found, max_duration=None, check_mode=False):
-    """(alerts, metrics) of a run or, in check mode, of the plan."""
+def not_permitted(message):
+    """Whether a skip's message says our role may not vacuum the table (PG 15: "only table or database owner
+    can vacuum it"; PG 16+: "permission denied to vacuum")."""
+    lowered = (message or '').lower()
+    return 'owner can' in lowered or 'permission denied' in lowered
+
+
+def skipped_remediation(skipped, user=None):
+    """What to do about the skipped tables, by cause: a role that may not vacuum them, a lock."""
+    parts = []
+    denied = [t['table'] for t in skipped if not_permitted(t.get('message'))]
+    if denied:
+        parts.append('Role %s may not vacuum %s: run the job as the tables\' owner or a superuser (login_user; '
+                     'the default postgres, over peer authentication), or skip them (tables).' % (
+                         user or 'login_user', ', '.join(denied)))
+    if len(denied) < len(skipped):
+        parts.append('Another session held a conflicting lock: find it (SELECT pid, mode, granted FROM pg_locks '
+                     'WHERE relation = \'schema.table\'::regclass) and rerun the vacuum playbook in a quieter '
+                     'moment.')
+    return runbook(' '.join(parts), VACUUM_RUNBOOK)
+
+
+def summarize(plan, not_found, max_duration=None, check_mode=False, user=None):
+    """(alerts, metrics) of a run or, in check mode, of the plan; ``user`` is the role that vacuumed."""
     counts = dict((status, 0) for status in (PLANNED, VACUUMED, SKIPPED, FAILED, NOT_STARTED))
     for target in plan:
         counts[target['status']] += 1
@@ -272,9 +294,7 @@ def summarize(plan, not_found, max_duration=None, check_mode=False):
         alerts.append(make_alert(
             'vacuum_skipped', WARNING, len(skipped), 0,
             '%d table(s) skipped, above the threshold of 0: %s' % (len(skipped), listed),
-            runbook('Another session held a conflicting lock: find it (SELECT pid, mode, granted FROM pg_locks '
-                    'WHERE relation = \'schema.table\'::regclass) and rerun the vacuum playbook in a quieter '
-                    'moment.', VACUUM_RUNBOOK)))
+            skipped_remediation(skipped, user)))
     failed = [t for t in plan if t['status'] == FAILED]
     if failed:
         listed = '; '.join('%s (%s)' % (t['table'], t.get('message')) for t in failed)
