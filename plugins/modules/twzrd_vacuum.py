@@ -503,13 +503,15 @@ def main():
                           database=params['login_db'], standby=standby)
     if insights is not None:
         result['insights'] = insights
+    if standby:
+        lines = [STANDBY_LINE % params['login_db']]
+    else:
+        lines = db_vacuum.report_lines(params['login_db'], plan, metrics, not_found)
     finish = dict(log_extra=[('db', params['login_db'])],
                   log_metrics=[(key, metrics[key]) for key in ('planned', 'vacuumed', 'skipped', 'failed',
                                                                'not_started', 'dead_rows_removed', 'seconds')],
-                  summarize=lambda res: [a['message'] for a in down] + (
-                      [STANDBY_LINE % params['login_db']] if standby else db_vacuum.report_lines(
-                          params['login_db'], plan, metrics, not_found)) + (
-                          db_insights.report_lines(insights) if insights is not None else []))
+                  summarize=lambda res: [a['message'] for a in down] + lines + (
+                      db_insights.report_lines(insights) if insights is not None else []))
     try:
         with StateStore(params['state_file'], read_only=module.check_mode) as store:
             job_module.warn_state(module, store)
