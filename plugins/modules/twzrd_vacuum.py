@@ -24,8 +24,8 @@ description:
   - A plain VACUUM runs with C(TRUNCATE false), so it never takes the ACCESS EXCLUSIVE lock that giving empty pages at
     a table's end back to the operating system needs (a lock a hot standby replays, cancelling its queries on the
     table). O(full) gives space back.
-  - On a standby (C(pg_is_in_recovery())) nothing is vacuumed, RV(standby) says so, and the status is C(ok): VACUUM
-    cannot run in recovery, the primary's reaches the standby through WAL.
+  - On a standby (C(pg_is_in_recovery) true) nothing is vacuumed, RV(standby) says so, and the status is C(ok). VACUUM
+    cannot run in recovery; the primary's reaches the standby through WAL.
   - Time-boxed. No new table is started after O(max_duration) seconds; the tables left are reported.
   - Reports per table dead rows and size before and after and the seconds taken.
   - In check mode returns the plan (tables, reason, sizes) and touches nothing.

@@ -9,7 +9,6 @@ import threading
 import time
 
 import psycopg2
-import pytest
 
 from harness import run_module
 from pg_harness import seed_dead_rows
