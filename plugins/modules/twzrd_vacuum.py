@@ -18,6 +18,14 @@ description:
     times rows, per-table settings honoured). O(all_tables) or O(tables) choose otherwise.
   - Never blocks traffic. A table another session holds a conflicting lock on is skipped and reported
     with the reason; O(lock_timeout) bounds any other lock wait.
+  - Gives way as autovacuum does. A second session looks every 0.2 s for sessions waiting for a lock the running
+    VACUUM holds (a migration's C(ALTER TABLE), which the application's queries would queue behind); the VACUUM is
+    then cancelled and its table reported skipped. Not with O(full), which blocks by design.
+  - A plain VACUUM runs with C(TRUNCATE false), so it never takes the ACCESS EXCLUSIVE lock that giving empty pages at
+    a table's end back to the operating system needs (a lock a hot standby replays, cancelling its queries on the
+    table). O(full) gives space back.
+  - On a standby (C(pg_is_in_recovery) true) nothing is vacuumed, RV(standby) says so, and the status is C(ok). VACUUM
+    cannot run in recovery; the primary's reaches the standby through WAL.
   - Time-boxed. No new table is started after O(max_duration) seconds; the tables left are reported.
   - Reports per table dead rows and size before and after and the seconds taken.
   - In check mode returns the plan (tables, reason, sizes) and touches nothing.
@@ -224,6 +232,10 @@ insights:
     statements: {available: false, top: [], hint: "pg_stat_statements is not enabled in app: ..."}
     bloat: {tables: [{name: public.events, table: public.events, bytes: 7651328, size: 7.3 MB,
                       bloat_bytes: 3842048, bloat_pct: 50.2, bloat: 3.7 MB}], indexes: []}
+standby:
+  description: True when the server is a standby (in recovery); then nothing is planned or vacuumed.
+  returned: always
+  type: bool
 not_found:
   description: Requested tables that do not exist.
   returned: always
@@ -292,7 +304,7 @@ from ansible_collections.twzrd.ops.plugins.module_utils.core import job_module
 from ansible_collections.twzrd.ops.plugins.module_utils.core.params import bounds_errors
 from ansible_collections.twzrd.ops.plugins.module_utils.postgres.connection import (
     CONNECTION_BOUNDS, HAS_PSYCOPG2, PSYCOPG2_IMPORT_ERROR, PgConnectError, connect, connection_alert, mask_secrets,
-    postgres_argument_spec, psycopg2,
+    fetch_one, postgres_argument_spec, psycopg2,
     query_error_message, set_session, split_table_name,
 )
 from ansible_collections.twzrd.ops.plugins.module_utils.report.stage import (
@@ -300,6 +312,8 @@ from ansible_collections.twzrd.ops.plugins.module_utils.report.stage import (
 from ansible_collections.twzrd.ops.plugins.module_utils.state.store import StateError, StateStore
 
 STATE_SECTION = 'twzrd_vacuum'
+STANDBY_LINE = ('database %s: the server is a standby (in recovery), nothing vacuumed: VACUUM runs on the primary '
+                'and reaches the standby through WAL')
 INSIGHTS_KEEP_DAYS = 35   # a database's insights older than this leave the state file (its job stopped)
 INSIGHTS_DATABASES = 16   # at most this many databases' insights in the state file
 NOT_PRELOADED = '55000'   # object_not_in_prerequisite_state: pg_stat_statements created but not loaded
@@ -399,17 +413,21 @@ def keep_insights(section, found, now):
 
 
 def run(module, stage, params):
-    """(plan, not_found, down, insights): ``down`` holds the critical ``connection`` alert of a database that
+    """(plan, not_found, down, insights, standby): ``down`` holds the critical ``connection`` alert of a database that
     does not answer (core/job_module.py: an alert, never a module failure); fails the module with one line on
     catalog errors of a database that does answer.  ``insights`` (collect_insights) is None when the
-    database did not answer or the connection was lost."""
+    database did not answer or the connection was lost; ``standby`` is True on a server in recovery, where
+    nothing is vacuumed."""
     try:
         conn = connect(params, statement_timeout=params['statement_timeout'], lock_timeout=params['lock_timeout'])
     except PgConnectError as exc:
-        return [], [], [connection_alert(exc)], None
+        return [], [], [connection_alert(exc)], None, False
     try:
         try:
             settings = db_collect.collect_settings(conn)
+            if fetch_one(conn, 'SELECT pg_is_in_recovery() AS standby')['standby']:
+                # VACUUM errors during recovery; the primary's reaches the standby through WAL
+                return [], [], [], collect_insights(conn, settings, params), True
             # a targeted run only ever picks tables with dead rows: let the server filter
             only_dirty = not (params["tables"] or params["all_tables"])
             tables = db_collect.collect_tables(conn, only_dirty=only_dirty)
@@ -428,14 +446,24 @@ def run(module, stage, params):
             except psycopg2.Error as exc:
                 module.warn('cannot read table sizes before vacuum: %s' % query_error_message(exc, params))
         if module.check_mode or not plan:
-            return plan, not_found, [], collect_insights(conn, settings, params)
+            return plan, not_found, [], collect_insights(conn, settings, params), False
         try:
             set_session(conn, session_settings(params))
         except psycopg2.Error as exc:
             stage.fail('cannot set up the maintenance session: %s' % query_error_message(exc, params),
                        remediation=CATALOG_REMEDIATION, error='query', log_extra=[('db', params['login_db'])])
-        db_vacuum.execute_plan(conn, plan, full=params['full'], analyze=params['analyze'],
-                               max_duration=params['max_duration'], params=params)
+        try:  # a second session watches for sessions our VACUUM blocks (postgres/vacuum.py, GiveWay)
+            watch = connect(params, statement_timeout=params['statement_timeout'], lock_timeout=params['lock_timeout'])
+        except PgConnectError as exc:
+            watch = None
+            module.warn('cannot open the session that makes VACUUM give way to waiting sessions: %s' % exc.message)
+        try:
+            db_vacuum.execute_plan(conn, plan, full=params['full'], analyze=params['analyze'],
+                                   max_duration=params['max_duration'], params=params, watch=watch,
+                                   pid=settings['own_pid'])
+        finally:
+            if watch is not None:
+                watch.close()
         if not conn.closed:
             try:
                 # VACUUM reports its counts to shared statistics; drop our cached snapshot to read them.
@@ -446,8 +474,8 @@ def run(module, stage, params):
             except psycopg2.Error as exc:
                 module.warn('cannot read statistics after vacuum: %s' % query_error_message(exc, params))
         if conn.closed:
-            return plan, not_found, [], None
-        return plan, not_found, [], collect_insights(conn, settings, params)
+            return plan, not_found, [], None, False
+        return plan, not_found, [], collect_insights(conn, settings, params), False
     finally:
         conn.close()
 
@@ -461,9 +489,9 @@ def main():
     started = time.time()
     stage = ReportStage(module, 'vacuum', 'twzrd_vacuum', kind=REPORT_KIND, instance=params['login_db'],
                         started=started)
-    plan, not_found, down, insights = run(module, stage, params)
+    plan, not_found, down, insights, standby = run(module, stage, params)
     alerts, metrics = db_vacuum.summarize(plan, not_found, max_duration=params['max_duration'],
-                                          check_mode=module.check_mode)
+                                          check_mode=module.check_mode, user=params['login_user'])
     alerts = down + alerts
     if module.check_mode:
         changed = bool(plan)
@@ -472,15 +500,18 @@ def main():
     if insights is not None:
         metrics.update(db_insights.metrics(insights))
     result = build_result(alerts, metrics, changed=changed, tables=plan, not_found=not_found,
-                          database=params['login_db'])
+                          database=params['login_db'], standby=standby)
     if insights is not None:
         result['insights'] = insights
+    if standby:
+        lines = [STANDBY_LINE % params['login_db']]
+    else:
+        lines = db_vacuum.report_lines(params['login_db'], plan, metrics, not_found)
     finish = dict(log_extra=[('db', params['login_db'])],
                   log_metrics=[(key, metrics[key]) for key in ('planned', 'vacuumed', 'skipped', 'failed',
                                                                'not_started', 'dead_rows_removed', 'seconds')],
-                  summarize=lambda res: [a['message'] for a in down] + db_vacuum.report_lines(
-                      params['login_db'], plan, metrics, not_found) + (
-                          db_insights.report_lines(insights) if insights is not None else []))
+                  summarize=lambda res: [a['message'] for a in down] + lines + (
+                      db_insights.report_lines(insights) if insights is not None else []))
     try:
         with StateStore(params['state_file'], read_only=module.check_mode) as store:
             job_module.warn_state(module, store)

@@ -71,3 +71,14 @@ def test_the_session_checks_compare_the_oldest_and_longest_and_give_no_reading()
     assert (idle['level'], idle['value'], idle['threshold'], idle.get('subject')) == ('warning', 2, 600.0, None)
     assert idle['message'] == ("2 session(s) idle in transaction longer than 10min; worst pid 7 (user app, app '') "
                                "idle 11min")
+
+
+def test_dead_rows_remediation_quotes_the_table_as_sql_reads_it():
+    # the server's format('%I.%I') when the row has it; recorded rows without it are quoted here
+    odd = dict(table('Order Items', 300000), schema='Shop')
+    served = dict(table('b', 300000), table_sql='public."B"')
+    facts = {'dead_rows': evaluate.dead_row_facts([odd, served], SETTINGS)}
+    alerts, dummy = evaluate.evaluate_checks([db_entries.DEAD_ROWS], facts, {'dead_rows_warning': 100000})
+    remediation = dict((a['subject'], a['remediation']) for a in alerts)
+    assert 'VACUUM (ANALYZE) "Shop"."Order Items")' in remediation['Shop.Order Items']
+    assert 'VACUUM (ANALYZE) public."B")' in remediation['public.b']

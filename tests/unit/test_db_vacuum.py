@@ -119,3 +119,20 @@ def test_check_mode_summary_has_no_alerts():
     plan, dummy = db_vacuum.plan_vacuum(TABLES, SETTINGS)
     alerts, metrics = db_vacuum.summarize(plan, [], check_mode=True)
     assert alerts == [] and metrics['planned'] == 4 and metrics['vacuumed'] == 0
+
+
+def test_a_plain_vacuum_never_truncates():
+    # truncating takes an ACCESS EXCLUSIVE lock (retried 5 s behind readers, replayed on a standby)
+    assert 'TRUNCATE false' in repr(db_vacuum.vacuum_statement('s', 't'))
+    assert 'TRUNCATE' not in repr(db_vacuum.vacuum_statement('s', 't', full=True))
+
+
+def test_skipped_remediation_fits_the_cause():
+    denied = {'table': 'public.events', 'message': 'skipping "events" --- only table or database owner can vacuum it'}
+    busy = {'table': 'public.jobs', 'message': 'skipping vacuum of "jobs" --- lock not available'}
+    only_denied = db_vacuum.skipped_remediation([denied], 'monitor')
+    assert 'Role monitor may not vacuum public.events' in only_denied and 'pg_locks' not in only_denied
+    both = db_vacuum.skipped_remediation([denied, busy], 'monitor')
+    assert 'public.events' in both and 'pg_locks' in both and 'public.jobs' not in both
+    assert 'pg_locks' in db_vacuum.skipped_remediation([busy]) and 'may not' not in db_vacuum.skipped_remediation([busy])
+    assert db_vacuum.not_permitted('permission denied to vacuum "t", skipping it')

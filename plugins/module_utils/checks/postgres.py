@@ -172,13 +172,14 @@ DEAD_ROWS = Check(
     option_doc=('Warn for each table with more dead rows than this.',),
     options=[Option('top_tables', 'int', 'How many tables to list in the worst-dead-rows and largest-tables '
                     'metrics.', default=10, bounds=(1, 1000))],
-    remediation='Run the twzrd.ops vacuum playbook (or VACUUM (ANALYZE) {table}); if autovacuum is off for the '
+    remediation='Run the twzrd.ops vacuum playbook (or VACUUM (ANALYZE) {table_sql}); if autovacuum is off for the '
                 'table, turn it back on (ALTER TABLE ... RESET (autovacuum_enabled)); look for long '
                 'transactions holding back cleanup.',
     anchor='a-table-bloats',
     doc='One alert per table over the threshold, worst first (subject: `schema.table`), with size, live rows, '
         'whether autovacuum is on for it and its autovacuum trigger.',
-    todo='Run `playbooks/vacuum.yml` (or `VACUUM (ANALYZE) table`); if autovacuum is off for the table, '
+    todo='Run `playbooks/vacuum.yml` (or `VACUUM (ANALYZE) table`, the alert quoting the name as SQL reads it); if '
+         'autovacuum is off for the table, '
          '`ALTER TABLE … RESET (autovacuum_enabled)`; end long transactions that hold cleanup back.',
     series=Series('twzrd_pg_table_dead_rows', 'Dead rows of the worst tables (labels database, table).'),
     rule=Rule('TwzrdPostgresDeadRows', 'table {table} in {database} has {value} dead rows '

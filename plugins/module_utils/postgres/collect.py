@@ -122,7 +122,7 @@ def collect_wraparound(conn):
 
 
 _TABLES = (
-    "SELECT n.nspname AS schema, c.relname AS name, "
+    "SELECT n.nspname AS schema, c.relname AS name, format('%I.%I', n.nspname, c.relname) AS table_sql, "
     "CASE WHEN c.relispartition THEN 'partition' ELSE c.relkind::text END AS kind, "
     "COALESCE(ix.has_pk, false) AS has_pk, c.reltuples::float8 AS reltuples, c.reloptions AS reloptions, "
     "pg_stat_get_live_tuples(c.oid) AS live_rows, pg_stat_get_dead_tuples(c.oid) AS dead_rows, "

@@ -35,6 +35,14 @@ def table_label(table):
     return '%s.%s' % (table['schema'], table['name'])
 
 
+def table_sql(table):
+    """schema.name as SQL reads it, for a statement a person pastes: the server's format('%I.%I') (it knows the
+    keywords) when the row has it, else each part quoted unless plain lower case (as quote_role)."""
+    if table.get('table_sql'):
+        return table['table_sql']
+    return '%s.%s' % (quote_role(table['schema']), quote_role(table['name']))
+
+
 def evaluate_checks(entries, facts, params):
     """``(alerts, readings)`` of the registry ``entries`` over ``facts`` (one pass, registry.evaluate).
 
@@ -326,7 +334,7 @@ def dead_row_facts(tables, settings, top=10):
     for rank, table in enumerate(_worst_dead_rows(tables)):
         trigger, enabled = autovacuum_trigger(table, settings)
         facts[table_label(table)] = {
-            'table': table_label(table), 'dead_rows': table.get('dead_rows') or 0,
+            'table': table_label(table), 'table_sql': table_sql(table), 'dead_rows': table.get('dead_rows') or 0,
             'live_rows': table.get('live_rows') or 0, 'size': human_bytes(table.get('bytes')),
             'autovacuum': autovacuum_text(trigger, enabled), 'listed': rank < top and bool(table.get('dead_rows'))}
     return facts

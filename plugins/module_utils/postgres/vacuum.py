@@ -10,12 +10,15 @@ Never blocks traffic: every VACUUM runs with SKIP_LOCKED, so a table that
 another session holds a conflicting lock on is skipped instead of waited
 for.  PostgreSQL reports that only as a WARNING notice while the statement
 succeeds (docs/design.md, "PostgreSQL facts"), so notices are captured per table.  ``lock_timeout``
-covers any other lock wait.
+covers any other lock wait.  A plain VACUUM runs with TRUNCATE false: giving the empty pages at a table's
+end back takes an ACCESS EXCLUSIVE lock, retried for 5 s behind any reader whatever lock_timeout says, and
+WAL-logged, so a hot standby replaying it cancels its own queries on that table.
 """
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import threading
 import time
 
 from ansible_collections.twzrd.ops.plugins.module_utils.core.alerts import CRITICAL, WARNING, make_alert, runbook
@@ -23,7 +26,9 @@ from ansible_collections.twzrd.ops.plugins.module_utils.core.units import human_
 from ansible_collections.twzrd.ops.plugins.module_utils.postgres.evaluate import (
     autovacuum_trigger, table_label,
 )
-from ansible_collections.twzrd.ops.plugins.module_utils.postgres.connection import psycopg2, query_error_message, sql
+from ansible_collections.twzrd.ops.plugins.module_utils.postgres.connection import (
+    fetch_one, psycopg2, query_error_message, sql,
+)
 from ansible_collections.twzrd.ops.plugins.module_utils.core.redact import excerpt
 
 PLANNED = 'planned'
@@ -34,6 +39,8 @@ NOT_STARTED = 'not_started'
 CONNECTION_LOST = 'connection to the server lost'
 
 LOCK_NOT_AVAILABLE = '55P03'
+GAVE_WAY = 'gave way to %d session(s) waiting for its lock (as autovacuum does): rerun in a quieter moment'
+GIVE_WAY_INTERVAL = 0.2  # seconds between two looks for sessions our VACUUM blocks
 VACUUM_RUNBOOK = 'the-weekly-vacuum-skipped-or-failed-tables'
 QUERY_CANCELED = '57014'
 
@@ -98,10 +105,13 @@ def _target(table, settings, reason):
 
 
 def vacuum_statement(schema, name, full=False, analyze=True):
-    """VACUUM (…, SKIP_LOCKED) schema.name with the name quoted as an identifier."""
+    """VACUUM (…, SKIP_LOCKED) schema.name with the name quoted as an identifier; a plain one never
+    truncates (TRUNCATE false: the truncation's ACCESS EXCLUSIVE lock, see the module docstring)."""
     options = []
     if full:
         options.append(sql.SQL('FULL'))
+    else:
+        options.append(sql.SQL('TRUNCATE false'))
     if analyze:
         options.append(sql.SQL('ANALYZE'))
     options.append(sql.SQL('SKIP_LOCKED'))
@@ -116,12 +126,64 @@ def skip_reason(notices):
     return None
 
 
+class GiveWay(object):
+    """While one VACUUM runs: once another session waits for a lock our VACUUM holds, cancel the VACUUM.
+
+    A VACUUM's SHARE UPDATE EXCLUSIVE lock blocks no reads or writes, but a migration's ALTER TABLE waits
+    behind it and every query of the table then queues behind the migration.  Autovacuum cancels itself in
+    that case; a manual VACUUM does not.  ``watch`` is a second connection; ``pid`` the VACUUM's backend.
+    A cancel that arrives after the VACUUM ended finds the backend idle, which ignores it.
+    """
+
+    def __init__(self, watch, pid, interval=GIVE_WAY_INTERVAL):
+        self.watch = watch
+        self.pid = pid
+        self.interval = interval
+        self.waiters = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run)
+        self._thread.daemon = True
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self._stop.set()
+        self._thread.join()
+        return False
+
+    def _run(self):
+        while not self._stop.wait(self.interval):
+            try:
+                row = fetch_one(self.watch, 'SELECT count(*)::int AS waiting FROM pg_stat_activity '
+                                            'WHERE pid <> %s AND %s = ANY(pg_blocking_pids(pid))',
+                                (self.pid, self.pid))
+                if row['waiting']:
+                    self.waiters = row['waiting']
+                    fetch_one(self.watch, 'SELECT pg_cancel_backend(%s)', (self.pid,))
+                    return
+            except psycopg2.Error:
+                return  # the watch connection failed: the VACUUM runs on as it would without
+
+
+class _NoWatch(object):
+    waiters = 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        return False
+
+
 def execute_plan(conn, plan, full=False, analyze=True, max_duration=None, clock=time.monotonic,
-                 params=None):
+                 params=None, watch=None, pid=None):
     """Vacuum the planned tables in order; mutates and returns the plan entries.
 
     Stops starting new tables once ``max_duration`` seconds have passed;
-    the rest are marked not_started.
+    the rest are marked not_started.  With a ``watch`` connection, a plain VACUUM that blocks another
+    session is cancelled (GiveWay) and its table reported skipped; VACUUM FULL blocks by design (documented).
     """
     started = clock()
     for index, target in enumerate(plan):
@@ -137,13 +199,17 @@ def execute_plan(conn, plan, full=False, analyze=True, max_duration=None, clock=
             break
         del conn.notices[:]
         table_started = clock()
+        give_way = GiveWay(watch, pid) if watch is not None and pid and not full else _NoWatch()
         try:
-            with conn.cursor() as cur:
+            with give_way, conn.cursor() as cur:
                 cur.execute(vacuum_statement(target['schema'], target['name'], full=full, analyze=analyze))
         except psycopg2.Error as exc:
             target['seconds'] = round(clock() - table_started, 3)
             code = getattr(exc, 'pgcode', None)
-            if code == LOCK_NOT_AVAILABLE:
+            if code == QUERY_CANCELED and give_way.waiters:
+                target['status'] = SKIPPED
+                target['message'] = GAVE_WAY % give_way.waiters
+            elif code == LOCK_NOT_AVAILABLE:
                 target['status'] = SKIPPED
                 target['message'] = 'lock_timeout: %s' % query_error_message(exc, params)
             elif code == QUERY_CANCELED:
@@ -177,8 +243,30 @@ def apply_stats(plan, stats, when):
     return plan
 
 
-def summarize(plan, not_found, max_duration=None, check_mode=False):
-    """(alerts, metrics) of a run or, in check mode, of the plan."""
+def not_permitted(message):
+    """Whether a skip's message says our role may not vacuum the table (PG 15: "only table or database owner
+    can vacuum it"; PG 16+: "permission denied to vacuum")."""
+    lowered = (message or '').lower()
+    return 'owner can' in lowered or 'permission denied' in lowered
+
+
+def skipped_remediation(skipped, user=None):
+    """What to do about the skipped tables, by cause: a role that may not vacuum them, a lock."""
+    parts = []
+    denied = [t['table'] for t in skipped if not_permitted(t.get('message'))]
+    if denied:
+        parts.append('Role %s may not vacuum %s: run the job as the tables\' owner or a superuser (login_user; '
+                     'the default postgres, over peer authentication), or skip them (tables).' % (
+                         user or 'login_user', ', '.join(denied)))
+    if len(denied) < len(skipped):
+        parts.append('Another session held a conflicting lock: find it (SELECT pid, mode, granted FROM pg_locks '
+                     'WHERE relation = \'schema.table\'::regclass) and rerun the vacuum playbook in a quieter '
+                     'moment.')
+    return runbook(' '.join(parts), VACUUM_RUNBOOK)
+
+
+def summarize(plan, not_found, max_duration=None, check_mode=False, user=None):
+    """(alerts, metrics) of a run or, in check mode, of the plan; ``user`` is the role that vacuumed."""
     counts = dict((status, 0) for status in (PLANNED, VACUUMED, SKIPPED, FAILED, NOT_STARTED))
     for target in plan:
         counts[target['status']] += 1
@@ -206,9 +294,7 @@ def summarize(plan, not_found, max_duration=None, check_mode=False):
         alerts.append(make_alert(
             'vacuum_skipped', WARNING, len(skipped), 0,
             '%d table(s) skipped, above the threshold of 0: %s' % (len(skipped), listed),
-            runbook('Another session held a conflicting lock: find it (SELECT pid, mode, granted FROM pg_locks '
-                    'WHERE relation = \'schema.table\'::regclass) and rerun the vacuum playbook in a quieter '
-                    'moment.', VACUUM_RUNBOOK)))
+            skipped_remediation(skipped, user)))
     failed = [t for t in plan if t['status'] == FAILED]
     if failed:
         listed = '; '.join('%s (%s)' % (t['table'], t.get('message')) for t in failed)
