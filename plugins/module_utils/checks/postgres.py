@@ -183,8 +183,9 @@ DEAD_ROWS = Check(
          '`ALTER TABLE … RESET (autovacuum_enabled)`; end long transactions that hold cleanup back.',
     series=Series('twzrd_pg_table_dead_rows', 'Dead rows of the worst tables (labels database, table).'),
     rule=Rule('TwzrdPostgresDeadRows', 'table {table} in {database} has {value} dead rows '
-              '(above {threshold})', remediation='Run the twzrd.ops vacuum playbook (or VACUUM (ANALYZE) '
-              '{table}); if autovacuum is off for the table, turn it back on (ALTER TABLE ... RESET '
+              '(above {threshold})', remediation='Run the twzrd.ops vacuum playbook (or VACUUM (ANALYZE) on '
+              '{table}, each part of a name with capitals, spaces or quotes in "double quotes": the db_health '
+              'alert gives the statement as SQL reads it); if autovacuum is off for the table, turn it back on (ALTER TABLE ... RESET '
               '(autovacuum_enabled)); end long transactions that hold cleanup back.', step=50000,
               labels=('database', 'table')))
 
