@@ -2,6 +2,7 @@
 ansible-playbook against this machine under a temporary prefix (role_harness)."""
 import os
 import shutil
+import subprocess
 import stat
 
 import pytest
@@ -32,3 +33,37 @@ def test_a_health_check_password_never_shows_in_the_install_output(base):
     with open(job_file) as handle:
         assert SECRET in handle.read()  # the job needs it: only in its 0600 file
     assert stat.S_IMODE(os.stat(job_file).st_mode) == 0o600
+
+
+JOBS = ('alerts', 'health', 'db_health', 'db_alerts', 'vacuum', 'restart')
+
+
+def install_vars(base, **extra):
+    """The whole role (main.yml), every path it writes under ``base``; a venv with pip only (no download)."""
+    variables = dict(paths(base), install_runtime_packages=['pip'], install_system_packages=['cron', 'logrotate'],
+                     install_report_dir=os.path.join(base, 'reports'))
+    for job in JOBS:
+        variables['install_%s_log' % job] = os.path.join(base, 'log', 'twzrd-%s.log' % job)
+    for directory in ('log', 'cron.d', 'logrotate.d'):  # /var/log, /etc/cron.d, /etc/logrotate.d on a host
+        os.makedirs(os.path.join(base, directory), exist_ok=True)
+    variables.update(extra)
+    return variables
+
+
+def test_a_log_mode_written_as_yaml_0640_gives_rotated_logs_mode_0640(base):
+    """`install_log_mode: 0640` unquoted in an inventory is the integer 416 (YAML octal): the logs got 0640,
+    but logrotate read `create 416` as octal 0416: after the first rotation every job log was writable by
+    any user (r----xrw-) and the postgres jobs could no longer append to theirs."""
+    variables = install_vars(base, install_log_mode=0o640)
+    run = run_role('main.yml', variables, base)
+    assert run.returncode == 0, run.stdout
+    logs = [variables['install_%s_log' % job] for job in JOBS]
+    for log in logs:
+        with open(log, 'w') as handle:
+            handle.write('ts=2026-01-01T00:00:00Z job=x status=ok\n')
+    rotate = subprocess.run(['logrotate', '--force', '--state', os.path.join(base, 'logrotate.state'),
+                             variables['install_logrotate_file']], capture_output=True, text=True, timeout=120, check=False)
+    assert rotate.returncode == 0, rotate.stderr
+    for log in logs:
+        assert os.path.exists(log + '.1')
+        assert oct(stat.S_IMODE(os.stat(log).st_mode)) == oct(0o640), log
