@@ -67,3 +67,12 @@ def test_a_log_mode_written_as_yaml_0640_gives_rotated_logs_mode_0640(base):
     for log in logs:
         assert os.path.exists(log + '.1')
         assert oct(stat.S_IMODE(os.stat(log).st_mode)) == oct(0o640), log
+
+
+@pytest.mark.parametrize('value', ['rw-r-----', '0666', 'u=rw,g=r'])
+def test_a_bad_log_mode_fails_first_naming_the_variable(base, value):
+    variables = install_vars(base, install_log_mode=value)
+    run = run_role('main.yml', variables, base)
+    assert run.returncode != 0
+    assert 'install_log_mode must be an octal mode' in run.stdout, run.stdout
+    assert not os.path.exists(variables['install_prefix']), 'nothing may change before the check'
