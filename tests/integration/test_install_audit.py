@@ -76,3 +76,16 @@ def test_a_bad_log_mode_fails_first_naming_the_variable(base, value):
     assert run.returncode != 0
     assert 'install_log_mode must be an octal mode' in run.stdout, run.stdout
     assert not os.path.exists(variables['install_prefix']), 'nothing may change before the check'
+
+
+@pytest.mark.parametrize('schedule', ['0 3 * *', '0 25 * * *', '0 3 * * 3 4', '@weekly'])
+def test_a_bad_schedule_fails_first_naming_the_variable_in_check_mode_too(base, schedule):
+    """`--check` said all was well; the real run then failed at its last task, after writing the job files, with
+    "user '/opt/twzrd/bin/twzrd-run' does not exist ... bad day-of-week" on line 23 of a temporary file."""
+    variables = install_vars(base, install_vacuum_schedule=schedule)
+    for check in (True, False):
+        run = run_role('main.yml', variables, base, check=check)
+        assert run.returncode != 0, run.stdout
+        assert "install_vacuum_schedule '%s'" % schedule in run.stdout, run.stdout
+        assert not os.path.exists(variables['install_prefix']), 'nothing may change before the check'
+        assert not os.listdir(os.path.join(base, 'cron.d'))
