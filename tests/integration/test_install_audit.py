@@ -82,10 +82,12 @@ def test_a_bad_log_mode_fails_first_naming_the_variable(base, value):
 def test_a_bad_schedule_fails_first_naming_the_variable_in_check_mode_too(base, schedule):
     """`--check` said all was well; the real run then failed at its last task, after writing the job files, with
     "user '/opt/twzrd/bin/twzrd-run' does not exist ... bad day-of-week" on line 23 of a temporary file."""
-    variables = install_vars(base, install_vacuum_schedule=schedule)
+    variables = install_vars(base, install_vacuum_schedule=schedule,
+                             twzrd_db_connection={'login_password': 'db-' + SECRET})
     for check in (True, False):
         run = run_role('main.yml', variables, base, check=check)
         assert run.returncode != 0, run.stdout
         assert "install_vacuum_schedule '%s'" % schedule in run.stdout, run.stdout
+        assert SECRET not in run.stdout + run.stderr  # the failed item is printed: never a job's args
         assert not os.path.exists(variables['install_prefix']), 'nothing may change before the check'
         assert not os.listdir(os.path.join(base, 'cron.d'))
