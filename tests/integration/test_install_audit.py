@@ -91,3 +91,40 @@ def test_a_bad_schedule_fails_first_naming_the_variable_in_check_mode_too(base, 
         assert SECRET not in run.stdout + run.stderr  # the failed item is printed: never a job's args
         assert not os.path.exists(variables['install_prefix']), 'nothing may change before the check'
         assert not os.listdir(os.path.join(base, 'cron.d'))
+
+
+def cron_entries(path):
+    with open(path) as handle:
+        return [line.split() for line in handle if line.strip() and not line.startswith('#') and '=' not in line.split()[0]]
+
+
+def test_install_is_idempotent_follows_changes_and_uninstalls_cleanly(base):
+    """The whole role as install.yml runs it: a second run and a dry run change nothing, a changed schedule and a
+    disabled job leave no old cron line or job file, the uninstall leaves only the logs, state and reports."""
+    variables = install_vars(base)
+    first = run_role('main.yml', variables, base)
+    assert first.returncode == 0, first.stdout
+    cron_file = variables['install_cron_path_full']
+    entries = cron_entries(cron_file)
+    assert sorted(entry[-1] for entry in entries) == sorted(JOBS)
+    assert {entry[-1]: ' '.join(entry[:6]) for entry in entries}['db_alerts'] == '15 * * * * postgres'
+    for again, check in ((run_role('main.yml', variables, base), False), (run_role('main.yml', variables, base, check=True), True)):
+        assert again.returncode == 0 and 'changed=0' in again.stdout, (check, again.stdout)
+
+    changed = dict(variables, install_alerts_schedule='5 * * * *', install_vacuum_enabled=False)
+    run = run_role('main.yml', changed, base)
+    assert run.returncode == 0, run.stdout
+    entries = {entry[-1]: ' '.join(entry[:5]) for entry in cron_entries(cron_file)}
+    assert 'vacuum' not in entries and entries['alerts'] == '5 * * * *', entries
+    assert not os.path.exists(os.path.join(variables['install_config_dir'], 'vacuum.json'))
+    check = subprocess.run(['logrotate', '-d', variables['install_logrotate_file']], capture_output=True, text=True,
+                           timeout=120, check=False)
+    assert check.returncode == 0 and 'error:' not in check.stderr, check.stderr
+
+    absent = run_role('main.yml', dict(changed, install_state='absent'), base)
+    assert absent.returncode == 0, absent.stdout
+    left = sorted(os.path.relpath(os.path.join(root, name), base)
+                  for root, dirs, files in os.walk(base) for name in dirs + files)
+    logs = ['log/twzrd-%s.log' % job for job in JOBS]
+    assert left == sorted(['cron.d', 'logrotate.d', 'log', 'play.yml', 'vars.json', 'state', 'state/.created-by-twzrd',
+                           'state/postgres', 'reports', 'reports/postgres'] + logs), left
