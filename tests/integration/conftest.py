@@ -7,10 +7,11 @@ from pg_harness import *  # noqa: F401,F403  # pylint: disable=wildcard-import,u
 
 
 def pytest_configure(config):
-    # `make integration` runs the suite on two xdist workers, then these tests alone: they find every PM2
-    # daemon on the host, so another worker's (or a Molecule container's) daemon would be in their count.
-    config.addinivalue_line('markers', 'host_wide: sees every PM2 daemon on the host; runs after the '
-                                       'parallel part, with no other test running')
+    # `make integration` runs these tests alone, apart from the two xdist workers: they find every PM2 daemon
+    # on the host, so another worker's (or a Molecule container's) daemon would be in their count; or they
+    # change what every test sees (a real OOM kill moves the host's kill count every alerts run reads).
+    config.addinivalue_line('markers', 'host_wide: sees every PM2 daemon on the host, or changes what every '
+                                       'test on it sees; runs with no other test of its kind running')
 
 
 @pytest.fixture(scope='session')
