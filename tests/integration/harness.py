@@ -64,6 +64,17 @@ def run_module(name, args, tmp_path, env=None, timeout=120):
     return proc.returncode, result, proc.stdout, proc.stderr
 
 
+def disk_alerts_args(tmp_path, warning, critical, **extra):
+    """twzrd_health alerts-mode arguments for a test about the disk check: its thresholds as given, load far
+    out of reach, no PM2 (an empty PM2_HOME), state and log in ``tmp_path``; ``extra`` adds or overrides."""
+    (tmp_path / 'pm2home').mkdir(exist_ok=True)
+    args = {'mode': 'alerts', 'disk_paths': ['/'], 'disk_warning': warning, 'disk_critical': critical,
+            'load_warning': 1000, 'load_critical': 2000, 'pm2_home': str(tmp_path / 'pm2home'),
+            'state_file': str(tmp_path / 'state.json'), 'log_file': str(tmp_path / 'alerts.log')}
+    args.update(extra)
+    return args
+
+
 class Pm2:
     """A private PM2 daemon for one test."""
 

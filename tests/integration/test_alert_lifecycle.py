@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from harness import COLLECTIONS, ROOT, run_module
+from harness import COLLECTIONS, ROOT, disk_alerts_args as health_args, run_module
 from pg_harness import PgCluster, seed_dead_rows
 from receivers import HttpReceiver
 from ansible_collections.twzrd.ops.plugins.module_utils.runs.db_health import CHECKS_OF
@@ -151,15 +151,6 @@ def disk_used_pct(tmp_path):
     rc, result, out, err = run_module('twzrd_health', health_args(tmp_path, 99, 99.5), tmp_path)
     assert rc == 0, (out, err)
     return result['metrics']['disks']['/']['used_percent']
-
-
-def health_args(tmp_path, warning, critical, **extra):
-    (tmp_path / 'pm2home').mkdir(exist_ok=True)
-    args = {'mode': 'alerts', 'disk_paths': ['/'], 'disk_warning': warning, 'disk_critical': critical,
-            'load_warning': 1000, 'load_critical': 2000, 'pm2_home': str(tmp_path / 'pm2home'),
-            'state_file': str(tmp_path / 'state.json'), 'log_file': str(tmp_path / 'alerts.log')}
-    args.update(extra)
-    return args
 
 
 def test_on_demand_run_tells_nobody_and_leaves_the_change_to_cron(tmp_path, webhook):

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from harness import COLLECTIONS, ROOT
+from harness import COLLECTIONS, ROOT, disk_alerts_args, run_module
 from receivers import HttpReceiver
 
 RUNNER = os.path.join(ROOT, 'roles', 'install', 'files', 'twzrd_run.py')
@@ -74,26 +74,16 @@ def test_a_runner_reported_failure_of_a_db_job_is_resolved_by_its_next_good_run_
     assert not [key for key, job in history.items() if 'job_failed' in (job.get('alerts') or {})], history
 
 
-def health_args(tmp_path, paths, warning, **extra):
-    (tmp_path / 'pm2home').mkdir(exist_ok=True)
-    args = {'mode': 'alerts', 'disk_paths': paths, 'disk_warning': warning, 'disk_critical': 99.9,
-            'load_warning': 1000, 'load_critical': 2000, 'pm2_home': str(tmp_path / 'pm2home'),
-            'state_file': str(tmp_path / 'state.json'), 'log_file': str(tmp_path / 'alerts.log')}
-    args.update(extra)
-    return args
-
-
 def test_a_disk_path_that_vanishes_while_its_warning_is_open_is_told(tmp_path, webhook):
-    from harness import run_module
     volume = tmp_path / 'volume'
     volume.mkdir()
     notify = {'urls': [webhook.url(TOKEN)]}
-    rc, result, out, err = run_module('twzrd_health', health_args(tmp_path, [str(volume)], 0.5, notify=notify),
+    rc, result, out, err = run_module('twzrd_health', disk_alerts_args(tmp_path, 0.5, 99.9, disk_paths=[str(volume)], notify=notify),
                                       tmp_path)
     assert rc == 0 and [a['check'] for a in result['alerts']] == ['disk'], (out, err)
     assert len(webhook.bodies) == 1 and 'NEW WARNING disk' in texts(webhook)[0]
     volume.rmdir()  # unmounted: the path is gone
-    rc, result, out, err = run_module('twzrd_health', health_args(tmp_path, [str(volume)], 0.5, notify=notify),
+    rc, result, out, err = run_module('twzrd_health', disk_alerts_args(tmp_path, 0.5, 99.9, disk_paths=[str(volume)], notify=notify),
                                       tmp_path)
     assert rc == 0 and 'cannot be checked' in result['alerts'][0]['message'], (out, err)
     assert len(webhook.bodies) == 2, texts(webhook)
