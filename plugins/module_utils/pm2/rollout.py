@@ -252,6 +252,11 @@ def count_own_restarts(before, after):
     return counts
 
 
+def instances_evidence(procs):
+    """What a failure shows of an app's instances: id, pid, status and restart count of each."""
+    return {'instances': [dict((k, p[k]) for k in ('pm_id', 'pid', 'status', 'restart_time')) for p in procs]}
+
+
 def pids_of(procs):
     return [p['pid'] for p in sorted(procs, key=lambda p: p['pm_id'])]
 
@@ -381,7 +386,7 @@ def _wait_online(ops, app, before, started_epoch, online_timeout, stable_seconds
     while True:
         now = ops.processes(app)
         state, reason = instances_state(before, now, started_epoch)
-        evidence = {'instances': [dict((k, p[k]) for k in ('pm_id', 'pid', 'status', 'restart_time')) for p in now]}
+        evidence = instances_evidence(now)
         if state == 'errored':
             raise _Failure('online', '%s did not come back online: %s' % (app, reason), evidence)
         if state == 'ready':
@@ -420,8 +425,7 @@ def _restart_one(ops, item, options, entry):
                        'instance%s (%s); any other still runs as before' % (
                            strategy, app, exc, len(exc.counts), len(before), '' if len(before) == 1 else 's',
                            ', '.join(sorted(exc.counts))),
-                       {'instances': [dict((k, p[k]) for k in ('pm_id', 'pid', 'status', 'restart_time'))
-                                      for p in exc.after]})
+                       instances_evidence(exc.after))
     except Pm2Error as exc:
         raise _Failure('restart', 'pm2 %s %s failed: %s' % (strategy, app, exc))
     entry['restart_counts'] = counts
@@ -452,7 +456,7 @@ def _restart_one(ops, item, options, entry):
     if state != 'ready' or pids_of(final) != entry['new_pids']:
         raise _Failure('stable', '%s did not stay up through the settle window: %s' % (
             app, reason if state != 'ready' else 'pids changed from %s to %s' % (entry['new_pids'], pids_of(final))),
-            {'instances': [dict((k, p[k]) for k in ('pm_id', 'pid', 'status', 'restart_time')) for p in final]})
+            instances_evidence(final))
     return entry
 
 
