@@ -246,7 +246,7 @@ def report_reason(status, alerts, shown=3):
     top = [a for a in alerts if a.get('level') == status]
     if not top:
         return ''
-    names = [''.join(ch if ch.isprintable() else '?' for ch in _report_name(a))[:120] for a in top[:shown]]
+    names = [_one_line(_report_name(a))[:120] for a in top[:shown]]
     return ': %s%s' % (', '.join(names), ' and %d more' % (len(top) - shown) if len(top) > shown else '')
 
 
