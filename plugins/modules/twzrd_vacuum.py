@@ -304,7 +304,7 @@ from ansible_collections.twzrd.ops.plugins.module_utils.core import job_module
 from ansible_collections.twzrd.ops.plugins.module_utils.core.params import bounds_errors
 from ansible_collections.twzrd.ops.plugins.module_utils.postgres.connection import (
     CONNECTION_BOUNDS, HAS_PSYCOPG2, PSYCOPG2_IMPORT_ERROR, PgConnectError, connect, connection_alert, mask_secrets,
-    fetch_one, postgres_argument_spec, psycopg2,
+    postgres_argument_spec, psycopg2,
     query_error_message, set_session, split_table_name,
 )
 from ansible_collections.twzrd.ops.plugins.module_utils.report.stage import (
@@ -425,7 +425,7 @@ def run(module, stage, params):
     try:
         try:
             settings = db_collect.collect_settings(conn)
-            if fetch_one(conn, 'SELECT pg_is_in_recovery() AS standby')['standby']:
+            if settings['in_recovery']:
                 # VACUUM errors during recovery; the primary's reaches the standby through WAL
                 return [], [], [], collect_insights(conn, settings, params), True
             # a targeted run only ever picks tables with dead rows: let the server filter

@@ -59,10 +59,12 @@ def collect_settings(conn):
         "'autovacuum_vacuum_threshold', 'autovacuum_vacuum_scale_factor', 'server_version_num', "
         "'data_directory')"))
     settings = dict((row['name'], row['setting']) for row in rows)
-    info = fetch_one(conn, 'SELECT current_database() AS database, pg_backend_pid() AS pid')
+    info = fetch_one(conn, 'SELECT current_database() AS database, pg_backend_pid() AS pid, '
+                           'pg_is_in_recovery() AS in_recovery')
     return {
         'database': info['database'],
         'own_pid': info['pid'],
+        'in_recovery': info['in_recovery'],  # a standby: what needs a primary (VACUUM) is not attempted
         'server_version_num': int(settings.get('server_version_num', 0)),
         'max_connections': int(settings.get('max_connections', 100)),
         'superuser_reserved_connections': int(settings.get('superuser_reserved_connections', 3)),
