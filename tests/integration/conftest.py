@@ -3,6 +3,7 @@ import os
 import pytest
 
 from harness import OtherUserPm2, Pm2, default_pm2_bin
+from receivers import HttpReceiver
 from pg_harness import *  # noqa: F401,F403  # pylint: disable=wildcard-import,unused-wildcard-import
 
 
@@ -12,6 +13,14 @@ def pytest_configure(config):
     # change what every test sees (a real OOM kill moves the host's kill count every alerts run reads).
     config.addinivalue_line('markers', 'host_wide: sees every PM2 daemon on the host, or changes what every '
                                        'test on it sees; runs with no other test of its kind running')
+
+
+@pytest.fixture
+def webhook():
+    """A real HTTP receiver on 127.0.0.1 for one test (Apprise's json:// and the like post to it)."""
+    server = HttpReceiver().start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope='session')

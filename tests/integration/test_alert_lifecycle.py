@@ -21,18 +21,10 @@ import pytest
 
 from harness import COLLECTIONS, ROOT, disk_alerts_args as health_args, run_module
 from pg_harness import PgCluster, seed_dead_rows
-from receivers import HttpReceiver
 from ansible_collections.twzrd.ops.plugins.module_utils.runs.db_health import CHECKS_OF
 
 RUNNER = os.path.join(ROOT, 'roles', 'install', 'files', 'twzrd_run.py')
 TOKEN = 'lifecycle-hook-Tk93x'
-
-
-@pytest.fixture
-def webhook():
-    server = HttpReceiver().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope='module')

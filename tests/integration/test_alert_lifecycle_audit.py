@@ -9,17 +9,9 @@ import sys
 import pytest
 
 from harness import COLLECTIONS, ROOT, disk_alerts_args, run_module
-from receivers import HttpReceiver
 
 RUNNER = os.path.join(ROOT, 'roles', 'install', 'files', 'twzrd_run.py')
 TOKEN = 'audit-hook-Qz81v'
-
-
-@pytest.fixture
-def webhook():
-    server = HttpReceiver().start()
-    yield server
-    server.stop()
 
 
 def runner(config_dir, *args):

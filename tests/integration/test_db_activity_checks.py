@@ -15,7 +15,6 @@ import psycopg2
 import pytest
 
 from harness import run_module
-from receivers import HttpReceiver
 
 from ansible_collections.twzrd.ops.plugins.module_utils.postgres import collect as db_collect
 
@@ -80,13 +79,6 @@ def admin(pg_cluster, pg_db):
     conn = pg_cluster.connect(pg_db)
     yield conn
     conn.close()
-
-
-@pytest.fixture
-def webhook():
-    server = HttpReceiver().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

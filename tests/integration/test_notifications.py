@@ -15,7 +15,7 @@ import sys
 import pytest
 
 from harness import COLLECTIONS, ROOT, free_port, run_module
-from receivers import HttpReceiver, SmtpReceiver
+from receivers import SmtpReceiver
 
 from ansible_collections.twzrd.ops.plugins.module_utils.core.logline import parse_line
 
@@ -26,13 +26,6 @@ WEBHOOK_TOKEN = 'hooktoken-Zq81LmN0pR'
 @pytest.fixture
 def smtp():
     server = SmtpReceiver(SMTP_PASSWORD).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def webhook():
-    server = HttpReceiver().start()
     yield server
     server.stop()
 

@@ -16,13 +16,6 @@ from ansible_collections.twzrd.ops.plugins.module_utils.report import notify
 
 
 @pytest.fixture
-def webhook():
-    server = HttpReceiver().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def failing_webhook():
     """A receiver that answers every POST with HTTP 500."""
     server = HttpReceiver().start()
